@@ -1,0 +1,150 @@
+//! The security audit trail: every security-relevant event is written to
+//! `portcullis_audit_events` and handed to the host's [`AuditHook`], if any.
+//!
+//! ```
+//! use portcullis::{AuditEvent, AuditHook};
+//!
+//! #[derive(Debug)]
+//! struct LogToSiem;
+//!
+//! impl AuditHook for LogToSiem {
+//!     fn record(&self, event: &AuditEvent) {
+//!         println!("{} user={:?} ip={:?}", event.kind.as_str(), event.user_id, event.ip);
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// An account was created by sign-up.
+    SignUp,
+    /// Someone signed in.
+    SignIn,
+    /// A sign-in attempt failed (wrong password or unknown email; `detail.reason` says
+    /// which, the client never learns).
+    SignInFailed,
+    /// A request was refused by a rate limit.
+    Throttled,
+    /// A refresh token was replayed outside the grace window; the session was revoked.
+    RefreshTokenReuse,
+    /// A session was revoked (`detail.reason`).
+    SessionRevoked,
+    /// A user signed out.
+    SignOut,
+    /// A user signed out of every session.
+    SignOutAll,
+    /// An account was created through the Rust API (`Users::create` / `Users::import`).
+    UserCreated,
+    /// An administrator disabled an account; its sessions were revoked.
+    UserDisabled,
+    /// An administrator re-enabled an account.
+    UserEnabled,
+    /// A stale or imported password hash was upgraded to current argon2id.
+    PasswordRehashed,
+    /// The signing key was rotated.
+    SigningKeyRotated,
+}
+
+impl AuditKind {
+    /// The `snake_case` name stored in the `kind` column.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignUp => "sign_up",
+            Self::SignIn => "sign_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::Throttled => "throttled",
+            Self::RefreshTokenReuse => "refresh_token_reuse",
+            Self::SessionRevoked => "session_revoked",
+            Self::SignOut => "sign_out",
+            Self::SignOutAll => "sign_out_all",
+            Self::UserCreated => "user_created",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::PasswordRehashed => "password_rehashed",
+            Self::SigningKeyRotated => "signing_key_rotated",
+        }
+    }
+}
+
+impl fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One security-relevant event. Never carries a secret: no password, token, code or
+/// cookie ever goes into `detail`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// The event's id (UUIDv7).
+    pub id: Uuid,
+    /// When it happened.
+    pub occurred_at: OffsetDateTime,
+    /// What happened.
+    pub kind: AuditKind,
+    /// The account concerned, when known.
+    pub user_id: Option<Uuid>,
+    /// The session concerned, when there is one.
+    pub session_id: Option<Uuid>,
+    /// The client IP, when known.
+    pub ip: Option<String>,
+    /// The client's user agent, when known.
+    pub user_agent: Option<String>,
+    /// Event-specific details (a JSON object).
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub(crate) fn new(kind: AuditKind) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            occurred_at: crate::store::now(),
+            kind,
+            user_id: None,
+            session_id: None,
+            ip: None,
+            user_agent: None,
+            detail: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    pub(crate) fn user(mut self, user_id: Uuid) -> Self {
+        self.user_id = Some(user_id);
+        self
+    }
+
+    pub(crate) fn session(mut self, session_id: Uuid) -> Self {
+        self.session_id = Some(session_id);
+        self
+    }
+
+    pub(crate) fn client(mut self, client: &crate::session::client_ip::ClientInfo) -> Self {
+        self.ip = client.ip.map(|ip| ip.to_string());
+        self.user_agent.clone_from(&client.user_agent);
+        self
+    }
+
+    pub(crate) fn detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        if let serde_json::Value::Object(map) = &mut self.detail {
+            map.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+}
+
+/// Receives every audit event as it is recorded (after it is written to the audit table).
+///
+/// Called on the request path: keep it fast, or hand the event to a channel.
+pub trait AuditHook: Send + Sync + fmt::Debug + 'static {
+    /// Records one event.
+    fn record(&self, event: &AuditEvent);
+}

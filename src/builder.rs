@@ -1,0 +1,278 @@
+//! [`PortcullisBuilder`]: settings in, a checked [`Portcullis`] out.
+
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::{DatabaseConnection, DbErr};
+
+use crate::{
+    AuditHook, Config, ConfigError, MemoryRateLimiter, PasswordPolicy, Portcullis, RateLimiter,
+    Secret, TokenDelivery,
+    crypto::{DerivedKeys, password::Hasher},
+    flows::{BreachedPasswords, signing_keys::KeyRing},
+    portcullis::Inner,
+    session::{client_ip::TrustedProxies, revocation::RevocationView},
+};
+
+/// Builds a [`Portcullis`]. Every setting has a safe default except the secret.
+///
+/// ```rust,no_run
+/// use std::time::Duration;
+/// use portcullis::{Config, Portcullis, Secret, TokenDelivery};
+///
+/// # async fn run(db: sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
+/// let auth = Portcullis::builder(db)
+///     .config(Config::from_env()?)               // PORTCULLIS_* variables
+///     .public_url("https://app.example.com")
+///     .secret(Secret::generate())
+///     .session_lifetime(Duration::from_secs(14 * 24 * 3600))
+///     .token_delivery(TokenDelivery::CookiesOnly)
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a builder does nothing until `.build()` is called"]
+pub struct PortcullisBuilder {
+    db: DatabaseConnection,
+    config: Config,
+    rate_limiter: Option<Arc<dyn RateLimiter>>,
+    audit_hook: Option<Arc<dyn AuditHook>>,
+    breached: Option<Arc<dyn BreachedPasswords>>,
+}
+
+impl std::fmt::Debug for PortcullisBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortcullisBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PortcullisBuilder {
+    pub(crate) fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            config: Config::default(),
+            rate_limiter: None,
+            audit_hook: None,
+            breached: None,
+        }
+    }
+
+    /// Replaces every setting at once, typically with [`Config::from_env`]. Setters called
+    /// afterwards still apply on top.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The public origin of the app. Default `http://localhost:3000`.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.config.public_url = url.into();
+        self
+    }
+
+    /// The server secret, shared by every instance. Required.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.config.secret = Some(secret);
+        self
+    }
+
+    /// The product name (messages, password context words). Default `portcullis`.
+    pub fn app_name(mut self, name: impl Into<String>) -> Self {
+        self.config.app_name = name.into();
+        self
+    }
+
+    /// Access-token lifetime. Default 5 minutes.
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.config.access_token_ttl = ttl;
+        self
+    }
+
+    /// A session that does not refresh for this long dies. Default 7 days.
+    pub fn session_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.session_idle_timeout = timeout;
+        self
+    }
+
+    /// A session dies this long after sign-in. Default 30 days.
+    pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.config.session_lifetime = lifetime;
+        self
+    }
+
+    /// The refresh-token reuse grace window. Default 10 seconds.
+    pub fn refresh_grace(mut self, grace: Duration) -> Self {
+        self.config.refresh_grace = grace;
+        self
+    }
+
+    /// How grants deliver tokens (cookies, body or both). Default both.
+    pub fn token_delivery(mut self, delivery: TokenDelivery) -> Self {
+        self.config.token_delivery = delivery;
+        self
+    }
+
+    /// The `Secure` cookie attribute. Default: on for an https public URL.
+    ///
+    /// # ⚠️ Warning
+    ///
+    /// Only turn this off for plain-http local development.
+    pub fn cookie_secure(mut self, secure: bool) -> Self {
+        self.config.cookie_secure = Some(secure);
+        self
+    }
+
+    /// Extra origins allowed to make cookie-authenticated requests and to be redirect
+    /// targets (`https://admin.example.com`). The public URL's origin is always allowed.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.allowed_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Which proxies may tell us the client IP. Default: none (the socket peer).
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.config.trusted_proxies = proxies;
+        self
+    }
+
+    /// Turns every rate limit on or off. Default on.
+    ///
+    /// # ⚠️ Warning
+    ///
+    /// Off is for test suites only.
+    pub fn rate_limit(mut self, on: bool) -> Self {
+        self.config.rate_limit = on;
+        self
+    }
+
+    /// Replaces the in-memory rate limiter, e.g. with one backed by a shared store.
+    pub fn rate_limiter(mut self, limiter: impl RateLimiter) -> Self {
+        self.rate_limiter = Some(Arc::new(limiter));
+        self
+    }
+
+    /// Receives every audit event.
+    pub fn audit_hook(mut self, hook: impl AuditHook) -> Self {
+        self.audit_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Checks new passwords against a breached-password corpus.
+    pub fn breached_passwords(mut self, check: impl BreachedPasswords) -> Self {
+        self.breached = Some(Arc::new(check));
+        self
+    }
+
+    /// The password policy.
+    pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
+        self.config.password_policy = policy;
+        self
+    }
+
+    /// Refuse sign-in until the email is verified. Default off.
+    pub fn require_email_verification(mut self, on: bool) -> Self {
+        self.config.require_email_verification = on;
+        self
+    }
+
+    /// Let `POST /identify` reveal the methods of existing accounts. Default off.
+    pub fn account_discovery(mut self, on: bool) -> Self {
+        self.config.account_discovery = on;
+        self
+    }
+
+    /// Check the database on every authenticated request. Default off.
+    pub fn strict_revocation(mut self, on: bool) -> Self {
+        self.config.strict_revocation = on;
+        self
+    }
+
+    /// How often each instance polls for revocations. Default 5 seconds.
+    pub fn revocation_poll_interval(mut self, interval: Duration) -> Self {
+        self.config.revocation_poll_interval = interval;
+        self
+    }
+
+    /// Validates the settings, loads (or creates) the signing key and the revocation view,
+    /// and starts the background poller. Needs a Tokio runtime and a migrated database.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Config`] naming the first unsafe or inconsistent setting;
+    /// [`BuildError::Database`] when the database is unreachable or not migrated;
+    /// [`BuildError::Keys`] when the stored signing key cannot be opened with this secret.
+    pub async fn build(self) -> Result<Portcullis, BuildError> {
+        let config = self.config;
+        let origins = config.validate()?;
+        let secret = config.secret.clone().ok_or(ConfigError::MissingSecret)?;
+        let keys = DerivedKeys::derive(&secret);
+
+        let a = config.argon2;
+        let params = argon2::Params::new(a.memory_kib, a.iterations, a.parallelism, None)
+            .map_err(|_| ConfigError::WeakHashing)?;
+        let hasher = Hasher::new(params, config.hashing_concurrency)
+            .await
+            .map_err(|e| BuildError::Keys(e.to_string()))?;
+
+        let key_ring = KeyRing::load(&self.db, &keys)
+            .await
+            .map_err(|err| match err {
+                crate::Error::Database(db) => BuildError::Database(db),
+                crate::Error::Unavailable(source) => {
+                    BuildError::Database(DbErr::Custom(source.to_string()))
+                }
+                other => BuildError::Keys(
+                    std::error::Error::source(&other)
+                        .map_or_else(|| other.to_string(), ToString::to_string),
+                ),
+            })?;
+
+        let revocation = RevocationView::default();
+        let overlap = config.revocation_poll_interval * 2 + config.clock_leeway;
+        revocation
+            .poll(
+                &self.db,
+                config.access_token_ttl + config.clock_leeway,
+                overlap,
+            )
+            .await?;
+
+        let inner = Inner {
+            token_cache: quick_cache::sync::Cache::new(config.token_cache_capacity),
+            throttle_audited: quick_cache::sync::Cache::new(10_000),
+            db: self.db,
+            origins,
+            keys,
+            hasher,
+            key_ring,
+            revocation,
+            rate_limiter: self
+                .rate_limiter
+                .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
+            audit_hook: self.audit_hook,
+            breached: self.breached,
+            config,
+        };
+        Ok(Portcullis::from_inner(inner))
+    }
+}
+
+/// Why [`PortcullisBuilder::build`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A setting is missing, unsafe or inconsistent.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database failed; has `portcullis::migrate` run?
+    #[error("database error while starting portcullis (has portcullis::migrate run?): {0}")]
+    Database(#[from] DbErr),
+    /// The signing keys could not be loaded or created.
+    #[error("signing keys: {0}")]
+    Keys(String),
+}

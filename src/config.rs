@@ -1,0 +1,632 @@
+//! Configuration: [`Config`], its environment reader, and the checks `build()` runs.
+
+use std::{net::IpAddr, time::Duration};
+
+use crate::{Secret, flows::password_policy::PasswordPolicy, session::client_ip::TrustedProxies};
+
+/// How a session grant hands its tokens to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TokenDelivery {
+    /// Cookies (`__session`, `__client`) and the tokens in the JSON body. The default.
+    #[default]
+    CookiesAndBody,
+    /// Cookies, and no `refresh_token` in the body: browser apps that never need it in
+    /// JavaScript.
+    CookiesOnly,
+    /// Tokens in the body only, no cookies: mobile apps and other services.
+    BodyOnly,
+}
+
+/// Argon2id cost parameters. The defaults are OWASP's (19 MiB, t=2, p=1), which is also
+/// the floor [`build`](crate::PortcullisBuilder::build) accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Every setting of a [`Portcullis`](crate::Portcullis) instance.
+///
+/// Start from [`Config::default`] (safe defaults, no secret) or [`Config::from_env`], adjust
+/// through the [builder](crate::PortcullisBuilder), and let
+/// [`build`](crate::PortcullisBuilder::build) check the result.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The public origin of the app (`https://app.example.com`): the token issuer, the
+    /// base of links in emails, the default allowed origin. Never taken from `Host`.
+    pub public_url: String,
+    /// The server secret (≥ 32 bytes), shared by every instance. Required.
+    pub secret: Option<Secret>,
+    /// The product name, used in messages and as a context word the password policy
+    /// refuses.
+    pub app_name: String,
+    /// Lifetime of access tokens. Default 5 minutes; between 30 seconds and 1 hour.
+    pub access_token_ttl: Duration,
+    /// A session that does not refresh for this long dies. Default 7 days.
+    pub session_idle_timeout: Duration,
+    /// A session dies this long after sign-in whatever happens. Default 30 days.
+    pub session_lifetime: Duration,
+    /// Refreshes that race with the same token within this window all succeed on the
+    /// same session. Default 10 seconds; at most 60.
+    pub refresh_grace: Duration,
+    /// How grants deliver tokens.
+    pub token_delivery: TokenDelivery,
+    /// The `Secure` cookie attribute; `None` means "on for an https public URL".
+    pub cookie_secure: Option<bool>,
+    /// Name of the access-token cookie. Default `__session`.
+    pub session_cookie: String,
+    /// Name of the refresh-token cookie. Default `__client`.
+    pub client_cookie: String,
+    /// Name of the CSRF cookie. Default `__csrf`.
+    pub csrf_cookie: String,
+    /// Origins (`scheme://host[:port]`) allowed to send cookie-authenticated unsafe
+    /// requests and to be redirect targets, besides the public URL's own origin.
+    pub allowed_origins: Vec<String>,
+    /// Where the client IP comes from.
+    pub trusted_proxies: TrustedProxies,
+    /// Rate limits on credential endpoints. On by default; turn off only in test suites.
+    pub rate_limit: bool,
+    /// Refuse sign-in to accounts whose email is not verified (403 `email_not_verified`).
+    pub require_email_verification: bool,
+    /// Let `POST /identify` reveal which methods an existing account has. Off by default:
+    /// it tells anyone who has an account.
+    pub account_discovery: bool,
+    /// Check the database on every authenticated request instead of trusting the
+    /// in-memory revocation view. Off by default.
+    pub strict_revocation: bool,
+    /// How often each instance refreshes its revocation view. Default 5 seconds; must be
+    /// shorter than the access-token lifetime.
+    pub revocation_poll_interval: Duration,
+    /// How many verified access tokens each instance remembers. Default 10 000.
+    pub token_cache_capacity: usize,
+    /// Largest accepted request body in bytes. Default 64 KiB.
+    pub body_limit: usize,
+    /// Clock skew tolerated on token times. Default 15 seconds; at most 60.
+    pub clock_leeway: Duration,
+    /// A session is fresh for this long after sign-in; sensitive changes need a fresh
+    /// session. Default 10 minutes.
+    pub fresh_session_window: Duration,
+    /// The password rules.
+    pub password_policy: PasswordPolicy,
+    /// The cost of password hashes.
+    pub argon2: Argon2Params,
+    /// How many password hashes may run at once. Default: the number of CPU cores.
+    pub hashing_concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            public_url: "http://localhost:3000".into(),
+            secret: None,
+            app_name: "portcullis".into(),
+            access_token_ttl: Duration::from_secs(5 * 60),
+            session_idle_timeout: Duration::from_secs(7 * 24 * 3600),
+            session_lifetime: Duration::from_secs(30 * 24 * 3600),
+            refresh_grace: Duration::from_secs(10),
+            token_delivery: TokenDelivery::default(),
+            cookie_secure: None,
+            session_cookie: "__session".into(),
+            client_cookie: "__client".into(),
+            csrf_cookie: "__csrf".into(),
+            allowed_origins: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
+            rate_limit: true,
+            require_email_verification: false,
+            account_discovery: false,
+            strict_revocation: false,
+            revocation_poll_interval: Duration::from_secs(5),
+            token_cache_capacity: 10_000,
+            body_limit: 64 * 1024,
+            clock_leeway: Duration::from_secs(15),
+            fresh_session_window: Duration::from_secs(10 * 60),
+            password_policy: PasswordPolicy::default(),
+            argon2: Argon2Params::default(),
+            hashing_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the environment variables of the contract (`API.md`) on top of the defaults:
+    ///
+    /// | variable | effect |
+    /// |---|---|
+    /// | `PORTCULLIS_SECRET` | the server secret, hex or base64 (≥ 32 bytes) |
+    /// | `PORTCULLIS_PUBLIC_URL` | [`public_url`](Self::public_url) |
+    /// | `PORTCULLIS_ALLOWED_REDIRECTS` | comma-separated [`allowed_origins`](Self::allowed_origins) |
+    /// | `PORTCULLIS_TRUST_PROXY` | `true`: the client IP is the right-most `X-Forwarded-For` entry |
+    /// | `PORTCULLIS_REFRESH_GRACE_SECS` | [`refresh_grace`](Self::refresh_grace) |
+    /// | `PORTCULLIS_RATE_LIMIT` | `off` turns every rate limit off (test suites only) |
+    /// | `PORTCULLIS_COOKIE_SECURE` | the `Secure` cookie attribute |
+    ///
+    /// Unset variables keep their defaults. `PORTCULLIS_DATABASE_URL` and
+    /// `PORTCULLIS_BIND` belong to the host, which opens the database and the listener.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Env`] naming the first variable that is set but unreadable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over any lookup function (handy in tests).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        let var = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let env_err = |var: &'static str, message: String| ConfigError::Env { var, message };
+
+        if let Some(secret) = var("PORTCULLIS_SECRET") {
+            let secret =
+                Secret::parse(&secret).map_err(|e| env_err("PORTCULLIS_SECRET", e.to_string()))?;
+            config.secret = Some(secret);
+        }
+        if let Some(url) = var("PORTCULLIS_PUBLIC_URL") {
+            config.public_url = url;
+        }
+        if let Some(list) = var("PORTCULLIS_ALLOWED_REDIRECTS") {
+            config.allowed_origins = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(flag) = var("PORTCULLIS_TRUST_PROXY") {
+            let on = parse_bool(&flag).ok_or_else(|| {
+                env_err(
+                    "PORTCULLIS_TRUST_PROXY",
+                    format!("expected true or false, got {flag:?}"),
+                )
+            })?;
+            config.trusted_proxies = if on {
+                TrustedProxies::nearest()
+            } else {
+                TrustedProxies::none()
+            };
+        }
+        if let Some(secs) = var("PORTCULLIS_REFRESH_GRACE_SECS") {
+            let secs: u64 = secs.parse().map_err(|_| {
+                env_err(
+                    "PORTCULLIS_REFRESH_GRACE_SECS",
+                    format!("expected seconds, got {secs:?}"),
+                )
+            })?;
+            config.refresh_grace = Duration::from_secs(secs);
+        }
+        if let Some(flag) = var("PORTCULLIS_RATE_LIMIT") {
+            config.rate_limit = parse_bool(&flag).ok_or_else(|| {
+                env_err(
+                    "PORTCULLIS_RATE_LIMIT",
+                    format!("expected on or off, got {flag:?}"),
+                )
+            })?;
+        }
+        if let Some(flag) = var("PORTCULLIS_COOKIE_SECURE") {
+            let secure = parse_bool(&flag).ok_or_else(|| {
+                env_err(
+                    "PORTCULLIS_COOKIE_SECURE",
+                    format!("expected true or false, got {flag:?}"),
+                )
+            })?;
+            config.cookie_secure = Some(secure);
+        }
+        Ok(config)
+    }
+
+    /// Whether cookies carry `Secure`.
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.cookie_secure
+            .unwrap_or_else(|| self.public_url.starts_with("https://"))
+    }
+
+    /// Checks every setting, returning the normalised public origin and allowed origins.
+    pub(crate) fn validate(&self) -> Result<CheckedOrigins, ConfigError> {
+        let public = Origin::parse(&self.public_url).ok_or_else(|| ConfigError::PublicUrl {
+            url: self.public_url.clone(),
+        })?;
+        let mut allowed = vec![public.clone()];
+        for origin in &self.allowed_origins {
+            let parsed = Origin::parse(origin)
+                .filter(|o| o.is_bare(origin))
+                .ok_or_else(|| ConfigError::AllowedOrigin {
+                    origin: origin.clone(),
+                })?;
+            if !allowed.contains(&parsed) {
+                allowed.push(parsed);
+            }
+        }
+        if self.secret.is_none() {
+            return Err(ConfigError::MissingSecret);
+        }
+        let within = |value: Duration, min: Duration, max: Duration| value >= min && value <= max;
+        if !within(
+            self.access_token_ttl,
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+        ) {
+            return Err(ConfigError::Out {
+                setting: "access_token_ttl",
+                range: "30 s to 1 h",
+            });
+        }
+        if !within(self.refresh_grace, Duration::ZERO, Duration::from_secs(60)) {
+            return Err(ConfigError::Out {
+                setting: "refresh_grace",
+                range: "0 to 60 s",
+            });
+        }
+        if !within(self.clock_leeway, Duration::ZERO, Duration::from_secs(60)) {
+            return Err(ConfigError::Out {
+                setting: "clock_leeway",
+                range: "0 to 60 s",
+            });
+        }
+        if self.session_idle_timeout < self.access_token_ttl
+            || self.session_lifetime < self.access_token_ttl
+        {
+            return Err(ConfigError::Out {
+                setting: "session_idle_timeout / session_lifetime",
+                range: "at least the access-token lifetime",
+            });
+        }
+        if self.revocation_poll_interval.is_zero()
+            || self.revocation_poll_interval >= self.access_token_ttl
+        {
+            return Err(ConfigError::Out {
+                setting: "revocation_poll_interval",
+                range: "above zero and below the access-token lifetime",
+            });
+        }
+        if self.body_limit < 1024 {
+            return Err(ConfigError::Out {
+                setting: "body_limit",
+                range: "at least 1 KiB",
+            });
+        }
+        if self.token_cache_capacity == 0 || self.hashing_concurrency == 0 {
+            return Err(ConfigError::Out {
+                setting: "token_cache_capacity / hashing_concurrency",
+                range: "at least 1",
+            });
+        }
+        let a = self.argon2;
+        let floor = Argon2Params::default();
+        if a.memory_kib < floor.memory_kib || a.iterations < floor.iterations || a.parallelism < 1 {
+            return Err(ConfigError::WeakHashing);
+        }
+        self.password_policy.validate()?;
+        for name in [&self.session_cookie, &self.client_cookie, &self.csrf_cookie] {
+            let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if name.is_empty() || !name.chars().all(token_char) {
+                return Err(ConfigError::CookieName { name: name.clone() });
+            }
+            if (name.starts_with("__Host-") || name.starts_with("__Secure-"))
+                && !self.secure_cookies()
+            {
+                return Err(ConfigError::CookiePrefixNeedsSecure { name: name.clone() });
+            }
+        }
+        Ok(CheckedOrigins {
+            issuer: public.serialize(),
+            allowed,
+        })
+    }
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Some(true),
+        "0" | "false" | "off" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// The public origin and every allowed origin, parsed once at `build()`.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedOrigins {
+    /// The public origin as text: the `iss` of our tokens.
+    pub(crate) issuer: String,
+    pub(crate) allowed: Vec<Origin>,
+}
+
+/// A parsed web origin: scheme, lower-cased host and explicit port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) scheme: &'static str,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Origin {
+    /// Parses the origin of an absolute `http`/`https` URL; anything after the authority
+    /// (path, query) is allowed here and ignored. Userinfo, control characters,
+    /// backslashes and empty hosts are refused.
+    pub(crate) fn parse(url: &str) -> Option<Self> {
+        if url
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        {
+            return None;
+        }
+        let lower = url.to_ascii_lowercase();
+        let (scheme, rest, default_port) = if let Some(rest) = lower.strip_prefix("https://") {
+            ("https", rest, 443)
+        } else if let Some(rest) = lower.strip_prefix("http://") {
+            ("http", rest, 80)
+        } else {
+            return None;
+        };
+        let authority = rest.split(['/', '?', '#']).next()?;
+        if authority.is_empty() || authority.contains('@') {
+            return None;
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+                if host.contains(':') && !host.starts_with('[') {
+                    return None;
+                }
+                (host, port.parse::<u16>().ok()?)
+            }
+            _ => (authority, default_port),
+        };
+        let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))
+        {
+            inner.parse::<std::net::Ipv6Addr>().is_ok()
+        } else {
+            !host.is_empty()
+                && host.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        };
+        if !host_ok || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
+            return None;
+        }
+        Some(Self {
+            scheme,
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// Whether `text` is this origin and nothing more (no path, query or fragment).
+    fn is_bare(&self, text: &str) -> bool {
+        let after_scheme = text.split_once("://").map_or("", |(_, rest)| rest);
+        !after_scheme.trim_end_matches('/').contains(['/', '?', '#'])
+    }
+
+    /// `scheme://host[:port]`, the form browsers send in `Origin`.
+    pub(crate) fn serialize(&self) -> String {
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        if self.port == default {
+            format!("{}://{}", self.scheme, self.host)
+        } else {
+            format!("{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
+}
+
+/// Errors returned by [`PortcullisBuilder::build`](crate::PortcullisBuilder::build) and
+/// [`Config::from_env`] for settings that are missing, unsafe or inconsistent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No server secret was configured.
+    #[error(
+        "no server secret: set PORTCULLIS_SECRET or call .secret(..) with at least 32 random bytes"
+    )]
+    MissingSecret,
+    /// The public URL is not an absolute `http(s)://host[:port]` URL.
+    #[error("public URL {url:?} is not an absolute http(s) URL with a host")]
+    PublicUrl {
+        /// The rejected URL.
+        url: String,
+    },
+    /// An allowed origin is not of the form `scheme://host[:port]`.
+    #[error("allowed origin {origin:?} is not of the form scheme://host[:port]")]
+    AllowedOrigin {
+        /// The rejected origin.
+        origin: String,
+    },
+    /// A duration or size is outside its safe range.
+    #[error("{setting} must be {range}")]
+    Out {
+        /// The setting.
+        setting: &'static str,
+        /// The accepted range.
+        range: &'static str,
+    },
+    /// The argon2id parameters are below OWASP's minimum (19 MiB, t=2, p=1).
+    #[error("argon2id parameters below the OWASP minimum (19 MiB, 2 iterations, 1 lane)")]
+    WeakHashing,
+    /// The password policy is weaker than the hard floor.
+    #[error("password policy: {0}")]
+    PasswordPolicy(&'static str),
+    /// A cookie name is not a valid HTTP token.
+    #[error("cookie name {name:?} is not a valid cookie name")]
+    CookieName {
+        /// The rejected name.
+        name: String,
+    },
+    /// A `__Host-`/`__Secure-` cookie name without the `Secure` attribute, which browsers
+    /// reject.
+    #[error("cookie name {name:?} needs Secure cookies (an https public URL)")]
+    CookiePrefixNeedsSecure {
+        /// The rejected name.
+        name: String,
+    },
+    /// An environment variable is set but unreadable.
+    #[error("{var}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Config {
+        Config {
+            secret: Some(Secret::generate()),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn defaults_plus_a_secret_are_valid() {
+        let checked = valid().validate().unwrap();
+        assert_eq!(checked.issuer, "http://localhost:3000");
+    }
+
+    #[test]
+    fn a_missing_secret_fails() {
+        assert_eq!(
+            Config::default().validate().unwrap_err(),
+            ConfigError::MissingSecret
+        );
+    }
+
+    #[test]
+    fn unsafe_settings_fail() {
+        let mut c = valid();
+        c.argon2.memory_kib = 1024;
+        assert_eq!(c.validate().unwrap_err(), ConfigError::WeakHashing);
+        let mut c = valid();
+        c.access_token_ttl = Duration::from_secs(86400);
+        assert!(matches!(c.validate(), Err(ConfigError::Out { .. })));
+        let mut c = valid();
+        c.session_cookie = "__Host-session".into();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::CookiePrefixNeedsSecure { .. })
+        ));
+        c.public_url = "https://app.example.com".into();
+        assert!(c.validate().is_ok());
+        let mut c = valid();
+        c.public_url = "app.example.com".into();
+        assert!(matches!(c.validate(), Err(ConfigError::PublicUrl { .. })));
+        let mut c = valid();
+        c.allowed_origins = vec!["https://ok.example.com/path".into()];
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::AllowedOrigin { .. })
+        ));
+        let mut c = valid();
+        c.session_cookie = "bad name".into();
+        assert!(matches!(c.validate(), Err(ConfigError::CookieName { .. })));
+    }
+
+    #[test]
+    fn env_is_read_and_bad_values_are_named() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let c = Config::from_lookup(env(&[
+            (
+                "PORTCULLIS_SECRET",
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            ),
+            ("PORTCULLIS_PUBLIC_URL", "https://app.example.com"),
+            (
+                "PORTCULLIS_ALLOWED_REDIRECTS",
+                "https://a.example.com, https://b.example.com",
+            ),
+            ("PORTCULLIS_REFRESH_GRACE_SECS", "3"),
+            ("PORTCULLIS_RATE_LIMIT", "off"),
+            ("PORTCULLIS_COOKIE_SECURE", "false"),
+        ]))
+        .unwrap();
+        assert!(c.secret.is_some());
+        assert_eq!(c.public_url, "https://app.example.com");
+        assert_eq!(c.allowed_origins.len(), 2);
+        assert_eq!(c.refresh_grace, Duration::from_secs(3));
+        assert!(!c.rate_limit);
+        assert!(!c.secure_cookies());
+        let err = Config::from_lookup(env(&[("PORTCULLIS_REFRESH_GRACE_SECS", "soon")]));
+        assert!(matches!(
+            err,
+            Err(ConfigError::Env {
+                var: "PORTCULLIS_REFRESH_GRACE_SECS",
+                ..
+            })
+        ));
+        let err = Config::from_lookup(env(&[("PORTCULLIS_SECRET", "short")]));
+        assert!(matches!(
+            err,
+            Err(ConfigError::Env {
+                var: "PORTCULLIS_SECRET",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn secure_cookies_follow_the_scheme_unless_set() {
+        let mut c = valid();
+        assert!(!c.secure_cookies());
+        c.public_url = "https://x.example".into();
+        assert!(c.secure_cookies());
+        c.cookie_secure = Some(false);
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn origins_parse_strictly() {
+        let o = Origin::parse("HTTPS://App.Example.com:443/path?q").unwrap();
+        assert_eq!(o.serialize(), "https://app.example.com");
+        assert_eq!(Origin::parse("http://localhost:3000").unwrap().port, 3000);
+        assert_eq!(
+            Origin::parse("http://[::1]:8080").unwrap().serialize(),
+            "http://[::1]:8080"
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "//evil.example",
+            "https://user@evil.example",
+            "https://evil.example\\@good.example",
+            "https://",
+            "https://exa mple.com",
+            "https://example.com:99999",
+            "ftp://example.com",
+            "https://a..b",
+            "https://evil.example\n",
+        ] {
+            assert_eq!(Origin::parse(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Cryptographic building blocks: the server secret and the keys derived from it, random
+//! tokens, hashing, constant-time comparison, password hashing and ES256 access tokens.
+//!
+//! Nothing here knows about HTTP or the database.
+
+pub(crate) mod jwt;
+pub(crate) mod password;
+
+use std::fmt;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use ring::{aead, digest, hkdf, hmac, rand::SecureRandom as _};
+use subtle::ConstantTimeEq as _;
+
+/// The server secret: at least 32 bytes shared by every instance of one deployment.
+///
+/// portcullis derives separate keys from it for sealing signing keys, chaining refresh
+/// tokens, CSRF tokens and one-time codes. Its `Debug` output is redacted.
+///
+/// ```
+/// use portcullis::Secret;
+///
+/// let secret = Secret::generate();
+/// let again = Secret::parse(&secret.to_base64()).unwrap();
+/// assert_eq!(secret, again);
+/// assert!(Secret::parse("too short").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+/// The minimum length of the server secret, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+impl Secret {
+    /// Uses raw bytes as the secret.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] when there are fewer than 32 bytes.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Result<Self, SecretError> {
+        let bytes = bytes.into();
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(SecretError { len: bytes.len() });
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Parses a secret written as hex or base64 (standard or URL-safe, padded or not),
+    /// the forms `PORTCULLIS_SECRET` accepts.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError`] when the text is neither, or decodes to fewer than 32 bytes.
+    pub fn parse(text: &str) -> Result<Self, SecretError> {
+        let text = text.trim();
+        let decoded = decode_hex(text).or_else(|| {
+            let unpadded = text.trim_end_matches('=');
+            let url_safe = unpadded.replace('+', "-").replace('/', "_");
+            URL_SAFE_NO_PAD.decode(url_safe).ok()
+        });
+        match decoded {
+            Some(bytes) => Self::from_bytes(bytes),
+            None => Err(SecretError { len: 0 }),
+        }
+    }
+
+    /// A fresh random 32-byte secret from the operating system's RNG.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(random_bytes::<32>().to_vec())
+    }
+
+    /// The secret as unpadded URL-safe base64, for storing it somewhere safe.
+    #[must_use]
+    pub fn to_base64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(&self.0)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The server secret was missing, malformed or shorter than 32 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the server secret must be at least 32 bytes, written as hex or base64 (got {len} usable bytes)"
+)]
+pub struct SecretError {
+    len: usize,
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The keys derived from the [`Secret`] with HKDF-SHA256, one per use, so that no two
+/// mechanisms ever share key material.
+pub(crate) struct DerivedKeys {
+    /// Seals the private halves of signing keys at rest.
+    pub(crate) key_sealing: aead::LessSafeKey,
+    /// Derives each refresh token from its parent (see `flows::sessions`).
+    pub(crate) refresh_chain: hmac::Key,
+    /// Binds CSRF tokens to sessions.
+    pub(crate) csrf: hmac::Key,
+}
+
+impl DerivedKeys {
+    pub(crate) fn derive(secret: &Secret) -> Self {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"portcullis/v1").extract(secret.as_bytes());
+        let hmac_key = |info: &'static [u8]| -> hmac::Key {
+            let info = [info];
+            // `expand` only fails for outputs longer than 255 blocks; 32 bytes never are.
+            prk.expand(&info, hmac::HMAC_SHA256)
+                .map(hmac::Key::from)
+                .unwrap_or_else(|_| unreachable!("32-byte HKDF output"))
+        };
+        let sealing_info = [b"signing-key-sealing".as_slice()];
+        let key_sealing = prk
+            .expand(&sealing_info, &aead::AES_256_GCM)
+            .map(aead::UnboundKey::from)
+            .map(aead::LessSafeKey::new)
+            .unwrap_or_else(|_| unreachable!("32-byte HKDF output"));
+        Self {
+            key_sealing,
+            refresh_chain: hmac_key(b"refresh-chain"),
+            csrf: hmac_key(b"csrf"),
+        }
+    }
+
+    /// Seals `plaintext` with AES-256-GCM, binding it to `context`: nonce ‖ ciphertext ‖ tag.
+    pub(crate) fn seal(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let nonce_bytes = random_bytes::<{ aead::NONCE_LEN }>();
+        let mut sealed = plaintext.to_vec();
+        let nonce = aead::Nonce::assume_unique_for_key(nonce_bytes);
+        // Sealing only fails for inputs over 64 GiB.
+        let tag = self
+            .key_sealing
+            .seal_in_place_separate_tag(nonce, aead::Aad::from(context), &mut sealed)
+            .unwrap_or_else(|_| unreachable!("small plaintext"));
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&sealed);
+        out.extend_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Opens what [`seal`](Self::seal) produced for the same `context`.
+    pub(crate) fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, ciphertext) = sealed.split_at_checked(aead::NONCE_LEN)?;
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buffer = ciphertext.to_vec();
+        let plain = self
+            .key_sealing
+            .open_in_place(nonce, aead::Aad::from(context), &mut buffer)
+            .ok()?;
+        Some(plain.to_vec())
+    }
+}
+
+impl fmt::Debug for DerivedKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DerivedKeys([redacted])")
+    }
+}
+
+/// `N` bytes from the operating system's RNG.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // The OS RNG failing is unrecoverable: no safe token could be made at all.
+    #[allow(clippy::expect_used)]
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the operating system's random number generator failed");
+    bytes
+}
+
+/// A fresh 256-bit random token, unpadded base64url (43 characters).
+pub(crate) fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+/// SHA-256 of `data`, unpadded base64url: how link tokens and refresh tokens are stored.
+pub(crate) fn sha256_b64(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, data))
+}
+
+/// HMAC-SHA256 of the parts (each length-prefixed, so parts cannot run into each other).
+pub(crate) fn hmac_parts(key: &hmac::Key, parts: &[&[u8]]) -> hmac::Tag {
+    let mut ctx = hmac::Context::with_key(key);
+    for part in parts {
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part);
+    }
+    ctx.sign()
+}
+
+/// Constant-time equality of two byte strings (the length is not secret).
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+pub(crate) fn b64_encode(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+pub(crate) fn b64_decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_parses_hex_and_both_base64_alphabets() {
+        let bytes: Vec<u8> = (0u8..40).map(|i| i.wrapping_mul(37)).collect();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(Secret::parse(&hex).unwrap().as_bytes(), bytes);
+        let standard = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        assert_eq!(Secret::parse(&standard).unwrap().as_bytes(), bytes);
+        assert_eq!(
+            Secret::parse(&URL_SAFE_NO_PAD.encode(&bytes))
+                .unwrap()
+                .as_bytes(),
+            bytes
+        );
+    }
+
+    #[test]
+    fn short_or_garbled_secrets_are_refused() {
+        assert!(Secret::parse(&"ab".repeat(31)).is_err());
+        assert!(Secret::parse("not a secret at all, not base64 ###").is_err());
+        assert!(Secret::from_bytes(vec![0u8; 31]).is_err());
+        assert!(Secret::from_bytes(vec![0u8; 32]).is_ok());
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let secret = Secret::generate();
+        assert!(!format!("{secret:?}").contains(&secret.to_base64()));
+    }
+
+    #[test]
+    fn sealed_data_opens_only_with_its_context_and_key() {
+        let keys = DerivedKeys::derive(&Secret::generate());
+        let sealed = keys.seal(b"kid-1", b"private key");
+        assert_eq!(
+            keys.open(b"kid-1", &sealed).as_deref(),
+            Some(&b"private key"[..])
+        );
+        assert_eq!(keys.open(b"kid-2", &sealed), None);
+        let other = DerivedKeys::derive(&Secret::generate());
+        assert_eq!(other.open(b"kid-1", &sealed), None);
+        let mut tampered = sealed.clone();
+        tampered[15] ^= 1;
+        assert_eq!(keys.open(b"kid-1", &tampered), None);
+        assert_eq!(keys.open(b"kid-1", &sealed[..5]), None);
+    }
+
+    #[test]
+    fn tokens_are_256_bits_and_distinct() {
+        let a = random_token();
+        assert_eq!(b64_decode(&a).unwrap().len(), 32);
+        assert_ne!(a, random_token());
+    }
+
+    #[test]
+    fn hmac_parts_are_length_prefixed() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"k");
+        let ab_c = hmac_parts(&key, &[b"ab", b"c"]);
+        let a_bc = hmac_parts(&key, &[b"a", b"bc"]);
+        assert_ne!(ab_c.as_ref(), a_bc.as_ref());
+    }
+
+    #[test]
+    fn ct_eq_compares_content_and_length() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+}

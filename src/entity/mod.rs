@@ -1,0 +1,43 @@
+//! SeaORM entities for the tables portcullis owns.
+//!
+//! Every table is prefixed with `portcullis_` and created by
+//! [`Migrator`](crate::migration::Migrator); feature flags never change the schema.
+//! Ids are UUIDv7 (time-ordered). Timestamps are UTC.
+//!
+//! | Module | Table | One row per |
+//! |---|---|---|
+//! | [`user`] | `portcullis_users` | account |
+//! | [`password_credential`] | `portcullis_password_credentials` | account with a password |
+//! | [`session`] | `portcullis_sessions` | signed-in device (a refresh-token family) |
+//! | [`signing_key`] | `portcullis_signing_keys` | ES256 key that signs or signed access tokens |
+//! | [`one_time_secret`] | `portcullis_one_time_secrets` | single-use link token or code in flight |
+//! | [`audit_event`] | `portcullis_audit_events` | security-relevant event |
+//!
+//! Hosts may read these tables (for example join `portcullis_users` from their own
+//! entities) but should write through portcullis' Rust API, which keeps the in-memory
+//! caches and the audit trail consistent.
+
+pub mod prelude;
+
+pub mod audit_event;
+pub mod one_time_secret;
+pub mod password_credential;
+pub mod session;
+pub mod signing_key;
+pub mod user;
+
+use std::fmt;
+
+use sea_orm::DeriveValueType;
+
+/// A secret-derived value stored as text (a password hash, a token hash, a sealed key).
+///
+/// Its `Debug` output is redacted so that logging a model never prints it.
+#[derive(Clone, PartialEq, Eq, DeriveValueType)]
+pub struct Redacted(pub String);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}

@@ -1,0 +1,8 @@
+//! Glob-import the entity types: `use portcullis::entity::prelude::*;`.
+
+pub use super::audit_event::Entity as AuditEvent;
+pub use super::one_time_secret::Entity as OneTimeSecret;
+pub use super::password_credential::Entity as PasswordCredential;
+pub use super::session::Entity as Session;
+pub use super::signing_key::Entity as SigningKey;
+pub use super::user::Entity as User;

@@ -1,0 +1,240 @@
+//! The one error type of portcullis, mapped 1:1 to the error codes of the HTTP contract.
+
+use std::borrow::Cow;
+
+use axum::{
+    Json,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderValue, StatusCode, header};
+use sea_orm::DbErr;
+use serde_json::json;
+
+/// A `Result` whose error is portcullis' [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a portcullis route or flow can fail with.
+///
+/// Each variant knows its HTTP [`status`](Error::status) and its stable public
+/// [`code`](Error::code) from the contract (`API.md`). Answering an `Error` from a
+/// handler renders `{ "ok": false, "error": code, "message": ... }`; server errors are
+/// logged with their cause and a reference id, and answered without any detail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Malformed body, missing or invalid field, bad UUID in a path (400 `invalid_request`).
+    #[error("{0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// The password fails the policy; the message says why (400 `weak_password`).
+    #[error("{0}")]
+    WeakPassword(Cow<'static, str>),
+    /// A one-time token or code is unknown, already used, or wrong (400 `token_invalid`).
+    #[error("the token is invalid or has already been used")]
+    TokenInvalid,
+    /// A one-time token or code is past its lifetime (400 `token_expired`).
+    #[error("the token has expired")]
+    TokenExpired,
+    /// No, malformed, expired or revoked session credentials (401 `unauthorized`).
+    #[error("authentication required")]
+    Unauthorized,
+    /// Wrong email or password. Deliberately the same for an unknown email
+    /// (401 `invalid_credentials`).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Authenticated but not allowed (403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(Cow<'static, str>),
+    /// Sign-in refused because the configuration requires a verified email
+    /// (403 `email_not_verified`).
+    #[error("the email address has not been verified")]
+    EmailNotVerified,
+    /// The account was disabled by an administrator (403 `user_disabled`).
+    #[error("this account has been disabled")]
+    UserDisabled,
+    /// Unknown resource or route (404 `not_found`).
+    #[error("not found")]
+    NotFound,
+    /// Sign-up or email change to an address that is already registered (409 `email_taken`).
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Another uniqueness conflict (409 `conflict`).
+    #[error("{0}")]
+    Conflict(Cow<'static, str>),
+    /// The request body is larger than the configured limit (413 `payload_too_large`).
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// Too many attempts; try again after `retry_after_secs` (429 `rate_limited`).
+    #[error("too many attempts, try again later")]
+    RateLimited {
+        /// Seconds until the next attempt may succeed; sent as `Retry-After`.
+        retry_after_secs: u64,
+    },
+    /// A one-time code was guessed wrong too often and is now dead (429 `too_many_attempts`).
+    #[error("too many wrong attempts; request a new code")]
+    TooManyAttempts,
+    /// The database or a delivery provider is unreachable; nothing was half-written
+    /// (503 `unavailable`).
+    #[error("the service is temporarily unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A database error that is not an outage (500 `internal_error`).
+    #[error("internal error")]
+    Database(#[source] DbErr),
+    /// Anything else that is our fault (500 `internal_error`).
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// A 400 `invalid_request` with a message for people.
+    pub fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidRequest(message.into())
+    }
+
+    /// A 403 `forbidden` with a message for people.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Forbidden(message.into())
+    }
+
+    /// A 500 from any error value (logged, never shown).
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    /// The HTTP status this error is answered with.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_)
+            | Self::WeakPassword(_)
+            | Self::TokenInvalid
+            | Self::TokenExpired => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::EmailNotVerified | Self::UserDisabled => {
+                StatusCode::FORBIDDEN
+            }
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::EmailTaken | Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } | Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable `snake_case` code clients match on.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::WeakPassword(_) => "weak_password",
+            Self::TokenInvalid => "token_invalid",
+            Self::TokenExpired => "token_expired",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden(_) => "forbidden",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::UserDisabled => "user_disabled",
+            Self::NotFound => "not_found",
+            Self::EmailTaken => "email_taken",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::Unavailable(_) => "unavailable",
+            Self::Database(_) | Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        // A lost or unobtainable connection is an outage the client may retry;
+        // anything else from the database is a bug on our side.
+        match err {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::Unavailable(Box::new(err)),
+            other => Self::Database(other),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            // The cause goes to the log with a reference; the client only sees the reference.
+            let reference = uuid::Uuid::new_v4().simple().to_string();
+            tracing::error!(error = ?self, reference = %reference, "portcullis request failed");
+            format!("{self} (reference {reference})")
+        } else {
+            self.to_string()
+        };
+        let body = json!({ "ok": false, "error": self.code(), "message": message });
+        let mut response = (status, Json(body)).into_response();
+        if let Self::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_contract_code_has_its_status() {
+        let cases = [
+            (Error::invalid_request("x"), 400, "invalid_request"),
+            (Error::WeakPassword("x".into()), 400, "weak_password"),
+            (Error::TokenInvalid, 400, "token_invalid"),
+            (Error::TokenExpired, 400, "token_expired"),
+            (Error::Unauthorized, 401, "unauthorized"),
+            (Error::InvalidCredentials, 401, "invalid_credentials"),
+            (Error::forbidden("x"), 403, "forbidden"),
+            (Error::EmailNotVerified, 403, "email_not_verified"),
+            (Error::UserDisabled, 403, "user_disabled"),
+            (Error::NotFound, 404, "not_found"),
+            (Error::EmailTaken, 409, "email_taken"),
+            (Error::Conflict("x".into()), 409, "conflict"),
+            (Error::PayloadTooLarge, 413, "payload_too_large"),
+            (
+                Error::RateLimited {
+                    retry_after_secs: 3,
+                },
+                429,
+                "rate_limited",
+            ),
+            (Error::TooManyAttempts, 429, "too_many_attempts"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.status().as_u16(), status, "{code}");
+            assert_eq!(error.code(), code);
+        }
+    }
+
+    #[test]
+    fn connection_loss_is_unavailable_not_internal() {
+        let err: Error = DbErr::Conn(sea_orm::RuntimeErr::Internal("gone".into())).into();
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let err: Error = DbErr::Custom("bug".into()).into();
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn server_errors_hide_their_cause() {
+        let err = Error::internal("secret detail from the database");
+        assert!(!err.to_string().contains("secret detail"));
+    }
+
+    #[test]
+    fn rate_limited_carries_retry_after() {
+        let response = Error::RateLimited {
+            retry_after_secs: 7,
+        }
+        .into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+}

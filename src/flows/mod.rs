@@ -1,0 +1,31 @@
+//! The domain logic, without HTTP: sign-up, sign-in, sessions, users, signing keys.
+//!
+//! Flows are plain async functions over the store and the crypto primitives. Routes parse
+//! requests into their inputs and render their outputs; hosts reach the same flows from
+//! Rust through [`Portcullis::users`](crate::Portcullis::users) and
+//! [`Portcullis::sessions`](crate::Portcullis::sessions).
+
+pub(crate) mod email_address;
+pub(crate) mod password;
+pub(crate) mod password_policy;
+pub(crate) mod profile;
+pub mod sessions;
+pub(crate) mod signing_keys;
+pub mod users;
+
+use std::fmt;
+
+use crate::rate_limit::BoxFuture;
+
+/// A breached-password corpus (for example a k-anonymity range API) consulted when a
+/// password is set.
+///
+/// When the check itself fails, the password is accepted and the failure logged: an
+/// outage of the corpus must not stop sign-ups.
+pub trait BreachedPasswords: Send + Sync + fmt::Debug + 'static {
+    /// Whether the password appears in the corpus.
+    fn is_breached<'a>(
+        &'a self,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<bool, Box<dyn std::error::Error + Send + Sync>>>;
+}

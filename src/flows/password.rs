@@ -1,0 +1,228 @@
+//! Email + password: sign-up and sign-in.
+
+use uuid::Uuid;
+
+use crate::{
+    AuditEvent, Error,
+    audit::AuditKind,
+    crypto::password::Verified,
+    entity::user,
+    flows::{
+        email_address::{local_part, normalize_email},
+        profile,
+        sessions::{self, Grant},
+    },
+    portcullis::Inner,
+    rate_limit::rules,
+    session::client_ip::ClientInfo,
+    store,
+};
+
+/// What `POST /sign-up/email-password` takes.
+pub(crate) struct SignUp {
+    pub(crate) email: String,
+    pub(crate) password: String,
+    pub(crate) name: Option<String>,
+    pub(crate) metadata: Option<serde_json::Value>,
+}
+
+/// Checks a new password against the policy (with the account's context words) and the
+/// breached-password corpus, if one is configured.
+pub(crate) async fn check_new_password(
+    inner: &Inner,
+    password: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+) -> Result<(), Error> {
+    let mut context = vec![inner.config.app_name.as_str()];
+    context.extend(email.map(local_part));
+    context.extend(name);
+    inner.config.password_policy.check(password, &context)?;
+    if let Some(corpus) = &inner.breached {
+        match corpus.is_breached(password).await {
+            Ok(true) => {
+                return Err(Error::WeakPassword(
+                    "this password appears in a data breach; choose another".into(),
+                ));
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!(error = %err, "breached-password check failed; accepting"),
+        }
+    }
+    Ok(())
+}
+
+/// Creates an account with a password and signs it in.
+pub(crate) async fn sign_up(
+    inner: &Inner,
+    input: SignUp,
+    client: &ClientInfo,
+) -> Result<Grant, Error> {
+    let email = normalize_email(&input.email)?;
+    let name = profile::name(input.name)?;
+    let metadata = profile::metadata(input.metadata)?;
+    inner
+        .throttle(
+            &format!("sign_up:ip:{}", client.ip_key()),
+            rules::SIGN_UP_PER_IP,
+            client,
+        )
+        .await?;
+    check_new_password(inner, &input.password, Some(&email), name.as_deref()).await?;
+    // The contract answers 409 for a taken address anyway; checking first saves a hash.
+    if store::users::find_by_email(&inner.db, &email)
+        .await?
+        .is_some()
+    {
+        return Err(Error::EmailTaken);
+    }
+    let hash = inner.hasher.hash(&input.password).await?;
+    let now = store::now();
+    let row = user::Model {
+        id: Uuid::now_v7(),
+        email: Some(email),
+        email_verified_at: None,
+        phone: None,
+        phone_verified_at: None,
+        name,
+        image_url: None,
+        metadata,
+        disabled_at: None,
+        tokens_valid_after: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let user = store::users::insert(&inner.db, row, Some(hash))
+        .await
+        .map_err(|err| {
+            // Two sign-ups racing for one address: the unique index decides.
+            if store::is_unique_violation(&err) {
+                Error::EmailTaken
+            } else {
+                err.into()
+            }
+        })?;
+    let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::SignUp)
+                .user(grant.user.id)
+                .session(grant.session.id)
+                .client(client),
+        )
+        .await;
+    Ok(grant)
+}
+
+/// Checks an email and password and signs the account in.
+///
+/// Every failure before the password is known to be right (unknown email, wrong
+/// password, no password on the account) answers the same `invalid_credentials` after the
+/// same work: one argon2id verification. Only a correct password reveals that the account
+/// is disabled or unverified.
+pub(crate) async fn sign_in(
+    inner: &Inner,
+    email: &str,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<Grant, Error> {
+    let email = normalize_email(email)?;
+    if inner.config.password_policy.too_long(password) {
+        // No account has such a password; refuse before hashing anything.
+        return Err(Error::InvalidCredentials);
+    }
+    inner
+        .throttle(
+            &format!("sign_in:ip:{}", client.ip_key()),
+            rules::SIGN_IN_PER_IP,
+            client,
+        )
+        .await?;
+    inner
+        .throttle(
+            &format!("sign_in:email:{email}"),
+            rules::SIGN_IN_PER_EMAIL,
+            client,
+        )
+        .await?;
+
+    let user = store::users::find_by_email(&inner.db, &email).await?;
+    // The same two queries whether or not the account exists.
+    let stored =
+        store::users::password_hash(&inner.db, user.as_ref().map_or(Uuid::nil(), |u| u.id)).await?;
+    let verified = inner.hasher.verify(password, stored.as_deref()).await?;
+
+    let (user, rehash) = match (user, verified) {
+        (Some(user), Verified::Yes { rehash }) => (user, rehash),
+        (user, _) => {
+            let reason = match (&user, &stored) {
+                (None, _) => "unknown_email",
+                (Some(_), None) => "no_password",
+                (Some(_), Some(_)) => "wrong_password",
+            };
+            let mut event = AuditEvent::new(AuditKind::SignInFailed)
+                .client(client)
+                .detail("reason", reason);
+            if let Some(user) = &user {
+                event = event.user(user.id);
+            }
+            inner.audit(event).await;
+            return Err(Error::InvalidCredentials);
+        }
+    };
+
+    if user.disabled_at.is_some() {
+        inner
+            .audit(
+                AuditEvent::new(AuditKind::SignInFailed)
+                    .user(user.id)
+                    .client(client)
+                    .detail("reason", "disabled"),
+            )
+            .await;
+        return Err(Error::UserDisabled);
+    }
+    if inner.config.require_email_verification && user.email_verified_at.is_none() {
+        inner
+            .audit(
+                AuditEvent::new(AuditKind::SignInFailed)
+                    .user(user.id)
+                    .client(client)
+                    .detail("reason", "email_not_verified"),
+            )
+            .await;
+        return Err(Error::EmailNotVerified);
+    }
+    if rehash && let Some(old) = stored {
+        upgrade_hash(inner, user.id, old, password.to_owned()).await;
+    }
+    let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::SignIn)
+                .user(grant.user.id)
+                .session(grant.session.id)
+                .client(client),
+        )
+        .await;
+    Ok(grant)
+}
+
+/// Re-hashes a stale or imported hash with current argon2id. A failure only costs the
+/// upgrade, never the sign-in.
+async fn upgrade_hash(inner: &Inner, user_id: Uuid, old: String, password: String) {
+    let result = async {
+        let new = inner.hasher.hash(&password).await?;
+        Ok::<_, Error>(store::users::upgrade_password_hash(&inner.db, user_id, &old, new).await?)
+    }
+    .await;
+    match result {
+        Ok(true) => {
+            inner
+                .audit(AuditEvent::new(AuditKind::PasswordRehashed).user(user_id))
+                .await
+        }
+        Ok(false) => {}
+        Err(err) => tracing::warn!(error = %err, %user_id, "upgrading a password hash failed"),
+    }
+}

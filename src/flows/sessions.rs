@@ -1,0 +1,486 @@
+//! Sessions and their tokens: start (sign-in), refresh (rotation), revoke.
+//!
+//! A sign-in creates a session row and answers a [`Grant`]: a short-lived ES256 access
+//! token and an opaque refresh token.
+//!
+//! **Refresh tokens** are `base64url(session id ‖ 256-bit secret)`; only the SHA-256 of
+//! the secret is stored. Each refresh rotates the secret: the child secret is
+//! `HMAC(refresh-chain key, session id ‖ parent secret)`, and one conditional `UPDATE`
+//! swaps the stored hash from parent to child, so of two racing refreshes exactly one
+//! rotates. Because the child is derived from the parent, the loser of such a race (or a
+//! second tab presenting the same parent within the grace window) gets the very same
+//! child: both end up on the same session with the same token. Presenting the immediate
+//! parent after the grace window, or any older ancestor at any time (recognised by walking
+//! the chain forward to the current hash), is a replay: the whole session is revoked.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    AuditEvent, Error,
+    audit::AuditKind,
+    crypto::{self, jwt::Claims},
+    entity::{Redacted, session, user},
+    portcullis::Inner,
+    session::client_ip::ClientInfo,
+    store,
+};
+
+/// What every sign-in answers: the user, the session and both tokens.
+#[derive(Clone)]
+pub struct Grant {
+    /// The signed-in user.
+    pub user: user::Model,
+    /// Whether that user has a password.
+    pub has_password: bool,
+    /// The session.
+    pub session: session::Model,
+    /// The ES256 access token.
+    pub access_token: String,
+    /// The opaque refresh token.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("user", &self.user.id)
+            .field("session", &self.session.id)
+            .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// How a session was made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Method {
+    /// The session's `auth_method`: `password`, `magic_link`, `otp`, `passkey`, `oauth`.
+    pub(crate) name: &'static str,
+    /// RFC 8176 method references for the `amr` claim.
+    pub(crate) amr: &'static [&'static str],
+}
+
+pub(crate) const PASSWORD: Method = Method {
+    name: "password",
+    amr: &["pwd"],
+};
+
+const SECRET_LEN: usize = 32;
+/// How far back the chain is walked to recognise an old refresh token.
+const MAX_CHAIN_WALK: i64 = 4096;
+
+/// A parsed refresh token.
+struct RefreshToken {
+    session_id: Uuid,
+    secret: [u8; SECRET_LEN],
+}
+
+impl RefreshToken {
+    fn encode(&self) -> String {
+        let mut bytes = self.session_id.as_bytes().to_vec();
+        bytes.extend_from_slice(&self.secret);
+        crypto::b64_encode(&bytes)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        if text.len() != 64 {
+            return None;
+        }
+        let bytes = crypto::b64_decode(text)?;
+        let (id, secret) = bytes.split_at_checked(16)?;
+        Some(Self {
+            session_id: Uuid::from_slice(id).ok()?,
+            secret: secret.try_into().ok()?,
+        })
+    }
+
+    fn hash(&self) -> String {
+        crypto::sha256_b64(&self.secret)
+    }
+
+    /// The token that replaces this one on rotation.
+    fn child(&self, inner: &Inner) -> Self {
+        let tag = crypto::hmac_parts(
+            &inner.keys.refresh_chain,
+            &[b"refresh-token", self.session_id.as_bytes(), &self.secret],
+        );
+        let mut secret = [0u8; SECRET_LEN];
+        secret.copy_from_slice(&tag.as_ref()[..SECRET_LEN]);
+        Self {
+            session_id: self.session_id,
+            secret,
+        }
+    }
+}
+
+fn add(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
+    at.checked_add(time::Duration::try_from(duration).unwrap_or(time::Duration::MAX))
+        .unwrap_or(at)
+}
+
+/// Starts a session for `user` and answers its grant.
+pub(crate) async fn start(
+    inner: &Inner,
+    user: user::Model,
+    has_password: bool,
+    method: Method,
+    client: &ClientInfo,
+) -> Result<Grant, Error> {
+    let now = store::now();
+    let config = &inner.config;
+    let expires_at = add(now, config.session_lifetime);
+    let refresh = RefreshToken {
+        session_id: Uuid::now_v7(),
+        secret: crypto::random_bytes(),
+    };
+    let row = session::Model {
+        id: refresh.session_id,
+        user_id: user.id,
+        refresh_hash: Redacted(refresh.hash()),
+        previous_refresh_hash: None,
+        generation: 0,
+        rotated_at: None,
+        auth_method: method.name.to_owned(),
+        amr: method.amr.join(" "),
+        ip: client.ip.map(|ip| ip.to_string()),
+        user_agent: client.user_agent.clone(),
+        active_org_id: None,
+        created_at: now,
+        last_active_at: now,
+        idle_expires_at: add(now, config.session_idle_timeout).min(expires_at),
+        expires_at,
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    store::sessions::insert(&inner.db, &row).await?;
+    grant(inner, user, has_password, row, &refresh, now)
+}
+
+/// Builds the grant for a session: a fresh access token plus the given refresh token.
+fn grant(
+    inner: &Inner,
+    user: user::Model,
+    has_password: bool,
+    session: session::Model,
+    refresh: &RefreshToken,
+    now: OffsetDateTime,
+) -> Result<Grant, Error> {
+    let claims = access_claims(inner, &user, &session, now);
+    let expires_in = u64::try_from(claims.exp - claims.iat).unwrap_or(0);
+    let access_token = inner.key_ring.current().signing.sign(&claims)?;
+    Ok(Grant {
+        user,
+        has_password,
+        session,
+        access_token,
+        refresh_token: refresh.encode(),
+        expires_in,
+    })
+}
+
+fn access_claims(
+    inner: &Inner,
+    user: &user::Model,
+    session: &session::Model,
+    now: OffsetDateTime,
+) -> Claims {
+    let iat = now.unix_timestamp();
+    let ttl = i64::try_from(inner.config.access_token_ttl.as_secs()).unwrap_or(300);
+    // An access token never outlives its session.
+    let exp = (iat + ttl).min(session.expires_at.unix_timestamp());
+    Claims {
+        iss: inner.origins.issuer.clone(),
+        sub: user.id,
+        sid: session.id,
+        iat,
+        nbf: iat,
+        exp,
+        auth_time: session.created_at.unix_timestamp(),
+        email: user.email.clone(),
+        email_verified: user.email_verified_at.is_some(),
+        amr: session.amr.split_whitespace().map(str::to_owned).collect(),
+        org_id: session.active_org_id,
+        org_role: None,
+    }
+}
+
+/// Exchanges a refresh token for a new grant (see the [module docs](self)).
+pub(crate) async fn refresh(
+    inner: &Inner,
+    token: &str,
+    client: &ClientInfo,
+) -> Result<Grant, Error> {
+    let presented = RefreshToken::parse(token).ok_or(Error::Unauthorized)?;
+    let now = store::now();
+    let presented_hash = presented.hash();
+    let child = presented.child(inner);
+    let child_hash = child.hash();
+
+    // At most two rounds: a lost rotation race is re-judged on the winner's row.
+    for _ in 0..2 {
+        let session = store::sessions::find(&inner.db, presented.session_id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if session.revoked_at.is_some()
+            || session.expires_at <= now
+            || session.idle_expires_at <= now
+        {
+            return Err(Error::Unauthorized);
+        }
+        let user = store::users::find(&inner.db, session.user_id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if user.disabled_at.is_some() {
+            return Err(Error::UserDisabled);
+        }
+
+        if crypto::ct_eq(presented_hash.as_bytes(), session.refresh_hash.0.as_bytes()) {
+            let idle_expires_at =
+                add(now, inner.config.session_idle_timeout).min(session.expires_at);
+            let rotated = store::sessions::rotate(
+                &inner.db,
+                session.id,
+                store::sessions::Rotation {
+                    expected_hash: presented_hash.clone(),
+                    new_hash: child_hash.clone(),
+                    generation: session.generation + 1,
+                    now,
+                    idle_expires_at,
+                },
+            )
+            .await?;
+            if !rotated {
+                continue;
+            }
+            let session = session::Model {
+                refresh_hash: Redacted(child_hash),
+                previous_refresh_hash: Some(Redacted(presented_hash)),
+                generation: session.generation + 1,
+                rotated_at: Some(now),
+                last_active_at: now,
+                idle_expires_at,
+                ..session
+            };
+            let has_password = store::users::password_hash(&inner.db, user.id)
+                .await?
+                .is_some();
+            return grant(inner, user, has_password, session, &child, now);
+        }
+
+        let is_parent = session
+            .previous_refresh_hash
+            .as_ref()
+            .is_some_and(|previous| {
+                crypto::ct_eq(presented_hash.as_bytes(), previous.0.as_bytes())
+            });
+        let child_is_current =
+            crypto::ct_eq(child_hash.as_bytes(), session.refresh_hash.0.as_bytes());
+        if is_parent && child_is_current {
+            let grace = time::Duration::try_from(inner.config.refresh_grace)
+                .unwrap_or(time::Duration::ZERO);
+            let within_grace = session.rotated_at.is_some_and(|at| now - at <= grace);
+            if within_grace {
+                // A racing tab: same session, same (already current) child token.
+                let has_password = store::users::password_hash(&inner.db, user.id)
+                    .await?
+                    .is_some();
+                return grant(inner, user, has_password, session, &child, now);
+            }
+            return Err(replayed(inner, &session, client).await);
+        }
+        if is_ancestor(inner, &child, &session) {
+            return Err(replayed(inner, &session, client).await);
+        }
+        // Not a token of this session at all (forged or garbled): refuse, revoke nothing.
+        return Err(Error::Unauthorized);
+    }
+    Err(Error::Unauthorized)
+}
+
+/// The session a refresh token names, if it is shaped like one of ours.
+pub(crate) fn session_id_of(token: &str) -> Option<Uuid> {
+    RefreshToken::parse(token).map(|t| t.session_id)
+}
+
+/// The (user, session) a refresh token currently belongs to: its hash is the session's
+/// current or previous one and the session is live. Rotates nothing.
+pub(crate) async fn owner_of_refresh_token(
+    inner: &Inner,
+    token: &str,
+) -> Result<Option<(Uuid, Uuid)>, Error> {
+    let Some(presented) = RefreshToken::parse(token) else {
+        return Ok(None);
+    };
+    let Some(session) = store::sessions::find(&inner.db, presented.session_id).await? else {
+        return Ok(None);
+    };
+    let hash = presented.hash();
+    let matches = crypto::ct_eq(hash.as_bytes(), session.refresh_hash.0.as_bytes())
+        || session
+            .previous_refresh_hash
+            .as_ref()
+            .is_some_and(|previous| crypto::ct_eq(hash.as_bytes(), previous.0.as_bytes()));
+    Ok((matches && session.revoked_at.is_none()).then_some((session.user_id, session.id)))
+}
+
+/// Whether `child` (the presented token's child) leads to the session's current token by
+/// walking the chain forward.
+fn is_ancestor(inner: &Inner, child: &RefreshToken, session: &session::Model) -> bool {
+    let mut step = RefreshToken {
+        session_id: child.session_id,
+        secret: child.secret,
+    };
+    for _ in 0..session.generation.min(MAX_CHAIN_WALK) {
+        let hash = step.hash();
+        if crypto::ct_eq(hash.as_bytes(), session.refresh_hash.0.as_bytes()) {
+            return true;
+        }
+        step = step.child(inner);
+    }
+    false
+}
+
+/// A dead refresh token came back: someone holds a copy. Revoke the whole session.
+async fn replayed(inner: &Inner, session: &session::Model, client: &ClientInfo) -> Error {
+    tracing::warn!(session_id = %session.id, "refresh token replayed; revoking the session");
+    if let Err(err) = revoke(
+        inner,
+        session.user_id,
+        Some(&[session.id]),
+        None,
+        "refresh_token_reuse",
+    )
+    .await
+    {
+        return err;
+    }
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::RefreshTokenReuse)
+                .user(session.user_id)
+                .session(session.id)
+                .client(client),
+        )
+        .await;
+    Error::Unauthorized
+}
+
+/// Revokes sessions of `user_id` (the given ones, or all; minus `except`) in the database
+/// and, at once, in this instance's revocation view. Returns the ids revoked.
+pub(crate) async fn revoke(
+    inner: &Inner,
+    user_id: Uuid,
+    ids: Option<&[Uuid]>,
+    except: Option<Uuid>,
+    reason: &str,
+) -> Result<Vec<Uuid>, Error> {
+    let now = store::now();
+    let revoked = store::sessions::revoke(&inner.db, user_id, ids, except, reason, now).await?;
+    let forget_after = add(now, inner.token_window()).unix_timestamp();
+    inner.revocation.revoke_sessions(&revoked, forget_after);
+    Ok(revoked)
+}
+
+/// Session administration from Rust; see [`Portcullis::sessions`](crate::Portcullis::sessions).
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions<'a> {
+    inner: &'a Inner,
+}
+
+impl<'a> Sessions<'a> {
+    pub(crate) fn new(inner: &'a Inner) -> Self {
+        Self { inner }
+    }
+
+    /// The user's live sessions, newest first.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<session::Model>, Error> {
+        Ok(store::sessions::list_active(&self.inner.db, user_id, store::now()).await?)
+    }
+
+    /// Revokes one session. Returns whether it was live.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn revoke(&self, session_id: Uuid) -> Result<bool, Error> {
+        let Some(session) = store::sessions::find(&self.inner.db, session_id).await? else {
+            return Ok(false);
+        };
+        let revoked = revoke(
+            self.inner,
+            session.user_id,
+            Some(&[session_id]),
+            None,
+            "admin",
+        )
+        .await?;
+        if !revoked.is_empty() {
+            self.inner
+                .audit(
+                    AuditEvent::new(AuditKind::SessionRevoked)
+                        .user(session.user_id)
+                        .session(session_id)
+                        .detail("reason", "admin"),
+                )
+                .await;
+        }
+        Ok(!revoked.is_empty())
+    }
+
+    /// Revokes every session of a user. Returns how many were live.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn revoke_all(&self, user_id: Uuid) -> Result<usize, Error> {
+        let revoked = revoke(self.inner, user_id, None, None, "admin").await?;
+        if !revoked.is_empty() {
+            self.inner
+                .audit(
+                    AuditEvent::new(AuditKind::SessionRevoked)
+                        .user(user_id)
+                        .detail("reason", "admin")
+                        .detail("count", revoked.len()),
+                )
+                .await;
+        }
+        Ok(revoked.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_round_trip_and_reject_other_shapes() {
+        let token = RefreshToken {
+            session_id: Uuid::now_v7(),
+            secret: crypto::random_bytes(),
+        };
+        let text = token.encode();
+        assert_eq!(text.len(), 64);
+        let parsed = RefreshToken::parse(&text).unwrap();
+        assert_eq!(parsed.session_id, token.session_id);
+        assert_eq!(parsed.secret, token.secret);
+        for bad in [
+            "",
+            "short",
+            &format!("{text}x"),
+            &text[..63],
+            &format!("{text}=="),
+        ] {
+            assert!(RefreshToken::parse(bad).is_none(), "{bad}");
+        }
+        assert!(RefreshToken::parse(&"!".repeat(64)).is_none());
+    }
+}

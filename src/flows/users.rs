@@ -1,0 +1,325 @@
+//! Account administration from Rust: create users, import users from another system.
+//!
+//! ```rust,no_run
+//! use portcullis::{ImportedUser, NewUser, Portcullis};
+//!
+//! # async fn run(auth: Portcullis) -> Result<(), portcullis::Error> {
+//! // A seed user with a password (checked against the policy like any sign-up).
+//! let jane = auth
+//!     .users()
+//!     .create(NewUser::new("jane@example.com").password("a long and unusual passphrase"))
+//!     .await?;
+//!
+//! // A user moved over from a system that stored bcrypt: the hash is kept as is and
+//! // upgraded to argon2id the first time they sign in.
+//! let bob = auth
+//!     .users()
+//!     .import(ImportedUser::new("bob@example.com").password_hash(
+//!         "$2b$12$KIXQJ2wG5b6l0cB0nEo1XeqVn9mA7QmDkq4mQy1aZqIh7i4sYQe2u",
+//!     ))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    AuditEvent, Error,
+    audit::AuditKind,
+    crypto::password::HashFormat,
+    entity::user,
+    flows::{email_address::normalize_email, password::check_new_password, profile, sessions},
+    portcullis::Inner,
+    store,
+};
+
+/// A user to create through [`Users::create`].
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct NewUser {
+    /// The email address (normalised and validated).
+    pub email: String,
+    /// A password, checked against the policy; `None` for passwordless accounts.
+    pub password: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Host metadata (a JSON object).
+    pub metadata: Option<serde_json::Value>,
+    /// Mark the email as verified (for addresses the host already confirmed).
+    pub email_verified: bool,
+}
+
+impl NewUser {
+    /// A user with this email address and nothing else.
+    pub fn new(email: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the password.
+    #[must_use]
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Sets the display name.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Marks the email as verified.
+    #[must_use]
+    pub fn email_verified(mut self, verified: bool) -> Self {
+        self.email_verified = verified;
+        self
+    }
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("name", &self.name)
+            .field("email_verified", &self.email_verified)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user moved from another system through [`Users::import`].
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct ImportedUser {
+    /// The email address (normalised and validated).
+    pub email: String,
+    /// The existing password hash: argon2 (PHC), bcrypt (`$2a$`/`$2b$`/`$2y$`), scrypt
+    /// (PHC `$scrypt$`) or PBKDF2 (PHC `$pbkdf2-sha256$`/`$pbkdf2-sha512$`). Upgraded to
+    /// argon2id at the first successful sign-in.
+    pub password_hash: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Host metadata (a JSON object).
+    pub metadata: Option<serde_json::Value>,
+    /// Whether the other system had verified the email.
+    pub email_verified: bool,
+    /// When the account was created over there.
+    pub created_at: Option<OffsetDateTime>,
+}
+
+impl ImportedUser {
+    /// A user with this email address and nothing else.
+    pub fn new(email: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the existing password hash.
+    #[must_use]
+    pub fn password_hash(mut self, hash: impl Into<String>) -> Self {
+        self.password_hash = Some(hash.into());
+        self
+    }
+
+    /// Marks the email as verified.
+    #[must_use]
+    pub fn email_verified(mut self, verified: bool) -> Self {
+        self.email_verified = verified;
+        self
+    }
+}
+
+impl std::fmt::Debug for ImportedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportedUser")
+            .field("email", &self.email)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field("name", &self.name)
+            .field("email_verified", &self.email_verified)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Account administration; see [`Portcullis::users`](crate::Portcullis::users).
+#[derive(Debug, Clone, Copy)]
+pub struct Users<'a> {
+    inner: &'a Inner,
+}
+
+impl<'a> Users<'a> {
+    pub(crate) fn new(inner: &'a Inner) -> Self {
+        Self { inner }
+    }
+
+    /// Creates a user, hashing the password if there is one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for a bad email or field, [`Error::WeakPassword`],
+    /// [`Error::EmailTaken`], or a database error.
+    pub async fn create(&self, new: NewUser) -> Result<user::Model, Error> {
+        let email = normalize_email(&new.email)?;
+        let name = profile::name(new.name)?;
+        let hash = match &new.password {
+            Some(password) => {
+                check_new_password(self.inner, password, Some(&email), name.as_deref()).await?;
+                Some(self.inner.hasher.hash(password).await?)
+            }
+            None => None,
+        };
+        let row = new_row(
+            email,
+            name,
+            profile::metadata(new.metadata)?,
+            new.email_verified,
+            None,
+        );
+        self.insert(row, hash, "create").await
+    }
+
+    /// Imports a user with an existing password hash, kept as is until their first
+    /// sign-in upgrades it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for a bad email, field or a hash in no supported format,
+    /// [`Error::EmailTaken`], or a database error.
+    pub async fn import(&self, imported: ImportedUser) -> Result<user::Model, Error> {
+        let email = normalize_email(&imported.email)?;
+        if let Some(hash) = &imported.password_hash
+            && HashFormat::detect(hash).is_none()
+        {
+            return Err(Error::invalid_request(
+                "password_hash: not an argon2, bcrypt, scrypt or PBKDF2 hash portcullis can verify",
+            ));
+        }
+        let row = new_row(
+            email,
+            profile::name(imported.name)?,
+            profile::metadata(imported.metadata)?,
+            imported.email_verified,
+            imported.created_at,
+        );
+        self.insert(row, imported.password_hash, "import").await
+    }
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn find(&self, id: Uuid) -> Result<Option<user::Model>, Error> {
+        Ok(store::users::find(&self.inner.db, id).await?)
+    }
+
+    /// The user with this email address (normalised first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for a malformed address, or a database error.
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<user::Model>, Error> {
+        let email = normalize_email(email)?;
+        Ok(store::users::find_by_email(&self.inner.db, &email).await?)
+    }
+
+    /// Disables a user: sign-in and refresh answer 403 `user_disabled`, and every session
+    /// and access token of theirs stops working at once (on other instances within the
+    /// revocation poll interval). Returns whether the user exists.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn disable(&self, user_id: Uuid) -> Result<bool, Error> {
+        let inner = self.inner;
+        let now = store::now();
+        if !store::users::set_disabled(&inner.db, user_id, true, now).await? {
+            return Ok(false);
+        }
+        inner.revocation.set_cutoff(user_id, now);
+        let revoked = sessions::revoke(inner, user_id, None, None, "user_disabled").await?;
+        inner
+            .audit(
+                AuditEvent::new(AuditKind::UserDisabled)
+                    .user(user_id)
+                    .detail("sessions", revoked.len()),
+            )
+            .await;
+        Ok(true)
+    }
+
+    /// Re-enables a disabled user. Their old sessions stay revoked. Returns whether the
+    /// user exists.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn enable(&self, user_id: Uuid) -> Result<bool, Error> {
+        let found =
+            store::users::set_disabled(&self.inner.db, user_id, false, store::now()).await?;
+        if found {
+            self.inner
+                .audit(AuditEvent::new(AuditKind::UserEnabled).user(user_id))
+                .await;
+        }
+        Ok(found)
+    }
+
+    async fn insert(
+        &self,
+        row: user::Model,
+        hash: Option<String>,
+        how: &str,
+    ) -> Result<user::Model, Error> {
+        let user = store::users::insert(&self.inner.db, row, hash)
+            .await
+            .map_err(|err| {
+                if store::is_unique_violation(&err) {
+                    Error::EmailTaken
+                } else {
+                    err.into()
+                }
+            })?;
+        self.inner
+            .audit(
+                AuditEvent::new(AuditKind::UserCreated)
+                    .user(user.id)
+                    .detail("via", how),
+            )
+            .await;
+        Ok(user)
+    }
+}
+
+fn new_row(
+    email: String,
+    name: Option<String>,
+    metadata: String,
+    email_verified: bool,
+    created_at: Option<OffsetDateTime>,
+) -> user::Model {
+    let now = store::now();
+    user::Model {
+        id: Uuid::now_v7(),
+        email: Some(email),
+        email_verified_at: email_verified.then_some(now),
+        phone: None,
+        phone_verified_at: None,
+        name,
+        image_url: None,
+        metadata,
+        disabled_at: None,
+        tokens_valid_after: None,
+        created_at: created_at.unwrap_or(now),
+        updated_at: now,
+    }
+}

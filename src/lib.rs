@@ -1,0 +1,100 @@
+//! Embeddable authentication for [`axum`] applications, in the host's own database.
+//!
+//! portcullis gives an axum app:
+//!
+//! - a router of auth endpoints ([`Portcullis::router`]): sign-up and sign-in with email
+//!   and password, sessions with rotating refresh tokens, the account;
+//! - a layer ([`Portcullis::session_layer`]) that authenticates every request from a
+//!   short-lived ES256 access token, without a database round-trip;
+//! - extractors for the host's handlers: [`CurrentUser`], `Option<CurrentUser>`,
+//!   [`CurrentUserRecord`];
+//! - SeaORM entities and migrations for SQLite, PostgreSQL and MySQL/MariaDB.
+//!
+//! # Example
+//!
+//! ```rust,no_run
+//! use axum::{Router, routing::get};
+//! use portcullis::{Config, CurrentUser, Portcullis};
+//!
+//! async fn hello(user: CurrentUser) -> String {
+//!     format!("hello {}", user.email.as_deref().unwrap_or("you"))
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = sea_orm::Database::connect("sqlite://app.db?mode=rwc").await?;
+//! portcullis::migrate(&db).await?;
+//! let auth = Portcullis::builder(db)
+//!     .config(Config::from_env()?) // PORTCULLIS_SECRET, PORTCULLIS_PUBLIC_URL, ...
+//!     .build()
+//!     .await?;
+//!
+//! let app: Router = Router::new()
+//!     .route("/hello", get(hello))
+//!     .nest("/v1/auth", auth.router())
+//!     .merge(auth.well_known_router())
+//!     .layer(auth.session_layer());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! Name | Description | Default?
+//! ---|---|---
+//! `sqlite` | SQLite through SeaORM/sqlx (bundled) | yes
+//! `postgres` | PostgreSQL | yes
+//! `mysql` | MySQL and MariaDB | yes
+//!
+//! The crate builds with any one backend, e.g. `--no-default-features --features sqlite`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Library code never panics on a request path; tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod audit;
+mod builder;
+mod config;
+mod crypto;
+mod error;
+mod extract;
+mod portcullis;
+mod rate_limit;
+mod routes;
+mod store;
+
+pub mod entity;
+pub mod flows;
+pub mod migration;
+pub mod session;
+
+pub use self::audit::{AuditEvent, AuditHook, AuditKind};
+pub use self::builder::{BuildError, PortcullisBuilder};
+pub use self::config::{Argon2Params, Config, ConfigError, TokenDelivery};
+pub use self::crypto::{MIN_SECRET_LEN, Secret, SecretError, jwt::Claims};
+pub use self::error::{Error, Result};
+pub use self::extract::{AuthRejection, CurrentUser, CurrentUserRecord};
+pub use self::flows::{
+    BreachedPasswords,
+    email_address::normalize_email,
+    password_policy::PasswordPolicy,
+    sessions::Grant,
+    users::{ImportedUser, NewUser},
+};
+pub use self::migration::Migrator;
+pub use self::portcullis::Portcullis;
+pub use self::rate_limit::{BoxFuture, MemoryRateLimiter, RateLimiter, Rule, Throttled};
+pub use self::session::client_ip::{ClientInfo, TrustedProxies};
+
+/// Applies portcullis' pending migrations (tracked in `portcullis_migrations`, apart from
+/// the host's own). Safe to call at every start-up.
+///
+/// # Errors
+///
+/// The database error if a migration fails.
+pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    use sea_orm_migration::MigratorTrait as _;
+    Migrator::up(db, None).await
+}

@@ -1,0 +1,282 @@
+//! [`Portcullis`]: the cheap-to-clone handle hosts build once and mount everywhere.
+
+use std::{
+    fmt,
+    sync::{Arc, Weak},
+    time::{Duration, Instant},
+};
+
+use axum::Router;
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    AuditEvent, AuditHook, Config, Error, PortcullisBuilder, RateLimiter,
+    audit::AuditKind,
+    config::CheckedOrigins,
+    crypto::{DerivedKeys, jwt::Claims, password::Hasher},
+    entity::audit_event,
+    flows::{self, BreachedPasswords, signing_keys::KeyRing},
+    rate_limit::Rule,
+    routes,
+    session::{SessionLayer, client_ip::ClientInfo, revocation::RevocationView, verify},
+    store,
+};
+
+/// Cheap-to-clone handle to portcullis: configuration, database, keys and caches.
+///
+/// Build it once with [`Portcullis::builder`], then mount its routers and layer:
+///
+/// ```rust,no_run
+/// use axum::{Router, routing::get};
+/// use portcullis::{CurrentUser, Portcullis, Secret};
+///
+/// async fn hello(user: CurrentUser) -> String {
+///     format!("hello {}", user.email.as_deref().unwrap_or("there"))
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = sea_orm::Database::connect("sqlite://app.db?mode=rwc").await?;
+/// portcullis::migrate(&db).await?;
+/// let auth = Portcullis::builder(db)
+///     .public_url("https://app.example.com")
+///     .secret(Secret::parse(&std::env::var("AUTH_SECRET")?)?)
+///     .build()
+///     .await?;
+///
+/// let app: Router = Router::new()
+///     .route("/hello", get(hello))
+///     .nest("/v1/auth", auth.router())
+///     .merge(auth.well_known_router())
+///     .layer(auth.session_layer());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Portcullis {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Everything behind the handle.
+pub(crate) struct Inner {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) config: Config,
+    pub(crate) origins: CheckedOrigins,
+    pub(crate) keys: DerivedKeys,
+    pub(crate) hasher: Hasher,
+    pub(crate) key_ring: KeyRing,
+    /// Verified access tokens → their claims (signature checked once per token).
+    pub(crate) token_cache: quick_cache::sync::Cache<String, Arc<Claims>>,
+    pub(crate) revocation: RevocationView,
+    pub(crate) rate_limiter: Arc<dyn RateLimiter>,
+    pub(crate) audit_hook: Option<Arc<dyn AuditHook>>,
+    pub(crate) breached: Option<Arc<dyn BreachedPasswords>>,
+    /// Throttle keys recently audited, so a flood writes one audit row per key a minute.
+    pub(crate) throttle_audited: quick_cache::sync::Cache<String, Instant>,
+}
+
+impl Portcullis {
+    /// Starts configuring portcullis on the host's database.
+    pub fn builder(db: DatabaseConnection) -> PortcullisBuilder {
+        PortcullisBuilder::new(db)
+    }
+
+    /// The auth routes of the contract, ready to [`nest`](Router::nest) at `/v1/auth`.
+    ///
+    /// The router carries its own state, so it fits an app with any state `S`.
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        routes::router(self.clone())
+    }
+
+    /// `/.well-known/jwks.json` and `/healthz`, to [`merge`](Router::merge) at the root.
+    pub fn well_known_router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        routes::well_known::router(self.clone())
+    }
+
+    /// The layer that authenticates requests. Apply it last (outermost), so it covers the
+    /// host's routes and the nested auth routes alike.
+    pub fn session_layer(&self) -> SessionLayer {
+        SessionLayer::new(self.clone())
+    }
+
+    /// Account administration from Rust: create and import users.
+    #[must_use]
+    pub fn users(&self) -> flows::users::Users<'_> {
+        flows::users::Users::new(&self.inner)
+    }
+
+    /// Session administration from Rust: list and revoke sessions.
+    #[must_use]
+    pub fn sessions(&self) -> flows::sessions::Sessions<'_> {
+        flows::sessions::Sessions::new(&self.inner)
+    }
+
+    /// Verifies an access token exactly as the layer does (signature, issuer, lifetime,
+    /// revocation), for hosts that receive tokens elsewhere (a WebSocket handshake, a
+    /// message queue).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthorized`] for any token that is not valid now.
+    pub async fn verify_access_token(&self, token: &str) -> Result<Claims, Error> {
+        verify::authenticate(&self.inner, token)
+            .await?
+            .map(|claims| (*claims).clone())
+            .ok_or(Error::Unauthorized)
+    }
+
+    /// Adds a new signing key and retires the current one, which stays in the JWKS until
+    /// the last token it signed has expired. Returns the new `kid`. Other instances pick
+    /// the new key up on their next poll.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn rotate_signing_key(&self) -> Result<String, Error> {
+        let inner = &self.inner;
+        let kid = flows::signing_keys::rotate(&inner.db, &inner.keys, inner.retired_key_lifetime())
+            .await?;
+        inner.key_ring.reload(&inner.db, &inner.keys).await?;
+        inner
+            .audit(AuditEvent::new(AuditKind::SigningKeyRotated).detail("kid", kid.clone()))
+            .await;
+        Ok(kid)
+    }
+
+    /// The database portcullis stores its tables in.
+    #[must_use]
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    /// The checked configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        let handle = Self {
+            inner: Arc::new(inner),
+        };
+        spawn_poller(Arc::downgrade(&handle.inner));
+        handle
+    }
+}
+
+impl fmt::Debug for Portcullis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Portcullis")
+            .field("public_url", &self.inner.config.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// The longest an access token is accepted after it was issued: lifetime plus leeway.
+    pub(crate) fn token_window(&self) -> Duration {
+        self.config.access_token_ttl + self.config.clock_leeway
+    }
+
+    /// How long a retired key must stay published: a token it signed just before the
+    /// rotation reached every instance must still verify until it expires.
+    pub(crate) fn retired_key_lifetime(&self) -> Duration {
+        self.token_window() + self.config.revocation_poll_interval * 2
+    }
+
+    /// Writes an audit event and hands it to the host's hook. Never fails the request: a
+    /// failed write is logged.
+    pub(crate) async fn audit(&self, event: AuditEvent) {
+        let row = audit_event::Model {
+            id: event.id,
+            occurred_at: event.occurred_at,
+            kind: event.kind.as_str().to_owned(),
+            user_id: event.user_id,
+            session_id: event.session_id,
+            ip: event.ip.clone(),
+            user_agent: event.user_agent.clone(),
+            detail: event.detail.to_string(),
+        };
+        if let Err(err) = store::audit::insert(&self.db, row).await {
+            tracing::error!(error = %err, kind = %event.kind, "writing an audit event failed");
+        }
+        if let Some(hook) = &self.audit_hook {
+            hook.record(&event);
+        }
+    }
+
+    /// Counts one attempt against `rule` for `key` (unless rate limiting is off).
+    pub(crate) async fn throttle(
+        &self,
+        key: &str,
+        rule: Rule,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
+        if !self.config.rate_limit {
+            return Ok(());
+        }
+        let Err(throttled) = self.rate_limiter.check(key, rule).await else {
+            return Ok(());
+        };
+        let recently = self
+            .throttle_audited
+            .get(key)
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
+        if !recently {
+            self.throttle_audited.insert(key.to_owned(), Instant::now());
+            // The limit's name, not the key: keys may hold an email address.
+            let limit = key.split(':').take(2).collect::<Vec<_>>().join(":");
+            self.audit(
+                AuditEvent::new(AuditKind::Throttled)
+                    .client(client)
+                    .detail("limit", limit),
+            )
+            .await;
+        }
+        let secs = throttled.retry_after.as_secs_f64().ceil();
+        Err(Error::RateLimited {
+            retry_after_secs: (secs as u64).max(1),
+        })
+    }
+}
+
+/// Refreshes the revocation view and the key ring on the configured interval, for as
+/// long as the handle lives.
+fn spawn_poller(inner: Weak<Inner>) {
+    let Some(interval) = inner.upgrade().map(|i| i.config.revocation_poll_interval) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let Some(inner) = inner.upgrade() else { break };
+            let overlap = interval * 2 + inner.config.clock_leeway;
+            if let Err(err) = inner
+                .revocation
+                .poll(&inner.db, inner.token_window(), overlap)
+                .await
+            {
+                tracing::warn!(error = %err, "refreshing the revocation view failed; retrying");
+            }
+            if let Err(err) = inner.key_ring.reload(&inner.db, &inner.keys).await {
+                tracing::warn!(error = %err, "reloading the signing keys failed; retrying");
+            }
+        }
+    });
+}

@@ -1,0 +1,179 @@
+//! The account: `GET`/`PATCH /me`, `GET /methods`, `POST /identify`, `GET /csrf`.
+
+use axum::{
+    Router,
+    extract::State,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    input::{Json, Patch},
+    views::{UserView, ok, set_cookies},
+};
+use crate::{
+    CurrentUser, Error, Portcullis, crypto,
+    flows::{email_address::normalize_email, profile},
+    rate_limit::rules,
+    session::{client_ip::ClientInfo, cookie, csrf},
+    store,
+};
+
+pub(super) fn router() -> Router<Portcullis> {
+    Router::new()
+        .route("/me", get(me).patch(update_me))
+        .route("/methods", get(methods))
+        .route("/identify", post(identify))
+        .route("/csrf", get(csrf))
+}
+
+async fn user_view(auth: &Portcullis, user: &CurrentUser) -> Result<UserView, Error> {
+    let db = &auth.inner.db;
+    let record = store::users::find(db, user.id())
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let has_password = store::users::password_hash(db, user.id()).await?.is_some();
+    Ok(UserView::new(&record, has_password))
+}
+
+/// `GET /me`: the caller and their organization memberships.
+pub(crate) async fn me(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+) -> Result<Response, Error> {
+    let view = user_view(&auth, &user).await?;
+    let memberships: Vec<serde_json::Value> = Vec::new();
+    Ok(ok(json!({ "user": view, "memberships": memberships })).into_response())
+}
+
+/// Body of `PATCH /me`: each field absent (unchanged), `null` (cleared) or a value.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateMe {
+    #[serde(default)]
+    name: Patch<String>,
+    #[serde(default)]
+    image_url: Patch<String>,
+    #[serde(default)]
+    metadata: Patch<serde_json::Value>,
+}
+
+/// `PATCH /me`: change the caller's name, avatar or metadata.
+pub(crate) async fn update_me(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    Json(body): Json<UpdateMe>,
+) -> Result<Response, Error> {
+    let change = store::users::ProfileChange {
+        name: match body.name {
+            Patch::Missing => None,
+            Patch::Null => Some(None),
+            Patch::Value(name) => Some(profile::name(Some(name))?),
+        },
+        image_url: match body.image_url {
+            Patch::Missing => None,
+            Patch::Null => Some(None),
+            Patch::Value(url) => Some(profile::image_url(Some(url))?),
+        },
+        metadata: match body.metadata {
+            Patch::Missing => None,
+            Patch::Null => Some(profile::metadata(None)?),
+            Patch::Value(value) => Some(profile::metadata(Some(value))?),
+        },
+        now: store::now(),
+    };
+    store::users::update_profile(&auth.inner.db, user.id(), change).await?;
+    let view = user_view(&auth, &user).await?;
+    Ok(ok(json!({ "user": view })).into_response())
+}
+
+/// The sign-in methods this deployment offers.
+fn enabled_methods() -> Vec<&'static str> {
+    vec!["password"]
+}
+
+/// `GET /methods`: which sign-in methods are enabled.
+pub(crate) async fn methods() -> Response {
+    let oauth: Vec<serde_json::Value> = Vec::new();
+    ok(json!({
+        "password": true,
+        "magic_link": false,
+        "email_otp": false,
+        "sms_otp": false,
+        "passkey": false,
+        "oauth": oauth,
+    }))
+    .into_response()
+}
+
+/// Body of `POST /identify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IdentifyBody {
+    email: String,
+}
+
+/// `POST /identify`: which methods an account can use. Unless the host enabled account
+/// discovery, every address gets the same answer (the methods an unknown account would
+/// see), so this endpoint tells nobody who has an account.
+pub(crate) async fn identify(
+    State(auth): State<Portcullis>,
+    client: ClientInfo,
+    Json(body): Json<IdentifyBody>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    let email = normalize_email(&body.email)?;
+    inner
+        .throttle(
+            &format!("identify:ip:{}", client.ip_key()),
+            rules::IDENTIFY_PER_IP,
+            &client,
+        )
+        .await?;
+    if !inner.config.account_discovery {
+        return Ok(ok(json!({ "methods": enabled_methods() })).into_response());
+    }
+    let Some(user) = store::users::find_by_email(&inner.db, &email).await? else {
+        return Ok(ok(json!({ "exists": false, "methods": enabled_methods() })).into_response());
+    };
+    let mut methods = Vec::new();
+    if store::users::password_hash(&inner.db, user.id)
+        .await?
+        .is_some()
+    {
+        methods.push("password");
+    }
+    Ok(ok(json!({ "exists": true, "methods": methods })).into_response())
+}
+
+/// `GET /csrf`: a CSRF token for `X-CSRF-Token`. Signed in, it is bound to the session;
+/// signed out, to a random value kept in the `__csrf` cookie (for pre-session forms).
+pub(crate) async fn csrf(
+    State(auth): State<Portcullis>,
+    user: Option<CurrentUser>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    let config = &inner.config;
+    if let Some(user) = user {
+        let token = csrf::session_token(&inner.keys, user.session_id());
+        return Ok(ok(json!({ "csrf_token": token })).into_response());
+    }
+    let existing = cookie::read(&headers, &config.csrf_cookie)
+        .filter(|nonce| crypto::b64_decode(nonce).is_some_and(|b| b.len() == 32))
+        .map(str::to_owned);
+    let nonce = existing.clone().unwrap_or_else(crypto::random_token);
+    let token = csrf::token(&inner.keys, nonce.as_bytes());
+    let mut response = ok(json!({ "csrf_token": token })).into_response();
+    if existing.is_none() {
+        let lifetime = i64::try_from(config.session_lifetime.as_secs()).unwrap_or(i64::MAX);
+        set_cookies(
+            response.headers_mut(),
+            [cookie::set(config, &config.csrf_cookie, &nonce, lifetime)],
+        );
+    }
+    Ok(response)
+}

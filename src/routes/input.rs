@@ -1,0 +1,173 @@
+//! Request extractors of our own routes, each mapping every rejection to the contract's
+//! errors: 400 `invalid_request` (wrong content type, malformed JSON, missing or invalid
+//! field, bad UUID) or 413 `payload_too_large`.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request, rejection::BytesRejection},
+};
+use http::{HeaderMap, StatusCode, header, request::Parts};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+
+use crate::{Error, Portcullis, session::client_ip::ClientInfo};
+
+/// A JSON body. Only `application/json` (or `+json`) is accepted, so a cross-site form
+/// can never reach a handler as a "simple request".
+pub(crate) struct Json<T>(pub(crate) T);
+
+/// A JSON body that may also be absent (no body and no content type at all).
+pub(crate) struct OptionalJson<T>(pub(crate) Option<T>);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+fn body_error(rejection: &BytesRejection) -> Error {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::PayloadTooLarge
+    } else {
+        Error::invalid_request("the request body could not be read")
+    }
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        let what = match err.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "malformed JSON"
+            }
+            _ => "invalid field",
+        };
+        Error::invalid_request(format!("{what}: {err}"))
+    })
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        if !is_json(req.headers()) {
+            return Err(Error::invalid_request(
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_error(&e))?;
+        parse(&bytes).map(Self)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let json = is_json(req.headers());
+        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_error(&e))?;
+        if bytes.is_empty() && !has_type {
+            return Ok(Self(None));
+        }
+        if !json {
+            return Err(Error::invalid_request(
+                "expected Content-Type: application/json",
+            ));
+        }
+        parse(&bytes).map(|value| Self(Some(value)))
+    }
+}
+
+/// A path parameter; a malformed one (a bad UUID) is 400 `invalid_request`, not 404.
+pub(crate) struct Path<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|_| Error::invalid_request("malformed path parameter (expected a UUID)"))
+    }
+}
+
+impl FromRequestParts<Portcullis> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        auth: &Portcullis,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(parts, &auth.inner.config.trusted_proxies))
+    }
+}
+
+/// A field of a PATCH body: absent (leave it), `null` (clear it) or a value (set it).
+#[derive(Debug, Default)]
+pub(crate) enum Patch<T> {
+    #[default]
+    Missing,
+    Null,
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(deserializer)? {
+            Some(value) => Self::Value(value),
+            None => Self::Null,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        name: Patch<String>,
+    }
+
+    #[test]
+    fn patch_tells_absent_from_null() {
+        let absent: Body = serde_json::from_str("{}").unwrap();
+        assert!(matches!(absent.name, Patch::Missing));
+        let null: Body = serde_json::from_str(r#"{"name":null}"#).unwrap();
+        assert!(matches!(null.name, Patch::Null));
+        let set: Body = serde_json::from_str(r#"{"name":"x"}"#).unwrap();
+        assert!(matches!(set.name, Patch::Value(ref v) if v == "x"));
+    }
+
+    #[test]
+    fn json_content_types() {
+        let mut headers = HeaderMap::new();
+        for (value, ok) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+            ("multipart/form-data; boundary=x", false),
+        ] {
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            assert_eq!(is_json(&headers), ok, "{value}");
+        }
+    }
+}

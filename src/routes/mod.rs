@@ -1,0 +1,91 @@
+//! The routes behind [`Portcullis::router`](crate::Portcullis::router), one file per area.
+//!
+//! Paths are relative: the host chooses the prefix (`/v1/auth` in the contract).
+//!
+//! | Method | Path | Handler |
+//! |---|---|---|
+//! | `POST` | `/sign-up/email-password` | [`password::sign_up`] |
+//! | `POST` | `/sign-in/email-password` | [`password::sign_in`] |
+//! | `POST` | `/sessions/refresh` | [`sessions::refresh`] |
+//! | `GET` | `/sessions` | [`sessions::list`] |
+//! | `GET` | `/sessions/current` | [`sessions::current`] |
+//! | `GET` | `/sessions/current/permissions` | [`sessions::permissions`] |
+//! | `DELETE` | `/sessions/{id}` | [`sessions::revoke`] |
+//! | `POST` | `/sign-out` | [`sessions::sign_out`] |
+//! | `POST` | `/sign-out/all` | [`sessions::sign_out_all`] |
+//! | `GET` | `/me` | [`account::me`] |
+//! | `PATCH` | `/me` | [`account::update_me`] |
+//! | `GET` | `/methods` | [`account::methods`] |
+//! | `POST` | `/identify` | [`account::identify`] |
+//! | `GET` | `/csrf` | [`account::csrf`] |
+//!
+//! Every response of these routers carries `Cache-Control: no-store`,
+//! `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`. Every rejection
+//! (bad JSON, wrong content type, bad UUID, unknown route) answers the contract's JSON
+//! error.
+
+pub(crate) mod account;
+pub(crate) mod input;
+pub(crate) mod password;
+pub(crate) mod sessions;
+pub(crate) mod views;
+pub(crate) mod well_known;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    middleware,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::{Error, Portcullis};
+
+pub(crate) fn router<S>(auth: Portcullis) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let body_limit = auth.inner.config.body_limit;
+    Router::new()
+        .merge(password::router())
+        .merge(sessions::router())
+        .merge(account::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::map_response(security_headers))
+        .with_state(auth)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound
+}
+
+async fn method_not_allowed() -> Response {
+    let body = serde_json::json!({
+        "ok": false,
+        "error": "method_not_allowed",
+        "message": "this route does not accept that method",
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+/// Our answers carry credentials or personal data: never cache them, never sniff them,
+/// never leak our URLs in `Referer`.
+pub(crate) async fn security_headers(mut response: Response) -> Response {
+    let cache = response
+        .extensions()
+        .get::<well_known::CacheFor>()
+        .map_or_else(|| HeaderValue::from_static("no-store"), |c| c.0.clone());
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, cache);
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}

@@ -1,0 +1,288 @@
+//! Sessions: refresh, list, current, permissions, revoke one, sign out, sign out of all.
+
+use std::fmt;
+
+use axum::{
+    Json as AxumJson, Router,
+    extract::State,
+    response::{IntoResponse, Response},
+    routing::{delete, get, post},
+};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    input::{OptionalJson, Path},
+    views::{GrantResponse, SessionView, UserView, clear_session_cookies, ok},
+};
+use crate::{
+    AuditEvent, CurrentUser, Error, Portcullis,
+    audit::AuditKind,
+    flows::sessions as flow,
+    rate_limit::rules,
+    session::{client_ip::ClientInfo, cookie, csrf},
+    store,
+};
+
+pub(super) fn router() -> Router<Portcullis> {
+    Router::new()
+        .route("/sessions/refresh", post(refresh))
+        .route("/sessions", get(list))
+        .route("/sessions/current", get(current))
+        .route("/sessions/current/permissions", get(permissions))
+        .route("/sessions/{id}", delete(revoke))
+        .route("/sign-out", post(sign_out))
+        .route("/sign-out/all", post(sign_out_all))
+}
+
+/// Body of `POST /sessions/refresh`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RefreshBody {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+impl fmt::Debug for RefreshBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshBody([redacted])")
+    }
+}
+
+/// The refresh token of a request: from the body, or from the `__client` cookie. A
+/// cookie is attached by the browser to cross-site requests too, so using it requires the
+/// same CSRF proof as any cookie-authenticated request.
+fn refresh_token(
+    auth: &Portcullis,
+    headers: &HeaderMap,
+    body: Option<String>,
+) -> Result<Option<(String, bool)>, Error> {
+    if let Some(token) = body {
+        return Ok(Some((token, false)));
+    }
+    let inner = &auth.inner;
+    let Some(token) = cookie::read(headers, &inner.config.client_cookie) else {
+        return Ok(None);
+    };
+    let session_id = flow::session_id_of(token).ok_or(Error::Unauthorized)?;
+    csrf::check(headers, &inner.keys, &inner.origins.allowed, session_id)?;
+    Ok(Some((token.to_owned(), true)))
+}
+
+/// `POST /sessions/refresh`: rotate the refresh token and answer a new grant. A dead
+/// token replayed after the grace window revokes its whole session (401).
+pub(crate) async fn refresh(
+    State(auth): State<Portcullis>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    OptionalJson(body): OptionalJson<RefreshBody>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    inner
+        .throttle(
+            &format!("refresh:ip:{}", client.ip_key()),
+            rules::REFRESH_PER_IP,
+            &client,
+        )
+        .await?;
+    let body_token = body.unwrap_or_default().refresh_token;
+    let Some((token, from_cookie)) = refresh_token(&auth, &headers, body_token)? else {
+        return Err(Error::Unauthorized);
+    };
+    match flow::refresh(inner, &token, &client).await {
+        Ok(grant) => Ok(GrantResponse {
+            grant,
+            status: StatusCode::OK,
+            config: &inner.config,
+        }
+        .into_response()),
+        Err(err) => {
+            let mut response = err.into_response();
+            if from_cookie && response.status() == StatusCode::UNAUTHORIZED {
+                // A dead cookie would only make the page loop; clear it.
+                clear_session_cookies(response.headers_mut(), &inner.config);
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// `GET /sessions`: the caller's live sessions, newest first.
+pub(crate) async fn list(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+) -> Result<Response, Error> {
+    let sessions = auth.sessions().list(user.id()).await?;
+    let views: Vec<SessionView> = sessions
+        .iter()
+        .map(|s| SessionView::new(s, s.id == user.session_id()))
+        .collect();
+    Ok(ok(json!({ "sessions": views })).into_response())
+}
+
+/// `GET /sessions/current`: the caller's session and user.
+pub(crate) async fn current(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+) -> Result<Response, Error> {
+    let db = &auth.inner.db;
+    let session = store::sessions::find(db, user.session_id())
+        .await?
+        .filter(|s| s.revoked_at.is_none() && s.user_id == user.id())
+        .ok_or(Error::Unauthorized)?;
+    let record = store::users::find(db, user.id())
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let has_password = store::users::password_hash(db, user.id()).await?.is_some();
+    Ok(ok(json!({
+        "session": SessionView::new(&session, true),
+        "user": UserView::new(&record, has_password),
+    }))
+    .into_response())
+}
+
+/// `GET /sessions/current/permissions`: the caller's permissions in the session's active
+/// organization (none until an organization is active).
+pub(crate) async fn permissions(user: CurrentUser) -> Response {
+    let permissions: Vec<String> = Vec::new();
+    ok(json!({
+        "org_id": user.org_id,
+        "org_role": serde_json::Value::Null,
+        "permissions": permissions,
+    }))
+    .into_response()
+}
+
+/// `DELETE /sessions/{id}`: revoke one of the caller's sessions (400 bad UUID, 403 not
+/// the caller's, 404 unknown).
+pub(crate) async fn revoke(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    client: ClientInfo,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    let session = store::sessions::find(&inner.db, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if session.user_id != user.id() {
+        return Err(Error::forbidden("that session belongs to someone else"));
+    }
+    let revoked = flow::revoke(inner, user.id(), Some(&[id]), None, "revoked_by_user").await?;
+    if !revoked.is_empty() {
+        inner
+            .audit(
+                AuditEvent::new(AuditKind::SessionRevoked)
+                    .user(user.id())
+                    .session(id)
+                    .client(&client)
+                    .detail("reason", "revoked_by_user"),
+            )
+            .await;
+    }
+    let mut response = ok(json!({})).into_response();
+    if id == user.session_id() {
+        clear_session_cookies(response.headers_mut(), &inner.config);
+    }
+    Ok(response)
+}
+
+/// Body of `POST /sign-out`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignOutBody {
+    #[serde(default)]
+    session_ids: Option<Vec<Uuid>>,
+}
+
+/// `POST /sign-out`: revoke the listed sessions of the caller, or the current one, and
+/// clear the cookies. Works with an expired access token too, through the refresh cookie.
+pub(crate) async fn sign_out(
+    State(auth): State<Portcullis>,
+    user: Option<CurrentUser>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    OptionalJson(body): OptionalJson<SignOutBody>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    let body = body.unwrap_or_default();
+    let (user_id, current, targets) = match &user {
+        Some(user) => {
+            let targets = body.session_ids.unwrap_or_else(|| vec![user.session_id()]);
+            (Some(user.id()), Some(user.session_id()), targets)
+        }
+        None => match refresh_token(&auth, &headers, None)? {
+            // Signed out already as far as the access token goes: the refresh cookie
+            // still names a session; end it if the token is really its own.
+            Some((token, _)) => match flow::owner_of_refresh_token(inner, &token).await? {
+                Some((user_id, session_id)) => (Some(user_id), Some(session_id), vec![session_id]),
+                None => (None, None, Vec::new()),
+            },
+            None => (None, None, Vec::new()),
+        },
+    };
+    let mut revoked = Vec::new();
+    if let Some(user_id) = user_id
+        && !targets.is_empty()
+    {
+        revoked = flow::revoke(inner, user_id, Some(&targets), None, "sign_out").await?;
+        inner
+            .audit(
+                AuditEvent::new(AuditKind::SignOut)
+                    .user(user_id)
+                    .client(&client)
+                    .detail(
+                        "sessions",
+                        revoked.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+                    ),
+            )
+            .await;
+    }
+    let mut response = ok(json!({ "revoked": revoked.len() })).into_response();
+    let ends_this_browser = current.is_none_or(|current| targets.contains(&current));
+    if ends_this_browser {
+        clear_session_cookies(response.headers_mut(), &inner.config);
+    }
+    Ok(response)
+}
+
+/// `POST /sign-out/all`: revoke every session of the caller. A sensitive action: it
+/// needs a fresh session (signed in within the configured window).
+pub(crate) async fn sign_out_all(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    client: ClientInfo,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    require_fresh(&auth, &user)?;
+    let revoked = flow::revoke(inner, user.id(), None, None, "sign_out_all").await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::SignOutAll)
+                .user(user.id())
+                .client(&client)
+                .detail("count", revoked.len()),
+        )
+        .await;
+    let mut response = (
+        StatusCode::OK,
+        AxumJson(json!({ "ok": true, "revoked": revoked.len() })),
+    )
+        .into_response();
+    clear_session_cookies(response.headers_mut(), &inner.config);
+    Ok(response)
+}
+
+/// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough.
+pub(crate) fn require_fresh(auth: &Portcullis, user: &CurrentUser) -> Result<(), Error> {
+    let window = i64::try_from(auth.inner.config.fresh_session_window.as_secs()).unwrap_or(0);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if now - user.auth_time > window {
+        return Err(Error::forbidden(
+            "this needs a recent sign-in; sign in again and retry",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! What the routes answer: the contract's User and Session objects, and session grants
+//! with their cookies.
+
+use axum::{
+    Json,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderMap, StatusCode, header};
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::{OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339};
+use uuid::Uuid;
+
+use crate::{
+    Config, TokenDelivery,
+    entity::{session, user},
+    flows::sessions::Grant,
+    session::cookie,
+};
+
+/// An RFC 3339 UTC timestamp.
+pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
+    at.to_offset(UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The contract's User object.
+#[derive(Serialize)]
+pub(crate) struct UserView {
+    id: Uuid,
+    email: Option<String>,
+    email_verified: bool,
+    phone: Option<String>,
+    phone_verified: bool,
+    name: Option<String>,
+    image_url: Option<String>,
+    has_password: bool,
+    metadata: Value,
+    created_at: String,
+    updated_at: String,
+}
+
+impl UserView {
+    pub(crate) fn new(user: &user::Model, has_password: bool) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.clone(),
+            email_verified: user.email_verified_at.is_some(),
+            phone: user.phone.clone(),
+            phone_verified: user.phone_verified_at.is_some(),
+            name: user.name.clone(),
+            image_url: user.image_url.clone(),
+            has_password,
+            metadata: serde_json::from_str(&user.metadata).unwrap_or_else(|_| json!({})),
+            created_at: rfc3339(user.created_at),
+            updated_at: rfc3339(user.updated_at),
+        }
+    }
+}
+
+/// The contract's Session object.
+#[derive(Serialize)]
+pub(crate) struct SessionView {
+    id: Uuid,
+    created_at: String,
+    last_active_at: String,
+    expires_at: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    auth_method: String,
+    active_org_id: Option<Uuid>,
+    current: bool,
+}
+
+impl SessionView {
+    pub(crate) fn new(session: &session::Model, current: bool) -> Self {
+        Self {
+            id: session.id,
+            created_at: rfc3339(session.created_at),
+            last_active_at: rfc3339(session.last_active_at),
+            // Whichever comes first: idle timeout or absolute lifetime.
+            expires_at: rfc3339(session.idle_expires_at.min(session.expires_at)),
+            ip: session.ip.clone(),
+            user_agent: session.user_agent.clone(),
+            auth_method: session.auth_method.clone(),
+            active_org_id: session.active_org_id,
+            current,
+        }
+    }
+}
+
+/// A session grant, rendered per the host's [`TokenDelivery`]: body, cookies, or both.
+pub(crate) struct GrantResponse<'c> {
+    pub(crate) grant: Grant,
+    pub(crate) status: StatusCode,
+    pub(crate) config: &'c Config,
+}
+
+impl IntoResponse for GrantResponse<'_> {
+    fn into_response(self) -> Response {
+        let Self {
+            grant,
+            status,
+            config,
+        } = self;
+        let delivery = config.token_delivery;
+        let mut body = json!({
+            "ok": true,
+            "user": UserView::new(&grant.user, grant.has_password),
+            "session": SessionView::new(&grant.session, true),
+            "access_token": grant.access_token,
+            "token_type": "Bearer",
+            "expires_in": grant.expires_in,
+        });
+        // Cookie-only grants keep the long-lived token out of JavaScript's reach.
+        if delivery != TokenDelivery::CookiesOnly {
+            body["refresh_token"] = json!(grant.refresh_token);
+        }
+        let mut response = (status, Json(body)).into_response();
+        if delivery != TokenDelivery::BodyOnly {
+            let refresh_age =
+                (grant.session.expires_at - OffsetDateTime::now_utc()).whole_seconds();
+            let expires_in = i64::try_from(grant.expires_in).unwrap_or(0);
+            set_cookies(
+                response.headers_mut(),
+                [
+                    cookie::set(
+                        config,
+                        &config.session_cookie,
+                        &grant.access_token,
+                        expires_in,
+                    ),
+                    cookie::set(
+                        config,
+                        &config.client_cookie,
+                        &grant.refresh_token,
+                        refresh_age,
+                    ),
+                ],
+            );
+        }
+        response
+    }
+}
+
+/// Appends `Set-Cookie` headers.
+pub(crate) fn set_cookies<const N: usize>(
+    headers: &mut HeaderMap,
+    values: [Option<http::HeaderValue>; N],
+) {
+    for value in values.into_iter().flatten() {
+        headers.append(header::SET_COOKIE, value);
+    }
+}
+
+/// Clears both session cookies (unless the host delivers tokens in the body only).
+pub(crate) fn clear_session_cookies(headers: &mut HeaderMap, config: &Config) {
+    if config.token_delivery != TokenDelivery::BodyOnly {
+        set_cookies(
+            headers,
+            [
+                cookie::clear(config, &config.session_cookie),
+                cookie::clear(config, &config.client_cookie),
+            ],
+        );
+    }
+}
+
+/// `{ "ok": true }` plus the given fields.
+pub(crate) fn ok(fields: Value) -> Json<Value> {
+    let mut body = json!({ "ok": true });
+    if let (Value::Object(body), Value::Object(fields)) = (&mut body, fields) {
+        body.extend(fields);
+    }
+    Json(body)
+}

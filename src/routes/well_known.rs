@@ -1,0 +1,51 @@
+//! `GET /.well-known/jwks.json` and `GET /healthz`.
+
+use axum::{
+    Router,
+    extract::State,
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use http::{HeaderValue, header};
+
+use crate::{Error, Portcullis, store};
+
+pub(crate) fn router<S>(auth: Portcullis) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/healthz", get(healthz))
+        .layer(middleware::map_response(super::security_headers))
+        .with_state(auth)
+}
+
+/// `GET /.well-known/jwks.json`: every key whose tokens may still be valid.
+pub(crate) async fn jwks(State(auth): State<Portcullis>) -> Response {
+    let keys = auth.inner.key_ring.current();
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        keys.jwks.to_vec(),
+    )
+        .into_response();
+    // Public and safe to cache briefly; overrides the no-store every other answer gets.
+    response
+        .extensions_mut()
+        .insert(CacheFor(HeaderValue::from_static("public, max-age=60")));
+    response
+}
+
+/// A `Cache-Control` value that replaces the default `no-store`.
+#[derive(Clone)]
+pub(crate) struct CacheFor(pub(crate) HeaderValue);
+
+/// `GET /healthz`: `{ ok: true }` when the database answers.
+pub(crate) async fn healthz(State(auth): State<Portcullis>) -> Result<Response, Error> {
+    store::ping(&auth.inner.db).await?;
+    Ok(axum::Json(serde_json::json!({ "ok": true })).into_response())
+}

@@ -1,0 +1,150 @@
+//! The revocation view: which access tokens are dead although their signature and
+//! lifetime are fine.
+//!
+//! Access tokens are checked without a database round-trip, so revocation has to reach
+//! them another way. Each instance keeps, in memory, the sessions revoked recently and the
+//! per-user cut-offs (`tokens_valid_after`, moved by password resets and disabling). It
+//! applies its own revocations at once and polls the database on a short interval for
+//! everyone else's. An entry is forgotten once every token it could concern has expired.
+
+use std::{
+    collections::HashMap,
+    sync::{PoisonError, RwLock},
+    time::Duration,
+};
+
+use sea_orm::{DatabaseConnection, DbErr};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{crypto::jwt::Claims, store};
+
+#[derive(Default)]
+struct State {
+    /// Revoked session → Unix second after which no token of it can be valid anyway.
+    revoked: HashMap<Uuid, i64>,
+    /// User → Unix second before which their tokens are refused.
+    cutoffs: HashMap<Uuid, i64>,
+    /// When the last successful poll started.
+    last_poll: Option<OffsetDateTime>,
+}
+
+/// See the [module docs](self).
+#[derive(Default)]
+pub(crate) struct RevocationView {
+    state: RwLock<State>,
+}
+
+impl RevocationView {
+    /// Whether the token belongs to a revoked session or predates its user's cut-off.
+    pub(crate) fn is_revoked(&self, claims: &Claims) -> bool {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        state.revoked.contains_key(&claims.sid)
+            || state
+                .cutoffs
+                .get(&claims.sub)
+                .is_some_and(|cutoff| claims.iat < *cutoff)
+    }
+
+    /// Applies this instance's own revocations at once.
+    pub(crate) fn revoke_sessions(&self, ids: &[Uuid], forget_after: i64) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        for id in ids {
+            state.revoked.insert(*id, forget_after);
+        }
+    }
+
+    /// Applies a user's new token cut-off at once.
+    pub(crate) fn set_cutoff(&self, user_id: Uuid, at: OffsetDateTime) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let at = at.unix_timestamp();
+        let entry = state.cutoffs.entry(user_id).or_insert(at);
+        *entry = (*entry).max(at);
+    }
+
+    /// Pulls what other instances revoked since the last poll.
+    ///
+    /// `token_window` is the longest an access token can be accepted (lifetime plus
+    /// leeway); `overlap` re-reads a margin before the last poll, covering clock skew
+    /// between instances and transactions that committed late.
+    pub(crate) async fn poll(
+        &self,
+        db: &DatabaseConnection,
+        token_window: Duration,
+        overlap: Duration,
+    ) -> Result<(), DbErr> {
+        let started = store::now();
+        let last = self
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_poll;
+        let since = match last {
+            Some(last) => last - overlap,
+            None => started - token_window - overlap,
+        };
+        let revoked = store::sessions::revoked_since(db, since).await?;
+        let cutoffs = store::users::cutoffs_since(db, since).await?;
+
+        let window = i64::try_from(token_window.as_secs()).unwrap_or(i64::MAX);
+        let now = started.unix_timestamp();
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        for (id, at) in revoked {
+            state
+                .revoked
+                .insert(id, at.unix_timestamp().saturating_add(window));
+        }
+        for (user, at) in cutoffs {
+            let at = at.unix_timestamp();
+            let entry = state.cutoffs.entry(user).or_insert(at);
+            *entry = (*entry).max(at);
+        }
+        // Forget what no live token can concern any more.
+        state.revoked.retain(|_, forget_after| *forget_after >= now);
+        state
+            .cutoffs
+            .retain(|_, cutoff| cutoff.saturating_add(window) >= now);
+        state.last_poll = Some(started);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(sub: Uuid, sid: Uuid, iat: i64) -> Claims {
+        Claims {
+            iss: "i".into(),
+            sub,
+            sid,
+            iat,
+            nbf: iat,
+            exp: iat + 300,
+            auth_time: iat,
+            email: None,
+            email_verified: false,
+            amr: vec![],
+            org_id: None,
+            org_role: None,
+        }
+    }
+
+    #[test]
+    fn revoked_sessions_and_cutoffs_apply_at_once() {
+        let view = RevocationView::default();
+        let (user, sid) = (Uuid::now_v7(), Uuid::now_v7());
+        let now = OffsetDateTime::now_utc();
+        let token = claims(user, sid, now.unix_timestamp() - 10);
+        assert!(!view.is_revoked(&token));
+        view.revoke_sessions(&[sid], now.unix_timestamp() + 300);
+        assert!(view.is_revoked(&token));
+
+        let other = claims(user, Uuid::now_v7(), now.unix_timestamp() - 10);
+        assert!(!view.is_revoked(&other));
+        view.set_cutoff(user, now);
+        assert!(view.is_revoked(&other));
+        let newer = claims(user, Uuid::now_v7(), now.unix_timestamp());
+        assert!(!view.is_revoked(&newer));
+    }
+}

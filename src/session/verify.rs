@@ -1,0 +1,117 @@
+//! Access-token verification with the verified-token cache and the revocation view.
+
+use std::{sync::Arc, time::SystemTime};
+
+use crate::{
+    Error,
+    crypto::jwt::{self, Claims, Expectations, VerifyError},
+    portcullis::Inner,
+    store,
+};
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn expectations(inner: &Inner) -> Expectations<'_> {
+    Expectations {
+        issuer: &inner.origins.issuer,
+        now: unix_now(),
+        leeway: i64::try_from(inner.config.clock_leeway.as_secs()).unwrap_or(0),
+    }
+}
+
+/// The synchronous first look at a token.
+pub(crate) enum FirstLook {
+    /// Verified earlier, still within its lifetime, not revoked.
+    Valid(Arc<Claims>),
+    /// Verified earlier but no longer acceptable (expired or revoked).
+    Invalid,
+    /// Never seen: the signature must be checked.
+    Unseen,
+}
+
+/// Looks the token up in the cache of verified tokens. No allocation, no I/O.
+pub(crate) fn first_look(inner: &Inner, token: &str) -> FirstLook {
+    let Some(claims) = inner.token_cache.get(token) else {
+        return FirstLook::Unseen;
+    };
+    if jwt::check_claims(&claims, &expectations(inner)).is_err()
+        || inner.revocation.is_revoked(&claims)
+    {
+        return FirstLook::Invalid;
+    }
+    FirstLook::Valid(claims)
+}
+
+/// Fully authenticates a token: cache, signature, claims, revocation view, and the
+/// database in strict mode. `Ok(None)` for any token that is not valid now.
+pub(crate) async fn authenticate(inner: &Inner, token: &str) -> Result<Option<Arc<Claims>>, Error> {
+    let claims = match first_look(inner, token) {
+        FirstLook::Valid(claims) => claims,
+        FirstLook::Invalid => return Ok(None),
+        FirstLook::Unseen => match verify_signature(inner, token).await? {
+            Some(claims) => claims,
+            None => return Ok(None),
+        },
+    };
+    if inner.config.strict_revocation && !still_valid_in_db(inner, &claims).await? {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}
+
+/// Checks the signature and claims of a token not in the cache, caching it on success.
+pub(crate) async fn verify_signature(
+    inner: &Inner,
+    token: &str,
+) -> Result<Option<Arc<Claims>>, Error> {
+    let mut result = jwt::verify(
+        token,
+        &inner.key_ring.current().verifying,
+        &expectations(inner),
+    );
+    if result == Err(VerifyError::UnknownKey) && inner.key_ring.may_reload() {
+        // Maybe another instance rotated the key a moment ago.
+        inner.key_ring.reload(&inner.db, &inner.keys).await?;
+        result = jwt::verify(
+            token,
+            &inner.key_ring.current().verifying,
+            &expectations(inner),
+        );
+    }
+    match result {
+        Ok(claims) => {
+            if inner.revocation.is_revoked(&claims) {
+                return Ok(None);
+            }
+            let claims = Arc::new(claims);
+            inner.token_cache.insert(token.to_owned(), claims.clone());
+            Ok(Some(claims))
+        }
+        Err(reason) => {
+            tracing::debug!(%reason, "access token refused");
+            Ok(None)
+        }
+    }
+}
+
+/// Strict mode: the session is live and the user enabled, according to the database.
+async fn still_valid_in_db(inner: &Inner, claims: &Claims) -> Result<bool, Error> {
+    let now = store::now();
+    let Some(session) = store::sessions::find(&inner.db, claims.sid).await? else {
+        return Ok(false);
+    };
+    if session.revoked_at.is_some() || session.expires_at <= now || session.user_id != claims.sub {
+        return Ok(false);
+    }
+    let Some(user) = store::users::find(&inner.db, claims.sub).await? else {
+        return Ok(false);
+    };
+    let cut_off = user
+        .tokens_valid_after
+        .is_some_and(|at| claims.iat < at.unix_timestamp());
+    Ok(user.disabled_at.is_none() && !cut_off)
+}

@@ -1,0 +1,62 @@
+//! Signing keys.
+
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, TransactionTrait,
+    sea_query::Expr,
+};
+use time::OffsetDateTime;
+
+use crate::entity::signing_key;
+
+/// Keys still published: the active ones and the retired ones whose tokens may live on,
+/// oldest first.
+pub(crate) async fn published(
+    db: &impl ConnectionTrait,
+    now: OffsetDateTime,
+) -> Result<Vec<signing_key::Model>, DbErr> {
+    signing_key::Entity::find()
+        .filter(
+            Condition::any()
+                .add(signing_key::Column::PublishUntil.is_null())
+                .add(signing_key::Column::PublishUntil.gt(now)),
+        )
+        .order_by_asc(signing_key::Column::CreatedAt)
+        .order_by_asc(signing_key::Column::Id)
+        .all(db)
+        .await
+}
+
+pub(crate) async fn insert(
+    db: &impl ConnectionTrait,
+    row: signing_key::Model,
+) -> Result<(), DbErr> {
+    signing_key::Entity::insert(row.into_active_model().reset_all())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Adds `new` as the only active key and retires every other active key, publishing
+/// them until `publish_until`, in one transaction.
+pub(crate) async fn rotate(
+    db: &DatabaseConnection,
+    new: signing_key::Model,
+    publish_until: OffsetDateTime,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    signing_key::Entity::update_many()
+        .col_expr(
+            signing_key::Column::RetiredAt,
+            Expr::value(Some(new.created_at)),
+        )
+        .col_expr(
+            signing_key::Column::PublishUntil,
+            Expr::value(Some(publish_until)),
+        )
+        .filter(signing_key::Column::RetiredAt.is_null())
+        .exec(&txn)
+        .await?;
+    insert(&txn, new).await?;
+    txn.commit().await
+}

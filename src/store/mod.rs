@@ -1,0 +1,32 @@
+//! Every query portcullis runs. Flows call these; nothing else touches `entity::*`.
+//!
+//! Store functions take any connection (a pool or a transaction) and return `DbErr`;
+//! flows turn that into [`Error`](crate::Error) with `?`. The queries that must be atomic
+//! under concurrency (refresh-token rotation, revocation, password upgrade) are single
+//! conditional `UPDATE`s whose affected-row count says who won.
+
+pub(crate) mod audit;
+pub(crate) mod keys;
+pub(crate) mod sessions;
+pub(crate) mod users;
+
+use sea_orm::{DbErr, SqlErr};
+use time::OffsetDateTime;
+
+/// The current time at the precision every backend stores (microseconds), so a value
+/// read back compares equal to the value written.
+pub(crate) fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    let micros = now.microsecond();
+    now.replace_microsecond(micros).unwrap_or(now)
+}
+
+/// Whether an insert failed on a unique index (portable across the three backends).
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// A trivial query: is the database there?
+pub(crate) async fn ping(db: &sea_orm::DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}

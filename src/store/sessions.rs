@@ -1,0 +1,130 @@
+//! Sessions: insert, look up, rotate, revoke.
+
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
+    IntoActiveModel as _, QueryFilter as _, QueryOrder as _, sea_query::Expr,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::entity::{Redacted, session};
+
+pub(crate) async fn insert(db: &impl ConnectionTrait, row: &session::Model) -> Result<(), DbErr> {
+    session::Entity::insert(row.clone().into_active_model().reset_all())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn find(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<session::Model>, DbErr> {
+    session::Entity::find_by_id(id).one(db).await
+}
+
+/// The user's sessions that are neither revoked nor expired, newest first.
+pub(crate) async fn list_active(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Vec<session::Model>, DbErr> {
+    session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::IdleExpiresAt.gt(now))
+        .order_by_desc(session::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// What a successful rotation writes.
+pub(crate) struct Rotation {
+    pub(crate) expected_hash: String,
+    pub(crate) new_hash: String,
+    pub(crate) generation: i64,
+    pub(crate) now: OffsetDateTime,
+    pub(crate) idle_expires_at: OffsetDateTime,
+}
+
+/// Swaps the refresh token if, and only if, the session still holds `expected_hash` and
+/// is not revoked. Of two racing rotations exactly one sees `true`.
+pub(crate) async fn rotate(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    rotation: Rotation,
+) -> Result<bool, DbErr> {
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::RefreshHash, Expr::value(rotation.new_hash))
+        .col_expr(
+            session::Column::PreviousRefreshHash,
+            Expr::value(Some(rotation.expected_hash.clone())),
+        )
+        .col_expr(
+            session::Column::Generation,
+            Expr::value(rotation.generation),
+        )
+        .col_expr(session::Column::RotatedAt, Expr::value(Some(rotation.now)))
+        .col_expr(session::Column::LastActiveAt, Expr::value(rotation.now))
+        .col_expr(
+            session::Column::IdleExpiresAt,
+            Expr::value(rotation.idle_expires_at),
+        )
+        .filter(session::Column::Id.eq(id))
+        .filter(session::Column::RefreshHash.eq(Redacted(rotation.expected_hash)))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Revokes the given sessions of `user_id` that are still live; returns the ids it revoked.
+pub(crate) async fn revoke(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    ids: Option<&[Uuid]>,
+    except: Option<Uuid>,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<Uuid>, DbErr> {
+    let mut live = session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null());
+    if let Some(ids) = ids {
+        live = live.filter(session::Column::Id.is_in(ids.iter().copied()));
+    }
+    if let Some(except) = except {
+        live = live.filter(session::Column::Id.ne(except));
+    }
+    let targets: Vec<Uuid> = live.all(db).await?.into_iter().map(|s| s.id).collect();
+    if targets.is_empty() {
+        return Ok(targets);
+    }
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(Some(now)))
+        .col_expr(
+            session::Column::RevokedReason,
+            Expr::value(Some(reason.to_owned())),
+        )
+        .filter(session::Column::Id.is_in(targets.iter().copied()))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(targets)
+}
+
+/// Sessions revoked at or after `since`, with when their last access token could expire.
+pub(crate) async fn revoked_since(
+    db: &impl ConnectionTrait,
+    since: OffsetDateTime,
+) -> Result<Vec<(Uuid, OffsetDateTime)>, DbErr> {
+    let rows = session::Entity::find()
+        .filter(session::Column::RevokedAt.gte(since))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| row.revoked_at.map(|at| (row.id, at)))
+        .collect())
+}

@@ -1,0 +1,144 @@
+//! Users and their password credentials.
+
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, TransactionTrait, sea_query::Expr,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::entity::{Redacted, password_credential, user};
+
+/// Inserts a user and, when given, their password hash, in one transaction.
+pub(crate) async fn insert(
+    db: &DatabaseConnection,
+    row: user::Model,
+    password_hash: Option<String>,
+) -> Result<user::Model, DbErr> {
+    let txn = db.begin().await?;
+    user::Entity::insert(row.clone().into_active_model().reset_all())
+        .exec_without_returning(&txn)
+        .await?;
+    if let Some(hash) = password_hash {
+        let credential = password_credential::Model {
+            user_id: row.id,
+            hash: Redacted(hash),
+            updated_at: row.created_at,
+        };
+        password_credential::Entity::insert(credential.into_active_model().reset_all())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(row)
+}
+
+pub(crate) async fn find(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await
+}
+
+pub(crate) async fn find_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(db)
+        .await
+}
+
+pub(crate) async fn password_hash(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<Option<String>, DbErr> {
+    Ok(password_credential::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .map(|credential| credential.hash.0))
+}
+
+/// Replaces a password hash only if it is still `old`, so an upgrade after sign-in never
+/// overwrites a password changed in the meantime.
+pub(crate) async fn upgrade_password_hash(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    old: &str,
+    new: String,
+) -> Result<bool, DbErr> {
+    let result = password_credential::Entity::update_many()
+        .col_expr(password_credential::Column::Hash, Expr::value(new))
+        .filter(password_credential::Column::UserId.eq(user_id))
+        .filter(password_credential::Column::Hash.eq(old))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The profile fields `PATCH /me` may change.
+pub(crate) struct ProfileChange {
+    pub(crate) name: Option<Option<String>>,
+    pub(crate) image_url: Option<Option<String>>,
+    pub(crate) metadata: Option<String>,
+    pub(crate) now: OffsetDateTime,
+}
+
+/// Applies a profile change; fields left `None` are untouched.
+pub(crate) async fn update_profile(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    change: ProfileChange,
+) -> Result<(), DbErr> {
+    let mut update = user::Entity::update_many()
+        .col_expr(user::Column::UpdatedAt, Expr::value(change.now))
+        .filter(user::Column::Id.eq(user_id));
+    if let Some(name) = change.name {
+        update = update.col_expr(user::Column::Name, Expr::value(name));
+    }
+    if let Some(image_url) = change.image_url {
+        update = update.col_expr(user::Column::ImageUrl, Expr::value(image_url));
+    }
+    if let Some(metadata) = change.metadata {
+        update = update.col_expr(user::Column::Metadata, Expr::value(metadata));
+    }
+    update.exec(db).await?;
+    Ok(())
+}
+
+/// Disables (with a token cut-off at `now`) or re-enables a user. Returns whether the
+/// user exists.
+pub(crate) async fn set_disabled(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    disabled: bool,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    let mut update = user::Entity::update_many()
+        .col_expr(
+            user::Column::DisabledAt,
+            Expr::value(disabled.then_some(now)),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id));
+    if disabled {
+        update = update.col_expr(user::Column::TokensValidAfter, Expr::value(Some(now)));
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// Users whose token cut-off moved at or after `since`: `(user, cut-off)`.
+pub(crate) async fn cutoffs_since(
+    db: &impl ConnectionTrait,
+    since: OffsetDateTime,
+) -> Result<Vec<(Uuid, OffsetDateTime)>, DbErr> {
+    let rows = user::Entity::find()
+        .filter(user::Column::TokensValidAfter.gte(since))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| row.tokens_valid_after.map(|at| (row.id, at)))
+        .collect())
+}
