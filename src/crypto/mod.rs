@@ -191,9 +191,16 @@ pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
-/// SHA-256 of `data`, unpadded base64url: how link tokens and refresh tokens are stored.
-pub(crate) fn sha256_b64(data: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, data))
+/// SHA-256 of `data`, lower-case hex: how link tokens and refresh tokens are stored.
+///
+/// Hex rather than base64 because MySQL's default collations compare text
+/// case-insensitively; a hex digest means the same thing whatever the collation.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    digest::digest(&digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// HMAC-SHA256 of the parts (each length-prefixed, so parts cannot run into each other).
@@ -274,6 +281,14 @@ mod tests {
         let a = random_token();
         assert_eq!(b64_decode(&a).unwrap().len(), 32);
         assert_ne!(a, random_token());
+    }
+
+    #[test]
+    fn sha256_hex_is_the_lowercase_digest() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -275,11 +275,13 @@ mod tests {
             .hash_password(b"legacy-password")
             .unwrap()
             .to_string();
-        let pbkdf2_hash =
-            pbkdf2::Pbkdf2::new(pbkdf2::Algorithm::Pbkdf2Sha256, pbkdf2::Params::new(1000))
-                .hash_password(b"legacy-password")
-                .unwrap()
-                .to_string();
+        let pbkdf2_hash = pbkdf2::Pbkdf2::new(
+            pbkdf2::Algorithm::Pbkdf2Sha256,
+            pbkdf2::Params::new(1000).unwrap(),
+        )
+        .hash_password(b"legacy-password")
+        .unwrap()
+        .to_string();
         for hash in [bcrypt_hash, scrypt_hash, pbkdf2_hash] {
             assert!(HashFormat::detect(&hash).is_some(), "{hash}");
             assert_eq!(

@@ -21,7 +21,7 @@ pub struct Model {
     pub user_id: Option<Uuid>,
     /// The exact email address or phone number it was sent to.
     pub identifier: Option<String>,
-    /// SHA-256 (link tokens) or HMAC with the server secret (short codes), base64url.
+    /// SHA-256 (link tokens) or HMAC with the server secret (short codes), lower-case hex.
     pub secret_hash: Redacted,
     /// Wrong guesses so far (codes).
     pub attempts: i32,

@@ -17,9 +17,9 @@ pub struct Model {
     pub id: Uuid,
     /// The signed-in account.
     pub user_id: Uuid,
-    /// SHA-256 (base64url) of the current refresh token.
+    /// SHA-256 (lower-case hex) of the current refresh token.
     pub refresh_hash: Redacted,
-    /// SHA-256 (base64url) of the refresh token the current one replaced.
+    /// SHA-256 (lower-case hex) of the refresh token the current one replaced.
     pub previous_refresh_hash: Option<Redacted>,
     /// How many times the refresh token was rotated.
     pub generation: i64,

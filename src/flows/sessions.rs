@@ -100,7 +100,7 @@ impl RefreshToken {
     }
 
     fn hash(&self) -> String {
-        crypto::sha256_b64(&self.secret)
+        crypto::sha256_hex(&self.secret)
     }
 
     /// The token that replaces this one on rotation.

@@ -49,7 +49,12 @@ impl KeyRing {
         let loaded = load_keys(db, keys).await?;
         Ok(Self {
             current: RwLock::new(Arc::new(loaded)),
-            last_reload: Mutex::new(Instant::now()),
+            // Never reloaded on demand yet: the first unknown `kid` may reload at once.
+            last_reload: Mutex::new(
+                Instant::now()
+                    .checked_sub(RELOAD_AT_MOST_EVERY)
+                    .unwrap_or_else(Instant::now),
+            ),
         })
     }
 

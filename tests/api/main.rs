@@ -1,0 +1,14 @@
+//! Integration tests: the mounted routers driven in-process against a real database
+//! (SQLite by default; PostgreSQL or MySQL with `PORTCULLIS_TEST_DATABASE_URL`).
+#![allow(unreachable_pub)]
+
+mod common;
+
+mod account;
+mod errors;
+mod keys;
+mod layer;
+mod migrations;
+mod password;
+mod sessions;
+mod wiring;
