@@ -1,2 +1,287 @@
-//! placeholder
-fn main() {}
+//! A working auth server in one file: the reference mounting of the HTTP contract, a
+//! small page to try every flow by hand, and a protected `/hello`.
+//!
+//! ```sh
+//! cargo run --example quickstart            # SQLite in ./portcullis.db, http://localhost:3000
+//! PORTCULLIS_DATABASE_URL=postgres://postgres@127.0.0.1/app cargo run --example quickstart
+//! ```
+//!
+//! Every setting comes from the environment (`PORTCULLIS_*`, see `API.md`). Without
+//! `PORTCULLIS_SECRET`, a secret is generated once and kept in `./portcullis.secret`.
+
+use std::{net::SocketAddr, path::Path};
+
+use axum::{
+    Json, Router,
+    response::{Html, IntoResponse},
+    routing::get,
+};
+use base64::Engine as _;
+use http::{HeaderValue, header};
+use portcullis::{Config, CurrentUser, Portcullis, Secret};
+use sea_orm::{ConnectOptions, Database};
+use serde_json::json;
+use tracing_subscriber::EnvFilter;
+
+const SECRET_FILE: &str = "portcullis.secret";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let database_url = env_or("PORTCULLIS_DATABASE_URL", "sqlite://portcullis.db?mode=rwc");
+    let bind: SocketAddr = env_or("PORTCULLIS_BIND", "127.0.0.1:3000").parse()?;
+
+    let mut config = Config::from_env()?;
+    if config.secret.is_none() {
+        config.secret = Some(load_or_create_secret(Path::new(SECRET_FILE))?);
+    }
+
+    let mut options = ConnectOptions::new(database_url.clone());
+    options.sqlx_logging(false);
+    let db = Database::connect(options).await?;
+    portcullis::migrate(&db).await?;
+    let auth = Portcullis::builder(db).config(config).build().await?;
+
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/hello", get(hello))
+        .nest("/v1/auth", auth.router())
+        .merge(auth.well_known_router())
+        .layer(auth.session_layer());
+
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    tracing::info!(
+        "portcullis quickstart on http://{bind} (public URL {}, database {})",
+        auth.config().public_url,
+        redact_password(&database_url),
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// The secret from `path`, or a new one written there (readable by the owner only).
+fn load_or_create_secret(path: &Path) -> Result<Secret, Box<dyn std::error::Error>> {
+    if path.exists() {
+        let secret = Secret::parse(&std::fs::read_to_string(path)?)?;
+        tracing::info!("using the server secret kept in ./{SECRET_FILE}");
+        return Ok(secret);
+    }
+    let secret = Secret::generate();
+    write_private(path, &secret.to_base64())?;
+    tracing::warn!(
+        "PORTCULLIS_SECRET is not set: generated a new server secret and kept it in ./{SECRET_FILE}; \
+         set PORTCULLIS_SECRET in production (every instance must share it)"
+    );
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `GET /hello`: straight from the verified token, no database.
+async fn hello(user: CurrentUser) -> Json<serde_json::Value> {
+    Json(json!({ "ok": true, "user_id": user.id(), "email": user.email }))
+}
+
+/// `GET /`: the page, with a CSP that allows exactly its own inline script and style.
+async fn page() -> impl IntoResponse {
+    let csp = format!(
+        "default-src 'none'; script-src '{}'; style-src '{}'; connect-src 'self'; img-src 'self' https: data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        csp_hash(SCRIPT),
+        csp_hash(STYLE),
+    );
+    let html = PAGE.replace("{STYLE}", STYLE).replace("{SCRIPT}", SCRIPT);
+    (
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_str(&csp)
+                    .unwrap_or(HeaderValue::from_static("default-src 'none'")),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        Html(html),
+    )
+}
+
+fn csp_hash(source: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, source.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    )
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>portcullis quickstart</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<h1>portcullis quickstart</h1>
+<p class="muted">Every button calls the HTTP contract under <code>/v1/auth</code>; the session lives in HttpOnly cookies.</p>
+
+<section id="signed-out">
+  <div class="cards">
+    <form id="sign-up" class="card">
+      <h2>Sign up</h2>
+      <label>Email <input name="email" type="email" autocomplete="email" required></label>
+      <label>Name <input name="name" autocomplete="name"></label>
+      <label>Password <input name="password" type="password" autocomplete="new-password" required minlength="8"></label>
+      <button type="submit">Create account</button>
+    </form>
+    <form id="sign-in" class="card">
+      <h2>Sign in</h2>
+      <label>Email <input name="email" type="email" autocomplete="username" required></label>
+      <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+      <button type="submit">Sign in</button>
+    </form>
+  </div>
+</section>
+
+<section id="signed-in" hidden>
+  <div class="card">
+    <h2>Signed in as <span id="who"></span></h2>
+    <div class="row">
+      <button id="call-hello">Call /hello</button>
+      <button id="refresh">Refresh tokens</button>
+      <button id="sign-out">Sign out</button>
+      <button id="sign-out-all" class="danger">Sign out everywhere</button>
+    </div>
+    <h3>/v1/auth/me</h3>
+    <pre id="me"></pre>
+    <h3>Sessions</h3>
+    <table><thead><tr><th>Started</th><th>Method</th><th>IP</th><th>Browser</th><th></th></tr></thead><tbody id="sessions"></tbody></table>
+  </div>
+</section>
+
+<h3>Last answer</h3>
+<pre id="out" class="muted">(nothing yet)</pre>
+<script>{SCRIPT}</script>
+</body>
+</html>
+"#;
+
+const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem;color:#222}\
+.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:8px;padding:1rem;flex:1;min-width:16rem}\
+label{display:block;margin:.5rem 0}input{display:block;width:100%;padding:.4rem;box-sizing:border-box}\
+button{padding:.4rem .8rem;margin:.25rem .25rem .25rem 0;cursor:pointer}.danger{color:#a00}.row{display:flex;flex-wrap:wrap}\
+pre{background:#f6f6f6;padding:.75rem;border-radius:6px;overflow:auto}.muted{color:#666}\
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.3rem;text-align:left;font-size:13px}";
+
+const SCRIPT: &str = r#"
+const API = '/v1/auth';
+const $ = (id) => document.getElementById(id);
+const show = (what) => { $('out').textContent = typeof what === 'string' ? what : JSON.stringify(what, null, 2); };
+
+async function call(method, path, body, retried) {
+  const init = { method, credentials: 'same-origin', headers: {} };
+  if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
+  const res = await fetch(path, init);
+  const data = await res.json().catch(() => ({}));
+  // The access token lives 5 minutes: on 401, refresh once through the cookie and retry.
+  if (res.status === 401 && !retried && path !== API + '/sessions/refresh') {
+    const r = await fetch(API + '/sessions/refresh', { method: 'POST', credentials: 'same-origin' });
+    if (r.ok) return call(method, path, body, true);
+  }
+  return { status: res.status, data };
+}
+
+function formData(form) { return Object.fromEntries(new FormData(form).entries()); }
+
+async function render() {
+  const me = await call('GET', API + '/me');
+  const signedIn = me.status === 200;
+  $('signed-in').hidden = !signedIn;
+  $('signed-out').hidden = signedIn;
+  if (!signedIn) return;
+  $('who').textContent = me.data.user.email;
+  $('me').textContent = JSON.stringify(me.data, null, 2);
+  const list = await call('GET', API + '/sessions');
+  const rows = $('sessions');
+  rows.replaceChildren();
+  for (const s of list.data.sessions || []) {
+    const tr = document.createElement('tr');
+    for (const text of [new Date(s.created_at).toLocaleString(), s.auth_method, s.ip || '', (s.user_agent || '').slice(0, 40)]) {
+      const td = document.createElement('td'); td.textContent = text; tr.appendChild(td);
+    }
+    const td = document.createElement('td');
+    if (s.current) { td.textContent = 'this browser'; } else {
+      const b = document.createElement('button'); b.textContent = 'Revoke';
+      b.addEventListener('click', async () => { show(await call('DELETE', API + '/sessions/' + s.id)); render(); });
+      td.appendChild(b);
+    }
+    tr.appendChild(td); rows.appendChild(tr);
+  }
+}
+
+$('sign-up').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = formData(e.target);
+  if (!f.name) delete f.name;
+  show(await call('POST', API + '/sign-up/email-password', f)); render();
+});
+$('sign-in').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  show(await call('POST', API + '/sign-in/email-password', formData(e.target))); render();
+});
+$('call-hello').addEventListener('click', async () => show(await call('GET', '/hello')));
+$('refresh').addEventListener('click', async () => { show(await call('POST', API + '/sessions/refresh')); render(); });
+$('sign-out').addEventListener('click', async () => { show(await call('POST', API + '/sign-out')); render(); });
+$('sign-out-all').addEventListener('click', async () => { show(await call('POST', API + '/sign-out/all')); render(); });
+render();
+"#;

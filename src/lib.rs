@@ -98,3 +98,16 @@ pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::Db
     use sea_orm_migration::MigratorTrait as _;
     Migrator::up(db, None).await
 }
+
+/// Not part of the public API: hooks for this crate's own benchmarks.
+#[doc(hidden)]
+pub mod __private {
+    use crate::Portcullis;
+
+    /// Verifies an access token's signature and claims the way the layer does on first
+    /// sight, bypassing (and not filling) the verified-token cache.
+    #[must_use]
+    pub fn verify_first_sight(auth: &Portcullis, token: &str) -> bool {
+        crate::session::verify::verify_uncached(&auth.inner, token)
+    }
+}

@@ -65,7 +65,7 @@ pub(crate) struct Inner {
     pub(crate) hasher: Hasher,
     pub(crate) key_ring: KeyRing,
     /// Verified access tokens → their claims (signature checked once per token).
-    pub(crate) token_cache: quick_cache::sync::Cache<String, Arc<Claims>>,
+    pub(crate) token_cache: verify::TokenCache,
     pub(crate) revocation: RevocationView,
     pub(crate) rate_limiter: Arc<dyn RateLimiter>,
     pub(crate) audit_hook: Option<Arc<dyn AuditHook>>,

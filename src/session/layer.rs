@@ -76,13 +76,56 @@ pub struct SessionService<S> {
 /// Bearer` header (even a bad one), else the session cookie.
 fn access_token<'h>(headers: &'h HeaderMap, cookie_name: &str) -> Option<(&'h str, Via)> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let (scheme, token) = value.split_once(' ')?;
-        if scheme.eq_ignore_ascii_case("bearer") {
+        // Bytes, not `to_str()`: this runs on every request, and the token's characters
+        // are checked by the verifier (or matched against an already verified token).
+        let value = value.as_bytes();
+        if let Some((scheme, token)) = value.split_at_checked(7)
+            && scheme.eq_ignore_ascii_case(b"bearer ")
+        {
+            let token = std::str::from_utf8(token).ok()?;
             return Some((token.trim(), Via::Bearer));
         }
     }
     cookie::read(headers, cookie_name).map(|token| (token, Via::Cookie))
+}
+
+impl<S> SessionService<S> {
+    /// The verdict that needs no I/O: no token, a token this instance already verified,
+    /// or one it already refused. `Err` with the token when its signature must be checked
+    /// (or strict mode must ask the database).
+    fn decide_now<B>(&self, req: &Request<B>) -> Result<AuthState, (String, Via)> {
+        let inner = &self.auth.inner;
+        let Some((token, via)) = access_token(req.headers(), &inner.config.session_cookie) else {
+            return Ok(AuthState::Anonymous);
+        };
+        match verify::first_look(inner, token) {
+            verify::FirstLook::Valid(claims) if !inner.config.strict_revocation => {
+                Ok(AuthState::Authenticated { claims, via })
+            }
+            verify::FirstLook::Invalid => Ok(AuthState::Anonymous),
+            _ => Err((token.to_owned(), via)),
+        }
+    }
+
+    /// Applies the CSRF rule and hands the verdict to the handlers.
+    fn attach<B>(auth: Portcullis, mut state: AuthState, req: &mut Request<B>) {
+        if let AuthState::Authenticated {
+            claims,
+            via: Via::Cookie,
+        } = &state
+            && csrf::is_unsafe(req.method())
+            && csrf::check(
+                req.headers(),
+                &auth.inner.keys,
+                &auth.inner.origins.allowed,
+                claims.sid,
+            )
+            .is_err()
+        {
+            state = AuthState::CsrfRefused;
+        }
+        req.extensions_mut().insert(RequestAuth { auth, state });
+    }
 }
 
 impl<S, ReqBody> Service<Request<ReqBody>> for SessionService<S>
@@ -93,7 +136,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future, S::Response, S::Error>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -101,58 +144,79 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // Use the service `poll_ready` readied; leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let auth = self.auth.clone();
-
-        // The common case (a token this instance already verified) is decided here,
-        // synchronously, without copying the token.
-        let config = &auth.inner.config;
-        let (quick, unseen) = match access_token(req.headers(), &config.session_cookie) {
-            None => (Some(AuthState::Anonymous), None),
-            Some((token, via)) => match verify::first_look(&auth.inner, token) {
-                verify::FirstLook::Valid(claims) if !config.strict_revocation => {
-                    (Some(AuthState::Authenticated { claims, via }), None)
+        match self.decide_now(&req) {
+            // The common case, decided without I/O: call the service `poll_ready` readied,
+            // right now, and hand back its own future (no allocation of ours).
+            Ok(state) => {
+                Self::attach(self.auth.clone(), state, &mut req);
+                ResponseFuture {
+                    kind: Kind::Direct {
+                        future: self.inner.call(req),
+                    },
                 }
-                verify::FirstLook::Invalid => (Some(AuthState::Anonymous), None),
-                _ => (None, Some((token.to_owned(), via))),
-            },
-        };
-
-        Box::pin(async move {
-            let mut state = match (quick, unseen) {
-                (Some(state), _) => state,
-                (None, Some((token, via))) => match verify::authenticate(&auth.inner, &token).await
-                {
-                    Ok(Some(claims)) => AuthState::Authenticated { claims, via },
-                    Ok(None) => AuthState::Anonymous,
-                    Err(err) => {
-                        // The database is down in strict mode, or key reload failed:
-                        // fail closed, as anonymous.
-                        tracing::error!(error = ?err, "authenticating a request failed");
-                        AuthState::Anonymous
-                    }
-                },
-                (None, None) => AuthState::Anonymous,
-            };
-            if let AuthState::Authenticated {
-                claims,
-                via: Via::Cookie,
-            } = &state
-                && csrf::is_unsafe(req.method())
-                && csrf::check(
-                    req.headers(),
-                    &auth.inner.keys,
-                    &auth.inner.origins.allowed,
-                    claims.sid,
-                )
-                .is_err()
-            {
-                state = AuthState::CsrfRefused;
             }
-            req.extensions_mut().insert(RequestAuth { auth, state });
-            inner.call(req).await
-        })
+            // A token never seen here: verify it first. The call happens later, so take
+            // the readied service and leave a fresh clone behind.
+            Err((token, via)) => {
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let auth = self.auth.clone();
+                let future = Box::pin(async move {
+                    let state = match verify::authenticate(&auth.inner, &token).await {
+                        Ok(Some(claims)) => AuthState::Authenticated { claims, via },
+                        Ok(None) => AuthState::Anonymous,
+                        Err(err) => {
+                            // The database is down in strict mode, or a key reload
+                            // failed: fail closed, as anonymous.
+                            tracing::error!(error = ?err, "authenticating a request failed");
+                            AuthState::Anonymous
+                        }
+                    };
+                    Self::attach(auth, state, &mut req);
+                    inner.call(req).await
+                });
+                ResponseFuture {
+                    kind: Kind::Verifying { future },
+                }
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SessionService`].
+    pub struct ResponseFuture<F, T, E> {
+        #[pin]
+        kind: Kind<F, T, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F, T, E> {
+        // Authentication was decided synchronously: the inner service's own future.
+        Direct { #[pin] future: F },
+        // The token's signature is being checked before the inner service is called.
+        Verifying { future: Pin<Box<dyn Future<Output = Result<T, E>> + Send>> },
+    }
+}
+
+impl<F, T, E> Future for ResponseFuture<F, T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Direct { future } => future.poll(cx),
+            KindProj::Verifying { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, T, E> std::fmt::Debug for ResponseFuture<F, T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseFuture")
     }
 }

@@ -42,4 +42,4 @@ pub(crate) mod layer;
 pub(crate) mod revocation;
 pub(crate) mod verify;
 
-pub use self::layer::{SessionLayer, SessionService};
+pub use self::layer::{ResponseFuture, SessionLayer, SessionService};

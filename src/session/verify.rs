@@ -1,6 +1,10 @@
 //! Access-token verification with the verified-token cache and the revocation view.
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    hash::{Hash, Hasher},
+    sync::Arc,
+    time::SystemTime,
+};
 
 use crate::{
     Error,
@@ -8,6 +12,41 @@ use crate::{
     portcullis::Inner,
     store,
 };
+
+/// The cache of verified tokens: each token maps to its verified claims.
+pub(crate) type TokenCache = quick_cache::sync::Cache<TokenKey, Arc<Claims>>;
+
+/// A verified access token as a cache key. Equal only to the very same token; hashed on
+/// its last 32 bytes, which lie in the signature (random per token), so keys spread as
+/// well as with the whole token at a fraction of the hashing on every request.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct TokenKey(Box<str>);
+
+/// A presented token, looked up without copying it.
+struct TokenRef<'a>(&'a str);
+
+fn hash_tail(token: &str, state: &mut impl Hasher) {
+    let bytes = token.as_bytes();
+    bytes[bytes.len().saturating_sub(32)..].hash(state);
+}
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_tail(&self.0, state);
+    }
+}
+
+impl Hash for TokenRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_tail(self.0, state);
+    }
+}
+
+impl quick_cache::Equivalent<TokenKey> for TokenRef<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        *self.0 == *key.0
+    }
+}
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -35,7 +74,7 @@ pub(crate) enum FirstLook {
 
 /// Looks the token up in the cache of verified tokens. No allocation, no I/O.
 pub(crate) fn first_look(inner: &Inner, token: &str) -> FirstLook {
-    let Some(claims) = inner.token_cache.get(token) else {
+    let Some(claims) = inner.token_cache.get(&TokenRef(token)) else {
         return FirstLook::Unseen;
     };
     if jwt::check_claims(&claims, &expectations(inner)).is_err()
@@ -63,6 +102,16 @@ pub(crate) async fn authenticate(inner: &Inner, token: &str) -> Result<Option<Ar
     Ok(Some(claims))
 }
 
+/// First-sight verification without the cache: signature, claims, revocation view.
+pub(crate) fn verify_uncached(inner: &Inner, token: &str) -> bool {
+    jwt::verify(
+        token,
+        &inner.key_ring.current().verifying,
+        &expectations(inner),
+    )
+    .is_ok_and(|claims| !inner.revocation.is_revoked(&claims))
+}
+
 /// Checks the signature and claims of a token not in the cache, caching it on success.
 pub(crate) async fn verify_signature(
     inner: &Inner,
@@ -88,7 +137,9 @@ pub(crate) async fn verify_signature(
                 return Ok(None);
             }
             let claims = Arc::new(claims);
-            inner.token_cache.insert(token.to_owned(), claims.clone());
+            inner
+                .token_cache
+                .insert(TokenKey(token.into()), claims.clone());
             Ok(Some(claims))
         }
         Err(reason) => {

@@ -1,6 +1,6 @@
 //! Integration tests: the mounted routers driven in-process against a real database
 //! (SQLite by default; PostgreSQL or MySQL with `PORTCULLIS_TEST_DATABASE_URL`).
-#![allow(unreachable_pub)]
+#![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
 mod common;
 
