@@ -15,7 +15,8 @@ pub(crate) const MIN_LENGTH_FLOOR: usize = 8;
 /// ```
 /// use portcullis::PasswordPolicy;
 ///
-/// let policy = PasswordPolicy { min_length: 12, ..PasswordPolicy::default() };
+/// let mut policy = PasswordPolicy::default();
+/// policy.min_length = 12;
 /// assert!(policy.check("correct horse battery staple", &[]).is_ok());
 /// assert!(policy.check("password123!", &[]).is_err()); // a common password
 /// assert!(policy.check("jane.doe.rocks.99", &["jane.doe"]).is_err()); // context word
