@@ -32,6 +32,9 @@ pub enum AuditKind {
     SignInFailed,
     /// A request was refused by a rate limit.
     Throttled,
+    /// A refresh token's parent was presented within the grace window (a racing tab, or a
+    /// stolen copy); the holder got the current token.
+    RefreshGraceUse,
     /// A refresh token was replayed outside the grace window; the session was revoked.
     RefreshTokenReuse,
     /// A session was revoked (`detail.reason`).
@@ -61,6 +64,7 @@ impl AuditKind {
             Self::SignIn => "sign_in",
             Self::SignInFailed => "sign_in_failed",
             Self::Throttled => "throttled",
+            Self::RefreshGraceUse => "refresh_grace_use",
             Self::RefreshTokenReuse => "refresh_token_reuse",
             Self::SessionRevoked => "session_revoked",
             Self::SignOut => "sign_out",

@@ -45,10 +45,14 @@ pub(crate) mod rules {
 
     use super::Rule;
 
-    /// Password sign-ins from one IP.
+    /// Password sign-ins from one IP (credential stuffing across accounts).
     pub(crate) const SIGN_IN_PER_IP: Rule = Rule::new(20, Duration::from_secs(3));
-    /// Password sign-ins for one email address, from anywhere.
-    pub(crate) const SIGN_IN_PER_EMAIL: Rule = Rule::new(10, Duration::from_secs(30));
+    /// Password sign-ins for one email address from one IP (guessing from one place).
+    pub(crate) const SIGN_IN_PER_EMAIL_AND_IP: Rule = Rule::new(5, Duration::from_secs(60));
+    /// Password sign-ins for one email address from anywhere (guessing spread over many
+    /// IPs). Loose enough that keeping a real user throttled costs an attacker a steady
+    /// six requests a minute, tight enough to hold guessing to a few hundred an hour.
+    pub(crate) const SIGN_IN_PER_EMAIL: Rule = Rule::new(20, Duration::from_secs(10));
     /// Sign-ups from one IP.
     pub(crate) const SIGN_UP_PER_IP: Rule = Rule::new(10, Duration::from_secs(30));
     /// Refreshes from one IP (offices share an IP: generous).

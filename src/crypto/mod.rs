@@ -196,11 +196,18 @@ pub(crate) fn random_token() -> String {
 /// Hex rather than base64 because MySQL's default collations compare text
 /// case-insensitively; a hex digest means the same thing whatever the collation.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    digest::digest(&digest::SHA256, data)
-        .as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex(digest::digest(&digest::SHA256, data).as_ref())
+}
+
+/// Lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
 }
 
 /// HMAC-SHA256 of the parts (each length-prefixed, so parts cannot run into each other).

@@ -25,7 +25,8 @@ pub struct Model {
     pub name: Option<String>,
     /// Avatar URL.
     pub image_url: Option<String>,
-    /// Host-defined JSON object, stored as text.
+    /// A JSON object (stored as text) that the user edits through `PATCH /me`: treat it as
+    /// untrusted input, and keep anything that grants rights in the host's own tables.
     pub metadata: String,
     /// When an administrator disabled the account; disabled accounts cannot sign in.
     pub disabled_at: Option<TimeDateTimeWithTimeZone>,

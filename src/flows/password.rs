@@ -52,12 +52,13 @@ pub(crate) async fn check_new_password(
     Ok(())
 }
 
-/// Creates an account with a password and signs it in.
+/// Creates an account with a password and signs it in (unless the host requires a
+/// verified email first).
 pub(crate) async fn sign_up(
     inner: &Inner,
     input: SignUp,
     client: &ClientInfo,
-) -> Result<Grant, Error> {
+) -> Result<SignedUp, Error> {
     let email = normalize_email(&input.email)?;
     let name = profile::name(input.name)?;
     let metadata = profile::metadata(input.metadata)?;
@@ -102,6 +103,17 @@ pub(crate) async fn sign_up(
                 err.into()
             }
         })?;
+    if inner.config.require_email_verification {
+        // The account exists, but nobody signs in to it before the address is verified.
+        inner
+            .audit(
+                AuditEvent::new(AuditKind::SignUp)
+                    .user(user.id)
+                    .client(client),
+            )
+            .await;
+        return Ok(SignedUp::VerificationRequired(user));
+    }
     let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
     inner
         .audit(
@@ -111,7 +123,15 @@ pub(crate) async fn sign_up(
                 .client(client),
         )
         .await;
-    Ok(grant)
+    Ok(SignedUp::SignedIn(Box::new(grant)))
+}
+
+/// What a sign-up ends in.
+pub(crate) enum SignedUp {
+    /// The new account is signed in.
+    SignedIn(Box<Grant>),
+    /// The host requires a verified email before any sign-in: no session yet.
+    VerificationRequired(user::Model),
 }
 
 /// Checks an email and password and signs the account in.
@@ -135,6 +155,13 @@ pub(crate) async fn sign_in(
         .throttle(
             &format!("sign_in:ip:{}", client.ip_key()),
             rules::SIGN_IN_PER_IP,
+            client,
+        )
+        .await?;
+    inner
+        .throttle(
+            &format!("sign_in:email_ip:{}:{email}", client.ip_key()),
+            rules::SIGN_IN_PER_EMAIL_AND_IP,
             client,
         )
         .await?;

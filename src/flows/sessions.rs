@@ -71,8 +71,10 @@ pub(crate) const PASSWORD: Method = Method {
 };
 
 const SECRET_LEN: usize = 32;
-/// How far back the chain is walked to recognise an old refresh token.
-const MAX_CHAIN_WALK: i64 = 4096;
+/// How far back the chain is walked to recognise an old refresh token (about 3.5 days of
+/// continuous five-minute refreshes; older tokens are merely refused). Bounded so a
+/// forged token costs at most about a millisecond.
+const MAX_CHAIN_WALK: i64 = 1024;
 
 /// A parsed refresh token.
 struct RefreshToken {
@@ -158,6 +160,16 @@ pub(crate) async fn start(
         revoked_reason: None,
     };
     store::sessions::insert(&inner.db, &row).await?;
+    // An administrator may have disabled the account while this sign-in was checking the
+    // password: `Users::disable` revokes only the sessions it can see, so look again now
+    // that this one exists.
+    let disabled = store::users::find(&inner.db, user.id)
+        .await?
+        .is_none_or(|fresh| fresh.disabled_at.is_some());
+    if disabled {
+        revoke(inner, user.id, Some(&[row.id]), None, "user_disabled").await?;
+        return Err(Error::UserDisabled);
+    }
     grant(inner, user, has_password, row, &refresh, now)
 }
 
@@ -238,6 +250,9 @@ pub(crate) async fn refresh(
         if user.disabled_at.is_some() {
             return Err(Error::UserDisabled);
         }
+        if inner.config.require_email_verification && user.email_verified_at.is_none() {
+            return Err(Error::EmailNotVerified);
+        }
 
         if crypto::ct_eq(presented_hash.as_bytes(), session.refresh_hash.0.as_bytes()) {
             let idle_expires_at =
@@ -281,11 +296,17 @@ pub(crate) async fn refresh(
         let child_is_current =
             crypto::ct_eq(child_hash.as_bytes(), session.refresh_hash.0.as_bytes());
         if is_parent && child_is_current {
-            let grace = time::Duration::try_from(inner.config.refresh_grace)
-                .unwrap_or(time::Duration::ZERO);
-            let within_grace = session.rotated_at.is_some_and(|at| now - at <= grace);
-            if within_grace {
-                // A racing tab: same session, same (already current) child token.
+            if within_grace(inner, &session, now) {
+                // A racing tab: same session, same (already current) child token. Audited,
+                // so a copy of the token ridden through the window leaves a trace.
+                inner
+                    .audit(
+                        AuditEvent::new(AuditKind::RefreshGraceUse)
+                            .user(user.id)
+                            .session(session.id)
+                            .client(client),
+                    )
+                    .await;
                 let has_password = store::users::password_hash(&inner.db, user.id)
                     .await?
                     .is_some();
@@ -320,24 +341,33 @@ pub(crate) async fn owner_of_refresh_token(
         return Ok(None);
     };
     let hash = presented.hash();
+    // The current token, or its parent while it is still tolerated (a racing tab).
     let matches = crypto::ct_eq(hash.as_bytes(), session.refresh_hash.0.as_bytes())
-        || session
+        || (session
             .previous_refresh_hash
             .as_ref()
-            .is_some_and(|previous| crypto::ct_eq(hash.as_bytes(), previous.0.as_bytes()));
+            .is_some_and(|previous| crypto::ct_eq(hash.as_bytes(), previous.0.as_bytes()))
+            && within_grace(inner, &session, store::now()));
     Ok((matches && session.revoked_at.is_none()).then_some((session.user_id, session.id)))
+}
+
+/// Whether the session rotated recently enough for its previous token to be tolerated.
+fn within_grace(inner: &Inner, session: &session::Model, now: OffsetDateTime) -> bool {
+    let grace =
+        time::Duration::try_from(inner.config.refresh_grace).unwrap_or(time::Duration::ZERO);
+    session.rotated_at.is_some_and(|at| now - at <= grace)
 }
 
 /// Whether `child` (the presented token's child) leads to the session's current token by
 /// walking the chain forward.
 fn is_ancestor(inner: &Inner, child: &RefreshToken, session: &session::Model) -> bool {
+    let current = session.refresh_hash.0.as_bytes();
     let mut step = RefreshToken {
         session_id: child.session_id,
         secret: child.secret,
     };
     for _ in 0..session.generation.min(MAX_CHAIN_WALK) {
-        let hash = step.hash();
-        if crypto::ct_eq(hash.as_bytes(), session.refresh_hash.0.as_bytes()) {
+        if crypto::ct_eq(step.hash().as_bytes(), current) {
             return true;
         }
         step = step.child(inner);

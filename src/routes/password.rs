@@ -6,8 +6,18 @@ use axum::{Router, extract::State, response::Response, routing::post};
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::{input::Json, views::GrantResponse};
-use crate::{Error, Portcullis, flows, session::client_ip::ClientInfo};
+use axum::response::IntoResponse as _;
+use serde_json::json;
+
+use super::{
+    input::Json,
+    views::{GrantResponse, UserView, ok},
+};
+use crate::{
+    Error, Portcullis,
+    flows::{self, password::SignedUp},
+    session::client_ip::ClientInfo,
+};
 
 pub(super) fn router() -> Router<Portcullis> {
     Router::new()
@@ -37,7 +47,8 @@ impl fmt::Debug for SignUpBody {
 }
 
 /// `POST /sign-up/email-password`: create an account and sign it in (201 grant;
-/// 409 `email_taken`; 400 `weak_password`).
+/// 409 `email_taken`; 400 `weak_password`). When the host requires verified emails, 201
+/// `{ ok, user, email_verification_required: true }` and no session.
 pub(crate) async fn sign_up(
     State(auth): State<Portcullis>,
     client: ClientInfo,
@@ -49,12 +60,19 @@ pub(crate) async fn sign_up(
         name: body.name,
         metadata: body.metadata,
     };
-    let grant = flows::password::sign_up(&auth.inner, input, &client).await?;
-    Ok(axum::response::IntoResponse::into_response(GrantResponse {
-        grant,
-        status: StatusCode::CREATED,
-        config: &auth.inner.config,
-    }))
+    match flows::password::sign_up(&auth.inner, input, &client).await? {
+        SignedUp::SignedIn(grant) => Ok(GrantResponse {
+            grant: *grant,
+            status: StatusCode::CREATED,
+            config: &auth.inner.config,
+        }
+        .into_response()),
+        SignedUp::VerificationRequired(user) => Ok((
+            StatusCode::CREATED,
+            ok(json!({ "user": UserView::new(&user, true), "email_verification_required": true })),
+        )
+            .into_response()),
+    }
 }
 
 /// Body of `POST /sign-in/email-password`.

@@ -88,10 +88,13 @@ pub(crate) async fn refresh(
         )
         .await?;
     let body_token = body.unwrap_or_default().refresh_token;
-    let Some((token, from_cookie)) = refresh_token(&auth, &headers, body_token)? else {
-        return Err(Error::Unauthorized);
+    let uses_cookie = body_token.is_none();
+    let result = match refresh_token(&auth, &headers, body_token) {
+        Ok(Some((token, _))) => flow::refresh(inner, &token, &client).await,
+        Ok(None) => Err(Error::Unauthorized),
+        Err(err) => Err(err),
     };
-    match flow::refresh(inner, &token, &client).await {
+    match result {
         Ok(grant) => Ok(GrantResponse {
             grant,
             status: StatusCode::OK,
@@ -100,8 +103,8 @@ pub(crate) async fn refresh(
         .into_response()),
         Err(err) => {
             let mut response = err.into_response();
-            if from_cookie && response.status() == StatusCode::UNAUTHORIZED {
-                // A dead cookie would only make the page loop; clear it.
+            if uses_cookie && response.status() == StatusCode::UNAUTHORIZED {
+                // A dead or garbled cookie would only make the page loop; clear it.
                 clear_session_cookies(response.headers_mut(), &inner.config);
             }
             Ok(response)

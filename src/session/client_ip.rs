@@ -71,25 +71,44 @@ impl TrustedProxies {
         if !peer_trusted {
             return peer;
         }
-        // Every X-Forwarded-For header, in order, as one list.
-        let hops: Vec<IpAddr> = headers
+        // Every X-Forwarded-For header, in order, as one list, read from the right (the
+        // entries our own proxies appended) and only as far as it parses: anything left
+        // of a garbled entry was written by whoever spoke to the first proxy.
+        let hops: Vec<&str> = headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .map(|hop| hop.trim().parse::<IpAddr>())
-            .collect::<Result<_, _>>()
-            .unwrap_or_default();
+            .collect();
+        let mut readable = hops.iter().rev().map_while(|hop| parse_hop(hop));
         if self.networks.is_empty() {
-            return hops.last().copied().or(peer);
+            return readable.next().or(peer);
         }
-        hops.iter()
-            .rev()
-            .find(|hop| !self.trusts(**hop))
-            .copied()
-            .or_else(|| hops.first().copied())
-            .or(peer)
+        let mut last = None;
+        for hop in readable {
+            if !self.trusts(hop) {
+                return Some(hop);
+            }
+            last = Some(hop);
+        }
+        last.or(peer)
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    hop.rsplit_once(':').and_then(|(ip, port)| {
+        port.parse::<u16>().ok()?;
+        ip.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+    })
 }
 
 fn parse_network(text: &str) -> Option<(IpAddr, u8)> {
@@ -134,6 +153,9 @@ impl ClientInfo {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
+        if peer.is_none() && !trusted.enabled {
+            warn_no_peer_once();
+        }
         let user_agent = parts
             .headers
             .get(http::header::USER_AGENT)
@@ -145,10 +167,29 @@ impl ClientInfo {
         }
     }
 
-    /// The rate-limit key part for this client.
+    /// The rate-limit key part for this client: the IPv4 address, or the IPv6 /64 (one
+    /// subscriber usually holds a whole /64, so single addresses would be free budgets).
     pub(crate) fn ip_key(&self) -> String {
-        self.ip
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        match self.ip.map(|ip| ip.to_canonical()) {
+            None => "unknown".to_owned(),
+            Some(IpAddr::V4(ip)) => ip.to_string(),
+            Some(IpAddr::V6(ip)) => {
+                let prefix = u128::from(ip) & (u128::MAX << 64);
+                format!("{}/64", std::net::Ipv6Addr::from(prefix))
+            }
+        }
+    }
+}
+
+/// Without the peer address every client shares one rate-limit bucket: say so, once.
+fn warn_no_peer_once() {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "portcullis cannot see client IPs: serve the app with \
+             `into_make_service_with_connect_info::<SocketAddr>()` (or configure trusted \
+             proxies), otherwise every client shares one rate-limit bucket"
+        );
     }
 }
 
@@ -214,6 +255,12 @@ mod tests {
             t.client_ip(Some(ip("8.8.8.8")), &headers),
             Some(ip("8.8.8.8"))
         );
+        // Garbage left of the readable part is ignored, not fatal.
+        let headers = xff("garbage, 1.2.3.4, 10.1.2.3");
+        assert_eq!(
+            t.client_ip(Some(ip("10.0.0.9")), &headers),
+            Some(ip("1.2.3.4"))
+        );
         // A forged, unparsable header falls back to the peer.
         assert_eq!(
             t.client_ip(Some(ip("10.0.0.9")), &xff("not-an-ip")),
@@ -221,6 +268,43 @@ mod tests {
         );
         assert!(TrustedProxies::networks(["10.0.0.0/33"]).is_err());
         assert!(TrustedProxies::networks(["nonsense"]).is_err());
+    }
+
+    #[test]
+    fn entries_with_ports_are_read() {
+        let t = TrustedProxies::nearest();
+        assert_eq!(t.client_ip(None, &xff("1.2.3.4:5678")), Some(ip("1.2.3.4")));
+        assert_eq!(
+            t.client_ip(None, &xff("[2001:db8::1]:443")),
+            Some(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            t.client_ip(None, &xff("2001:db8::2")),
+            Some(ip("2001:db8::2"))
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a = ClientInfo {
+            ip: Some(ip("2001:db8:1:2:aaaa::1")),
+            user_agent: None,
+        };
+        let b = ClientInfo {
+            ip: Some(ip("2001:db8:1:2:bbbb::9")),
+            user_agent: None,
+        };
+        let c = ClientInfo {
+            ip: Some(ip("2001:db8:1:3::1")),
+            user_agent: None,
+        };
+        assert_eq!(a.ip_key(), b.ip_key());
+        assert_ne!(a.ip_key(), c.ip_key());
+        let mapped = ClientInfo {
+            ip: Some(ip("::ffff:192.0.2.1")),
+            user_agent: None,
+        };
+        assert_eq!(mapped.ip_key(), "192.0.2.1");
     }
 
     #[test]

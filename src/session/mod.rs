@@ -7,9 +7,10 @@
 //!    `__session` cookie (a request carrying both is judged by its bearer token);
 //! 2. verifies it through a bounded cache of already-verified tokens, so the ES256
 //!    signature is checked once per token per instance;
-//! 3. consults the in-memory [revocation view](revocation) (or, in strict mode, the
+//! 3. consults the in-memory revocation view (or, in strict mode, the
 //!    database);
-//! 4. for a cookie-authenticated POST, PUT, PATCH or DELETE, runs the [CSRF check](csrf);
+//! 4. for a cookie-authenticated POST, PUT, PATCH or DELETE, runs the CSRF check
+//!    (an `X-CSRF-Token` from `GET /csrf`, or an allowed `Origin`);
 //! 5. puts the outcome in the request extensions, where [`CurrentUser`](crate::CurrentUser)
 //!    and `Option<CurrentUser>` find it.
 //!

@@ -155,7 +155,11 @@ async fn still_valid_in_db(inner: &Inner, claims: &Claims) -> Result<bool, Error
     let Some(session) = store::sessions::find(&inner.db, claims.sid).await? else {
         return Ok(false);
     };
-    if session.revoked_at.is_some() || session.expires_at <= now || session.user_id != claims.sub {
+    if session.revoked_at.is_some()
+        || session.expires_at <= now
+        || session.idle_expires_at <= now
+        || session.user_id != claims.sub
+    {
         return Ok(false);
     }
     let Some(user) = store::users::find(&inner.db, claims.sub).await? else {

@@ -264,6 +264,16 @@ async fn disabled_accounts_are_told_only_after_a_correct_password() {
 #[tokio::test]
 async fn required_verification_is_told_only_after_a_correct_password() {
     let t = app_with(|b| b.require_email_verification(true)).await;
+    // Sign-up creates the account but no session until the address is verified.
+    let signed_up = post_("/v1/auth/sign-up/email-password")
+        .json(json!({ "email": "fresh@example.com", "password": PASSWORD }))
+        .send(&t.app)
+        .await;
+    assert_eq!(signed_up.status, StatusCode::CREATED, "{}", signed_up.text);
+    assert_eq!(signed_up.json["email_verification_required"], true);
+    assert_eq!(signed_up.json["user"]["email"], "fresh@example.com");
+    assert!(signed_up.json.get("access_token").is_none());
+    assert!(signed_up.set_cookie("__session").is_none());
     t.auth
         .users()
         .create(NewUser::new("new@example.com").password(PASSWORD))
@@ -362,7 +372,7 @@ async fn sign_in_is_throttled_the_same_for_known_and_unknown_emails() {
     sign_up(&t.app, "target@example.com").await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for i in 0..11 {
+    for i in 0..21 {
         // Different IPs: only the per-email limit (10 at once) applies.
         let ip = format!("198.51.100.{i}");
         known.push(
@@ -382,15 +392,15 @@ async fn sign_in_is_throttled_the_same_for_known_and_unknown_emails() {
     }
     let statuses = |rs: &[Resp]| rs.iter().map(|r| r.status.as_u16()).collect::<Vec<_>>();
     assert_eq!(statuses(&known), statuses(&unknown));
-    assert_eq!(known[9].status, StatusCode::UNAUTHORIZED);
-    assert_eq!(known[10].status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(known[10].error_code(), "rate_limited");
-    let retry: u64 = known[10].headers["retry-after"]
+    assert_eq!(known[19].status, StatusCode::UNAUTHORIZED);
+    assert_eq!(known[20].status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(known[20].error_code(), "rate_limited");
+    let retry: u64 = known[20].headers["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=30).contains(&retry));
+    assert!((1..=10).contains(&retry));
     // Throttling is per account, not a lockout of everyone: another account is fine.
     sign_up(&t.app, "other@example.com").await;
     assert_eq!(
@@ -398,6 +408,46 @@ async fn sign_in_is_throttled_the_same_for_known_and_unknown_emails() {
         StatusCode::OK
     );
     assert!(t.audit.kinds().contains(&"throttled".to_owned()));
+}
+
+#[tokio::test]
+async fn one_ip_guessing_one_account_is_throttled_first() {
+    let t = app_with(|b| b.rate_limit(true)).await;
+    sign_up(&t.app, "guessed@example.com").await;
+    let attempt = |ip: &str| {
+        post_("/v1/auth/sign-in/email-password")
+            .json(json!({ "email": "guessed@example.com", "password": "a wrong guess here" }))
+            .ip(ip)
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            attempt("203.0.113.50").send(&t.app).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt("203.0.113.50").send(&t.app).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner, elsewhere, still gets in: the guesser did not lock the account.
+    let owner = post_("/v1/auth/sign-in/email-password")
+        .json(json!({ "email": "guessed@example.com", "password": PASSWORD }))
+        .ip("198.51.100.77")
+        .send(&t.app)
+        .await;
+    assert_eq!(owner.status, StatusCode::OK);
+    // An IPv6 guesser cannot dodge the limit by hopping addresses inside its /64.
+    for i in 0..5 {
+        let ip = format!("2001:db8:5:6::{i:x}");
+        assert_eq!(
+            attempt(&ip).send(&t.app).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt("2001:db8:5:6::ff").send(&t.app).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test]
