@@ -112,7 +112,7 @@ pub(crate) async fn sign_up(
                     .client(client),
             )
             .await;
-        return Ok(SignedUp::VerificationRequired(user));
+        return Ok(SignedUp::VerificationRequired(Box::new(user)));
     }
     let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
     inner
@@ -131,7 +131,7 @@ pub(crate) enum SignedUp {
     /// The new account is signed in.
     SignedIn(Box<Grant>),
     /// The host requires a verified email before any sign-in: no session yet.
-    VerificationRequired(user::Model),
+    VerificationRequired(Box<user::Model>),
 }
 
 /// Checks an email and password and signs the account in.
