@@ -5,7 +5,9 @@
 //! ```
 //!
 //! 1. **Layer**: the same `/hello` route bare, and behind `SessionLayer` + `CurrentUser`
-//!    with a warm verified-token cache. Target: throughput ≥ 0.85× the bare route.
+//!    with a warm verified-token cache, in-process (`oneshot`, the strictest view: the
+//!    route does almost nothing) and over real HTTP/1.1 on loopback. Target: throughput
+//!    ≥ 0.85× the bare route.
 //! 2. **First sight**: verifying a token never seen before (parse, strict header and
 //!    claim checks, ES256 signature, revocation view) against a bare ring ES256 verify of
 //!    the same token. Target: ≤ 1.2× ring.
@@ -19,8 +21,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    collections::HashMap,
-    sync::{LazyLock, Mutex},
+    sync::LazyLock,
     time::{Duration, Instant},
 };
 
@@ -35,28 +36,20 @@ use tower::ServiceExt as _;
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
-/// Per-iteration times of every `iter_custom` call, per benchmark.
-static SAMPLES: LazyLock<Mutex<HashMap<&'static str, Vec<f64>>>> = LazyLock::new(Default::default);
-
-fn record(name: &'static str, iters: u64, elapsed: Duration) {
-    let per_iter = elapsed.as_secs_f64() / iters.max(1) as f64;
-    SAMPLES
-        .lock()
-        .unwrap()
-        .entry(name)
-        .or_default()
-        .push(per_iter);
-}
-
-fn median(name: &str) -> f64 {
-    let mut samples = SAMPLES
-        .lock()
-        .unwrap()
-        .get(name)
-        .cloned()
-        .unwrap_or_default();
-    samples.sort_by(f64::total_cmp);
-    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+/// Runs each routine in turn, round after round (so drift and noise from the rest of the
+/// machine hit them alike), and returns each one's median seconds per iteration.
+fn interleaved<const N: usize>(
+    rounds: usize,
+    iters: u64,
+    routines: [&dyn Fn(u64) -> Duration; N],
+) -> [f64; N] {
+    let mut samples: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds));
+    for _ in 0..rounds {
+        for (routine, samples) in routines.iter().zip(samples.iter_mut()) {
+            samples.push(routine(iters).as_secs_f64() / iters as f64);
+        }
+    }
+    samples.map(middle)
 }
 
 struct Setup {
@@ -120,6 +113,12 @@ fn bare_app() -> Router {
     )
 }
 
+/// What any tower layer costs under `Router::layer` (axum boxes the layered route): the
+/// floor no authentication layer can go below.
+fn noop_app() -> Router {
+    bare_app().layer(tower::util::MapRequestLayer::new(|r: Request<Body>| r))
+}
+
 fn layered_app(auth: &Portcullis) -> Router {
     Router::new()
         .route(
@@ -150,33 +149,26 @@ fn layer(c: &mut Criterion) {
     run_requests(&layered, &setup.token, 1);
     let mut group = c.benchmark_group("layer");
     group.bench_function("bare route", |b| {
-        b.iter_custom(|iters| {
-            let elapsed = run_requests(&bare, &setup.token, iters);
-            record("bare", iters, elapsed);
-            elapsed
-        });
+        b.iter_custom(|iters| run_requests(&bare, &setup.token, iters));
     });
-    // What any tower layer costs under `Router::layer` (axum boxes the layered route):
-    // the floor no authentication layer can go below.
-    let noop = bare_app().layer(tower::util::MapRequestLayer::new(|r: Request<Body>| r));
+    let noop = noop_app();
     group.bench_function("no-op tower layer", |b| {
-        b.iter_custom(|iters| {
-            let elapsed = run_requests(&noop, &setup.token, iters);
-            record("noop", iters, elapsed);
-            elapsed
-        });
+        b.iter_custom(|iters| run_requests(&noop, &setup.token, iters));
     });
     group.bench_function("SessionLayer + CurrentUser (warm cache)", |b| {
-        b.iter_custom(|iters| {
-            let elapsed = run_requests(&layered, &setup.token, iters);
-            record("layered", iters, elapsed);
-            elapsed
-        });
+        b.iter_custom(|iters| run_requests(&layered, &setup.token, iters));
     });
     group.finish();
 }
 
-fn first_sight(c: &mut Criterion) {
+/// The token split for a bare ring verify, and the public key from the JWKS.
+struct RingInput {
+    signed: String,
+    signature: Vec<u8>,
+    key: ring::signature::UnparsedPublicKey<Vec<u8>>,
+}
+
+fn ring_input() -> RingInput {
     let setup = &*SETUP;
     let token = setup.token.clone();
     let (signed, signature) = token.rsplit_once('.').unwrap();
@@ -214,32 +206,43 @@ fn first_sight(c: &mut Criterion) {
     .concat();
     let key =
         ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point);
+    RingInput {
+        signed: signed.to_owned(),
+        signature,
+        key,
+    }
+}
 
+fn ring_verify(input: &RingInput, iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        input
+            .key
+            .verify(input.signed.as_bytes(), &input.signature)
+            .unwrap();
+    }
+    start.elapsed()
+}
+
+fn first_sight_verify(iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        assert!(portcullis::__private::verify_first_sight(
+            &SETUP.auth,
+            &SETUP.token
+        ));
+    }
+    start.elapsed()
+}
+
+fn first_sight(c: &mut Criterion) {
+    let input = ring_input();
     let mut group = c.benchmark_group("verify");
     group.bench_function("ring ES256 verify", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                key.verify(signed.as_bytes(), &signature).unwrap();
-            }
-            let elapsed = start.elapsed();
-            record("ring", iters, elapsed);
-            elapsed
-        });
+        b.iter_custom(|iters| ring_verify(&input, iters))
     });
     group.bench_function("portcullis first-sight verification", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                assert!(portcullis::__private::verify_first_sight(
-                    &setup.auth,
-                    &token
-                ));
-            }
-            let elapsed = start.elapsed();
-            record("first_sight", iters, elapsed);
-            elapsed
-        });
+        b.iter_custom(first_sight_verify);
     });
     group.finish();
 }
@@ -320,6 +323,62 @@ fn sign_in_throughput() -> (f64, f64, f64, f64, f64) {
     (throughput, bound, parallel, busy_latency, idle_latency)
 }
 
+/// Requests per second a real HTTP/1.1 server answers for `/hello`, driven over loopback
+/// by `connections` keep-alive clients for `duration`.
+fn http_throughput(app: Router, token: &str, connections: usize, duration: Duration) -> f64 {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+    SETUP.rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let request = format!(
+            "GET /hello HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        let deadline = Instant::now() + duration;
+        let clients: Vec<_> = (0..connections)
+            .map(|_| {
+                let request = request.clone();
+                tokio::spawn(async move {
+                    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let (read, mut write) = stream.into_split();
+                    let mut read = BufReader::new(read);
+                    let mut served = 0u64;
+                    let mut line = String::new();
+                    while Instant::now() < deadline {
+                        write.write_all(request.as_bytes()).await.unwrap();
+                        let mut length = 0usize;
+                        loop {
+                            line.clear();
+                            read.read_line(&mut line).await.unwrap();
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some(value) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0u8; length];
+                        read.read_exact(&mut body).await.unwrap();
+                        served += 1;
+                    }
+                    served
+                })
+            })
+            .collect();
+        let start = Instant::now();
+        let mut total = 0;
+        for client in clients {
+            total += client.await.unwrap();
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        server.abort();
+        total as f64 / elapsed
+    })
+}
+
 /// Median latency of `/hello` over `n` sequential requests, in seconds.
 async fn hello_latency(app: &Router, token: &str, n: usize) -> f64 {
     let mut times = Vec::with_capacity(n);
@@ -333,32 +392,69 @@ async fn hello_latency(app: &Router, token: &str, n: usize) -> f64 {
     times[n / 2]
 }
 
+/// The median of a few samples.
+fn middle(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
+    let setup = &*SETUP;
 
-    let (bare, noop, layered) = (median("bare"), median("noop"), median("layered"));
-    let (ring, first) = (median("ring"), median("first_sight"));
     println!();
-    println!("== portcullis benchmark ratios (same run) ==");
+    println!("== portcullis benchmark ratios (interleaved rounds, same run) ==");
+    let (bare, noop, layered) = (bare_app(), noop_app(), layered_app(&setup.auth));
+    let [bare_t, noop_t, layered_t] = interleaved(
+        31,
+        5_000,
+        [
+            &|n| run_requests(&bare, &setup.token, n),
+            &|n| run_requests(&noop, &setup.token, n),
+            &|n| run_requests(&layered, &setup.token, n),
+        ],
+    );
     println!(
         "layer:       bare {:.2} µs/req, layered {:.2} µs/req -> throughput ratio {:.3} (target >= 0.85)",
-        bare * 1e6,
-        layered * 1e6,
-        bare / layered
+        bare_t * 1e6,
+        layered_t * 1e6,
+        bare_t / layered_t
     );
     println!(
         "             (a no-op tower layer alone: {:.2} µs/req, ratio {:.3}; portcullis' own share {:.0} ns)",
-        noop * 1e6,
-        bare / noop,
-        (layered - noop) * 1e9
+        noop_t * 1e6,
+        bare_t / noop_t,
+        (layered_t - noop_t) * 1e9
     );
+
+    let (mut bare_rps, mut layered_rps) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let second = Duration::from_secs(1);
+        bare_rps.push(http_throughput(bare_app(), &setup.token, 16, second));
+        layered_rps.push(http_throughput(
+            layered_app(&setup.auth),
+            &setup.token,
+            16,
+            second,
+        ));
+    }
+    let (bare_rps, layered_rps) = (middle(bare_rps), middle(layered_rps));
+    println!(
+        "over HTTP:   bare {bare_rps:.0} req/s, layered {layered_rps:.0} req/s -> throughput ratio {:.3} (target >= 0.85)",
+        layered_rps / bare_rps
+    );
+
+    let input = ring_input();
+    let [ring_t, first_t] =
+        interleaved(31, 200, [&|n| ring_verify(&input, n), &first_sight_verify]);
     println!(
         "first sight: ring {:.1} µs, portcullis {:.1} µs -> ratio {:.3} (target <= 1.2)",
-        ring * 1e6,
-        first * 1e6,
-        first / ring
+        ring_t * 1e6,
+        first_t * 1e6,
+        first_t / ring_t
     );
+
     // For profiling one part: `PORTCULLIS_BENCH_SKIP_SIGN_IN=1 cargo bench --bench layer -- layer`.
     if std::env::var_os("PORTCULLIS_BENCH_SKIP_SIGN_IN").is_some() {
         return;

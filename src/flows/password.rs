@@ -11,6 +11,7 @@ use crate::{
         email_address::{local_part, normalize_email},
         profile,
         sessions::{self, Grant},
+        users,
     },
     portcullis::Inner,
     rate_limit::rules,
@@ -93,16 +94,7 @@ pub(crate) async fn sign_up(
         created_at: now,
         updated_at: now,
     };
-    let user = store::users::insert(&inner.db, row, Some(hash))
-        .await
-        .map_err(|err| {
-            // Two sign-ups racing for one address: the unique index decides.
-            if store::is_unique_violation(&err) {
-                Error::EmailTaken
-            } else {
-                err.into()
-            }
-        })?;
+    let user = users::insert(inner, row, Some(hash)).await?;
     if inner.config.require_email_verification {
         // The account exists, but nobody signs in to it before the address is verified.
         inner

@@ -184,7 +184,7 @@ impl<'a> Users<'a> {
             new.email_verified,
             None,
         );
-        self.insert(row, hash, "create").await
+        self.insert_audited(row, hash, "create").await
     }
 
     /// Imports a user with an existing password hash, kept as is until their first
@@ -210,7 +210,7 @@ impl<'a> Users<'a> {
             imported.email_verified,
             imported.created_at,
         );
-        self.insert(row, imported.password_hash, "import").await
+        self.insert_audited(row, imported.password_hash, "import").await
     }
 
     /// The user with this id.
@@ -274,21 +274,13 @@ impl<'a> Users<'a> {
         Ok(found)
     }
 
-    async fn insert(
+    async fn insert_audited(
         &self,
         row: user::Model,
         hash: Option<String>,
         how: &str,
     ) -> Result<user::Model, Error> {
-        let user = store::users::insert(&self.inner.db, row, hash)
-            .await
-            .map_err(|err| {
-                if store::is_unique_violation(&err) {
-                    Error::EmailTaken
-                } else {
-                    err.into()
-                }
-            })?;
+        let user = insert(self.inner, row, hash).await?;
         self.inner
             .audit(
                 AuditEvent::new(AuditKind::UserCreated)
@@ -298,6 +290,24 @@ impl<'a> Users<'a> {
             .await;
         Ok(user)
     }
+}
+
+/// Inserts a new account (and its password hash). Of two inserts racing for one address,
+/// the unique index decides: the loser gets [`Error::EmailTaken`].
+pub(crate) async fn insert(
+    inner: &Inner,
+    row: user::Model,
+    hash: Option<String>,
+) -> Result<user::Model, Error> {
+    store::users::insert(&inner.db, row, hash)
+        .await
+        .map_err(|err| {
+            if store::is_unique_violation(&err) {
+                Error::EmailTaken
+            } else {
+                err.into()
+            }
+        })
 }
 
 fn new_row(

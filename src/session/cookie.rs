@@ -21,29 +21,30 @@ pub(crate) fn read<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|value| !value.is_empty())
 }
 
-/// A `Set-Cookie` value setting `name` for `max_age_secs`, with our fixed attributes.
+/// Our fixed attributes: `HttpOnly; SameSite=Lax; Path=/`, no `Domain`, `Secure` unless
+/// the host turned it off.
+fn build<'c>(config: &Config, name: &'c str, value: &'c str) -> cookie::CookieBuilder<'c> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(config.secure_cookies())
+}
+
+/// A `Set-Cookie` value setting `name` for `max_age_secs`.
 pub(crate) fn set(
     config: &Config,
     name: &str,
     value: &str,
     max_age_secs: i64,
 ) -> Option<HeaderValue> {
-    let cookie = Cookie::build((name, value))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .secure(config.secure_cookies())
-        .max_age(time::Duration::seconds(max_age_secs.max(0)));
+    let cookie = build(config, name, value).max_age(time::Duration::seconds(max_age_secs.max(0)));
     HeaderValue::from_str(&cookie.to_string()).ok()
 }
 
 /// A `Set-Cookie` value deleting `name`, with the same attributes it was set with.
 pub(crate) fn clear(config: &Config, name: &str) -> Option<HeaderValue> {
-    let cookie = Cookie::build((name, ""))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .secure(config.secure_cookies())
+    let cookie = build(config, name, "")
         .max_age(time::Duration::ZERO)
         .expires(time::OffsetDateTime::UNIX_EPOCH);
     HeaderValue::from_str(&cookie.to_string()).ok()

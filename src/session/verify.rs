@@ -77,9 +77,10 @@ pub(crate) fn first_look(inner: &Inner, token: &str) -> FirstLook {
     let Some(claims) = inner.token_cache.get(&TokenRef(token)) else {
         return FirstLook::Unseen;
     };
-    if jwt::check_claims(&claims, &expectations(inner)).is_err()
-        || inner.revocation.is_revoked(&claims)
-    {
+    // Issuer and not-before were checked when the token was cached and cannot change;
+    // only expiry and revocation can.
+    let expect = expectations(inner);
+    if claims.exp <= expect.now - expect.leeway || inner.revocation.is_revoked(&claims) {
         return FirstLook::Invalid;
     }
     FirstLook::Valid(claims)
