@@ -40,6 +40,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if config.secret.is_none() {
         config.secret = Some(load_or_create_secret(Path::new(SECRET_FILE))?);
     }
+    // Browsers that open the listen address itself (http://127.0.0.1:3000) send it as their
+    // Origin: allow it too, so the page works whichever URL was typed.
+    if bind.ip().is_loopback() {
+        config.allowed_origins.push(format!("http://{bind}"));
+    }
 
     let mut options = ConnectOptions::new(database_url.clone());
     options.sqlx_logging(false);
@@ -56,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(
-        "portcullis quickstart on http://{bind} (public URL {}, database {})",
+        "portcullis quickstart listening on {bind}: open {} (database {})",
         auth.config().public_url,
         redact_password(&database_url),
     );

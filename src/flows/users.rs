@@ -210,7 +210,8 @@ impl<'a> Users<'a> {
             imported.email_verified,
             imported.created_at,
         );
-        self.insert_audited(row, imported.password_hash, "import").await
+        self.insert_audited(row, imported.password_hash, "import")
+            .await
     }
 
     /// The user with this id.
