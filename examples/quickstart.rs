@@ -13,7 +13,7 @@ use std::{net::SocketAddr, path::Path};
 
 use axum::{
     Json, Router,
-    response::{Html, IntoResponse},
+    response::{Html, IntoResponse, Response},
     routing::get,
 };
 use base64::Engine as _;
@@ -55,6 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/", get(page))
         .route("/hello", get(hello))
+        .route("/reset-password", get(reset_password_page))
         .nest("/v1/auth", auth.router())
         .merge(auth.well_known_router())
         .layer(auth.session_layer());
@@ -131,22 +132,35 @@ async fn hello(user: CurrentUser) -> Json<serde_json::Value> {
     Json(json!({ "ok": true, "user_id": user.id(), "email": user.email }))
 }
 
-/// `GET /`: the page, with a CSP that allows exactly its own inline script and style.
-async fn page() -> impl IntoResponse {
+/// `GET /`: the page to try every flow.
+async fn page() -> Response {
+    html_page("portcullis quickstart", INDEX_BODY, INDEX_SCRIPT)
+}
+
+/// `GET /reset-password?token=...`: where the emailed reset link lands.
+async fn reset_password_page() -> Response {
+    html_page("Choose a new password", RESET_BODY, RESET_SCRIPT)
+}
+
+/// A page whose CSP allows exactly its own inline script and the shared style.
+fn html_page(title: &str, body: &str, script: &str) -> Response {
     let csp = format!(
         "default-src 'none'; script-src '{}'; style-src '{}'; connect-src 'self'; img-src 'self' https: data:; \
          form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        csp_hash(SCRIPT),
+        csp_hash(script),
         csp_hash(STYLE),
     );
-    let html = PAGE.replace("{STYLE}", STYLE).replace("{SCRIPT}", SCRIPT);
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n\
+         <h3>Last answer</h3>\n<pre id=\"out\" class=\"muted\">(nothing yet)</pre>\n\
+         <script>{script}</script>\n</body>\n</html>\n"
+    );
+    let csp = HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'none'"));
     (
         [
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_str(&csp)
-                    .unwrap_or(HeaderValue::from_static("default-src 'none'")),
-            ),
+            (header::CONTENT_SECURITY_POLICY, csp),
             (
                 header::REFERRER_POLICY,
                 HeaderValue::from_static("no-referrer"),
@@ -158,6 +172,7 @@ async fn page() -> impl IntoResponse {
         ],
         Html(html),
     )
+        .into_response()
 }
 
 fn csp_hash(source: &str) -> String {
@@ -168,17 +183,17 @@ fn csp_hash(source: &str) -> String {
     )
 }
 
-const PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>portcullis quickstart</title>
-<style>{STYLE}</style>
-</head>
-<body>
-<h1>portcullis quickstart</h1>
-<p class="muted">Every button calls the HTTP contract under <code>/v1/auth</code>; the session lives in HttpOnly cookies.</p>
+const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem;color:#222}\
+.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:8px;padding:1rem;flex:1;min-width:16rem;margin-bottom:1rem}\
+label{display:block;margin:.5rem 0}input{display:block;width:100%;padding:.4rem;box-sizing:border-box}\
+button{padding:.4rem .8rem;margin:.25rem .25rem .25rem 0;cursor:pointer}.danger{color:#a00}.row{display:flex;flex-wrap:wrap}\
+pre{background:#f6f6f6;padding:.75rem;border-radius:6px;overflow:auto}.muted{color:#666}.notice{background:#fff7d6;padding:.5rem;border-radius:6px}\
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.3rem;text-align:left;font-size:13px}";
+
+const INDEX_BODY: &str = r#"<h1>portcullis quickstart</h1>
+<p class="muted">Every button calls the HTTP contract under <code>/v1/auth</code>; the session lives in HttpOnly cookies.
+Emails go to the SMTP server in <code>PORTCULLIS_SMTP_URL</code>, or to this server's log.</p>
+<p id="notice" class="notice" hidden></p>
 
 <section id="signed-out">
   <div class="cards">
@@ -195,13 +210,19 @@ const PAGE: &str = r#"<!doctype html>
       <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
       <button type="submit">Sign in</button>
     </form>
+    <form id="forgot" class="card">
+      <h2>Forgot your password?</h2>
+      <label>Email <input name="email" type="email" autocomplete="email" required></label>
+      <button type="submit">Email me a reset link</button>
+    </form>
   </div>
 </section>
 
 <section id="signed-in" hidden>
   <div class="card">
-    <h2>Signed in as <span id="who"></span></h2>
+    <h2>Signed in as <span id="who"></span> <small id="verified" class="muted"></small></h2>
     <div class="row">
+      <button id="verify-email">Verify my email</button>
       <button id="call-hello">Call /hello</button>
       <button id="refresh">Refresh tokens</button>
       <button id="sign-out">Sign out</button>
@@ -212,27 +233,20 @@ const PAGE: &str = r#"<!doctype html>
     <h3>Sessions</h3>
     <table><thead><tr><th>Started</th><th>Method</th><th>IP</th><th>Browser</th><th></th></tr></thead><tbody id="sessions"></tbody></table>
   </div>
-</section>
+  <form id="change-password" class="card">
+    <h2>Change password</h2>
+    <label>Current password <input name="current_password" type="password" autocomplete="current-password"></label>
+    <label>New password <input name="new_password" type="password" autocomplete="new-password" required minlength="8"></label>
+    <button type="submit">Change password</button>
+  </form>
+</section>"#;
 
-<h3>Last answer</h3>
-<pre id="out" class="muted">(nothing yet)</pre>
-<script>{SCRIPT}</script>
-</body>
-</html>
-"#;
-
-const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem;color:#222}\
-.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:8px;padding:1rem;flex:1;min-width:16rem}\
-label{display:block;margin:.5rem 0}input{display:block;width:100%;padding:.4rem;box-sizing:border-box}\
-button{padding:.4rem .8rem;margin:.25rem .25rem .25rem 0;cursor:pointer}.danger{color:#a00}.row{display:flex;flex-wrap:wrap}\
-pre{background:#f6f6f6;padding:.75rem;border-radius:6px;overflow:auto}.muted{color:#666}\
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.3rem;text-align:left;font-size:13px}";
-
-const SCRIPT: &str = r#"
+/// The API helper (refreshing once on 401), then the page logic.
+const INDEX_SCRIPT: &str = concat!(
+    r#"
 const API = '/v1/auth';
 const $ = (id) => document.getElementById(id);
 const show = (what) => { $('out').textContent = typeof what === 'string' ? what : JSON.stringify(what, null, 2); };
-
 async function call(method, path, body, retried) {
   const init = { method, credentials: 'same-origin', headers: {} };
   if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
@@ -245,8 +259,11 @@ async function call(method, path, body, retried) {
   }
   return { status: res.status, data };
 }
-
 function formData(form) { return Object.fromEntries(new FormData(form).entries()); }
+"#,
+    r#"
+const params = new URLSearchParams(location.search);
+if (params.get('error')) { $('notice').hidden = false; $('notice').textContent = 'That link did not work: ' + params.get('error'); }
 
 async function render() {
   const me = await call('GET', API + '/me');
@@ -255,6 +272,8 @@ async function render() {
   $('signed-out').hidden = signedIn;
   if (!signedIn) return;
   $('who').textContent = me.data.user.email;
+  $('verified').textContent = me.data.user.email_verified ? '(email verified)' : '(email not verified)';
+  $('verify-email').hidden = me.data.user.email_verified;
   $('me').textContent = JSON.stringify(me.data, null, 2);
   const list = await call('GET', API + '/sessions');
   const rows = $('sessions');
@@ -284,9 +303,48 @@ $('sign-in').addEventListener('submit', async (e) => {
   e.preventDefault();
   show(await call('POST', API + '/sign-in/email-password', formData(e.target))); render();
 });
+$('forgot').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  show(await call('POST', API + '/password/forgot', formData(e.target)));
+});
+$('verify-email').addEventListener('click', async () => {
+  show(await call('POST', API + '/email/send-verification', { redirect_url: '/' }));
+});
+$('change-password').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = formData(e.target);
+  if (!f.current_password) delete f.current_password;
+  show(await call('POST', API + '/me/password', f)); e.target.reset(); render();
+});
 $('call-hello').addEventListener('click', async () => show(await call('GET', '/hello')));
 $('refresh').addEventListener('click', async () => { show(await call('POST', API + '/sessions/refresh')); render(); });
 $('sign-out').addEventListener('click', async () => { show(await call('POST', API + '/sign-out')); render(); });
 $('sign-out-all').addEventListener('click', async () => { show(await call('POST', API + '/sign-out/all')); render(); });
 render();
+"#
+);
+
+const RESET_BODY: &str = r#"<h1>Choose a new password</h1>
+<form id="reset" class="card">
+  <label>New password <input name="password" type="password" autocomplete="new-password" required minlength="8"></label>
+  <button type="submit">Set my new password</button>
+</form>
+<p><a href="/">Back to the quickstart</a></p>"#;
+
+const RESET_SCRIPT: &str = r#"
+const out = document.getElementById('out');
+const token = new URLSearchParams(location.search).get('token') || '';
+document.getElementById('reset').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const password = new FormData(e.target).get('password');
+  const res = await fetch('/v1/auth/password/reset', {
+    method: 'POST', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token, password }),
+  });
+  const data = await res.json().catch(() => ({}));
+  out.textContent = res.ok ? 'Your password was changed. Every session was signed out: sign in again with the new one.'
+                           : JSON.stringify(data, null, 2);
+  if (res.ok) e.target.hidden = true;
+});
 "#;

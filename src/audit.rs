@@ -51,6 +51,18 @@ pub enum AuditKind {
     UserEnabled,
     /// A stale or imported password hash was upgraded to current argon2id.
     PasswordRehashed,
+    /// A verification link was sent.
+    EmailVerificationSent,
+    /// An email address was verified.
+    EmailVerified,
+    /// A password-reset link was sent.
+    PasswordResetRequested,
+    /// A password was reset through an emailed link; every session was revoked.
+    PasswordReset,
+    /// A signed-in user changed their password; their other sessions were revoked.
+    PasswordChanged,
+    /// An email could not be delivered.
+    EmailDeliveryFailed,
     /// The signing key was rotated.
     SigningKeyRotated,
 }
@@ -73,6 +85,12 @@ impl AuditKind {
             Self::UserDisabled => "user_disabled",
             Self::UserEnabled => "user_enabled",
             Self::PasswordRehashed => "password_rehashed",
+            Self::EmailVerificationSent => "email_verification_sent",
+            Self::EmailVerified => "email_verified",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailDeliveryFailed => "email_delivery_failed",
             Self::SigningKeyRotated => "signing_key_rotated",
         }
     }

@@ -8,6 +8,7 @@ use crate::{
     AuditHook, Config, ConfigError, MemoryRateLimiter, PasswordPolicy, Portcullis, RateLimiter,
     Secret, TokenDelivery,
     crypto::{DerivedKeys, password::Hasher},
+    delivery::{DefaultTemplates, EmailTemplates, LogMailer, Mailer},
     flows::{BreachedPasswords, signing_keys::KeyRing},
     portcullis::Inner,
     session::{client_ip::TrustedProxies, revocation::RevocationView},
@@ -37,6 +38,8 @@ pub struct PortcullisBuilder {
     rate_limiter: Option<Arc<dyn RateLimiter>>,
     audit_hook: Option<Arc<dyn AuditHook>>,
     breached: Option<Arc<dyn BreachedPasswords>>,
+    mailer: Option<Arc<dyn Mailer>>,
+    templates: Option<Arc<dyn EmailTemplates>>,
 }
 
 impl std::fmt::Debug for PortcullisBuilder {
@@ -55,6 +58,8 @@ impl PortcullisBuilder {
             rate_limiter: None,
             audit_hook: None,
             breached: None,
+            mailer: None,
+            templates: None,
         }
     }
 
@@ -168,6 +173,37 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Delivers emails (verification, reset, notices). Default: SMTP when
+    /// [`Config::smtp_url`] is set, else the log (development only).
+    pub fn mailer(mut self, mailer: impl Mailer) -> Self {
+        self.mailer = Some(Arc::new(mailer));
+        self
+    }
+
+    /// Renders emails. Default [`DefaultTemplates`](crate::delivery::DefaultTemplates).
+    pub fn email_templates(mut self, templates: impl EmailTemplates) -> Self {
+        self.templates = Some(Arc::new(templates));
+        self
+    }
+
+    /// The host's page that completes a password reset. Default `{public_url}/reset-password`.
+    pub fn password_reset_url(mut self, url: impl Into<String>) -> Self {
+        self.config.password_reset_url = Some(url.into());
+        self
+    }
+
+    /// Where the host nests the auth router (for links to our endpoints). Default `/v1/auth`.
+    pub fn auth_base_path(mut self, path: impl Into<String>) -> Self {
+        self.config.auth_base_path = path.into();
+        self
+    }
+
+    /// Sign the user in after a successful password reset. Default off.
+    pub fn sign_in_after_reset(mut self, on: bool) -> Self {
+        self.config.sign_in_after_reset = on;
+        self
+    }
+
     /// The password policy.
     pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
         self.config.password_policy = policy;
@@ -232,6 +268,19 @@ impl PortcullisBuilder {
                 ),
             })?;
 
+        let mailer = match (self.mailer, &config.smtp_url) {
+            (Some(mailer), _) => mailer,
+            (None, Some(url)) => smtp_mailer(url)?,
+            (None, None) => {
+                tracing::warn!(
+                    "portcullis: no mailer configured; emails (with their links) are written to the log. \
+                     Set PORTCULLIS_SMTP_URL or call .mailer(..) outside development."
+                );
+                Arc::new(LogMailer)
+            }
+        };
+        let templates = self.templates.unwrap_or_else(|| Arc::new(DefaultTemplates));
+
         let revocation = RevocationView::default();
         let overlap = config.revocation_poll_interval * 2 + config.clock_leeway;
         revocation
@@ -256,10 +305,26 @@ impl PortcullisBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
             audit_hook: self.audit_hook,
             breached: self.breached,
+            mailer,
+            templates,
             config,
         };
         Ok(Portcullis::from_inner(inner))
     }
+}
+
+#[cfg(feature = "smtp")]
+fn smtp_mailer(url: &str) -> Result<Arc<dyn Mailer>, ConfigError> {
+    crate::delivery::SmtpMailer::from_url(url)
+        .map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>)
+        .map_err(|err| ConfigError::Smtp(err.0))
+}
+
+#[cfg(not(feature = "smtp"))]
+fn smtp_mailer(_url: &str) -> Result<Arc<dyn Mailer>, ConfigError> {
+    Err(ConfigError::Smtp(
+        "portcullis was built without the `smtp` feature".into(),
+    ))
 }
 
 /// Why [`PortcullisBuilder::build`] failed.

@@ -108,6 +108,29 @@ pub struct Config {
     pub argon2: Argon2Params,
     /// How many password hashes may run at once. Default: the number of CPU cores.
     pub hashing_concurrency: usize,
+    /// Where emails go: `smtp://host:port` (plain, local sinks),
+    /// `smtp://user:pass@host:587?tls=starttls`, `smtps://user:pass@host`. Unset: emails
+    /// are written to the log (development only).
+    pub smtp_url: Option<String>,
+    /// The sender of our emails. Default `{app_name} <no-reply@{public host}>`.
+    pub email_from: Option<String>,
+    /// A support address shown at the bottom of emails.
+    pub support_email: Option<String>,
+    /// A logo (absolute https URL) shown at the top of HTML emails.
+    pub logo_url: Option<String>,
+    /// The host's page that completes a password reset; the emailed link is
+    /// `{password_reset_url}?token=...`. Default `{public_url}/reset-password`.
+    pub password_reset_url: Option<String>,
+    /// Where the host nests [`Portcullis::router`](crate::Portcullis::router), for links
+    /// that point at our own endpoints (`GET /email/verify`). Default `/v1/auth`.
+    pub auth_base_path: String,
+    /// Lifetime of email-verification links. Default and maximum 24 hours.
+    pub email_verification_ttl: Duration,
+    /// Lifetime of password-reset links. Default and maximum 1 hour.
+    pub password_reset_ttl: Duration,
+    /// Answer a successful password reset with a session grant (signing the user in).
+    /// Off by default: the user signs in with the new password.
+    pub sign_in_after_reset: bool,
 }
 
 impl Default for Config {
@@ -139,6 +162,15 @@ impl Default for Config {
             password_policy: PasswordPolicy::default(),
             argon2: Argon2Params::default(),
             hashing_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            smtp_url: None,
+            email_from: None,
+            support_email: None,
+            logo_url: None,
+            password_reset_url: None,
+            auth_base_path: "/v1/auth".into(),
+            email_verification_ttl: Duration::from_secs(24 * 3600),
+            password_reset_ttl: Duration::from_secs(3600),
+            sign_in_after_reset: false,
         }
     }
 }
@@ -155,6 +187,7 @@ impl Config {
     /// | `PORTCULLIS_REFRESH_GRACE_SECS` | [`refresh_grace`](Self::refresh_grace) |
     /// | `PORTCULLIS_RATE_LIMIT` | `off` turns every rate limit off (test suites only) |
     /// | `PORTCULLIS_COOKIE_SECURE` | the `Secure` cookie attribute |
+    /// | `PORTCULLIS_SMTP_URL` | [`smtp_url`](Self::smtp_url): deliver emails over SMTP |
     ///
     /// Unset variables keep their defaults. `PORTCULLIS_DATABASE_URL` and
     /// `PORTCULLIS_BIND` belong to the host, which opens the database and the listener.
@@ -225,6 +258,9 @@ impl Config {
                     format!("expected on or off, got {flag:?}"),
                 )
             })?;
+        }
+        if let Some(url) = var("PORTCULLIS_SMTP_URL") {
+            config.smtp_url = Some(url);
         }
         if let Some(flag) = var("PORTCULLIS_COOKIE_SECURE") {
             let secure = parse_bool(&flag).ok_or_else(|| {
@@ -320,6 +356,7 @@ impl Config {
             return Err(ConfigError::WeakHashing);
         }
         self.password_policy.validate()?;
+        self.validate_email_settings(&allowed)?;
         for name in [&self.session_cookie, &self.client_cookie, &self.csrf_cookie] {
             let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
             if name.is_empty() || !name.chars().all(token_char) {
@@ -335,6 +372,62 @@ impl Config {
             issuer: public.serialize(),
             allowed,
         })
+    }
+}
+
+impl Config {
+    fn validate_email_settings(&self, allowed: &[Origin]) -> Result<(), ConfigError> {
+        let bad =
+            |setting: &'static str, why: &'static str| Err(ConfigError::Email { setting, why });
+        if let Some(from) = &self.email_from
+            && (from.chars().any(char::is_control) || !from.contains('@'))
+        {
+            return bad(
+                "email_from",
+                "must be an address like `Acme <no-reply@acme.example>`",
+            );
+        }
+        if let Some(url) = &self.password_reset_url
+            && Origin::parse(url).is_none_or(|origin| !allowed.contains(&origin))
+        {
+            return bad(
+                "password_reset_url",
+                "must be an absolute URL on the public or an allowed origin",
+            );
+        }
+        if let Some(url) = &self.logo_url
+            && Origin::parse(url).is_none()
+        {
+            return bad("logo_url", "must be an absolute http(s) URL");
+        }
+        if !self.auth_base_path.starts_with('/')
+            || self.auth_base_path.ends_with('/')
+            || self
+                .auth_base_path
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+        {
+            return bad(
+                "auth_base_path",
+                "must be a path like `/v1/auth` (leading slash, no trailing slash)",
+            );
+        }
+        if self.email_verification_ttl.is_zero()
+            || self.email_verification_ttl > Duration::from_secs(24 * 3600)
+        {
+            return bad(
+                "email_verification_ttl",
+                "must be above zero and at most 24 hours",
+            );
+        }
+        if self.password_reset_ttl.is_zero() || self.password_reset_ttl > Duration::from_secs(3600)
+        {
+            return bad(
+                "password_reset_ttl",
+                "must be above zero and at most 1 hour",
+            );
+        }
+        Ok(())
     }
 }
 
@@ -481,6 +574,17 @@ pub enum ConfigError {
         /// The rejected name.
         name: String,
     },
+    /// An email setting is unusable.
+    #[error("{setting}: {why}")]
+    Email {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// The SMTP URL cannot be used (or the `smtp` feature is off).
+    #[error("PORTCULLIS_SMTP_URL: {0}")]
+    Smtp(String),
     /// An environment variable is set but unreadable.
     #[error("{var}: {message}")]
     Env {

@@ -44,6 +44,7 @@
 //! `sqlite` | SQLite through SeaORM/sqlx (bundled) | yes
 //! `postgres` | PostgreSQL | yes
 //! `mysql` | MySQL and MariaDB | yes
+//! `smtp` | email delivery over SMTP (lettre, rustls) | yes
 //!
 //! The crate builds with any one backend, e.g. `--no-default-features --features sqlite`.
 
@@ -65,6 +66,7 @@ mod rate_limit;
 mod routes;
 mod store;
 
+pub mod delivery;
 pub mod entity;
 pub mod flows;
 pub mod migration;

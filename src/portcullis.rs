@@ -14,6 +14,7 @@ use crate::{
     audit::AuditKind,
     config::CheckedOrigins,
     crypto::{DerivedKeys, jwt::Claims, password::Hasher},
+    delivery::{self, Branding, Email, EmailTemplates, Mailer, Message},
     entity::audit_event,
     flows::{self, BreachedPasswords, signing_keys::KeyRing},
     rate_limit::Rule,
@@ -70,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) rate_limiter: Arc<dyn RateLimiter>,
     pub(crate) audit_hook: Option<Arc<dyn AuditHook>>,
     pub(crate) breached: Option<Arc<dyn BreachedPasswords>>,
+    pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) templates: Arc<dyn EmailTemplates>,
     /// Throttle keys recently audited, so a flood writes one audit row per key a minute.
     pub(crate) throttle_audited: quick_cache::sync::Cache<String, Instant>,
 }
@@ -218,6 +221,58 @@ impl Inner {
         }
     }
 
+    /// Applies revocations this instance just committed to its own revocation view, at
+    /// once; they are forgotten when no token they concern can still be valid.
+    pub(crate) fn apply_revocations(&self, ids: &[uuid::Uuid], at: time::OffsetDateTime) {
+        let window = i64::try_from(self.token_window().as_secs()).unwrap_or(i64::MAX);
+        self.revocation
+            .revoke_sessions(ids, at.unix_timestamp().saturating_add(window));
+    }
+
+    /// The host's configured branding.
+    pub(crate) fn branding(&self) -> Branding {
+        Branding {
+            product_name: self.config.app_name.clone(),
+            logo_url: self.config.logo_url.clone(),
+            support_email: self.config.support_email.clone(),
+            client_alias: None,
+        }
+    }
+
+    /// Renders `message` for `to` with `branding`.
+    pub(crate) fn render_email(
+        &self,
+        to: &str,
+        message: &Message<'_>,
+        branding: &Branding,
+    ) -> Email {
+        let from = self.config.email_from.clone().unwrap_or_else(|| {
+            let host = self
+                .origins
+                .issuer
+                .split("://")
+                .nth(1)
+                .unwrap_or("localhost");
+            let host = host.split(':').next().unwrap_or(host);
+            // `localhost` is not a valid mail domain; a dev sink accepts anything.
+            let domain = if host.contains('.') {
+                host
+            } else {
+                "localhost.localdomain"
+            };
+            format!(
+                "{} <no-reply@{domain}>",
+                delivery::single_line(&self.config.app_name).replace(['<', '>', '"'], "")
+            )
+        });
+        Email::new(
+            to.to_owned(),
+            from,
+            message.kind(),
+            self.templates.render(message, branding),
+        )
+    }
+
     /// Counts one attempt against `rule` for `key` (unless rate limiting is off).
     pub(crate) async fn throttle(
         &self,
@@ -251,6 +306,28 @@ impl Inner {
             retry_after_secs: (secs as u64).max(1),
         })
     }
+}
+
+/// Sends an email in the background: the answer to the request never waits for (or
+/// reveals) delivery. A failure is logged and audited, never shown to the requester.
+pub(crate) fn deliver(inner: &Arc<Inner>, email: Email, user_id: Option<uuid::Uuid>) {
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        match inner.mailer.send(&email).await {
+            Ok(()) => {
+                tracing::debug!(to = %delivery::mask_email(&email.to), kind = email.kind, "email sent")
+            }
+            Err(err) => {
+                tracing::error!(to = %delivery::mask_email(&email.to), kind = email.kind, error = %err, "email delivery failed");
+                let mut event =
+                    AuditEvent::new(AuditKind::EmailDeliveryFailed).detail("kind", email.kind);
+                if let Some(user_id) = user_id {
+                    event = event.user(user_id);
+                }
+                inner.audit(event).await;
+            }
+        }
+    });
 }
 
 /// Refreshes the revocation view and the key ring on the configured interval, for as

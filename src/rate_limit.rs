@@ -57,6 +57,16 @@ pub(crate) mod rules {
     pub(crate) const SIGN_UP_PER_IP: Rule = Rule::new(10, Duration::from_secs(30));
     /// Refreshes from one IP (offices share an IP: generous).
     pub(crate) const REFRESH_PER_IP: Rule = Rule::new(120, Duration::from_millis(500));
+    /// Emails (verification, reset) requested from one IP.
+    pub(crate) const EMAIL_SEND_PER_IP: Rule = Rule::new(10, Duration::from_secs(60));
+    /// Emails of one kind to one recipient: a few at once, then one every five minutes.
+    pub(crate) const EMAIL_SEND_PER_RECIPIENT: Rule = Rule::new(3, Duration::from_secs(300));
+    /// Emails sent by this instance in all (a flood across many addresses).
+    pub(crate) const EMAIL_SEND_GLOBAL: Rule = Rule::new(500, Duration::from_millis(100));
+    /// One-time tokens presented from one IP (verification, reset).
+    pub(crate) const REDEEM_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
+    /// Password changes (current-password checks) by one signed-in user.
+    pub(crate) const PASSWORD_CHANGE_PER_USER: Rule = Rule::new(5, Duration::from_secs(60));
     /// `POST /identify` from one IP.
     pub(crate) const IDENTIFY_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
 }

@@ -6,9 +6,13 @@
 //! [`Portcullis::sessions`](crate::Portcullis::sessions).
 
 pub(crate) mod email_address;
+pub(crate) mod email_verification;
+pub(crate) mod one_time;
 pub(crate) mod password;
 pub(crate) mod password_policy;
+pub(crate) mod password_recovery;
 pub(crate) mod profile;
+pub(crate) mod redirect;
 pub mod sessions;
 pub(crate) mod signing_keys;
 pub mod users;

@@ -411,8 +411,7 @@ pub(crate) async fn revoke(
 ) -> Result<Vec<Uuid>, Error> {
     let now = store::now();
     let revoked = store::sessions::revoke(&inner.db, user_id, ids, except, reason, now).await?;
-    let forget_after = add(now, inner.token_window()).unix_timestamp();
-    inner.revocation.revoke_sessions(&revoked, forget_after);
+    inner.apply_revocations(&revoked, now);
     Ok(revoked)
 }
 

@@ -91,6 +91,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
     }
 }
 
+/// Query parameters; malformed ones are 400 `invalid_request`.
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|_| Error::invalid_request("malformed query parameters"))
+    }
+}
+
 /// A path parameter; a malformed one (a bad UUID) is 400 `invalid_request`, not 404.
 pub(crate) struct Path<T>(pub(crate) T);
 

@@ -6,6 +6,12 @@
 //! |---|---|---|
 //! | `POST` | `/sign-up/email-password` | [`password::sign_up`] |
 //! | `POST` | `/sign-in/email-password` | [`password::sign_in`] |
+//! | `POST` | `/password/forgot` | [`password::forgot`] |
+//! | `POST` | `/password/reset` | [`password::reset`] |
+//! | `POST` | `/me/password` | [`password::change`] |
+//! | `POST` | `/email/send-verification` | [`email::send_verification`] |
+//! | `POST` | `/email/verify` | [`email::verify`] |
+//! | `GET` | `/email/verify` | [`email::verify_link`] |
 //! | `POST` | `/sessions/refresh` | [`sessions::refresh`] |
 //! | `GET` | `/sessions` | [`sessions::list`] |
 //! | `GET` | `/sessions/current` | [`sessions::current`] |
@@ -25,6 +31,7 @@
 //! error.
 
 pub(crate) mod account;
+pub(crate) mod email;
 pub(crate) mod input;
 pub(crate) mod password;
 pub(crate) mod sessions;
@@ -48,6 +55,7 @@ where
     let body_limit = auth.inner.config.body_limit;
     Router::new()
         .merge(password::router())
+        .merge(email::router())
         .merge(sessions::router())
         .merge(account::router())
         .fallback(not_found)

@@ -14,7 +14,7 @@ use super::{
     views::{GrantResponse, UserView, ok},
 };
 use crate::{
-    Error, Portcullis,
+    CurrentUser, Error, Portcullis,
     flows::{self, password::SignedUp},
     session::client_ip::ClientInfo,
 };
@@ -23,6 +23,9 @@ pub(super) fn router() -> Router<Portcullis> {
     Router::new()
         .route("/sign-up/email-password", post(sign_up))
         .route("/sign-in/email-password", post(sign_in))
+        .route("/password/forgot", post(forgot))
+        .route("/password/reset", post(reset))
+        .route("/me/password", post(change))
 }
 
 /// Body of `POST /sign-up/email-password`.
@@ -105,4 +108,111 @@ pub(crate) async fn sign_in(
         status: StatusCode::OK,
         config: &auth.inner.config,
     }))
+}
+
+/// Body of `POST /password/forgot`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ForgotBody {
+    email: String,
+    #[serde(default)]
+    redirect_url: Option<String>,
+    #[serde(default)]
+    logo_url: Option<String>,
+    #[serde(default)]
+    platform_name: Option<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    client_alias: Option<String>,
+}
+
+/// The one answer of `POST /password/forgot`, whatever happened.
+const FORGOT_MESSAGE: &str =
+    "If an account exists for this address, we have sent it a link to reset its password.";
+
+/// `POST /password/forgot`: email a reset link. 200 with the same body whether or not
+/// the address has an account; only malformed input or throttling differ.
+pub(crate) async fn forgot(
+    State(auth): State<Portcullis>,
+    client: ClientInfo,
+    Json(body): Json<ForgotBody>,
+) -> Result<Response, Error> {
+    let options = flows::password_recovery::ForgotOptions {
+        redirect_url: body.redirect_url,
+        logo_url: body.logo_url,
+        platform_name: body.platform_name,
+        base_url: body.base_url,
+        client_alias: body.client_alias,
+    };
+    flows::password_recovery::forgot(&auth.inner, &body.email, options, &client).await?;
+    Ok(ok(json!({ "message": FORGOT_MESSAGE })).into_response())
+}
+
+/// Body of `POST /password/reset`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResetBody {
+    token: String,
+    password: String,
+}
+
+impl fmt::Debug for ResetBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResetBody([redacted])")
+    }
+}
+
+/// `POST /password/reset`: set a new password with an emailed token. Every session of the
+/// user is revoked; 200 `{ ok }` (or a grant when the host enabled sign-in after reset).
+pub(crate) async fn reset(
+    State(auth): State<Portcullis>,
+    client: ClientInfo,
+    Json(body): Json<ResetBody>,
+) -> Result<Response, Error> {
+    let grant =
+        flows::password_recovery::reset(&auth.inner, &body.token, &body.password, &client).await?;
+    Ok(match grant {
+        Some(grant) => GrantResponse {
+            grant,
+            status: StatusCode::OK,
+            config: &auth.inner.config,
+        }
+        .into_response(),
+        None => ok(json!({})).into_response(),
+    })
+}
+
+/// Body of `POST /me/password`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeBody {
+    #[serde(default)]
+    current_password: Option<String>,
+    new_password: String,
+}
+
+impl fmt::Debug for ChangeBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChangeBody([redacted])")
+    }
+}
+
+/// `POST /me/password`: change the password (the current one required; an account
+/// without one needs a fresh session). Other sessions are revoked, this one kept.
+pub(crate) async fn change(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    client: ClientInfo,
+    Json(body): Json<ChangeBody>,
+) -> Result<Response, Error> {
+    let change = flows::password_recovery::Change {
+        user_id: user.id(),
+        session_id: user.session_id(),
+        auth_time: user.auth_time,
+        current_password: body.current_password.as_deref(),
+        new_password: &body.new_password,
+    };
+    flows::password_recovery::change(&auth.inner, change, &client).await?;
+    Ok(ok(json!({})).into_response())
 }

@@ -7,6 +7,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod keys;
+pub(crate) mod one_time;
 pub(crate) mod sessions;
 pub(crate) mod users;
 

@@ -128,6 +128,63 @@ pub(crate) async fn set_disabled(
     Ok(update.exec(db).await?.rows_affected == 1)
 }
 
+/// Marks the email address verified (keeps an earlier verification time).
+pub(crate) async fn mark_email_verified(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::EmailVerifiedAt, Expr::value(Some(now)))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::EmailVerifiedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets (or first creates) the user's password hash.
+pub(crate) async fn set_password(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    hash: String,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    let updated = password_credential::Entity::update_many()
+        .col_expr(password_credential::Column::Hash, Expr::value(hash.clone()))
+        .col_expr(password_credential::Column::UpdatedAt, Expr::value(now))
+        .filter(password_credential::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        let credential = password_credential::Model {
+            user_id,
+            hash: Redacted(hash),
+            updated_at: now,
+        };
+        password_credential::Entity::insert(credential.into_active_model().reset_all())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Refuses every access token of the user issued before `now`.
+pub(crate) async fn cut_off_tokens(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::TokensValidAfter, Expr::value(Some(now)))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Users whose token cut-off moved at or after `since`: `(user, cut-off)`.
 pub(crate) async fn cutoffs_since(
     db: &impl ConnectionTrait,

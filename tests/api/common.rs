@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use portcullis::{
     AuditEvent, AuditHook, CurrentUser, CurrentUserRecord, Portcullis, PortcullisBuilder, Secret,
+    delivery::{Email, MemoryMailer},
 };
 use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -79,6 +80,7 @@ pub struct TestApp {
     pub auth: Portcullis,
     pub db: DatabaseConnection,
     pub audit: Recorder,
+    pub mail: MemoryMailer,
 }
 
 /// The secret every test instance shares (instances of one deployment must).
@@ -109,15 +111,21 @@ pub async fn app_on(
     configure: impl FnOnce(PortcullisBuilder) -> PortcullisBuilder,
 ) -> TestApp {
     let audit = Recorder::default();
-    let auth = configure(builder(db.clone()).audit_hook(audit.clone()))
-        .build()
-        .await
-        .unwrap();
+    let mail = MemoryMailer::new();
+    let auth = configure(
+        builder(db.clone())
+            .audit_hook(audit.clone())
+            .mailer(mail.clone()),
+    )
+    .build()
+    .await
+    .unwrap();
     TestApp {
         app: mount(&auth),
         auth,
         db,
         audit,
+        mail,
     }
 }
 
@@ -394,4 +402,57 @@ pub async fn session_row(db: &DatabaseConnection, id: &str) -> portcullis::entit
         .await
         .unwrap()
         .unwrap()
+}
+
+impl TestApp {
+    /// The `count`-th email to `address` (waiting for it: emails leave in the background).
+    pub async fn email(&self, address: &str, count: usize) -> Email {
+        self.mail
+            .wait_for(address, count, std::time::Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "no email #{count} to {address}; sent: {:?}",
+                    self.mail.sent()
+                )
+            })
+    }
+
+    /// Waits a moment and asserts nothing more than `count` emails went to `address`.
+    pub async fn assert_no_more_email(&self, address: &str, count: usize) {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        assert_eq!(
+            self.mail.sent_to(address).len(),
+            count,
+            "unexpected email to {address}"
+        );
+    }
+}
+
+/// The `token` query parameter of the first link in an email's text.
+pub fn token_in(email: &Email) -> String {
+    link_in(email)
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The first link in an email's text.
+pub fn link_in(email: &Email) -> String {
+    email
+        .text
+        .split_whitespace()
+        .find(|word| word.starts_with("http://") || word.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no link in {:?}", email.text))
+        .to_owned()
+}
+
+/// The path and query of an absolute link, to send through the in-process router.
+pub fn path_of(link: &str) -> String {
+    let rest = link.split_once("://").unwrap().1;
+    rest[rest.find('/').unwrap()..].to_owned()
 }

@@ -3,8 +3,10 @@
 #![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
 mod common;
+mod smtp_sink;
 
 mod account;
+mod email;
 mod errors;
 mod keys;
 mod layer;

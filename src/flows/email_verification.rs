@@ -1,0 +1,163 @@
+//! Email verification: send a one-time link, then mark the address verified.
+//!
+//! Sending answers the same whatever the address (and whether or not it has an account,
+//! or is already verified): the lookup, the token and the email all happen in the
+//! background after the answer.
+
+use std::sync::Arc;
+
+use sea_orm::TransactionTrait as _;
+use uuid::Uuid;
+
+use crate::{
+    AuditEvent, Error,
+    audit::AuditKind,
+    delivery::Message,
+    entity::user,
+    flows::{
+        one_time::{self, Purpose},
+        redirect,
+    },
+    portcullis::{Inner, deliver},
+    rate_limit::rules,
+    session::client_ip::ClientInfo,
+    store,
+};
+
+/// Who asked for a verification email.
+#[derive(Debug, Clone)]
+pub(crate) enum Recipient {
+    /// The signed-in user, for their own address.
+    SignedIn(Uuid),
+    /// Someone signed out, naming an address (normalised).
+    Email(String),
+}
+
+/// Sends a verification link, if there is an unverified account to send it to. Always
+/// answers the same; only bad input and throttling are errors.
+pub(crate) async fn send(
+    inner: &Arc<Inner>,
+    recipient: Recipient,
+    redirect_url: Option<String>,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    let redirect_url = redirect_url
+        .map(|target| redirect::check(&target, &inner.origins.allowed))
+        .transpose()?;
+    let recipient_key = match &recipient {
+        Recipient::SignedIn(id) => format!("verify_send:user:{id}"),
+        Recipient::Email(email) => format!("verify_send:email:{email}"),
+    };
+    inner
+        .throttle(
+            &format!("verify_send:ip:{}", client.ip_key()),
+            rules::EMAIL_SEND_PER_IP,
+            client,
+        )
+        .await?;
+    inner
+        .throttle(&recipient_key, rules::EMAIL_SEND_PER_RECIPIENT, client)
+        .await?;
+    inner
+        .throttle("email_send:global", rules::EMAIL_SEND_GLOBAL, client)
+        .await?;
+
+    let inner = inner.clone();
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Err(err) = send_now(&inner, recipient, redirect_url, &client).await {
+            tracing::error!(error = ?err, "sending a verification email failed");
+        }
+    });
+    Ok(())
+}
+
+async fn send_now(
+    inner: &Arc<Inner>,
+    recipient: Recipient,
+    redirect_url: Option<String>,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    let user = match recipient {
+        Recipient::SignedIn(id) => store::users::find(&inner.db, id).await?,
+        Recipient::Email(email) => store::users::find_by_email(&inner.db, &email).await?,
+    };
+    let Some(user) = user.filter(|u| u.email_verified_at.is_none() && u.disabled_at.is_none())
+    else {
+        return Ok(());
+    };
+    let Some(email) = user.email.clone() else {
+        return Ok(());
+    };
+    let token = one_time::issue(
+        &inner.db,
+        Purpose::EmailVerification,
+        Some(user.id),
+        &email,
+        inner.config.email_verification_ttl,
+        None,
+    )
+    .await?;
+    // The link points at our own `GET /email/verify`, on the configured public URL only.
+    let mut link = format!(
+        "{}{}/email/verify?token={token}",
+        inner.origins.issuer, inner.config.auth_base_path
+    );
+    if let Some(target) = &redirect_url {
+        link = redirect::with_query(&link, "redirect_url", &redirect::encode_query_value(target));
+    }
+    let message = inner.render_email(
+        &email,
+        &Message::EmailVerification { link: &link },
+        &inner.branding(),
+    );
+    deliver(inner, message, Some(user.id));
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::EmailVerificationSent)
+                .user(user.id)
+                .client(client),
+        )
+        .await;
+    Ok(())
+}
+
+/// Consumes a verification token and marks its address verified, in one transaction.
+pub(crate) async fn verify(
+    inner: &Inner,
+    token: &str,
+    client: &ClientInfo,
+) -> Result<user::Model, Error> {
+    inner
+        .throttle(
+            &format!("redeem:ip:{}", client.ip_key()),
+            rules::REDEEM_PER_IP,
+            client,
+        )
+        .await?;
+    let txn = inner.db.begin().await?;
+    let row = one_time::consume(&txn, Purpose::EmailVerification, token).await?;
+    let user = match row.user_id {
+        Some(id) => store::users::find(&txn, id).await?,
+        None => None,
+    }
+    .ok_or(Error::TokenInvalid)?;
+    // Bound to the exact address it was sent to: after an email change it is worthless.
+    if user.email.is_none() || user.email != row.identifier {
+        return Err(Error::TokenInvalid);
+    }
+    let now = store::now();
+    store::users::mark_email_verified(&txn, user.id, now).await?;
+    txn.commit().await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::EmailVerified)
+                .user(user.id)
+                .client(client),
+        )
+        .await;
+    Ok(user::Model {
+        email_verified_at: user.email_verified_at.or(Some(now)),
+        ..user
+    })
+}

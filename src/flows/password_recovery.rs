@@ -1,0 +1,378 @@
+//! Forgotten and changed passwords: `POST /password/forgot`, `POST /password/reset`,
+//! `POST /me/password`.
+//!
+//! - Forgot: always the same answer; the lookup, the token and the email happen in the
+//!   background. Links are built from the configured reset page, or from a per-request
+//!   base URL only when it is exactly an allowed origin.
+//! - Reset: a one-hour single-use token, the password policy, then in one transaction:
+//!   consume the token, set the password, cut off every access token, revoke every session
+//!   and kill every other outstanding reset or sign-in secret. No automatic sign-in unless
+//!   the host asks for it.
+//! - Change: the current password (or, for an account without one, a fresh session), then
+//!   the same, except that the caller's own session survives.
+
+use std::sync::Arc;
+
+use sea_orm::TransactionTrait as _;
+use uuid::Uuid;
+
+use crate::{
+    AuditEvent, Error,
+    audit::AuditKind,
+    crypto::{self, password::Verified},
+    delivery::{Branding, Message, single_line},
+    flows::{
+        email_address::normalize_email,
+        one_time::{self, ACCOUNT_TAKEOVER_PURPOSES, Purpose},
+        password::check_new_password,
+        profile, redirect,
+        sessions::{self, Grant},
+    },
+    portcullis::{Inner, deliver},
+    rate_limit::rules,
+    session::client_ip::ClientInfo,
+    store,
+};
+
+/// What `POST /password/forgot` takes, besides the address.
+#[derive(Debug, Default)]
+pub(crate) struct ForgotOptions {
+    pub(crate) redirect_url: Option<String>,
+    pub(crate) logo_url: Option<String>,
+    pub(crate) platform_name: Option<String>,
+    pub(crate) base_url: Option<String>,
+    pub(crate) client_alias: Option<String>,
+}
+
+/// The reset link's branding and base, validated.
+struct Checked {
+    redirect_url: Option<String>,
+    base_url: Option<String>,
+    branding: Branding,
+}
+
+fn check_options(inner: &Inner, options: ForgotOptions) -> Result<Checked, Error> {
+    let redirect_url = options
+        .redirect_url
+        .map(|target| redirect::check(&target, &inner.origins.allowed))
+        .transpose()?;
+    // A base URL is only ever one of our own allowed origins: never a link to elsewhere.
+    let base_url = match options.base_url {
+        Some(base) => {
+            let origin = crate::config::Origin::parse(&base)
+                .filter(|origin| inner.origins.allowed.contains(origin))
+                .ok_or_else(|| Error::invalid_request("base_url: not an allowed origin"))?;
+            Some(origin.serialize())
+        }
+        None => None,
+    };
+    let mut branding = inner.branding();
+    if let Some(logo) = profile::image_url(options.logo_url)? {
+        branding.logo_url = Some(logo);
+    }
+    if let Some(name) = options.platform_name {
+        let name = single_line(&name);
+        if name.is_empty() || name.chars().count() > 60 {
+            return Err(Error::invalid_request("platform_name: 1 to 60 characters"));
+        }
+        branding.product_name = name;
+    }
+    if let Some(alias) = options.client_alias {
+        let ok = !alias.is_empty()
+            && alias.len() <= 60
+            && alias
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(Error::invalid_request(
+                "client_alias: up to 60 of A-Z a-z 0-9 - _",
+            ));
+        }
+        branding.client_alias = Some(alias);
+    }
+    Ok(Checked {
+        redirect_url,
+        base_url,
+        branding,
+    })
+}
+
+/// Starts a password reset for `email`, if it has an account. Always answers the same.
+pub(crate) async fn forgot(
+    inner: &Arc<Inner>,
+    email: &str,
+    options: ForgotOptions,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    let email = normalize_email(email)?;
+    let checked = check_options(inner, options)?;
+    inner
+        .throttle(
+            &format!("reset_send:ip:{}", client.ip_key()),
+            rules::EMAIL_SEND_PER_IP,
+            client,
+        )
+        .await?;
+    inner
+        .throttle(
+            &format!("reset_send:email:{email}"),
+            rules::EMAIL_SEND_PER_RECIPIENT,
+            client,
+        )
+        .await?;
+    inner
+        .throttle("email_send:global", rules::EMAIL_SEND_GLOBAL, client)
+        .await?;
+
+    let inner = inner.clone();
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Err(err) = send_reset(&inner, &email, checked, &client).await {
+            tracing::error!(error = ?err, "sending a password-reset email failed");
+        }
+    });
+    Ok(())
+}
+
+async fn send_reset(
+    inner: &Arc<Inner>,
+    email: &str,
+    checked: Checked,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    let Some(user) = store::users::find_by_email(&inner.db, email).await? else {
+        return Ok(());
+    };
+    if user.disabled_at.is_some() {
+        return Ok(());
+    }
+    let token = one_time::issue(
+        &inner.db,
+        Purpose::PasswordReset,
+        Some(user.id),
+        email,
+        inner.config.password_reset_ttl,
+        None,
+    )
+    .await?;
+    let page = inner
+        .config
+        .password_reset_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/reset-password", inner.origins.issuer));
+    let page = match &checked.base_url {
+        // Same page, on another of our own origins.
+        Some(base) => format!("{base}{}", path_of(&page)),
+        None => page,
+    };
+    let mut link = redirect::with_query(&page, "token", &token);
+    if let Some(target) = &checked.redirect_url {
+        link = redirect::with_query(&link, "redirect_url", &redirect::encode_query_value(target));
+    }
+    let message = inner.render_email(
+        email,
+        &Message::PasswordReset { link: &link },
+        &checked.branding,
+    );
+    deliver(inner, message, Some(user.id));
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::PasswordResetRequested)
+                .user(user.id)
+                .client(client),
+        )
+        .await;
+    Ok(())
+}
+
+/// The path (and query) of an absolute URL.
+fn path_of(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    after_scheme
+        .find(['/', '?', '#'])
+        .map_or("", |at| &after_scheme[at..])
+}
+
+/// Completes a password reset. Answers a grant only when the host enabled
+/// `sign_in_after_reset`.
+pub(crate) async fn reset(
+    inner: &Arc<Inner>,
+    token: &str,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<Option<Grant>, Error> {
+    inner
+        .throttle(
+            &format!("redeem:ip:{}", client.ip_key()),
+            rules::REDEEM_PER_IP,
+            client,
+        )
+        .await?;
+    // Look before consuming: a password the policy refuses must not burn the link.
+    let peeked = peek(inner, token).await?;
+    let user = store::users::find(&inner.db, peeked)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    check_new_password(inner, password, user.email.as_deref(), user.name.as_deref()).await?;
+    let hash = inner.hasher.hash(password).await?;
+
+    let now = store::now();
+    let txn = inner.db.begin().await?;
+    let row = one_time::consume(&txn, Purpose::PasswordReset, token).await?;
+    let user = store::users::find(&txn, user.id)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    if user.email.is_none() || user.email != row.identifier || user.disabled_at.is_some() {
+        return Err(Error::TokenInvalid);
+    }
+    store::users::set_password(&txn, user.id, hash, now).await?;
+    store::users::cut_off_tokens(&txn, user.id, now).await?;
+    let revoked = store::sessions::revoke(&txn, user.id, None, None, "password_reset", now).await?;
+    store::one_time::consume_all_for_user(&txn, user.id, ACCOUNT_TAKEOVER_PURPOSES, now).await?;
+    txn.commit().await?;
+
+    inner.revocation.set_cutoff(user.id, now);
+    inner.apply_revocations(&revoked, now);
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::PasswordReset)
+                .user(user.id)
+                .client(client)
+                .detail("sessions_revoked", revoked.len()),
+        )
+        .await;
+    notify_password_changed(inner, &user);
+    if !inner.config.sign_in_after_reset {
+        return Ok(None);
+    }
+    let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
+    Ok(Some(grant))
+}
+
+/// The user a live reset token belongs to, without consuming it.
+async fn peek(inner: &Inner, token: &str) -> Result<Uuid, Error> {
+    if token.len() != 43 || crypto::b64_decode(token).is_none_or(|bytes| bytes.len() != 32) {
+        return Err(Error::TokenInvalid);
+    }
+    let hash = crypto::sha256_hex(token.as_bytes());
+    let row = store::one_time::find(&inner.db, Purpose::PasswordReset.as_str(), &hash)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    if row.consumed_at.is_some() {
+        return Err(Error::TokenInvalid);
+    }
+    if row.expires_at <= store::now() {
+        return Err(Error::TokenExpired);
+    }
+    row.user_id.ok_or(Error::TokenInvalid)
+}
+
+/// What `POST /me/password` takes.
+pub(crate) struct Change<'a> {
+    pub(crate) user_id: Uuid,
+    pub(crate) session_id: Uuid,
+    pub(crate) auth_time: i64,
+    pub(crate) current_password: Option<&'a str>,
+    pub(crate) new_password: &'a str,
+}
+
+/// Changes the signed-in user's password; their other sessions are revoked, this one kept.
+pub(crate) async fn change(
+    inner: &Arc<Inner>,
+    change: Change<'_>,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    inner
+        .throttle(
+            &format!("password_change:user:{}", change.user_id),
+            rules::PASSWORD_CHANGE_PER_USER,
+            client,
+        )
+        .await?;
+    let user = store::users::find(&inner.db, change.user_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    match store::users::password_hash(&inner.db, user.id).await? {
+        Some(stored) => {
+            let current = change.current_password.unwrap_or_default();
+            if inner.hasher.verify(current, Some(&stored)).await? == Verified::No {
+                inner
+                    .audit(
+                        AuditEvent::new(AuditKind::SignInFailed)
+                            .user(user.id)
+                            .client(client)
+                            .detail("reason", "wrong_current_password"),
+                    )
+                    .await;
+                return Err(Error::forbidden("the current password is wrong"));
+            }
+        }
+        // No password yet (a passkey or social account): a recent sign-in stands in for it.
+        None => {
+            let window = i64::try_from(inner.config.fresh_session_window.as_secs()).unwrap_or(0);
+            if time::OffsetDateTime::now_utc().unix_timestamp() - change.auth_time > window {
+                return Err(Error::forbidden(
+                    "this needs a recent sign-in; sign in again and retry",
+                ));
+            }
+        }
+    }
+    check_new_password(
+        inner,
+        change.new_password,
+        user.email.as_deref(),
+        user.name.as_deref(),
+    )
+    .await?;
+    let hash = inner.hasher.hash(change.new_password).await?;
+
+    let now = store::now();
+    let txn = inner.db.begin().await?;
+    store::users::set_password(&txn, user.id, hash, now).await?;
+    let revoked = store::sessions::revoke(
+        &txn,
+        user.id,
+        None,
+        Some(change.session_id),
+        "password_changed",
+        now,
+    )
+    .await?;
+    store::one_time::consume_all_for_user(&txn, user.id, ACCOUNT_TAKEOVER_PURPOSES, now).await?;
+    txn.commit().await?;
+
+    inner.apply_revocations(&revoked, now);
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::PasswordChanged)
+                .user(user.id)
+                .session(change.session_id)
+                .client(client)
+                .detail("sessions_revoked", revoked.len()),
+        )
+        .await;
+    notify_password_changed(inner, &user);
+    Ok(())
+}
+
+fn notify_password_changed(inner: &Arc<Inner>, user: &crate::entity::user::Model) {
+    if let Some(email) = &user.email {
+        let message = inner.render_email(email, &Message::PasswordChanged, &inner.branding());
+        deliver(inner, message, Some(user.id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_of_keeps_path_and_query() {
+        assert_eq!(path_of("https://app.example.com/reset?x=1"), "/reset?x=1");
+        assert_eq!(path_of("https://app.example.com"), "");
+        assert_eq!(
+            path_of("http://localhost:3000/reset-password"),
+            "/reset-password"
+        );
+    }
+}
