@@ -271,13 +271,15 @@ impl PortcullisBuilder {
         let mailer = match (self.mailer, &config.smtp_url) {
             (Some(mailer), _) => mailer,
             (None, Some(url)) => smtp_mailer(url)?,
-            (None, None) => {
+            (None, None) if config.is_development() => {
                 tracing::warn!(
                     "portcullis: no mailer configured; emails (with their links) are written to the log. \
                      Set PORTCULLIS_SMTP_URL or call .mailer(..) outside development."
                 );
                 Arc::new(LogMailer)
             }
+            // Links in a production log are account takeovers waiting for a log reader.
+            (None, None) => return Err(ConfigError::NoMailer.into()),
         };
         let templates = self.templates.unwrap_or_else(|| Arc::new(DefaultTemplates));
 

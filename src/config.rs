@@ -1,6 +1,6 @@
 //! Configuration: [`Config`], its environment reader, and the checks `build()` runs.
 
-use std::{net::IpAddr, time::Duration};
+use std::{fmt, net::IpAddr, time::Duration};
 
 use crate::{Secret, flows::password_policy::PasswordPolicy, session::client_ip::TrustedProxies};
 
@@ -45,7 +45,7 @@ impl Default for Argon2Params {
 /// Start from [`Config::default`] (safe defaults, no secret) or [`Config::from_env`], adjust
 /// through the [builder](crate::PortcullisBuilder), and let
 /// [`build`](crate::PortcullisBuilder::build) check the result.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// The public origin of the app (`https://app.example.com`): the token issuer, the
@@ -131,6 +131,63 @@ pub struct Config {
     /// Answer a successful password reset with a session grant (signing the user in).
     /// Off by default: the user signs in with the new password.
     pub sign_in_after_reset: bool,
+}
+
+// Hand-written: `smtp_url` may carry the SMTP password.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("public_url", &self.public_url)
+            .field("secret", &self.secret)
+            .field("app_name", &self.app_name)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("session_lifetime", &self.session_lifetime)
+            .field("refresh_grace", &self.refresh_grace)
+            .field("token_delivery", &self.token_delivery)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("session_cookie", &self.session_cookie)
+            .field("client_cookie", &self.client_cookie)
+            .field("csrf_cookie", &self.csrf_cookie)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("rate_limit", &self.rate_limit)
+            .field(
+                "require_email_verification",
+                &self.require_email_verification,
+            )
+            .field("account_discovery", &self.account_discovery)
+            .field("strict_revocation", &self.strict_revocation)
+            .field("revocation_poll_interval", &self.revocation_poll_interval)
+            .field("token_cache_capacity", &self.token_cache_capacity)
+            .field("body_limit", &self.body_limit)
+            .field("clock_leeway", &self.clock_leeway)
+            .field("fresh_session_window", &self.fresh_session_window)
+            .field("password_policy", &self.password_policy)
+            .field("argon2", &self.argon2)
+            .field("hashing_concurrency", &self.hashing_concurrency)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_userinfo))
+            .field("email_from", &self.email_from)
+            .field("support_email", &self.support_email)
+            .field("logo_url", &self.logo_url)
+            .field("password_reset_url", &self.password_reset_url)
+            .field("auth_base_path", &self.auth_base_path)
+            .field("email_verification_ttl", &self.email_verification_ttl)
+            .field("password_reset_ttl", &self.password_reset_ttl)
+            .field("sign_in_after_reset", &self.sign_in_after_reset)
+            .finish()
+    }
+}
+
+/// `scheme://user:***@host...`: a URL with its password hidden.
+pub(crate) fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Default for Config {
@@ -272,6 +329,20 @@ impl Config {
             config.cookie_secure = Some(secure);
         }
         Ok(config)
+    }
+
+    /// A development setup: plain http, or a loopback host. Only there may emails (with
+    /// their links) go to the log by default.
+    pub(crate) fn is_development(&self) -> bool {
+        let url = self.public_url.to_ascii_lowercase();
+        let host = url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("");
+        url.starts_with("http://") || matches!(host, "localhost" | "127.0.0.1" | "[")
     }
 
     /// Whether cookies carry `Secure`.
@@ -582,6 +653,12 @@ pub enum ConfigError {
         /// What is wrong.
         why: &'static str,
     },
+    /// No mailer for a production public URL: set `PORTCULLIS_SMTP_URL`, or choose one
+    /// with `.mailer(..)` (even `LogMailer`, explicitly).
+    #[error(
+        "no mailer configured: set PORTCULLIS_SMTP_URL or call .mailer(..); the log mailer is only a default for http:// or localhost development"
+    )]
+    NoMailer,
     /// The SMTP URL cannot be used (or the `smtp` feature is off).
     #[error("PORTCULLIS_SMTP_URL: {0}")]
     Smtp(String),
@@ -697,6 +774,15 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn debug_hides_the_smtp_password() {
+        let mut c = valid();
+        c.smtp_url = Some("smtps://mailer:hunter2@smtp.example.com".into());
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("smtps://mailer:***@smtp.example.com"));
     }
 
     #[test]

@@ -39,6 +39,17 @@ impl SmtpMailer {
     pub fn from_url(url: &str) -> Result<Self, MailError> {
         // Our spelling `tls=starttls` is lettre's `tls=required`.
         let url = url.replace("tls=starttls", "tls=required");
+        let encrypted = url.starts_with("smtps://") || url.contains("tls=required");
+        let has_credentials = url.split_once("://").is_some_and(|(_, rest)| {
+            rest.split(['/', '?'])
+                .next()
+                .is_some_and(|authority| authority.contains('@'))
+        });
+        if has_credentials && !encrypted {
+            return Err(MailError(
+                "PORTCULLIS_SMTP_URL: credentials need TLS (smtps:// or ?tls=starttls), never plain smtp://".into(),
+            ));
+        }
         Self::transport_builder(&url)?;
         Ok(Self {
             url,
@@ -113,6 +124,8 @@ mod tests {
         assert!(SmtpMailer::from_url("smtp://u:p%40ss@smtp.example.com:587?tls=starttls").is_ok());
         assert!(SmtpMailer::from_url("smtps://u:p@smtp.example.com").is_ok());
         assert!(SmtpMailer::from_url("http://smtp.example.com").is_err());
+        // A password never travels in clear text.
+        assert!(SmtpMailer::from_url("smtp://u:p@smtp.example.com:587").is_err());
         assert!(SmtpMailer::from_url("not a url").is_err());
         let debug = format!(
             "{:?}",

@@ -28,6 +28,12 @@ pub(crate) enum Purpose {
     EmailVerification,
     /// Resets a password (1 h).
     PasswordReset,
+    /// Signs in through an emailed link (10 min).
+    MagicLink,
+    /// Signs in with a six-digit code sent by email (10 min).
+    EmailOtp,
+    /// Signs in with a six-digit code sent by text message (10 min).
+    SmsOtp,
 }
 
 impl Purpose {
@@ -35,6 +41,9 @@ impl Purpose {
         match self {
             Self::EmailVerification => "email_verification",
             Self::PasswordReset => "password_reset",
+            Self::MagicLink => "magic_link",
+            Self::EmailOtp => "email_otp",
+            Self::SmsOtp => "sms_otp",
         }
     }
 
@@ -43,6 +52,7 @@ impl Purpose {
         match self {
             Self::EmailVerification => Duration::from_secs(24 * 3600),
             Self::PasswordReset => Duration::from_secs(3600),
+            Self::MagicLink | Self::EmailOtp | Self::SmsOtp => Duration::from_secs(600),
         }
     }
 }
@@ -52,8 +62,8 @@ impl Purpose {
 pub(crate) const ACCOUNT_TAKEOVER_PURPOSES: &[&str] =
     &["password_reset", "magic_link", "email_otp", "sms_otp"];
 
-/// Issues a new secret of `purpose` for `identifier` (superseding older ones) and returns
-/// the token to send.
+/// Issues a new link token of `purpose` for `identifier` (superseding older ones) and
+/// returns the token to send.
 pub(crate) async fn issue(
     db: &impl ConnectionTrait,
     purpose: Purpose,
@@ -62,16 +72,121 @@ pub(crate) async fn issue(
     lifetime: Duration,
     data: Option<serde_json::Value>,
 ) -> Result<String, Error> {
+    let token = crypto::random_token();
+    let hash = crypto::sha256_hex(token.as_bytes());
+    insert(db, purpose, user_id, identifier, lifetime, data, hash).await?;
+    Ok(token)
+}
+
+/// Guesses one code may take before it dies.
+pub(crate) const MAX_CODE_ATTEMPTS: i32 = 5;
+/// Guesses all codes of one purpose and address may take in an hour, however many codes
+/// were requested: guessing cannot be spread over fresh codes.
+pub(crate) const CODE_GUESS_BUDGET_PER_HOUR: i64 = 15;
+
+/// Issues a new six-digit code of `purpose` for `identifier` (superseding older ones) and
+/// returns it. Stored as HMAC(server-derived key, purpose ‖ identifier ‖ code).
+pub(crate) async fn issue_code(
+    inner: &crate::portcullis::Inner,
+    purpose: Purpose,
+    user_id: Option<Uuid>,
+    identifier: &str,
+    lifetime: Duration,
+) -> Result<String, Error> {
+    let code = crypto::random_code();
+    let hash = code_hash(inner, purpose, identifier, &code);
+    insert(
+        &inner.db, purpose, user_id, identifier, lifetime, None, hash,
+    )
+    .await?;
+    Ok(code)
+}
+
+fn code_hash(
+    inner: &crate::portcullis::Inner,
+    purpose: Purpose,
+    identifier: &str,
+    code: &str,
+) -> String {
+    let tag = crypto::hmac_parts(
+        &inner.keys.codes,
+        &[
+            purpose.as_str().as_bytes(),
+            identifier.as_bytes(),
+            code.as_bytes(),
+        ],
+    );
+    crypto::hex(tag.as_ref())
+}
+
+/// Whether `code` is exactly six ASCII digits (nothing else is ever a code).
+pub(crate) fn is_code_shaped(code: &str) -> bool {
+    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Redeems a code: counts the guess first (atomically, so parallel guesses cannot exceed
+/// the limit), then compares in constant time, then consumes. Run it in the transaction
+/// that applies its effect.
+///
+/// [`Error::TokenInvalid`] for a wrong or missing code, [`Error::TokenExpired`] for an
+/// expired one, [`Error::TooManyAttempts`] once the code (or the hourly budget of the
+/// address) is used up.
+pub(crate) async fn redeem_code(
+    inner: &crate::portcullis::Inner,
+    db: &impl ConnectionTrait,
+    purpose: Purpose,
+    identifier: &str,
+    code: &str,
+) -> Result<one_time_secret::Model, Error> {
+    let now = store::now();
+    let hour_ago = now - time::Duration::HOUR;
+    if store::one_time::attempts_since(db, purpose.as_str(), identifier, hour_ago).await?
+        >= CODE_GUESS_BUDGET_PER_HOUR
+    {
+        return Err(Error::TooManyAttempts);
+    }
+    let row = store::one_time::newest_live(db, purpose.as_str(), identifier)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    if row.expires_at <= now {
+        return Err(Error::TokenExpired);
+    }
+    if !store::one_time::count_attempt(db, row.id, MAX_CODE_ATTEMPTS).await? {
+        return Err(Error::TooManyAttempts);
+    }
+    let expected = code_hash(inner, purpose, identifier, code);
+    if !crypto::ct_eq(expected.as_bytes(), row.secret_hash.0.as_bytes()) {
+        if row.attempts + 1 >= MAX_CODE_ATTEMPTS {
+            // That was the last guess: the code is dead.
+            store::one_time::mark_consumed(db, row.id, now).await?;
+            return Err(Error::TooManyAttempts);
+        }
+        return Err(Error::TokenInvalid);
+    }
+    if !store::one_time::mark_consumed(db, row.id, now).await? {
+        return Err(Error::TokenInvalid);
+    }
+    Ok(row)
+}
+
+async fn insert(
+    db: &impl ConnectionTrait,
+    purpose: Purpose,
+    user_id: Option<Uuid>,
+    identifier: &str,
+    lifetime: Duration,
+    data: Option<serde_json::Value>,
+    secret_hash: String,
+) -> Result<(), Error> {
     let now = store::now();
     let lifetime = lifetime.min(purpose.max_lifetime());
     store::one_time::supersede(db, purpose.as_str(), identifier, now).await?;
-    let token = crypto::random_token();
     let row = one_time_secret::Model {
         id: Uuid::now_v7(),
         purpose: purpose.as_str().to_owned(),
         user_id,
         identifier: Some(identifier.to_owned()),
-        secret_hash: Redacted(crypto::sha256_hex(token.as_bytes())),
+        secret_hash: Redacted(secret_hash),
         attempts: 0,
         data: data.map(|d| d.to_string()),
         created_at: now,
@@ -79,7 +194,7 @@ pub(crate) async fn issue(
         consumed_at: None,
     };
     store::one_time::insert(db, row).await?;
-    Ok(token)
+    Ok(())
 }
 
 /// Consumes a token of `purpose`: [`Error::TokenInvalid`] if it is unknown, of another
@@ -104,6 +219,14 @@ pub(crate) async fn consume(
     }
     if row.expires_at <= now {
         return Err(Error::TokenExpired);
+    }
+    // Two requests at once can both leave a live secret; only the newest counts.
+    let newest = match &row.identifier {
+        Some(identifier) => store::one_time::newest_live(db, purpose.as_str(), identifier).await?,
+        None => None,
+    };
+    if newest.is_some_and(|newest| newest.id != row.id) {
+        return Err(Error::TokenInvalid);
     }
     if !store::one_time::mark_consumed(db, row.id, now).await? {
         return Err(Error::TokenInvalid);

@@ -212,10 +212,26 @@ pub(crate) async fn sign_in(
             .await;
         return Err(Error::EmailNotVerified);
     }
-    if rehash && let Some(old) = stored {
-        upgrade_hash(inner, user.id, old, password.to_owned()).await;
+    // The hash this sign-in is granted for (after any upgrade).
+    let mut granted_for = stored;
+    if rehash && let Some(old) = granted_for.take() {
+        granted_for = Some(upgrade_hash(inner, user.id, old, password.to_owned()).await);
     }
+    let user_id = user.id;
     let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
+    // A reset or change may have committed while this password was being checked: the
+    // new session must not outlive the password it was granted for.
+    if store::users::password_hash(&inner.db, user_id).await? != granted_for {
+        sessions::revoke(
+            inner,
+            user_id,
+            Some(&[grant.session.id]),
+            None,
+            "password_changed",
+        )
+        .await?;
+        return Err(Error::InvalidCredentials);
+    }
     inner
         .audit(
             AuditEvent::new(AuditKind::SignIn)
@@ -227,21 +243,27 @@ pub(crate) async fn sign_in(
     Ok(grant)
 }
 
-/// Re-hashes a stale or imported hash with current argon2id. A failure only costs the
-/// upgrade, never the sign-in.
-async fn upgrade_hash(inner: &Inner, user_id: Uuid, old: String, password: String) {
+/// Re-hashes a stale or imported hash with current argon2id and returns the hash now
+/// stored. A failure only costs the upgrade, never the sign-in.
+async fn upgrade_hash(inner: &Inner, user_id: Uuid, old: String, password: String) -> String {
     let result = async {
         let new = inner.hasher.hash(&password).await?;
-        Ok::<_, Error>(store::users::upgrade_password_hash(&inner.db, user_id, &old, new).await?)
+        let upgraded =
+            store::users::upgrade_password_hash(&inner.db, user_id, &old, new.clone()).await?;
+        Ok::<_, Error>(upgraded.then_some(new))
     }
     .await;
     match result {
-        Ok(true) => {
+        Ok(Some(new)) => {
             inner
                 .audit(AuditEvent::new(AuditKind::PasswordRehashed).user(user_id))
-                .await
+                .await;
+            new
         }
-        Ok(false) => {}
-        Err(err) => tracing::warn!(error = %err, %user_id, "upgrading a password hash failed"),
+        Ok(None) => old,
+        Err(err) => {
+            tracing::warn!(error = %err, %user_id, "upgrading a password hash failed");
+            old
+        }
     }
 }

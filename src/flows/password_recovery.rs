@@ -67,13 +67,30 @@ fn check_options(inner: &Inner, options: ForgotOptions) -> Result<Checked, Error
         None => None,
     };
     let mut branding = inner.branding();
+    // A logo comes from one of our own origins only: an arbitrary image URL would be a
+    // tracking pixel telling a stranger that the address has an account.
     if let Some(logo) = profile::image_url(options.logo_url)? {
+        let ours = crate::config::Origin::parse(&logo)
+            .is_some_and(|origin| inner.origins.allowed.contains(&origin));
+        if !ours {
+            return Err(Error::invalid_request(
+                "logo_url: must be on the public or an allowed origin",
+            ));
+        }
         branding.logo_url = Some(logo);
     }
     if let Some(name) = options.platform_name {
+        // A product name, not a message: letters, digits, spaces and a little punctuation.
         let name = single_line(&name);
-        if name.is_empty() || name.chars().count() > 60 {
-            return Err(Error::invalid_request("platform_name: 1 to 60 characters"));
+        let ok = !name.is_empty()
+            && name.chars().count() <= 60
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || " -_.&'!".contains(c));
+        if !ok {
+            return Err(Error::invalid_request(
+                "platform_name: 1 to 60 letters, digits, spaces and - _ . & ' !",
+            ));
         }
         branding.product_name = name;
     }
@@ -226,6 +243,8 @@ pub(crate) async fn reset(
         return Err(Error::TokenInvalid);
     }
     store::users::set_password(&txn, user.id, hash, now).await?;
+    // Following the emailed link proved the mailbox, as a verification link would.
+    store::users::mark_email_verified(&txn, user.id, now).await?;
     store::users::cut_off_tokens(&txn, user.id, now).await?;
     let revoked = store::sessions::revoke(&txn, user.id, None, None, "password_reset", now).await?;
     store::one_time::consume_all_for_user(&txn, user.id, ACCOUNT_TAKEOVER_PURPOSES, now).await?;
@@ -245,6 +264,10 @@ pub(crate) async fn reset(
     if !inner.config.sign_in_after_reset {
         return Ok(None);
     }
+    let user = crate::entity::user::Model {
+        email_verified_at: user.email_verified_at.or(Some(now)),
+        ..user
+    };
     let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
     Ok(Some(grant))
 }
@@ -282,10 +305,23 @@ pub(crate) async fn change(
     change: Change<'_>,
     client: &ClientInfo,
 ) -> Result<(), Error> {
+    if change
+        .current_password
+        .is_some_and(|p| inner.config.password_policy.too_long(p))
+    {
+        return Err(Error::forbidden("the current password is wrong"));
+    }
     inner
         .throttle(
             &format!("password_change:user:{}", change.user_id),
             rules::PASSWORD_CHANGE_PER_USER,
+            client,
+        )
+        .await?;
+    inner
+        .throttle(
+            &format!("password_change:ip:{}", client.ip_key()),
+            rules::SIGN_IN_PER_IP,
             client,
         )
         .await?;

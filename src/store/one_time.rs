@@ -2,7 +2,8 @@
 
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
-    IntoActiveModel as _, QueryFilter as _, sea_query::Expr,
+    IntoActiveModel as _, QueryFilter as _,
+    sea_query::{Expr, ExprTrait as _},
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -81,4 +82,56 @@ pub(crate) async fn consume_all_for_user(
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// The newest secret of `purpose` sent to `identifier` that is not used up.
+pub(crate) async fn newest_live(
+    db: &impl ConnectionTrait,
+    purpose: &str,
+    identifier: &str,
+) -> Result<Option<one_time_secret::Model>, DbErr> {
+    use sea_orm::QueryOrder as _;
+    one_time_secret::Entity::find()
+        .filter(one_time_secret::Column::Purpose.eq(purpose))
+        .filter(one_time_secret::Column::Identifier.eq(identifier))
+        .filter(one_time_secret::Column::ConsumedAt.is_null())
+        .order_by_desc(one_time_secret::Column::CreatedAt)
+        .one(db)
+        .await
+}
+
+/// Counts one guess against a code, if it has guesses left: of any number of concurrent
+/// guesses, at most `max - attempts` see `true`.
+pub(crate) async fn count_attempt(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    max: i32,
+) -> Result<bool, DbErr> {
+    let result = one_time_secret::Entity::update_many()
+        .col_expr(
+            one_time_secret::Column::Attempts,
+            Expr::col(one_time_secret::Column::Attempts).add(1),
+        )
+        .filter(one_time_secret::Column::Id.eq(id))
+        .filter(one_time_secret::Column::Attempts.lt(max))
+        .filter(one_time_secret::Column::ConsumedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Guesses counted against every code of `purpose` sent to `identifier` since `since`.
+pub(crate) async fn attempts_since(
+    db: &impl ConnectionTrait,
+    purpose: &str,
+    identifier: &str,
+    since: OffsetDateTime,
+) -> Result<i64, DbErr> {
+    let rows = one_time_secret::Entity::find()
+        .filter(one_time_secret::Column::Purpose.eq(purpose))
+        .filter(one_time_secret::Column::Identifier.eq(identifier))
+        .filter(one_time_secret::Column::CreatedAt.gte(since))
+        .all(db)
+        .await?;
+    Ok(rows.iter().map(|row| i64::from(row.attempts)).sum())
 }

@@ -326,6 +326,16 @@ async fn a_reset_sets_the_password_and_ends_every_session() {
     let notice = t.email("reset@example.com", 2).await;
     assert_eq!(notice.kind, "password_changed");
     assert!(t.audit.kinds().contains(&"password_reset".to_owned()));
+    // Following the link proved the mailbox.
+    let me = get_("/v1/auth/me")
+        .bearer(
+            &sign_in(&t.app, "reset@example.com", "a brand new passphrase")
+                .await
+                .access_token(),
+        )
+        .send(&t.app)
+        .await;
+    assert_eq!(me.json["user"]["email_verified"], true);
 }
 
 #[tokio::test]
@@ -393,8 +403,8 @@ async fn per_request_branding_is_validated_and_used() {
         .json(json!({
             "email": "brand@example.com",
             "base_url": "https://shop.example.com",
-            "platform_name": "Shop <b>Deluxe</b>\r\nBcc: evil@example.com",
-            "logo_url": "https://cdn.example.com/shop.png",
+                        "platform_name": "Shop Deluxe & Co.",
+            "logo_url": "https://shop.example.com/logo.png",
             "client_alias": "shop-ios",
             "redirect_url": "https://shop.example.com/account",
         }))
@@ -411,17 +421,20 @@ async fn per_request_branding_is_validated_and_used() {
         link.contains("redirect_url=https%3A%2F%2Fshop.example.com%2Faccount"),
         "{link}"
     );
-    assert!(!email.subject.contains(['\r', '\n']));
-    assert!(email.subject.contains("Shop <b>Deluxe</b>"));
-    assert!(email.html.contains("Shop &lt;b&gt;Deluxe&lt;/b&gt;"));
-    assert!(!email.html.contains("<b>Deluxe"));
-    assert!(email.html.contains("https://cdn.example.com/shop.png"));
+    assert!(email.subject.contains("Shop Deluxe & Co."));
+    assert!(email.html.contains("Shop Deluxe &amp; Co."));
+    assert!(email.html.contains("https://shop.example.com/logo.png"));
     assert!(email.text.contains("shop-ios"));
 
     for (field, value) in [
         ("base_url", "https://evil.example"),
         ("base_url", "https://shop.example.com.evil.example"),
         ("logo_url", "javascript:alert(1)"),
+        // A stranger's image would be a pixel telling them the account exists.
+        ("logo_url", "https://tracker.example/pixel.gif?who=brand"),
+        ("platform_name", "Shop <b>Deluxe</b>"),
+        ("platform_name", "Reset\r\nBcc: evil@example.com"),
+        ("platform_name", "Visit https://evil.example/login"),
         ("client_alias", "bad alias!"),
         ("platform_name", ""),
         ("redirect_url", "//evil.example"),
@@ -645,4 +658,24 @@ async fn the_log_mailer_is_the_default_and_the_flows_still_answer() {
         .send(&app)
         .await;
     assert_eq!(resp.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn production_refuses_to_log_emails_by_default() {
+    let db = database().await;
+    let err = portcullis::Portcullis::builder(db.clone())
+        .public_url("https://app.example.com")
+        .secret(secret())
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no mailer configured"), "{err}");
+    // An explicit choice is respected.
+    portcullis::Portcullis::builder(db)
+        .public_url("https://app.example.com")
+        .secret(secret())
+        .mailer(portcullis::delivery::LogMailer)
+        .build()
+        .await
+        .unwrap();
 }
