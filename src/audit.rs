@@ -63,6 +63,10 @@ pub enum AuditKind {
     PasswordChanged,
     /// An email could not be delivered.
     EmailDeliveryFailed,
+    /// A text message could not be delivered.
+    SmsDeliveryFailed,
+    /// A magic link or code was sent.
+    PasswordlessSent,
     /// The signing key was rotated.
     SigningKeyRotated,
 }
@@ -91,6 +95,8 @@ impl AuditKind {
             Self::PasswordReset => "password_reset",
             Self::PasswordChanged => "password_changed",
             Self::EmailDeliveryFailed => "email_delivery_failed",
+            Self::SmsDeliveryFailed => "sms_delivery_failed",
+            Self::PasswordlessSent => "passwordless_sent",
             Self::SigningKeyRotated => "signing_key_rotated",
         }
     }

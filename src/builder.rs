@@ -8,7 +8,7 @@ use crate::{
     AuditHook, Config, ConfigError, MemoryRateLimiter, PasswordPolicy, Portcullis, RateLimiter,
     Secret, TokenDelivery,
     crypto::{DerivedKeys, password::Hasher},
-    delivery::{DefaultTemplates, EmailTemplates, LogMailer, Mailer},
+    delivery::{DefaultTemplates, EmailTemplates, LogMailer, LogSmsSender, Mailer, SmsSender},
     flows::{BreachedPasswords, signing_keys::KeyRing},
     portcullis::Inner,
     session::{client_ip::TrustedProxies, revocation::RevocationView},
@@ -40,6 +40,7 @@ pub struct PortcullisBuilder {
     breached: Option<Arc<dyn BreachedPasswords>>,
     mailer: Option<Arc<dyn Mailer>>,
     templates: Option<Arc<dyn EmailTemplates>>,
+    sms_sender: Option<Arc<dyn SmsSender>>,
 }
 
 impl std::fmt::Debug for PortcullisBuilder {
@@ -60,6 +61,7 @@ impl PortcullisBuilder {
             breached: None,
             mailer: None,
             templates: None,
+            sms_sender: None,
         }
     }
 
@@ -204,6 +206,32 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Delivers text messages (SMS codes). Default: the webhook in
+    /// [`Config::sms_webhook_url`] when set, else the log in development; in production
+    /// without a sender, SMS sign-in is off.
+    pub fn sms_sender(mut self, sender: impl SmsSender) -> Self {
+        self.sms_sender = Some(Arc::new(sender));
+        self
+    }
+
+    /// Whether unknown addresses and numbers get an account on their first passwordless
+    /// sign-in (magic link or email code; SMS code). Default on for both.
+    pub fn passwordless_sign_up(mut self, by_email: bool, by_phone: bool) -> Self {
+        self.config.sign_up_by_email = by_email;
+        self.config.sign_up_by_phone = by_phone;
+        self
+    }
+
+    /// Calling codes phone numbers must start with (`["+1", "+44"]`); empty accepts all.
+    pub fn sms_allowed_prefixes<I, S>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.sms_allowed_prefixes = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The password policy.
     pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
         self.config.password_policy = policy;
@@ -282,6 +310,15 @@ impl PortcullisBuilder {
             (None, None) => return Err(ConfigError::NoMailer.into()),
         };
         let templates = self.templates.unwrap_or_else(|| Arc::new(DefaultTemplates));
+        let sms_sender = match (self.sms_sender, &config.sms_webhook_url) {
+            (Some(sender), _) => Some(sender),
+            (None, Some(url)) => Some(webhook_sender(url)?),
+            (None, None) if config.is_development() => {
+                Some(Arc::new(LogSmsSender) as Arc<dyn SmsSender>)
+            }
+            // Codes in a production log would be sign-ins for whoever reads it: no SMS.
+            (None, None) => None,
+        };
 
         let revocation = RevocationView::default();
         let overlap = config.revocation_poll_interval * 2 + config.clock_leeway;
@@ -309,6 +346,7 @@ impl PortcullisBuilder {
             breached: self.breached,
             mailer,
             templates,
+            sms_sender,
             config,
         };
         Ok(Portcullis::from_inner(inner))
@@ -326,6 +364,20 @@ fn smtp_mailer(url: &str) -> Result<Arc<dyn Mailer>, ConfigError> {
 fn smtp_mailer(_url: &str) -> Result<Arc<dyn Mailer>, ConfigError> {
     Err(ConfigError::Smtp(
         "portcullis was built without the `smtp` feature".into(),
+    ))
+}
+
+#[cfg(feature = "sms")]
+fn webhook_sender(url: &str) -> Result<Arc<dyn SmsSender>, ConfigError> {
+    crate::delivery::WebhookSmsSender::new(url)
+        .map(|sender| Arc::new(sender) as Arc<dyn SmsSender>)
+        .map_err(|err| ConfigError::Sms(err.0))
+}
+
+#[cfg(not(feature = "sms"))]
+fn webhook_sender(_url: &str) -> Result<Arc<dyn SmsSender>, ConfigError> {
+    Err(ConfigError::Sms(
+        "portcullis was built without the `sms` feature".into(),
     ))
 }
 

@@ -131,6 +131,23 @@ pub struct Config {
     /// Answer a successful password reset with a session grant (signing the user in).
     /// Off by default: the user signs in with the new password.
     pub sign_in_after_reset: bool,
+    /// Lifetime of magic links. Default and maximum 10 minutes.
+    pub magic_link_ttl: Duration,
+    /// Lifetime of six-digit codes (email and SMS). Default and maximum 10 minutes.
+    pub code_ttl: Duration,
+    /// Whether an unknown email address gets an account on its first successful magic link
+    /// or email code. Default on. Off, the send endpoints still answer the same and send
+    /// nothing to unknown addresses.
+    pub sign_up_by_email: bool,
+    /// Whether an unknown phone number gets an account on its first successful SMS code.
+    /// Default on.
+    pub sign_up_by_phone: bool,
+    /// Where texts go: a URL receiving `POST { "to", "body" }`. Unset: texts are written to
+    /// the log in development, and SMS sign-in is off in production (unless a sender is
+    /// set with `.sms_sender(..)`).
+    pub sms_webhook_url: Option<String>,
+    /// Calling codes (`+1`, `+44`) numbers must start with; empty accepts every country.
+    pub sms_allowed_prefixes: Vec<String>,
 }
 
 // Hand-written: `smtp_url` may carry the SMTP password.
@@ -175,6 +192,18 @@ impl fmt::Debug for Config {
             .field("email_verification_ttl", &self.email_verification_ttl)
             .field("password_reset_ttl", &self.password_reset_ttl)
             .field("sign_in_after_reset", &self.sign_in_after_reset)
+            .field("magic_link_ttl", &self.magic_link_ttl)
+            .field("code_ttl", &self.code_ttl)
+            .field("sign_up_by_email", &self.sign_up_by_email)
+            .field("sign_up_by_phone", &self.sign_up_by_phone)
+            .field(
+                "sms_webhook_url",
+                &self
+                    .sms_webhook_url
+                    .as_deref()
+                    .map(|url| url.split('?').next().unwrap_or(url).to_owned()),
+            )
+            .field("sms_allowed_prefixes", &self.sms_allowed_prefixes)
             .finish()
     }
 }
@@ -228,6 +257,12 @@ impl Default for Config {
             email_verification_ttl: Duration::from_secs(24 * 3600),
             password_reset_ttl: Duration::from_secs(3600),
             sign_in_after_reset: false,
+            magic_link_ttl: Duration::from_secs(600),
+            code_ttl: Duration::from_secs(600),
+            sign_up_by_email: true,
+            sign_up_by_phone: true,
+            sms_webhook_url: None,
+            sms_allowed_prefixes: Vec::new(),
         }
     }
 }
@@ -245,6 +280,7 @@ impl Config {
     /// | `PORTCULLIS_RATE_LIMIT` | `off` turns every rate limit off (test suites only) |
     /// | `PORTCULLIS_COOKIE_SECURE` | the `Secure` cookie attribute |
     /// | `PORTCULLIS_SMTP_URL` | [`smtp_url`](Self::smtp_url): deliver emails over SMTP |
+    /// | `PORTCULLIS_SMS_WEBHOOK_URL` | [`sms_webhook_url`](Self::sms_webhook_url): deliver texts through the host's webhook |
     ///
     /// Unset variables keep their defaults. `PORTCULLIS_DATABASE_URL` and
     /// `PORTCULLIS_BIND` belong to the host, which opens the database and the listener.
@@ -318,6 +354,9 @@ impl Config {
         }
         if let Some(url) = var("PORTCULLIS_SMTP_URL") {
             config.smtp_url = Some(url);
+        }
+        if let Some(url) = var("PORTCULLIS_SMS_WEBHOOK_URL") {
+            config.sms_webhook_url = Some(url);
         }
         if let Some(flag) = var("PORTCULLIS_COOKIE_SECURE") {
             let secure = parse_bool(&flag).ok_or_else(|| {
@@ -498,6 +537,23 @@ impl Config {
                 "must be above zero and at most 1 hour",
             );
         }
+        let ten_minutes = Duration::from_secs(600);
+        if self.magic_link_ttl.is_zero() || self.magic_link_ttl > ten_minutes {
+            return bad(
+                "magic_link_ttl",
+                "must be above zero and at most 10 minutes",
+            );
+        }
+        if self.code_ttl.is_zero() || self.code_ttl > ten_minutes {
+            return bad("code_ttl", "must be above zero and at most 10 minutes");
+        }
+        for prefix in &self.sms_allowed_prefixes {
+            let digits = prefix.strip_prefix('+').unwrap_or("");
+            if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return bad("sms_allowed_prefixes", "calling codes look like +1 or +44");
+            }
+        }
         Ok(())
     }
 }
@@ -659,6 +715,9 @@ pub enum ConfigError {
         "no mailer configured: set PORTCULLIS_SMTP_URL or call .mailer(..); the log mailer is only a default for http:// or localhost development"
     )]
     NoMailer,
+    /// The SMS webhook URL cannot be used (or the `sms` feature is off).
+    #[error("PORTCULLIS_SMS_WEBHOOK_URL: {0}")]
+    Sms(String),
     /// The SMTP URL cannot be used (or the `smtp` feature is off).
     #[error("PORTCULLIS_SMTP_URL: {0}")]
     Smtp(String),

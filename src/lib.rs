@@ -82,6 +82,7 @@ pub use self::flows::{
     BreachedPasswords,
     email_address::normalize_email,
     password_policy::PasswordPolicy,
+    phone::normalize_phone,
     sessions::Grant,
     users::{ImportedUser, NewUser},
 };

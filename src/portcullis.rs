@@ -14,7 +14,7 @@ use crate::{
     audit::AuditKind,
     config::CheckedOrigins,
     crypto::{DerivedKeys, jwt::Claims, password::Hasher},
-    delivery::{self, Branding, Email, EmailTemplates, Mailer, Message},
+    delivery::{self, Branding, Email, EmailTemplates, Mailer, Message, SmsSender, TextMessage},
     entity::audit_event,
     flows::{self, BreachedPasswords, signing_keys::KeyRing},
     rate_limit::Rule,
@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     pub(crate) breached: Option<Arc<dyn BreachedPasswords>>,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) templates: Arc<dyn EmailTemplates>,
+    /// `None`: SMS sign-in is off (production without a sender).
+    pub(crate) sms_sender: Option<Arc<dyn SmsSender>>,
     /// Throttle keys recently audited, so a flood writes one audit row per key a minute.
     pub(crate) throttle_audited: quick_cache::sync::Cache<String, Instant>,
 }
@@ -326,6 +328,25 @@ pub(crate) fn deliver(inner: &Arc<Inner>, email: Email, user_id: Option<uuid::Uu
                 }
                 inner.audit(event).await;
             }
+        }
+    });
+}
+
+/// Sends a text in the background, like [`deliver`].
+pub(crate) fn deliver_text(inner: &Arc<Inner>, message: TextMessage, user_id: Option<uuid::Uuid>) {
+    let Some(sender) = inner.sms_sender.clone() else {
+        return;
+    };
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        if let Err(err) = sender.send(&message).await {
+            tracing::error!(kind = message.kind, error = %err, "text message delivery failed");
+            let mut event =
+                AuditEvent::new(AuditKind::SmsDeliveryFailed).detail("kind", message.kind);
+            if let Some(user_id) = user_id {
+                event = event.user(user_id);
+            }
+            inner.audit(event).await;
         }
     });
 }

@@ -61,6 +61,12 @@ pub(crate) mod rules {
     pub(crate) const EMAIL_SEND_PER_IP: Rule = Rule::new(10, Duration::from_secs(60));
     /// Emails of one kind to one recipient: a few at once, then one every five minutes.
     pub(crate) const EMAIL_SEND_PER_RECIPIENT: Rule = Rule::new(3, Duration::from_secs(300));
+    /// Sign-in links and codes to one recipient: one at a time, thirty seconds apart.
+    pub(crate) const SEND_COOLDOWN_PER_RECIPIENT: Rule = Rule::new(1, Duration::from_secs(30));
+    /// Sign-in links and codes to one recipient: five at once, then about five an hour.
+    pub(crate) const SEND_HOURLY_PER_RECIPIENT: Rule = Rule::new(5, Duration::from_secs(720));
+    /// Texts sent by this instance in all: SMS pumping costs real money.
+    pub(crate) const SMS_SEND_GLOBAL: Rule = Rule::new(60, Duration::from_secs(1));
     /// Emails sent by this instance in all (a flood across many addresses).
     pub(crate) const EMAIL_SEND_GLOBAL: Rule = Rule::new(500, Duration::from_millis(100));
     /// One-time tokens presented from one IP (verification, reset).

@@ -6,10 +6,16 @@
 //!   configured from `PORTCULLIS_SMTP_URL`.
 //! - [`MemoryMailer`]: keeps every email in memory, for tests.
 //!
+//! Text messages go through an [`SmsSender`]: [`LogSmsSender`] (development default),
+//! `WebhookSmsSender` and `TwilioSmsSender` (feature `sms`), [`MemorySmsSender`] (tests).
+//!
 //! Messages are rendered by [`EmailTemplates`] (text and HTML, with the host's branding);
 //! hosts may replace the templates. Every email has exactly one recipient, and no header
 //! value ever contains CR or LF.
 
+#[cfg(feature = "sms")]
+mod http_client;
+pub mod sms;
 #[cfg(feature = "smtp")]
 mod smtp;
 pub mod templates;
@@ -20,6 +26,9 @@ use std::{
     time::Duration,
 };
 
+pub use self::sms::{LogSmsSender, MemorySmsSender, SmsError, SmsSender, TextMessage};
+#[cfg(feature = "sms")]
+pub use self::sms::{TwilioSmsSender, WebhookSmsSender};
 #[cfg(feature = "smtp")]
 pub use self::smtp::SmtpMailer;
 pub use self::templates::{Branding, DefaultTemplates, EmailTemplates, Message, Rendered};

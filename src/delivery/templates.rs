@@ -39,6 +39,16 @@ pub enum Message<'a> {
         /// The one-time reset link.
         link: &'a str,
     },
+    /// A one-time sign-in link (10 minutes).
+    MagicLink {
+        /// The link.
+        link: &'a str,
+    },
+    /// A six-digit sign-in code (10 minutes).
+    SignInCode {
+        /// The code.
+        code: &'a str,
+    },
     /// The password was changed (or reset).
     PasswordChanged,
     /// A new way to sign in was added to the account (a passkey, a linked account).
@@ -55,6 +65,8 @@ impl Message<'_> {
         match self {
             Self::EmailVerification { .. } => "email_verification",
             Self::PasswordReset { .. } => "password_reset",
+            Self::MagicLink { .. } => "magic_link",
+            Self::SignInCode { .. } => "email_otp",
             Self::PasswordChanged => "password_changed",
             Self::SignInMethodAdded { .. } => "sign_in_method_added",
         }
@@ -114,6 +126,18 @@ impl EmailTemplates for DefaultTemplates {
                 Some(("Choose a new password", link)),
                 "The link works once, for one hour. If it was not you, ignore this email: your password stays as it is."
                     .to_owned(),
+            ),
+                        Message::MagicLink { link } => (
+                format!("Your {product} sign-in link"),
+                format!("Use this link to sign in to {product}."),
+                Some(("Sign in", link)),
+                "It works once, for ten minutes. If you did not ask for it, ignore this email.".to_owned(),
+            ),
+            Message::SignInCode { code } => (
+                format!("{code} is your {product} code"),
+                format!("Your {product} sign-in code is {code}."),
+                None,
+                "It works once, for ten minutes. Never share it: we will never ask you for it.".to_owned(),
             ),
             Message::PasswordChanged => (
                 format!("Your {product} password was changed"),
@@ -241,6 +265,10 @@ mod tests {
             Message::PasswordReset {
                 link: "https://x.example/r?token=t",
             },
+            Message::MagicLink {
+                link: "https://x.example/m?token=t",
+            },
+            Message::SignInCode { code: "012345" },
             Message::PasswordChanged,
             Message::SignInMethodAdded {
                 method: "A passkey",

@@ -11,6 +11,8 @@ pub(crate) mod one_time;
 pub(crate) mod password;
 pub(crate) mod password_policy;
 pub(crate) mod password_recovery;
+pub(crate) mod passwordless;
+pub(crate) mod phone;
 pub(crate) mod profile;
 pub(crate) mod redirect;
 pub mod sessions;

@@ -124,20 +124,21 @@ pub(crate) fn is_code_shaped(code: &str) -> bool {
     code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Redeems a code: counts the guess first (atomically, so parallel guesses cannot exceed
-/// the limit), then compares in constant time, then consumes. Run it in the transaction
-/// that applies its effect.
+/// Checks a code: counts the guess first (atomically, so parallel guesses cannot exceed
+/// the limit), then compares in constant time. Runs on the pool, outside any transaction,
+/// so a wrong guess stays counted; the caller then consumes the returned row with
+/// [`consume_checked`] in the transaction that applies its effect.
 ///
 /// [`Error::TokenInvalid`] for a wrong or missing code, [`Error::TokenExpired`] for an
 /// expired one, [`Error::TooManyAttempts`] once the code (or the hourly budget of the
 /// address) is used up.
-pub(crate) async fn redeem_code(
+pub(crate) async fn check_code(
     inner: &crate::portcullis::Inner,
-    db: &impl ConnectionTrait,
     purpose: Purpose,
     identifier: &str,
     code: &str,
 ) -> Result<one_time_secret::Model, Error> {
+    let db = &inner.db;
     let now = store::now();
     let hour_ago = now - time::Duration::HOUR;
     if store::one_time::attempts_since(db, purpose.as_str(), identifier, hour_ago).await?
@@ -156,17 +157,29 @@ pub(crate) async fn redeem_code(
     }
     let expected = code_hash(inner, purpose, identifier, code);
     if !crypto::ct_eq(expected.as_bytes(), row.secret_hash.0.as_bytes()) {
-        if row.attempts + 1 >= MAX_CODE_ATTEMPTS {
-            // That was the last guess: the code is dead.
+        // Read the count back: with parallel guesses, ours may not be the last one counted.
+        let attempts = store::one_time::attempts(db, row.id).await?;
+        if attempts >= MAX_CODE_ATTEMPTS {
+            // No guess is left: the code is dead.
             store::one_time::mark_consumed(db, row.id, now).await?;
             return Err(Error::TooManyAttempts);
         }
         return Err(Error::TokenInvalid);
     }
-    if !store::one_time::mark_consumed(db, row.id, now).await? {
-        return Err(Error::TokenInvalid);
-    }
     Ok(row)
+}
+
+/// Consumes a checked secret, if nobody has yet (of concurrent redemptions exactly one
+/// wins), inside the caller's transaction.
+pub(crate) async fn consume_checked(
+    db: &impl ConnectionTrait,
+    row: &one_time_secret::Model,
+) -> Result<(), Error> {
+    if store::one_time::mark_consumed(db, row.id, store::now()).await? {
+        Ok(())
+    } else {
+        Err(Error::TokenInvalid)
+    }
 }
 
 async fn insert(

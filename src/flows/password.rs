@@ -106,7 +106,7 @@ pub(crate) async fn sign_up(
             .await;
         return Ok(SignedUp::VerificationRequired(Box::new(user)));
     }
-    let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
+    let grant = sessions::start(inner, &inner.db, user, true, sessions::PASSWORD, client).await?;
     inner
         .audit(
             AuditEvent::new(AuditKind::SignUp)
@@ -218,7 +218,7 @@ pub(crate) async fn sign_in(
         granted_for = Some(upgrade_hash(inner, user.id, old, password.to_owned()).await);
     }
     let user_id = user.id;
-    let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
+    let grant = sessions::start(inner, &inner.db, user, true, sessions::PASSWORD, client).await?;
     // A reset or change may have committed while this password was being checked: the
     // new session must not outlive the password it was granted for.
     if store::users::password_hash(&inner.db, user_id).await? != granted_for {

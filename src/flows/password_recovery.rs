@@ -268,7 +268,7 @@ pub(crate) async fn reset(
         email_verified_at: user.email_verified_at.or(Some(now)),
         ..user
     };
-    let grant = sessions::start(inner, user, true, sessions::PASSWORD, client).await?;
+    let grant = sessions::start(inner, &inner.db, user, true, sessions::PASSWORD, client).await?;
     Ok(Some(grant))
 }
 

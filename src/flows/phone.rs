@@ -24,16 +24,26 @@ pub fn normalize_phone(input: &str, allowed_prefixes: &[String]) -> Result<Strin
         .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
         .collect();
     let Some(digits) = compact.strip_prefix('+') else {
-        return Err(Error::invalid_request("phone: must be in E.164 form, like +15555550123"));
+        return Err(Error::invalid_request(
+            "phone: must be in E.164 form, like +15555550123",
+        ));
     };
     let valid = (8..=15).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0');
     if !valid {
-        return Err(Error::invalid_request("phone: must be in E.164 form, like +15555550123"));
+        return Err(Error::invalid_request(
+            "phone: must be in E.164 form, like +15555550123",
+        ));
     }
-    if !allowed_prefixes.is_empty() && !allowed_prefixes.iter().any(|prefix| compact.starts_with(prefix.as_str())) {
-        return Err(Error::invalid_request("phone: numbers from this country are not accepted"));
+    if !allowed_prefixes.is_empty()
+        && !allowed_prefixes
+            .iter()
+            .any(|prefix| compact.starts_with(prefix.as_str()))
+    {
+        return Err(Error::invalid_request(
+            "phone: numbers from this country are not accepted",
+        ));
     }
     Ok(compact)
 }
@@ -64,7 +74,7 @@ mod tests {
             "+1555555O123",
             "+1 555 555 0123 ext 5",
             "+１５５５５５５０１２３",
-                        "+1555\u{0}5550123",
+            "+1555\u{0}5550123",
             "++15555550123",
         ] {
             assert!(normalize_phone(bad, &[]).is_err(), "{bad:?}");

@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use sea_orm::ConnectionTrait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -68,6 +69,18 @@ pub(crate) struct Method {
 pub(crate) const PASSWORD: Method = Method {
     name: "password",
     amr: &["pwd"],
+};
+pub(crate) const MAGIC_LINK: Method = Method {
+    name: "magic_link",
+    amr: &["email"],
+};
+pub(crate) const EMAIL_OTP: Method = Method {
+    name: "email_otp",
+    amr: &["otp"],
+};
+pub(crate) const SMS_OTP: Method = Method {
+    name: "sms_otp",
+    amr: &["sms"],
 };
 
 const SECRET_LEN: usize = 32;
@@ -125,9 +138,12 @@ fn add(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
         .unwrap_or(at)
 }
 
-/// Starts a session for `user` and answers its grant.
+/// Starts a session for `user` and answers its grant. `db` is the pool, or the
+/// transaction that consumed the one-time secret this sign-in rests on (so both commit or
+/// neither does); nothing here touches the pool while a transaction is open.
 pub(crate) async fn start(
     inner: &Inner,
+    db: &impl ConnectionTrait,
     user: user::Model,
     has_password: bool,
     method: Method,
@@ -159,15 +175,16 @@ pub(crate) async fn start(
         revoked_at: None,
         revoked_reason: None,
     };
-    store::sessions::insert(&inner.db, &row).await?;
+    store::sessions::insert(db, &row).await?;
     // An administrator may have disabled the account while this sign-in was checking the
     // password: `Users::disable` revokes only the sessions it can see, so look again now
     // that this one exists.
-    let disabled = store::users::find(&inner.db, user.id)
+    let disabled = store::users::find(db, user.id)
         .await?
         .is_none_or(|fresh| fresh.disabled_at.is_some());
     if disabled {
-        revoke(inner, user.id, Some(&[row.id]), None, "user_disabled").await?;
+        store::sessions::revoke(db, user.id, Some(&[row.id]), None, "user_disabled", now).await?;
+        inner.apply_revocations(&[row.id], now);
         return Err(Error::UserDisabled);
     }
     grant(inner, user, has_password, row, &refresh, now)

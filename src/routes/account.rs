@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     CurrentUser, Error, Portcullis, crypto,
-    flows::{email_address::normalize_email, profile},
+    flows::{email_address::normalize_email, passwordless, profile},
     rate_limit::rules,
     session::{client_ip::ClientInfo, cookie, csrf},
     store,
@@ -91,18 +91,22 @@ pub(crate) async fn update_me(
 }
 
 /// The sign-in methods this deployment offers.
-fn enabled_methods() -> Vec<&'static str> {
-    vec!["password"]
+fn enabled_methods(auth: &Portcullis) -> Vec<&'static str> {
+    let mut methods = vec!["password", "magic_link", "email_otp"];
+    if passwordless::sms_enabled(&auth.inner) {
+        methods.push("sms_otp");
+    }
+    methods
 }
 
 /// `GET /methods`: which sign-in methods are enabled.
-pub(crate) async fn methods() -> Response {
+pub(crate) async fn methods(State(auth): State<Portcullis>) -> Response {
     let oauth: Vec<serde_json::Value> = Vec::new();
     ok(json!({
         "password": true,
-        "magic_link": false,
-        "email_otp": false,
-        "sms_otp": false,
+        "magic_link": true,
+        "email_otp": true,
+        "sms_otp": passwordless::sms_enabled(&auth.inner),
         "passkey": false,
         "oauth": oauth,
     }))
@@ -134,10 +138,12 @@ pub(crate) async fn identify(
         )
         .await?;
     if !inner.config.account_discovery {
-        return Ok(ok(json!({ "methods": enabled_methods() })).into_response());
+        return Ok(ok(json!({ "methods": enabled_methods(&auth) })).into_response());
     }
     let Some(user) = store::users::find_by_email(&inner.db, &email).await? else {
-        return Ok(ok(json!({ "exists": false, "methods": enabled_methods() })).into_response());
+        return Ok(
+            ok(json!({ "exists": false, "methods": enabled_methods(&auth) })).into_response(),
+        );
     };
     let mut methods = Vec::new();
     if store::users::password_hash(&inner.db, user.id)

@@ -12,6 +12,13 @@
 //! | `POST` | `/email/send-verification` | [`email::send_verification`] |
 //! | `POST` | `/email/verify` | [`email::verify`] |
 //! | `GET` | `/email/verify` | [`email::verify_link`] |
+//! | `POST` | `/sign-in/magic-link` | [`passwordless::send_magic_link`] |
+//! | `GET` | `/magic-link/verify` | [`passwordless::open_magic_link`] |
+//! | `POST` | `/magic-link/verify` | [`passwordless::verify_magic_link`] |
+//! | `POST` | `/sign-in/email-otp` | [`passwordless::send_email_code`] |
+//! | `POST` | `/email-otp/verify` | [`passwordless::verify_email_code`] |
+//! | `POST` | `/sign-in/sms-otp` | [`passwordless::send_sms_code`] |
+//! | `POST` | `/sms/verify` | [`passwordless::verify_sms_code`] |
 //! | `POST` | `/sessions/refresh` | [`sessions::refresh`] |
 //! | `GET` | `/sessions` | [`sessions::list`] |
 //! | `GET` | `/sessions/current` | [`sessions::current`] |
@@ -34,6 +41,7 @@ pub(crate) mod account;
 pub(crate) mod email;
 pub(crate) mod input;
 pub(crate) mod password;
+pub(crate) mod passwordless;
 pub(crate) mod sessions;
 pub(crate) mod views;
 pub(crate) mod well_known;
@@ -56,6 +64,7 @@ where
     Router::new()
         .merge(password::router())
         .merge(email::router())
+        .merge(passwordless::router())
         .merge(sessions::router())
         .merge(account::router())
         .fallback(not_found)

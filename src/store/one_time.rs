@@ -135,3 +135,11 @@ pub(crate) async fn attempts_since(
         .await?;
     Ok(rows.iter().map(|row| i64::from(row.attempts)).sum())
 }
+
+/// The guesses counted against a secret so far.
+pub(crate) async fn attempts(db: &impl ConnectionTrait, id: Uuid) -> Result<i32, DbErr> {
+    Ok(one_time_secret::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map_or(i32::MAX, |row| row.attempts))
+}

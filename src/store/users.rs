@@ -16,8 +16,19 @@ pub(crate) async fn insert(
     password_hash: Option<String>,
 ) -> Result<user::Model, DbErr> {
     let txn = db.begin().await?;
+    let row = insert_in(&txn, row, password_hash).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// [`insert`] inside a transaction the caller holds.
+pub(crate) async fn insert_in(
+    db: &impl ConnectionTrait,
+    row: user::Model,
+    password_hash: Option<String>,
+) -> Result<user::Model, DbErr> {
     user::Entity::insert(row.clone().into_active_model().reset_all())
-        .exec_without_returning(&txn)
+        .exec_without_returning(db)
         .await?;
     if let Some(hash) = password_hash {
         let credential = password_credential::Model {
@@ -26,11 +37,36 @@ pub(crate) async fn insert(
             updated_at: row.created_at,
         };
         password_credential::Entity::insert(credential.into_active_model().reset_all())
-            .exec_without_returning(&txn)
+            .exec_without_returning(db)
             .await?;
     }
-    txn.commit().await?;
     Ok(row)
+}
+
+pub(crate) async fn find_by_phone(
+    db: &impl ConnectionTrait,
+    phone: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::Phone.eq(phone))
+        .one(db)
+        .await
+}
+
+/// Marks the phone number verified (keeps an earlier verification time).
+pub(crate) async fn mark_phone_verified(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::PhoneVerifiedAt, Expr::value(Some(now)))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::PhoneVerifiedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn find(

@@ -73,7 +73,7 @@ async fn methods_lists_what_is_enabled() {
     assert_eq!(resp.status, StatusCode::OK);
     assert_eq!(
         resp.json,
-        json!({ "ok": true, "password": true, "magic_link": false, "email_otp": false, "sms_otp": false, "passkey": false, "oauth": [] })
+        json!({ "ok": true, "password": true, "magic_link": true, "email_otp": true, "sms_otp": true, "passkey": false, "oauth": [] })
     );
 }
 
@@ -113,7 +113,7 @@ async fn identify_reveals_methods_when_the_host_opts_in() {
         .await;
     assert_eq!(
         known.json,
-        json!({ "ok": true, "exists": true, "methods": ["password"] })
+        json!({ "ok": true, "exists": true, "methods": ["password", "magic_link", "email_otp"] })
     );
     let nopass = post_("/v1/auth/identify")
         .json(json!({ "email": "nopass@example.com" }))
@@ -121,7 +121,7 @@ async fn identify_reveals_methods_when_the_host_opts_in() {
         .await;
     assert_eq!(
         nopass.json,
-        json!({ "ok": true, "exists": true, "methods": [] })
+        json!({ "ok": true, "exists": true, "methods": ["magic_link", "email_otp"] })
     );
     let unknown = post_("/v1/auth/identify")
         .json(json!({ "email": "ghost@example.com" }))

@@ -22,7 +22,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use portcullis::{
     AuditEvent, AuditHook, CurrentUser, CurrentUserRecord, Portcullis, PortcullisBuilder, Secret,
-    delivery::{Email, MemoryMailer},
+    delivery::{Email, MemoryMailer, MemorySmsSender},
 };
 use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -81,6 +81,7 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub audit: Recorder,
     pub mail: MemoryMailer,
+    pub texts: MemorySmsSender,
 }
 
 /// The secret every test instance shares (instances of one deployment must).
@@ -112,20 +113,19 @@ pub async fn app_on(
 ) -> TestApp {
     let audit = Recorder::default();
     let mail = MemoryMailer::new();
-    let auth = configure(
-        builder(db.clone())
-            .audit_hook(audit.clone())
-            .mailer(mail.clone()),
-    )
-    .build()
-    .await
-    .unwrap();
+    let texts = MemorySmsSender::new();
+    let base = builder(db.clone())
+        .audit_hook(audit.clone())
+        .mailer(mail.clone())
+        .sms_sender(texts.clone());
+    let auth = configure(base).build().await.unwrap();
     TestApp {
         app: mount(&auth),
         auth,
         db,
         audit,
         mail,
+        texts,
     }
 }
 

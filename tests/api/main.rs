@@ -12,5 +12,6 @@ mod keys;
 mod layer;
 mod migrations;
 mod password;
+mod passwordless;
 mod sessions;
 mod wiring;

@@ -1,0 +1,26 @@
+//! The outbound HTTP client (reqwest on rustls with ring and the webpki roots): no
+//! process-global crypto provider, no redirects followed, bounded timeouts.
+
+use std::{sync::Arc, time::Duration};
+
+use super::SmsError;
+
+/// A client for calls to providers and host webhooks.
+pub(crate) fn client() -> Result<reqwest::Client, SmsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| SmsError(format!("TLS setup: {err}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        // A redirect would let the far end point our request (and its credentials) at
+        // another host.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .build()
+        .map_err(|err| SmsError(format!("HTTP client: {err}")))
+}
