@@ -150,7 +150,13 @@ pub(crate) async fn identify(
         .await?
         .is_some()
     {
-        methods.push("password");
+                methods.push("password");
+    }
+    if user.email.is_some() {
+        methods.extend(["magic_link", "email_otp"]);
+    }
+    if user.phone.is_some() && passwordless::sms_enabled(inner) {
+        methods.push("sms_otp");
     }
     Ok(ok(json!({ "exists": true, "methods": methods })).into_response())
 }
