@@ -192,7 +192,8 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;pad
 
 const INDEX_BODY: &str = r#"<h1>portcullis quickstart</h1>
 <p class="muted">Every button calls the HTTP contract under <code>/v1/auth</code>; the session lives in HttpOnly cookies.
-Emails go to the SMTP server in <code>PORTCULLIS_SMTP_URL</code>, or to this server's log.</p>
+Emails go to the SMTP server in <code>PORTCULLIS_SMTP_URL</code> and texts to <code>PORTCULLIS_SMS_WEBHOOK_URL</code>,
+or both to this server's log.</p>
 <p id="notice" class="notice" hidden></p>
 
 <section id="signed-out">
@@ -210,10 +211,32 @@ Emails go to the SMTP server in <code>PORTCULLIS_SMTP_URL</code>, or to this ser
       <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
       <button type="submit">Sign in</button>
     </form>
-    <form id="forgot" class="card">
+        <form id="forgot" class="card">
       <h2>Forgot your password?</h2>
       <label>Email <input name="email" type="email" autocomplete="email" required></label>
       <button type="submit">Email me a reset link</button>
+    </form>
+  </div>
+  <h2>Or without a password</h2>
+  <div class="cards">
+    <form id="magic-link" class="card">
+      <h3>Email me a link</h3>
+      <label>Email <input name="email" type="email" autocomplete="email" required></label>
+      <button type="submit">Send me a sign-in link</button>
+    </form>
+    <form id="email-code" class="card">
+      <h3>Email me a code</h3>
+      <label>Email <input name="email" type="email" autocomplete="email" required></label>
+      <button type="submit">Send me a code</button>
+      <label>Code <input name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6"></label>
+      <button type="button" id="email-code-verify">Sign in with the code</button>
+    </form>
+    <form id="sms-code" class="card">
+      <h3>Text me a code</h3>
+      <label>Phone <input name="phone" type="tel" autocomplete="tel" placeholder="+15555550123" required></label>
+      <button type="submit">Text me a code</button>
+      <label>Code <input name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6"></label>
+      <button type="button" id="sms-code-verify">Sign in with the code</button>
     </form>
   </div>
 </section>
@@ -271,9 +294,10 @@ async function render() {
   $('signed-in').hidden = !signedIn;
   $('signed-out').hidden = signedIn;
   if (!signedIn) return;
-  $('who').textContent = me.data.user.email;
-  $('verified').textContent = me.data.user.email_verified ? '(email verified)' : '(email not verified)';
-  $('verify-email').hidden = me.data.user.email_verified;
+    const user = me.data.user;
+  $('who').textContent = user.email || user.phone;
+  $('verified').textContent = !user.email ? '' : user.email_verified ? '(email verified)' : '(email not verified)';
+  $('verify-email').hidden = !user.email || user.email_verified;
   $('me').textContent = JSON.stringify(me.data, null, 2);
   const list = await call('GET', API + '/sessions');
   const rows = $('sessions');
@@ -306,6 +330,26 @@ $('sign-in').addEventListener('submit', async (e) => {
 $('forgot').addEventListener('submit', async (e) => {
   e.preventDefault();
   show(await call('POST', API + '/password/forgot', formData(e.target)));
+});
+$('magic-link').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  show(await call('POST', API + '/sign-in/magic-link', { email: formData(e.target).email, redirect_url: '/' }));
+});
+$('email-code').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  show(await call('POST', API + '/sign-in/email-otp', { email: formData(e.target).email }));
+});
+$('email-code-verify').addEventListener('click', async () => {
+  const f = formData($('email-code'));
+  show(await call('POST', API + '/email-otp/verify', { email: f.email, code: f.code })); render();
+});
+$('sms-code').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  show(await call('POST', API + '/sign-in/sms-otp', { phone: formData(e.target).phone }));
+});
+$('sms-code-verify').addEventListener('click', async () => {
+  const f = formData($('sms-code'));
+  show(await call('POST', API + '/sms/verify', { phone: f.phone, code: f.code })); render();
 });
 $('verify-email').addEventListener('click', async () => {
   show(await call('POST', API + '/email/send-verification', { redirect_url: '/' }));

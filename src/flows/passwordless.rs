@@ -45,7 +45,7 @@ async fn throttle_send(
     inner: &Inner,
     kind: &str,
     recipient: &str,
-    global: Rule,
+    (global_key, global): (&str, Rule),
     client: &ClientInfo,
 ) -> Result<(), Error> {
     inner
@@ -69,10 +69,12 @@ async fn throttle_send(
             client,
         )
         .await?;
-    inner
-        .throttle(&format!("{kind}_send:global"), global, client)
-        .await
+    inner.throttle(global_key, global, client).await
 }
+
+/// Every email this instance sends shares one global limit; texts have their own.
+const EMAIL_GLOBAL: (&str, Rule) = ("email_send:global", rules::EMAIL_SEND_GLOBAL);
+const SMS_GLOBAL: (&str, Rule) = ("sms_send:global", rules::SMS_SEND_GLOBAL);
 
 /// The account an address belongs to, if we may send to it: an existing, enabled account,
 /// or (`Ok(Some(None))`) a stranger who may sign up through this channel.
@@ -110,7 +112,7 @@ pub(crate) async fn send_magic_link(
     let redirect_url = redirect_url
         .map(|target| redirect::check(&target, &inner.origins.allowed))
         .transpose()?;
-    throttle_send(inner, "email", &email, rules::EMAIL_SEND_GLOBAL, client).await?;
+    throttle_send(inner, "magic_link", &email, EMAIL_GLOBAL, client).await?;
     let inner = inner.clone();
     let client = client.clone();
     tokio::spawn(async move {
@@ -163,7 +165,7 @@ pub(crate) async fn send_email_code(
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let email = normalize_email(email)?;
-    throttle_send(inner, "email", &email, rules::EMAIL_SEND_GLOBAL, client).await?;
+    throttle_send(inner, "email_otp", &email, EMAIL_GLOBAL, client).await?;
     let inner = inner.clone();
     let client = client.clone();
     tokio::spawn(async move {
@@ -212,7 +214,7 @@ pub(crate) async fn send_sms_code(
         return Err(Error::NotFound);
     }
     let phone = normalize_phone(phone, &inner.config.sms_allowed_prefixes)?;
-    throttle_send(inner, "sms", &phone, rules::SMS_SEND_GLOBAL, client).await?;
+    throttle_send(inner, "sms_otp", &phone, SMS_GLOBAL, client).await?;
     let inner = inner.clone();
     let client = client.clone();
     tokio::spawn(async move {

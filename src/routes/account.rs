@@ -150,7 +150,7 @@ pub(crate) async fn identify(
         .await?
         .is_some()
     {
-                methods.push("password");
+        methods.push("password");
     }
     if user.email.is_some() {
         methods.extend(["magic_link", "email_otp"]);
