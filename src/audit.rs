@@ -67,6 +67,18 @@ pub enum AuditKind {
     SmsDeliveryFailed,
     /// A magic link or code was sent.
     PasswordlessSent,
+    /// An organization was created.
+    OrgCreated,
+    /// An organization was deleted.
+    OrgDeleted,
+    /// A member's role changed.
+    RoleChanged,
+    /// A member was removed (or left).
+    MemberRemoved,
+    /// An invitation was sent.
+    InvitationSent,
+    /// An invitation was accepted.
+    InvitationAccepted,
     /// The signing key was rotated.
     SigningKeyRotated,
 }
@@ -97,6 +109,12 @@ impl AuditKind {
             Self::EmailDeliveryFailed => "email_delivery_failed",
             Self::SmsDeliveryFailed => "sms_delivery_failed",
             Self::PasswordlessSent => "passwordless_sent",
+            Self::OrgCreated => "org_created",
+            Self::OrgDeleted => "org_deleted",
+            Self::RoleChanged => "role_changed",
+            Self::MemberRemoved => "member_removed",
+            Self::InvitationSent => "invitation_sent",
+            Self::InvitationAccepted => "invitation_accepted",
             Self::SigningKeyRotated => "signing_key_rotated",
         }
     }

@@ -11,6 +11,7 @@ use crate::{
     delivery::{DefaultTemplates, EmailTemplates, LogMailer, LogSmsSender, Mailer, SmsSender},
     flows::{BreachedPasswords, signing_keys::KeyRing},
     portcullis::Inner,
+    roles::{Role, Roles},
     session::{client_ip::TrustedProxies, revocation::RevocationView},
 };
 
@@ -41,6 +42,8 @@ pub struct PortcullisBuilder {
     mailer: Option<Arc<dyn Mailer>>,
     templates: Option<Arc<dyn EmailTemplates>>,
     sms_sender: Option<Arc<dyn SmsSender>>,
+    roles: Roles,
+    role_error: Option<String>,
 }
 
 impl std::fmt::Debug for PortcullisBuilder {
@@ -62,6 +65,8 @@ impl PortcullisBuilder {
             mailer: None,
             templates: None,
             sms_sender: None,
+            roles: Roles::default(),
+            role_error: None,
         }
     }
 
@@ -232,6 +237,20 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Adds an organization role of the host's (see [`roles`](crate::roles)).
+    pub fn role(mut self, role: Role) -> Self {
+        if let Err(err) = self.roles.add(role) {
+            self.role_error.get_or_insert(err);
+        }
+        self
+    }
+
+    /// The page that accepts organization invitations. Default `{public_url}/accept-invitation`.
+    pub fn invitation_accept_url(mut self, url: impl Into<String>) -> Self {
+        self.config.invitation_accept_url = Some(url.into());
+        self
+    }
+
     /// The password policy.
     pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
         self.config.password_policy = policy;
@@ -273,6 +292,9 @@ impl PortcullisBuilder {
     pub async fn build(self) -> Result<Portcullis, BuildError> {
         let config = self.config;
         let origins = config.validate()?;
+        if let Some(err) = self.role_error {
+            return Err(ConfigError::Role(err).into());
+        }
         let secret = config.secret.clone().ok_or(ConfigError::MissingSecret)?;
         let keys = DerivedKeys::derive(&secret);
 
@@ -347,6 +369,7 @@ impl PortcullisBuilder {
             mailer,
             templates,
             sms_sender,
+            roles: self.roles,
             config,
         };
         Ok(Portcullis::from_inner(inner))

@@ -148,6 +148,9 @@ pub struct Config {
     pub sms_webhook_url: Option<String>,
     /// Calling codes (`+1`, `+44`) numbers must start with; empty accepts every country.
     pub sms_allowed_prefixes: Vec<String>,
+    /// The host's page that accepts an organization invitation; the emailed link is
+    /// `{invitation_accept_url}?token=...`. Default `{public_url}/accept-invitation`.
+    pub invitation_accept_url: Option<String>,
 }
 
 // Hand-written: `smtp_url` may carry the SMTP password.
@@ -204,6 +207,7 @@ impl fmt::Debug for Config {
                     .map(|url| url.split('?').next().unwrap_or(url).to_owned()),
             )
             .field("sms_allowed_prefixes", &self.sms_allowed_prefixes)
+            .field("invitation_accept_url", &self.invitation_accept_url)
             .finish()
     }
 }
@@ -263,6 +267,7 @@ impl Default for Config {
             sign_up_by_phone: true,
             sms_webhook_url: None,
             sms_allowed_prefixes: Vec::new(),
+            invitation_accept_url: None,
         }
     }
 }
@@ -505,6 +510,14 @@ impl Config {
                 "must be an absolute URL on the public or an allowed origin",
             );
         }
+        if let Some(url) = &self.invitation_accept_url
+            && Origin::parse(url).is_none_or(|origin| !allowed.contains(&origin))
+        {
+            return bad(
+                "invitation_accept_url",
+                "must be an absolute URL on the public or an allowed origin",
+            );
+        }
         if let Some(url) = &self.logo_url
             && Origin::parse(url).is_none()
         {
@@ -715,6 +728,9 @@ pub enum ConfigError {
         "no mailer configured: set PORTCULLIS_SMTP_URL or call .mailer(..); the log mailer is only a default for http:// or localhost development"
     )]
     NoMailer,
+    /// A host-defined role is malformed or clashes with another.
+    #[error("{0}")]
+    Role(String),
     /// The SMS webhook URL cannot be used (or the `sms` feature is off).
     #[error("PORTCULLIS_SMS_WEBHOOK_URL: {0}")]
     Sms(String),

@@ -70,6 +70,7 @@ pub mod delivery;
 pub mod entity;
 pub mod flows;
 pub mod migration;
+pub mod roles;
 pub mod session;
 
 pub use self::audit::{AuditEvent, AuditHook, AuditKind};
@@ -77,7 +78,10 @@ pub use self::builder::{BuildError, PortcullisBuilder};
 pub use self::config::{Argon2Params, Config, ConfigError, TokenDelivery};
 pub use self::crypto::{MIN_SECRET_LEN, Secret, SecretError, jwt::Claims};
 pub use self::error::{Error, Result};
-pub use self::extract::{AuthRejection, CurrentUser, CurrentUserRecord};
+pub use self::extract::{
+    AuthRejection, BillingManage, CurrentUser, CurrentUserRecord, InvitationsManage, MembersManage,
+    MembersRead, OrgDelete, OrgRead, OrgUpdate, Permission, RequirePermission,
+};
 pub use self::flows::{
     BreachedPasswords,
     email_address::normalize_email,

@@ -8,6 +8,7 @@ use std::{
 
 use axum::Router;
 use sea_orm::DatabaseConnection;
+use uuid::Uuid;
 
 use crate::{
     AuditEvent, AuditHook, Config, Error, PortcullisBuilder, RateLimiter,
@@ -75,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) templates: Arc<dyn EmailTemplates>,
     /// `None`: SMS sign-in is off (production without a sender).
     pub(crate) sms_sender: Option<Arc<dyn SmsSender>>,
+    /// Organization roles: the built-in ones and the host's.
+    pub(crate) roles: crate::roles::Roles,
     /// Throttle keys recently audited, so a flood writes one audit row per key a minute.
     pub(crate) throttle_audited: quick_cache::sync::Cache<String, Instant>,
 }
@@ -103,6 +106,15 @@ impl Portcullis {
         routes::well_known::router(self.clone())
     }
 
+    /// The organizations routes of the contract, ready to [`nest`](Router::nest) at
+    /// `/v1/orgs`.
+    pub fn orgs_router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        routes::orgs::router(self.clone())
+    }
+
     /// The layer that authenticates requests. Apply it last (outermost), so it covers the
     /// host's routes and the nested auth routes alike.
     pub fn session_layer(&self) -> SessionLayer {
@@ -113,6 +125,26 @@ impl Portcullis {
     #[must_use]
     pub fn users(&self) -> flows::users::Users<'_> {
         flows::users::Users::new(&self.inner)
+    }
+
+    /// Whether `user_id` holds `permission` in `org_id`, read from the database now (for
+    /// host code outside a request, or an organization other than the active one).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn has_permission(
+        &self,
+        user_id: Uuid,
+        org_id: Uuid,
+        permission: &str,
+    ) -> Result<bool, Error> {
+        let inner = &self.inner;
+        match flows::orgs::authorize(inner, &inner.db, user_id, org_id, permission).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound | Error::Forbidden(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     /// Session administration from Rust: list and revoke sessions.

@@ -49,6 +49,15 @@ pub enum Message<'a> {
         /// The code.
         code: &'a str,
     },
+    /// An invitation to join an organization (7 days).
+    Invitation {
+        /// The organization's name.
+        organization: &'a str,
+        /// The role offered.
+        role: &'a str,
+        /// The acceptance link.
+        link: &'a str,
+    },
     /// The password was changed (or reset).
     PasswordChanged,
     /// A new way to sign in was added to the account (a passkey, a linked account).
@@ -67,6 +76,7 @@ impl Message<'_> {
             Self::PasswordReset { .. } => "password_reset",
             Self::MagicLink { .. } => "magic_link",
             Self::SignInCode { .. } => "email_otp",
+            Self::Invitation { .. } => "invitation",
             Self::PasswordChanged => "password_changed",
             Self::SignInMethodAdded { .. } => "sign_in_method_added",
         }
@@ -138,6 +148,12 @@ impl EmailTemplates for DefaultTemplates {
                 format!("Your {product} sign-in code is {code}."),
                 None,
                 "It works once, for ten minutes. Never share it: we will never ask you for it.".to_owned(),
+            ),
+                        Message::Invitation { organization, role, link } => (
+                format!("You are invited to join {organization} on {product}"),
+                format!("You are invited to join {organization} on {product} as {role}."),
+                Some(("Accept the invitation", link)),
+                "The invitation works once, for seven days, and only for this email address.".to_owned(),
             ),
             Message::PasswordChanged => (
                 format!("Your {product} password was changed"),
@@ -269,6 +285,11 @@ mod tests {
                 link: "https://x.example/m?token=t",
             },
             Message::SignInCode { code: "012345" },
+            Message::Invitation {
+                organization: "Acme",
+                role: "admin",
+                link: "https://x.example/i?token=t",
+            },
             Message::PasswordChanged,
             Message::SignInMethodAdded {
                 method: "A passkey",

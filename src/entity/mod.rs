@@ -12,6 +12,9 @@
 //! | [`signing_key`] | `portcullis_signing_keys` | ES256 key that signs or signed access tokens |
 //! | [`one_time_secret`] | `portcullis_one_time_secrets` | single-use link token or code in flight |
 //! | [`audit_event`] | `portcullis_audit_events` | security-relevant event |
+//! | [`organization`] | `portcullis_organizations` | organization |
+//! | [`membership`] | `portcullis_memberships` | user in an organization, with a role |
+//! | [`invitation`] | `portcullis_invitations` | invitation to join an organization |
 //!
 //! Hosts may read these tables (for example join `portcullis_users` from their own
 //! entities) but should write through portcullis' Rust API, which keeps the in-memory
@@ -20,7 +23,10 @@
 pub mod prelude;
 
 pub mod audit_event;
+pub mod invitation;
+pub mod membership;
 pub mod one_time_secret;
+pub mod organization;
 pub mod password_credential;
 pub mod session;
 pub mod signing_key;

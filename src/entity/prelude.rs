@@ -1,7 +1,10 @@
 //! Glob-import the entity types: `use portcullis::entity::prelude::*;`.
 
 pub use super::audit_event::Entity as AuditEvent;
+pub use super::invitation::Entity as Invitation;
+pub use super::membership::Entity as Membership;
 pub use super::one_time_secret::Entity as OneTimeSecret;
+pub use super::organization::Entity as Organization;
 pub use super::password_credential::Entity as PasswordCredential;
 pub use super::session::Entity as Session;
 pub use super::signing_key::Entity as SigningKey;

@@ -8,6 +8,7 @@
 pub(crate) mod email_address;
 pub(crate) mod email_verification;
 pub(crate) mod one_time;
+pub(crate) mod orgs;
 pub(crate) mod password;
 pub(crate) mod password_policy;
 pub(crate) mod password_recovery;

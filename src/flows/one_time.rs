@@ -34,6 +34,8 @@ pub(crate) enum Purpose {
     EmailOtp,
     /// Signs in with a six-digit code sent by text message (10 min).
     SmsOtp,
+    /// Joins an organization (7 days).
+    Invitation,
 }
 
 impl Purpose {
@@ -44,6 +46,7 @@ impl Purpose {
             Self::MagicLink => "magic_link",
             Self::EmailOtp => "email_otp",
             Self::SmsOtp => "sms_otp",
+            Self::Invitation => "invitation",
         }
     }
 
@@ -53,6 +56,7 @@ impl Purpose {
             Self::EmailVerification => Duration::from_secs(24 * 3600),
             Self::PasswordReset => Duration::from_secs(3600),
             Self::MagicLink | Self::EmailOtp | Self::SmsOtp => Duration::from_secs(600),
+            Self::Invitation => Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

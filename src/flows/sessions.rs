@@ -82,6 +82,10 @@ pub(crate) const SMS_OTP: Method = Method {
     name: "sms_otp",
     amr: &["sms"],
 };
+pub(crate) const INVITATION: Method = Method {
+    name: "invitation",
+    amr: &["email"],
+};
 
 const SECRET_LEN: usize = 32;
 /// How far back the chain is walked to recognise an old refresh token (about 3.5 days of
@@ -187,19 +191,32 @@ pub(crate) async fn start(
         inner.apply_revocations(&[row.id], now);
         return Err(Error::UserDisabled);
     }
-    grant(inner, user, has_password, row, &refresh, now)
+    grant(inner, db, user, has_password, row, &refresh, now).await
 }
 
 /// Builds the grant for a session: a fresh access token plus the given refresh token.
-fn grant(
+async fn grant(
     inner: &Inner,
+    db: &impl ConnectionTrait,
     user: user::Model,
     has_password: bool,
-    session: session::Model,
+    mut session: session::Model,
     refresh: &RefreshToken,
     now: OffsetDateTime,
 ) -> Result<Grant, Error> {
-    let claims = access_claims(inner, &user, &session, now);
+    // The role claim is read from the membership now, never carried over: a member removed
+    // since the last token gets no organization in the next one.
+    let mut org_role = None;
+    if let Some(org_id) = session.active_org_id {
+        match store::orgs::membership(db, org_id, user.id).await? {
+            Some(membership) => org_role = Some(membership.role),
+            None => {
+                store::orgs::clear_active_org(db, org_id, Some(user.id)).await?;
+                session.active_org_id = None;
+            }
+        }
+    }
+    let claims = access_claims(inner, &user, &session, org_role, now);
     let expires_in = u64::try_from(claims.exp - claims.iat).unwrap_or(0);
     let access_token = inner.key_ring.current().signing.sign(&claims)?;
     Ok(Grant {
@@ -216,6 +233,7 @@ fn access_claims(
     inner: &Inner,
     user: &user::Model,
     session: &session::Model,
+    org_role: Option<String>,
     now: OffsetDateTime,
 ) -> Claims {
     let iat = now.unix_timestamp();
@@ -234,7 +252,7 @@ fn access_claims(
         email_verified: user.email_verified_at.is_some(),
         amr: session.amr.split_whitespace().map(str::to_owned).collect(),
         org_id: session.active_org_id,
-        org_role: None,
+        org_role,
     }
 }
 
@@ -301,7 +319,7 @@ pub(crate) async fn refresh(
             let has_password = store::users::password_hash(&inner.db, user.id)
                 .await?
                 .is_some();
-            return grant(inner, user, has_password, session, &child, now);
+            return grant(inner, &inner.db, user, has_password, session, &child, now).await;
         }
 
         let is_parent = session
@@ -327,7 +345,7 @@ pub(crate) async fn refresh(
                 let has_password = store::users::password_hash(&inner.db, user.id)
                     .await?
                     .is_some();
-                return grant(inner, user, has_password, session, &child, now);
+                return grant(inner, &inner.db, user, has_password, session, &child, now).await;
             }
             return Err(replayed(inner, &session, client).await);
         }
@@ -430,6 +448,42 @@ pub(crate) async fn revoke(
     let revoked = store::sessions::revoke(&inner.db, user_id, ids, except, reason, now).await?;
     inner.apply_revocations(&revoked, now);
     Ok(revoked)
+}
+
+/// Makes `org_id` (or none) the session's active organization and answers a new grant
+/// whose access token names it. The refresh token is replaced too (the grant must carry a
+/// working one); the old one simply stops working.
+pub(crate) async fn switch_org(
+    inner: &Inner,
+    claims: &Claims,
+    org_id: Option<Uuid>,
+) -> Result<Grant, Error> {
+    if let Some(org_id) = org_id
+        && store::orgs::membership(&inner.db, org_id, claims.sub)
+            .await?
+            .is_none()
+    {
+        // Not a member: as if the organization did not exist.
+        return Err(Error::NotFound);
+    }
+    let now = store::now();
+    let refresh = RefreshToken {
+        session_id: claims.sid,
+        secret: crypto::random_bytes(),
+    };
+    if !store::orgs::switch_session(&inner.db, claims.sid, org_id, refresh.hash(), now).await? {
+        return Err(Error::Unauthorized);
+    }
+    let session = store::sessions::find(&inner.db, claims.sid)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let user = store::users::find(&inner.db, claims.sub)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let has_password = store::users::password_hash(&inner.db, user.id)
+        .await?
+        .is_some();
+    grant(inner, &inner.db, user, has_password, session, &refresh, now).await
 }
 
 /// Session administration from Rust; see [`Portcullis::sessions`](crate::Portcullis::sessions).

@@ -21,6 +21,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_core_tables;
+mod m20261124_000002_create_organizations;
 
 /// Runs portcullis' migrations, tracked in the `portcullis_migrations` table.
 #[derive(Debug)]
@@ -29,7 +30,10 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_core_tables::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_core_tables::Migration),
+            Box::new(m20261124_000002_create_organizations::Migration),
+        ]
     }
 
     // Not the default `seaql_migrations`: the host's migrator would otherwise see our

@@ -45,7 +45,11 @@ pub(crate) async fn me(
     user: CurrentUser,
 ) -> Result<Response, Error> {
     let view = user_view(&auth, &user).await?;
-    let memberships: Vec<serde_json::Value> = Vec::new();
+    let memberships: Vec<serde_json::Value> = store::orgs::memberships_of(&auth.inner.db, user.id())
+        .await?
+        .iter()
+        .map(|(membership, org)| json!({ "org_id": membership.org_id, "role": membership.role, "org_name": org.name }))
+        .collect();
     Ok(ok(json!({ "user": view, "memberships": memberships })).into_response())
 }
 

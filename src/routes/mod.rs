@@ -40,6 +40,7 @@
 pub(crate) mod account;
 pub(crate) mod email;
 pub(crate) mod input;
+pub(crate) mod orgs;
 pub(crate) mod password;
 pub(crate) mod passwordless;
 pub(crate) mod sessions;

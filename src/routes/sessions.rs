@@ -148,14 +148,26 @@ pub(crate) async fn current(
 
 /// `GET /sessions/current/permissions`: the caller's permissions in the session's active
 /// organization (none until an organization is active).
-pub(crate) async fn permissions(user: CurrentUser) -> Response {
-    let permissions: Vec<String> = Vec::new();
-    ok(json!({
-        "org_id": user.org_id,
-        "org_role": serde_json::Value::Null,
+pub(crate) async fn permissions(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    // Read now, not from the token: a role changed a second ago shows here at once.
+    let membership = match user.org_id {
+        Some(org_id) => store::orgs::membership(&inner.db, org_id, user.id()).await?,
+        None => None,
+    };
+    let role = membership.as_ref().and_then(|m| inner.roles.get(&m.role));
+    let permissions: Vec<&str> = role
+        .map(|r| r.permissions.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    Ok(ok(json!({
+        "org_id": membership.as_ref().map(|m| m.org_id),
+        "org_role": membership.as_ref().map(|m| m.role.clone()),
         "permissions": permissions,
     }))
-    .into_response()
+    .into_response())
 }
 
 /// `DELETE /sessions/{id}`: revoke one of the caller's sessions (400 bad UUID, 403 not

@@ -99,49 +99,56 @@ pub(crate) struct GrantResponse<'c> {
 
 impl IntoResponse for GrantResponse<'_> {
     fn into_response(self) -> Response {
-        let Self {
-            grant,
-            status,
-            config,
-        } = self;
-        let delivery = config.token_delivery;
-        let mut body = json!({
-            "ok": true,
-            "user": UserView::new(&grant.user, grant.has_password),
-            "session": SessionView::new(&grant.session, true),
-            "access_token": grant.access_token,
-            "token_type": "Bearer",
-            "expires_in": grant.expires_in,
-        });
-        // Cookie-only grants keep the long-lived token out of JavaScript's reach.
-        if delivery != TokenDelivery::CookiesOnly {
-            body["refresh_token"] = json!(grant.refresh_token);
-        }
-        let mut response = (status, Json(body)).into_response();
-        if delivery != TokenDelivery::BodyOnly {
-            let refresh_age =
-                (grant.session.expires_at - OffsetDateTime::now_utc()).whole_seconds();
-            let expires_in = i64::try_from(grant.expires_in).unwrap_or(0);
-            set_cookies(
-                response.headers_mut(),
-                [
-                    cookie::set(
-                        config,
-                        &config.session_cookie,
-                        &grant.access_token,
-                        expires_in,
-                    ),
-                    cookie::set(
-                        config,
-                        &config.client_cookie,
-                        &grant.refresh_token,
-                        refresh_age,
-                    ),
-                ],
-            );
-        }
-        response
+        grant_with(self, Value::Null)
     }
+}
+
+/// A grant response with extra top-level fields in its body.
+pub(crate) fn grant_with(response: GrantResponse<'_>, extra: Value) -> Response {
+    let GrantResponse {
+        grant,
+        status,
+        config,
+    } = response;
+    let delivery = config.token_delivery;
+    let mut body = json!({
+        "ok": true,
+        "user": UserView::new(&grant.user, grant.has_password),
+        "session": SessionView::new(&grant.session, true),
+        "access_token": grant.access_token,
+        "token_type": "Bearer",
+        "expires_in": grant.expires_in,
+    });
+    // Cookie-only grants keep the long-lived token out of JavaScript's reach.
+    if delivery != TokenDelivery::CookiesOnly {
+        body["refresh_token"] = json!(grant.refresh_token);
+    }
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    let mut response = (status, Json(body)).into_response();
+    if delivery != TokenDelivery::BodyOnly {
+        let refresh_age = (grant.session.expires_at - OffsetDateTime::now_utc()).whole_seconds();
+        let expires_in = i64::try_from(grant.expires_in).unwrap_or(0);
+        set_cookies(
+            response.headers_mut(),
+            [
+                cookie::set(
+                    config,
+                    &config.session_cookie,
+                    &grant.access_token,
+                    expires_in,
+                ),
+                cookie::set(
+                    config,
+                    &config.client_cookie,
+                    &grant.refresh_token,
+                    refresh_age,
+                ),
+            ],
+        );
+    }
+    response
 }
 
 /// Appends `Set-Cookie` headers.

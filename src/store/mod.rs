@@ -8,6 +8,7 @@
 pub(crate) mod audit;
 pub(crate) mod keys;
 pub(crate) mod one_time;
+pub(crate) mod orgs;
 pub(crate) mod sessions;
 pub(crate) mod users;
 

@@ -149,7 +149,14 @@ pub fn mount(auth: &Portcullis) -> Router {
             "/record",
             get(|CurrentUserRecord(user): CurrentUserRecord| async move { axum::Json(json!({ "name": user.name })) }),
         )
+                .route(
+            "/billing",
+            get(|p: portcullis::RequirePermission<portcullis::BillingManage>| async move {
+                axum::Json(json!({ "org_id": p.org_id, "role": p.role }))
+            }),
+        )
         .nest("/v1/auth", auth.router())
+        .nest("/v1/orgs", auth.orgs_router())
         .merge(auth.well_known_router())
         .layer(auth.session_layer())
 }

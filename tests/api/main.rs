@@ -11,6 +11,7 @@ mod errors;
 mod keys;
 mod layer;
 mod migrations;
+mod orgs;
 mod password;
 mod passwordless;
 mod sessions;

@@ -1,0 +1,608 @@
+//! Organizations: create, read, rename, delete; members and their roles; invitations;
+//! the session's active organization.
+//!
+//! Every operation on an organization re-reads the caller's membership of *that*
+//! organization from the database: non-members are told it does not exist (404), members
+//! without the permission get 403. Membership changes take the organization's row lock
+//! first, so rules that span rows (the last owner stays an owner) hold under concurrency.
+
+use std::sync::Arc;
+
+use sea_orm::{ConnectionTrait, TransactionTrait as _};
+use uuid::Uuid;
+
+use crate::{
+    AuditEvent, Error,
+    audit::AuditKind,
+    crypto::jwt::Claims,
+    delivery::Message,
+    entity::{invitation, membership, organization, user},
+    flows::{
+        email_address::normalize_email,
+        one_time::{self, Purpose},
+        profile, redirect,
+        sessions::{self, Grant},
+    },
+    portcullis::{Inner, deliver},
+    roles::{self, OWNER, Role},
+    session::client_ip::ClientInfo,
+    store,
+};
+
+/// How long an invitation can be accepted.
+pub(crate) const INVITATION_DAYS: i64 = 7;
+
+/// The caller's membership of `org_id` and its role, provided it grants `permission`.
+/// Non-members get [`Error::NotFound`], members without the permission [`Error::Forbidden`].
+pub(crate) async fn authorize(
+    inner: &Inner,
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    org_id: Uuid,
+    permission: &str,
+) -> Result<(membership::Model, Role), Error> {
+    let membership = store::orgs::membership(db, org_id, user_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let role = inner
+        .roles
+        .get(&membership.role)
+        .cloned()
+        .ok_or_else(|| Error::forbidden("your role is not defined in this deployment"))?;
+    if !role.grants(permission) {
+        return Err(Error::forbidden(format!(
+            "this needs the {permission} permission"
+        )));
+    }
+    Ok((membership, role))
+}
+
+/// A slug from a name: lower-case ASCII letters and digits, single dashes.
+fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_end_matches('-').chars().take(48).collect();
+    if slug.is_empty() {
+        "org".into()
+    } else {
+        slug.trim_end_matches('-').to_owned()
+    }
+}
+
+pub(crate) fn check_slug(slug: &str) -> Result<String, Error> {
+    let slug = slug.trim().to_owned();
+    let ok = (2..=64).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(slug)
+    } else {
+        Err(Error::invalid_request(
+            "slug: 2 to 64 of a-z 0-9 -, no dash at either end",
+        ))
+    }
+}
+
+pub(crate) fn check_name(name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::invalid_request(
+            "name: 1 to 100 characters, no control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Creates an organization; the caller becomes its owner.
+pub(crate) async fn create(
+    inner: &Inner,
+    user_id: Uuid,
+    name: &str,
+    slug: Option<&str>,
+    client: &ClientInfo,
+) -> Result<(organization::Model, membership::Model), Error> {
+    let name = check_name(name)?;
+    let explicit = slug.map(check_slug).transpose()?;
+    let now = store::now();
+    // A derived slug that is taken gets a short random suffix; an explicit one is a 409.
+    let candidates = match &explicit {
+        Some(slug) => vec![slug.clone()],
+        None => {
+            let base = slugify(&name);
+            let suffix = crypto_suffix();
+            vec![base.clone(), format!("{base}-{suffix}")]
+        }
+    };
+    for slug in candidates {
+        let org = organization::Model {
+            id: Uuid::now_v7(),
+            name: name.clone(),
+            slug,
+            metadata: "{}".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let owner = membership::Model {
+            org_id: org.id,
+            user_id,
+            role: OWNER.into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let txn = inner.db.begin().await?;
+        let inserted = store::orgs::insert_org(&txn, org.clone()).await;
+        match inserted {
+            Err(err) if store::is_unique_violation(&err) => continue,
+            other => other?,
+        }
+        store::orgs::insert_membership(&txn, owner.clone()).await?;
+        txn.commit().await?;
+        inner
+            .audit(
+                AuditEvent::new(AuditKind::OrgCreated)
+                    .user(user_id)
+                    .client(client)
+                    .detail("org_id", org.id.to_string()),
+            )
+            .await;
+        return Ok((org, owner));
+    }
+    Err(Error::Conflict("that slug is taken".into()))
+}
+
+fn crypto_suffix() -> String {
+    crate::crypto::hex(&crate::crypto::random_bytes::<2>())
+}
+
+/// The changes `PATCH /v1/orgs/{id}` may make.
+pub(crate) struct Update {
+    pub(crate) name: Option<String>,
+    pub(crate) slug: Option<String>,
+    pub(crate) metadata: Option<serde_json::Value>,
+}
+
+/// Renames an organization (or changes its slug or metadata): `org:update`.
+pub(crate) async fn update(
+    inner: &Inner,
+    user_id: Uuid,
+    org_id: Uuid,
+    change: Update,
+) -> Result<organization::Model, Error> {
+    authorize(inner, &inner.db, user_id, org_id, roles::ORG_UPDATE).await?;
+    let change = store::orgs::OrgChange {
+        name: change.name.as_deref().map(check_name).transpose()?,
+        slug: change.slug.as_deref().map(check_slug).transpose()?,
+        metadata: change
+            .metadata
+            .map(|value| profile::metadata(Some(value)))
+            .transpose()?,
+        now: store::now(),
+    };
+    store::orgs::update_org(&inner.db, org_id, change)
+        .await
+        .map_err(|err| {
+            if store::is_unique_violation(&err) {
+                Error::Conflict("that slug is taken".into())
+            } else {
+                err.into()
+            }
+        })?;
+    store::orgs::find_org(&inner.db, org_id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// Deletes an organization: `org:delete` (owners).
+pub(crate) async fn delete(
+    inner: &Inner,
+    user_id: Uuid,
+    org_id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    authorize(inner, &inner.db, user_id, org_id, roles::ORG_DELETE).await?;
+    let txn = inner.db.begin().await?;
+    store::orgs::clear_active_org(&txn, org_id, None).await?;
+    store::orgs::delete_org(&txn, org_id).await?;
+    txn.commit().await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::OrgDeleted)
+                .user(user_id)
+                .client(client)
+                .detail("org_id", org_id.to_string()),
+        )
+        .await;
+    Ok(())
+}
+
+/// Changes a member's role: `members:manage`; never one's own, never to a role ranked above
+/// the caller's, never for someone ranked above the caller, and never the last owner's.
+pub(crate) async fn change_role(
+    inner: &Inner,
+    actor: Uuid,
+    org_id: Uuid,
+    target: Uuid,
+    role: &str,
+    client: &ClientInfo,
+) -> Result<membership::Model, Error> {
+    let new_role = inner
+        .roles
+        .get(role)
+        .cloned()
+        .ok_or_else(|| Error::invalid_request("role: unknown role"))?;
+    let txn = inner.db.begin().await?;
+    store::orgs::lock_org(&txn, org_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let (_, actor_role) = authorize(inner, &txn, actor, org_id, roles::MEMBERS_MANAGE).await?;
+    if actor == target {
+        return Err(Error::forbidden("nobody changes their own role"));
+    }
+    let current = store::orgs::membership(&txn, org_id, target)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let current_rank = inner.roles.get(&current.role).map_or(0, |r| r.rank);
+    if new_role.rank > actor_role.rank || current_rank > actor_role.rank {
+        return Err(Error::forbidden(
+            "you cannot grant or change a role above your own",
+        ));
+    }
+    if current.role == OWNER
+        && new_role.name != OWNER
+        && store::orgs::count_with_role(&txn, org_id, OWNER).await? <= 1
+    {
+        return Err(Error::Conflict("the last owner cannot be demoted".into()));
+    }
+    let now = store::now();
+    store::orgs::set_role(&txn, org_id, target, &new_role.name, now).await?;
+    txn.commit().await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::RoleChanged)
+                .user(target)
+                .client(client)
+                .detail("org_id", org_id.to_string())
+                .detail("by", actor.to_string())
+                .detail("from", current.role.clone())
+                .detail("to", new_role.name.clone()),
+        )
+        .await;
+    Ok(membership::Model {
+        role: new_role.name,
+        updated_at: now,
+        ..current
+    })
+}
+
+/// Removes a member: `members:manage` for someone ranked at or below the caller, or anyone
+/// for themselves (leaving); never the last owner.
+pub(crate) async fn remove(
+    inner: &Inner,
+    actor: Uuid,
+    org_id: Uuid,
+    target: Uuid,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    let txn = inner.db.begin().await?;
+    store::orgs::lock_org(&txn, org_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let current = if actor == target {
+        store::orgs::membership(&txn, org_id, target)
+            .await?
+            .ok_or(Error::NotFound)?
+    } else {
+        let (_, actor_role) = authorize(inner, &txn, actor, org_id, roles::MEMBERS_MANAGE).await?;
+        let current = store::orgs::membership(&txn, org_id, target)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if inner.roles.get(&current.role).map_or(0, |r| r.rank) > actor_role.rank {
+            return Err(Error::forbidden(
+                "you cannot remove someone ranked above you",
+            ));
+        }
+        current
+    };
+    if current.role == OWNER && store::orgs::count_with_role(&txn, org_id, OWNER).await? <= 1 {
+        return Err(Error::Conflict(
+            "the last owner cannot leave; make someone else owner first".into(),
+        ));
+    }
+    store::orgs::delete_membership(&txn, org_id, target).await?;
+    store::orgs::clear_active_org(&txn, org_id, Some(target)).await?;
+    txn.commit().await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::MemberRemoved)
+                .user(target)
+                .client(client)
+                .detail("org_id", org_id.to_string())
+                .detail("by", actor.to_string()),
+        )
+        .await;
+    Ok(())
+}
+
+/// Invites `email` with `role`: `invitations:manage`, and never a role ranked above the
+/// inviter's. Emails a single-use link valid for seven days.
+pub(crate) async fn invite(
+    inner: &Arc<Inner>,
+    actor: Uuid,
+    org_id: Uuid,
+    email: &str,
+    role: &str,
+    client: &ClientInfo,
+) -> Result<invitation::Model, Error> {
+    let email = normalize_email(email)?;
+    let role = inner
+        .roles
+        .get(role)
+        .cloned()
+        .ok_or_else(|| Error::invalid_request("role: unknown role"))?;
+    let (_, actor_role) =
+        authorize(inner, &inner.db, actor, org_id, roles::INVITATIONS_MANAGE).await?;
+    if role.rank > actor_role.rank {
+        return Err(Error::forbidden(
+            "you cannot invite to a role above your own",
+        ));
+    }
+    let org = store::orgs::find_org(&inner.db, org_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    inner
+        .throttle(
+            &format!("invite:user:{actor}"),
+            crate::rate_limit::rules::EMAIL_SEND_PER_IP,
+            client,
+        )
+        .await?;
+    let now = store::now();
+    let row = invitation::Model {
+        id: Uuid::now_v7(),
+        org_id,
+        email: email.clone(),
+        role: role.name.clone(),
+        inviter_id: Some(actor),
+        created_at: now,
+        expires_at: now + time::Duration::days(INVITATION_DAYS),
+        accepted_at: None,
+        accepted_by: None,
+        revoked_at: None,
+    };
+    store::orgs::insert_invitation(&inner.db, row.clone()).await?;
+    // The token is a one-time secret of its own purpose, naming this invitation.
+    let token = one_time::issue(
+        &inner.db,
+        Purpose::Invitation,
+        None,
+        &format!("{org_id}:{email}"),
+        std::time::Duration::from_secs(u64::try_from(INVITATION_DAYS).unwrap_or(7) * 24 * 3600),
+        Some(serde_json::json!({ "invitation_id": row.id })),
+    )
+    .await?;
+    let page = inner
+        .config
+        .invitation_accept_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/accept-invitation", inner.origins.issuer));
+    let link = redirect::with_query(&page, "token", &token);
+    let message = inner.render_email(
+        &email,
+        &Message::Invitation {
+            organization: &org.name,
+            role: &role.name,
+            link: &link,
+        },
+        &inner.branding(),
+    );
+    deliver(inner, message, None);
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::InvitationSent)
+                .user(actor)
+                .client(client)
+                .detail("org_id", org_id.to_string())
+                .detail("role", role.name.clone()),
+        )
+        .await;
+    Ok(row)
+}
+
+/// Revokes a pending invitation: `invitations:manage`.
+pub(crate) async fn revoke_invitation(
+    inner: &Inner,
+    actor: Uuid,
+    org_id: Uuid,
+    invitation_id: Uuid,
+) -> Result<(), Error> {
+    authorize(inner, &inner.db, actor, org_id, roles::INVITATIONS_MANAGE).await?;
+    let invitation = store::orgs::find_invitation(&inner.db, invitation_id)
+        .await?
+        .filter(|invitation| invitation.org_id == org_id)
+        .ok_or(Error::NotFound)?;
+    if !store::orgs::revoke_invitation(&inner.db, invitation.id, store::now()).await? {
+        return Err(Error::Conflict(
+            "the invitation is no longer pending".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What accepting an invitation ends in.
+pub(crate) enum Accepted {
+    /// The signed-in user joined.
+    Joined(membership::Model),
+    /// Signed out: the invited address was signed in (created if new) and joined.
+    SignedIn(Box<Grant>, membership::Model),
+}
+
+/// Accepts an invitation. Signed in, the caller's verified email must be the invited one;
+/// signed out, accepting is a one-time sign-in for the invited address.
+pub(crate) async fn accept(
+    inner: &Inner,
+    token: &str,
+    caller: Option<&Claims>,
+    client: &ClientInfo,
+) -> Result<Accepted, Error> {
+    inner
+        .throttle(
+            &format!("redeem:ip:{}", client.ip_key()),
+            crate::rate_limit::rules::REDEEM_PER_IP,
+            client,
+        )
+        .await?;
+    let txn = inner.db.begin().await?;
+    let secret = one_time::consume(&txn, Purpose::Invitation, token).await?;
+    let invitation_id = secret
+        .data
+        .as_deref()
+        .and_then(|data| serde_json::from_str::<serde_json::Value>(data).ok())
+        .and_then(|data| {
+            data["invitation_id"]
+                .as_str()
+                .and_then(|id| id.parse::<Uuid>().ok())
+        })
+        .ok_or(Error::TokenInvalid)?;
+    let invitation = store::orgs::find_invitation(&txn, invitation_id)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    let now = store::now();
+    if invitation.revoked_at.is_some() || invitation.accepted_at.is_some() {
+        return Err(Error::TokenInvalid);
+    }
+    if invitation.expires_at <= now {
+        return Err(Error::TokenExpired);
+    }
+    store::orgs::lock_org(&txn, invitation.org_id)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+
+    let user = match caller {
+        Some(claims) => {
+            let user = store::users::find(&txn, claims.sub)
+                .await?
+                .ok_or(Error::Unauthorized)?;
+            // Bound to the invited address, and only a verified one proves it.
+            if user.email.as_deref() != Some(invitation.email.as_str())
+                || user.email_verified_at.is_none()
+            {
+                return Err(Error::forbidden(
+                    "this invitation is for another (verified) email address",
+                ));
+            }
+            user
+        }
+        None => match store::users::find_by_email(&txn, &invitation.email).await? {
+            Some(user) => user,
+            None => create_invited(&txn, &invitation.email, now).await?,
+        },
+    };
+    if user.disabled_at.is_some() {
+        return Err(Error::UserDisabled);
+    }
+    if !store::orgs::accept_invitation(&txn, invitation.id, user.id, now).await? {
+        return Err(Error::TokenInvalid);
+    }
+    let membership = match store::orgs::membership(&txn, invitation.org_id, user.id).await? {
+        Some(existing) => existing,
+        None => {
+            let row = membership::Model {
+                org_id: invitation.org_id,
+                user_id: user.id,
+                role: invitation.role.clone(),
+                created_at: now,
+                updated_at: now,
+            };
+            store::orgs::insert_membership(&txn, row.clone()).await?;
+            row
+        }
+    };
+    let outcome = if caller.is_some() {
+        txn.commit().await?;
+        Accepted::Joined(membership.clone())
+    } else {
+        // The link proved the mailbox.
+        store::users::mark_email_verified(&txn, user.id, now).await?;
+        let user = user::Model {
+            email_verified_at: user.email_verified_at.or(Some(now)),
+            ..user
+        };
+        let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
+        let grant = sessions::start(
+            inner,
+            &txn,
+            user,
+            has_password,
+            sessions::INVITATION,
+            client,
+        )
+        .await?;
+        txn.commit().await?;
+        Accepted::SignedIn(Box::new(grant), membership.clone())
+    };
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::InvitationAccepted)
+                .user(membership.user_id)
+                .client(client)
+                .detail("org_id", membership.org_id.to_string())
+                .detail("role", membership.role.clone()),
+        )
+        .await;
+    Ok(outcome)
+}
+
+async fn create_invited(
+    txn: &impl ConnectionTrait,
+    email: &str,
+    now: time::OffsetDateTime,
+) -> Result<user::Model, Error> {
+    let row = user::Model {
+        id: Uuid::now_v7(),
+        email: Some(email.to_owned()),
+        email_verified_at: Some(now),
+        phone: None,
+        phone_verified_at: None,
+        name: None,
+        image_url: None,
+        metadata: "{}".into(),
+        disabled_at: None,
+        tokens_valid_after: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store::users::insert_in(txn, row, None)
+        .await
+        .map_err(|err| {
+            if store::is_unique_violation(&err) {
+                Error::Conflict("this account was just created; try again".into())
+            } else {
+                err.into()
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_come_from_names() {
+        assert_eq!(slugify("Acme, Inc."), "acme-inc");
+        assert_eq!(slugify("  Ünïcode Team  "), "n-code-team");
+        assert_eq!(slugify("!!!"), "org");
+        assert!(check_slug("acme-inc").is_ok());
+        for bad in ["A", "-acme", "acme-", "ac me", "acme_inc", &"a".repeat(65)] {
+            assert!(check_slug(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The organizations router, nested by the host at `/v1/orgs`.
+//!
+//! | Method | Path | Who |
+//! |---|---|---|
+//! | `GET` | `/` | the caller's organizations |
+//! | `POST` | `/` | anyone signed in; becomes owner |
+//! | `GET` / `PATCH` / `DELETE` | `/{id}` | member (`org:read`) / `org:update` / `org:delete` |
+//! | `GET` | `/{id}/members` | `members:read` |
+//! | `PATCH` / `DELETE` | `/{id}/members/{user_id}` | `members:manage` (or oneself, to leave) |
+//! | `POST` / `GET` | `/{id}/invitations` | `invitations:manage` |
+//! | `DELETE` | `/{id}/invitations/{invitation_id}` | `invitations:manage` |
+//! | `POST` | `/invitations/accept` | the invited address (signed in, or signed out: a sign-in) |
+//! | `PATCH` | `/current` | member of the org named |
+//!
+//! Non-members get 404 for every route of an organization.
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, State},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{delete, get, patch, post},
+};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{
+    input::{Json, Path},
+    views::{GrantResponse, grant_with, ok, rfc3339},
+};
+use crate::{
+    CurrentUser, Error, Portcullis,
+    entity::{invitation, membership, organization},
+    flows::orgs::{self, Accepted},
+    roles,
+    session::client_ip::ClientInfo,
+    store,
+};
+
+pub(crate) fn router<S>(auth: Portcullis) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let body_limit = auth.inner.config.body_limit;
+    Router::new()
+        .route("/", get(list).post(create))
+        .route("/current", patch(switch))
+        .route("/invitations/accept", post(accept))
+        .route("/{id}", get(read).patch(update).delete(remove_org))
+        .route("/{id}/members", get(members))
+        .route(
+            "/{id}/members/{user_id}",
+            patch(change_role).delete(remove_member),
+        )
+        .route("/{id}/invitations", post(invite).get(invitations))
+        .route(
+            "/{id}/invitations/{invitation_id}",
+            delete(revoke_invitation),
+        )
+        .fallback(|| async { Error::NotFound })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::map_response(super::security_headers))
+        .with_state(auth)
+}
+
+fn org_view(org: &organization::Model, role: Option<&str>) -> Value {
+    json!({
+        "id": org.id,
+        "name": org.name,
+        "slug": org.slug,
+        "metadata": serde_json::from_str::<Value>(&org.metadata).unwrap_or_else(|_| json!({})),
+        "role": role,
+        "created_at": rfc3339(org.created_at),
+        "updated_at": rfc3339(org.updated_at),
+    })
+}
+
+fn membership_view(membership: &membership::Model) -> Value {
+    json!({ "org_id": membership.org_id, "user_id": membership.user_id, "role": membership.role })
+}
+
+fn invitation_view(invitation: &invitation::Model) -> Value {
+    let now = store::now();
+    let status = if invitation.accepted_at.is_some() {
+        "accepted"
+    } else if invitation.revoked_at.is_some() {
+        "revoked"
+    } else if invitation.expires_at <= now {
+        "expired"
+    } else {
+        "pending"
+    };
+    json!({
+        "id": invitation.id,
+        "org_id": invitation.org_id,
+        "email": invitation.email,
+        "role": invitation.role,
+        "status": status,
+        "created_at": rfc3339(invitation.created_at),
+        "expires_at": rfc3339(invitation.expires_at),
+    })
+}
+
+/// `GET /v1/orgs`: the caller's organizations with their role in each.
+pub(crate) async fn list(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+) -> Result<Response, Error> {
+    let memberships = store::orgs::memberships_of(&auth.inner.db, user.id()).await?;
+    let orgs: Vec<Value> = memberships
+        .iter()
+        .map(|(membership, org)| json!({ "id": org.id, "name": org.name, "slug": org.slug, "role": membership.role }))
+        .collect();
+    Ok(ok(json!({ "orgs": orgs })).into_response())
+}
+
+/// Body of `POST /v1/orgs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateBody {
+    name: String,
+    #[serde(default)]
+    slug: Option<String>,
+}
+
+/// `POST /v1/orgs`: create an organization; the caller becomes its owner (201).
+pub(crate) async fn create(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    client: ClientInfo,
+    Json(body): Json<CreateBody>,
+) -> Result<Response, Error> {
+    let (org, membership) = orgs::create(
+        &auth.inner,
+        user.id(),
+        &body.name,
+        body.slug.as_deref(),
+        &client,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        ok(json!({ "org": org_view(&org, Some(&membership.role)) })),
+    )
+        .into_response())
+}
+
+/// `GET /v1/orgs/{id}`: read an organization (members).
+pub(crate) async fn read(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    let (membership, _) = orgs::authorize(inner, &inner.db, user.id(), id, roles::ORG_READ).await?;
+    let org = store::orgs::find_org(&inner.db, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(ok(json!({ "org": org_view(&org, Some(&membership.role)) })).into_response())
+}
+
+/// Body of `PATCH /v1/orgs/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    slug: Option<String>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// `PATCH /v1/orgs/{id}`: rename (`org:update`).
+pub(crate) async fn update(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<UpdateBody>,
+) -> Result<Response, Error> {
+    let change = orgs::Update {
+        name: body.name,
+        slug: body.slug,
+        metadata: body.metadata,
+    };
+    let org = orgs::update(&auth.inner, user.id(), id, change).await?;
+    let role = store::orgs::membership(&auth.inner.db, id, user.id())
+        .await?
+        .map(|m| m.role);
+    Ok(ok(json!({ "org": org_view(&org, role.as_deref()) })).into_response())
+}
+
+/// `DELETE /v1/orgs/{id}`: delete (`org:delete`, owners).
+pub(crate) async fn remove_org(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    client: ClientInfo,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Error> {
+    orgs::delete(&auth.inner, user.id(), id, &client).await?;
+    Ok(ok(json!({})).into_response())
+}
+
+/// `GET /v1/orgs/{id}/members`: members with their roles (`members:read`).
+pub(crate) async fn members(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    orgs::authorize(inner, &inner.db, user.id(), id, roles::MEMBERS_READ).await?;
+    let members: Vec<Value> = store::orgs::members(&inner.db, id)
+        .await?
+        .iter()
+        .map(|(membership, member)| {
+            json!({
+                "user_id": member.id,
+                "email": member.email,
+                "name": member.name,
+                "role": membership.role,
+                "joined_at": rfc3339(membership.created_at),
+            })
+        })
+        .collect();
+    Ok(ok(json!({ "members": members })).into_response())
+}
+
+/// Body of `PATCH /v1/orgs/{id}/members/{user_id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleBody {
+    role: String,
+}
+
+/// `PATCH /v1/orgs/{id}/members/{user_id}`: change a role (`members:manage`).
+pub(crate) async fn change_role(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    client: ClientInfo,
+    Path((id, target)): Path<(Uuid, Uuid)>,
+    Json(body): Json<RoleBody>,
+) -> Result<Response, Error> {
+    let membership =
+        orgs::change_role(&auth.inner, user.id(), id, target, &body.role, &client).await?;
+    Ok(ok(json!({ "member": membership_view(&membership) })).into_response())
+}
+
+/// `DELETE /v1/orgs/{id}/members/{user_id}`: remove a member, or leave.
+pub(crate) async fn remove_member(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    client: ClientInfo,
+    Path((id, target)): Path<(Uuid, Uuid)>,
+) -> Result<Response, Error> {
+    orgs::remove(&auth.inner, user.id(), id, target, &client).await?;
+    Ok(ok(json!({})).into_response())
+}
+
+/// Body of `POST /v1/orgs/{id}/invitations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InviteBody {
+    email: String,
+    role: String,
+}
+
+/// `POST /v1/orgs/{id}/invitations`: email a one-time invitation (7 days), 201.
+pub(crate) async fn invite(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    client: ClientInfo,
+    Path(id): Path<Uuid>,
+    Json(body): Json<InviteBody>,
+) -> Result<Response, Error> {
+    let invitation =
+        orgs::invite(&auth.inner, user.id(), id, &body.email, &body.role, &client).await?;
+    Ok((
+        StatusCode::CREATED,
+        ok(json!({ "invitation": invitation_view(&invitation) })),
+    )
+        .into_response())
+}
+
+/// `GET /v1/orgs/{id}/invitations`: pending invitations (`invitations:manage`).
+pub(crate) async fn invitations(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    orgs::authorize(inner, &inner.db, user.id(), id, roles::INVITATIONS_MANAGE).await?;
+    let pending = store::orgs::pending_invitations(&inner.db, id, store::now()).await?;
+    let views: Vec<Value> = pending.iter().map(invitation_view).collect();
+    Ok(ok(json!({ "invitations": views })).into_response())
+}
+
+/// `DELETE /v1/orgs/{id}/invitations/{invitation_id}`: revoke (`invitations:manage`).
+pub(crate) async fn revoke_invitation(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    Path((id, invitation_id)): Path<(Uuid, Uuid)>,
+) -> Result<Response, Error> {
+    orgs::revoke_invitation(&auth.inner, user.id(), id, invitation_id).await?;
+    Ok(ok(json!({})).into_response())
+}
+
+/// Body of `POST /v1/orgs/invitations/accept`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AcceptBody {
+    token: String,
+}
+
+impl std::fmt::Debug for AcceptBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AcceptBody([redacted])")
+    }
+}
+
+/// `POST /v1/orgs/invitations/accept`: join. Signed in, the verified email must be the
+/// invited one (`{ ok, membership }`); signed out, it signs the invited address in (a
+/// session grant with `membership`).
+pub(crate) async fn accept(
+    State(auth): State<Portcullis>,
+    user: Option<CurrentUser>,
+    client: ClientInfo,
+    Json(body): Json<AcceptBody>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    match orgs::accept(
+        inner,
+        &body.token,
+        user.as_ref().map(CurrentUser::claims),
+        &client,
+    )
+    .await?
+    {
+        Accepted::Joined(membership) => {
+            Ok(ok(json!({ "membership": membership_view(&membership) })).into_response())
+        }
+        Accepted::SignedIn(grant, membership) => Ok(grant_with(
+            GrantResponse {
+                grant: *grant,
+                status: StatusCode::OK,
+                config: &inner.config,
+            },
+            json!({ "membership": membership_view(&membership) }),
+        )),
+    }
+}
+
+/// Body of `PATCH /v1/orgs/current`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SwitchBody {
+    org_id: Option<Uuid>,
+}
+
+/// `PATCH /v1/orgs/current`: act in `org_id` (or in none): a new session grant whose access
+/// token carries `org_id` and `org_role`.
+pub(crate) async fn switch(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    Json(body): Json<SwitchBody>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    let grant = crate::flows::sessions::switch_org(inner, user.claims(), body.org_id).await?;
+    Ok(GrantResponse {
+        grant,
+        status: StatusCode::OK,
+        config: &inner.config,
+    }
+    .into_response())
+}
