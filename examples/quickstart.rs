@@ -56,7 +56,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", get(page))
         .route("/hello", get(hello))
         .route("/reset-password", get(reset_password_page))
+        .route("/accept-invitation", get(accept_invitation_page))
         .nest("/v1/auth", auth.router())
+        .nest("/v1/orgs", auth.orgs_router())
         .merge(auth.well_known_router())
         .layer(auth.session_layer());
 
@@ -140,6 +142,11 @@ async fn page() -> Response {
 /// `GET /reset-password?token=...`: where the emailed reset link lands.
 async fn reset_password_page() -> Response {
     html_page("Choose a new password", RESET_BODY, RESET_SCRIPT)
+}
+
+/// `GET /accept-invitation?token=...`: where the emailed invitation link lands.
+async fn accept_invitation_page() -> Response {
+    html_page("Join an organization", ACCEPT_BODY, ACCEPT_SCRIPT)
 }
 
 /// A page whose CSP allows exactly its own inline script and the shared style.
@@ -256,6 +263,21 @@ or both to this server's log.</p>
     <h3>Sessions</h3>
     <table><thead><tr><th>Started</th><th>Method</th><th>IP</th><th>Browser</th><th></th></tr></thead><tbody id="sessions"></tbody></table>
   </div>
+    <div class="card">
+    <h2>Organizations</h2>
+    <p>Acting in: <strong id="active-org">none</strong> <span id="perms" class="muted"></span></p>
+    <table><thead><tr><th>Name</th><th>Slug</th><th>Your role</th><th></th></tr></thead><tbody id="orgs"></tbody></table>
+    <form id="create-org" class="row"><input name="name" placeholder="New organization name" required><button type="submit">Create</button></form>
+    <div id="active-org-tools" hidden>
+      <h3>Members</h3>
+      <table><thead><tr><th>Email</th><th>Role</th></tr></thead><tbody id="members"></tbody></table>
+      <form id="invite" class="row">
+        <input name="email" type="email" placeholder="Invite by email" required>
+        <select name="role"><option value="member">member</option><option value="admin">admin</option><option value="owner">owner</option></select>
+        <button type="submit">Invite</button>
+      </form>
+    </div>
+  </div>
   <form id="change-password" class="card">
     <h2>Change password</h2>
     <label>Current password <input name="current_password" type="password" autocomplete="current-password"></label>
@@ -298,7 +320,8 @@ async function render() {
   $('who').textContent = user.email || user.phone;
   $('verified').textContent = !user.email ? '' : user.email_verified ? '(email verified)' : '(email not verified)';
   $('verify-email').hidden = !user.email || user.email_verified;
-  $('me').textContent = JSON.stringify(me.data, null, 2);
+    $('me').textContent = JSON.stringify(me.data, null, 2);
+  await renderOrgs();
   const list = await call('GET', API + '/sessions');
   const rows = $('sessions');
   rows.replaceChildren();
@@ -317,6 +340,51 @@ async function render() {
   }
 }
 
+async function renderOrgs() {
+  const perms = await call('GET', API + '/sessions/current/permissions');
+  const active = perms.data.org_id;
+  const list = await call('GET', '/v1/orgs');
+  const rows = $('orgs');
+  rows.replaceChildren();
+  let activeName = 'none';
+  for (const org of list.data.orgs || []) {
+    const tr = document.createElement('tr');
+    for (const text of [org.name, org.slug, org.role]) {
+      const td = document.createElement('td'); td.textContent = text; tr.appendChild(td);
+    }
+    const td = document.createElement('td');
+    if (org.id === active) { td.textContent = 'active'; activeName = org.name; } else {
+      const b = document.createElement('button'); b.textContent = 'Switch to';
+      b.addEventListener('click', async () => { show(await call('PATCH', '/v1/orgs/current', { org_id: org.id })); render(); });
+      td.appendChild(b);
+    }
+    tr.appendChild(td); rows.appendChild(tr);
+  }
+  $('active-org').textContent = activeName;
+  $('perms').textContent = active ? '(' + perms.data.org_role + ': ' + perms.data.permissions.join(', ') + ')' : '';
+  $('active-org-tools').hidden = !active;
+  if (active) {
+    const members = await call('GET', '/v1/orgs/' + active + '/members');
+    const body = $('members');
+    body.replaceChildren();
+    for (const m of members.data.members || []) {
+      const tr = document.createElement('tr');
+      for (const text of [m.email || m.user_id, m.role]) {
+        const td = document.createElement('td'); td.textContent = text; tr.appendChild(td);
+      }
+      body.appendChild(tr);
+    }
+  }
+}
+$('create-org').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  show(await call('POST', '/v1/orgs', { name: formData(e.target).name })); e.target.reset(); render();
+});
+$('invite').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const perms = await call('GET', API + '/sessions/current/permissions');
+  show(await call('POST', '/v1/orgs/' + perms.data.org_id + '/invitations', formData(e.target))); e.target.reset();
+});
 $('sign-up').addEventListener('submit', async (e) => {
   e.preventDefault();
   const f = formData(e.target);
@@ -367,6 +435,29 @@ $('sign-out-all').addEventListener('click', async () => { show(await call('POST'
 render();
 "#
 );
+
+const ACCEPT_BODY: &str = r#"<h1>Join an organization</h1>
+<div class="card">
+  <p>You were invited to an organization. Accepting signs you in as the invited address (or,
+  if you are signed in, adds it to your account when it is the invited, verified address).</p>
+  <button id="accept">Accept the invitation</button>
+</div>
+<p><a href="/">Back to the quickstart</a></p>"#;
+
+const ACCEPT_SCRIPT: &str = r#"
+const out = document.getElementById('out');
+const token = new URLSearchParams(location.search).get('token') || '';
+document.getElementById('accept').addEventListener('click', async () => {
+  const res = await fetch('/v1/orgs/invitations/accept', {
+    method: 'POST', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token }),
+  });
+  const data = await res.json().catch(() => ({}));
+  out.textContent = JSON.stringify(data, null, 2);
+  if (res.ok) location.href = '/';
+});
+"#;
 
 const RESET_BODY: &str = r#"<h1>Choose a new password</h1>
 <form id="reset" class="card">

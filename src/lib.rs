@@ -3,11 +3,14 @@
 //! portcullis gives an axum app:
 //!
 //! - a router of auth endpoints ([`Portcullis::router`]): sign-up and sign-in with email
-//!   and password, sessions with rotating refresh tokens, the account;
+//!   and password, email verification and password reset, magic links, email and SMS
+//!   codes, sessions with rotating refresh tokens, the account;
+//! - a router of organizations ([`Portcullis::orgs_router`]) with roles, permissions and
+//!   invitations;
 //! - a layer ([`Portcullis::session_layer`]) that authenticates every request from a
 //!   short-lived ES256 access token, without a database round-trip;
 //! - extractors for the host's handlers: [`CurrentUser`], `Option<CurrentUser>`,
-//!   [`CurrentUserRecord`];
+//!   [`CurrentUserRecord`], [`RequirePermission`];
 //! - SeaORM entities and migrations for SQLite, PostgreSQL and MySQL/MariaDB.
 //!
 //! # Example
@@ -31,6 +34,7 @@
 //! let app: Router = Router::new()
 //!     .route("/hello", get(hello))
 //!     .nest("/v1/auth", auth.router())
+//!     .nest("/v1/orgs", auth.orgs_router())
 //!     .merge(auth.well_known_router())
 //!     .layer(auth.session_layer());
 //! # Ok(())
@@ -45,6 +49,7 @@
 //! `postgres` | PostgreSQL | yes
 //! `mysql` | MySQL and MariaDB | yes
 //! `smtp` | email delivery over SMTP (lettre, rustls) | yes
+//! `sms` | text delivery over HTTP: webhook and Twilio senders (reqwest, rustls) | yes
 //!
 //! The crate builds with any one backend, e.g. `--no-default-features --features sqlite`.
 

@@ -41,7 +41,7 @@ async fn add_member(t: &TestApp, org: &str, by: &Person, who: &Person, role: &st
         .json(json!({ "email": who.email, "role": role }))
         .send(&t.app)
         .await;
-        assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.text);
+    assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.text);
     let token = token_in(&t.email(&who.email, count).await);
     // Signed-in acceptance needs the address verified: the invitation link itself is the
     // proof when signed out, so accept signed out here.
