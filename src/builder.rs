@@ -341,6 +341,15 @@ impl PortcullisBuilder {
             // Codes in a production log would be sign-ins for whoever reads it: no SMS.
             (None, None) => None,
         };
+        if sms_sender.is_some()
+            && config.sms_allowed_prefixes.is_empty()
+            && !config.is_development()
+        {
+            tracing::warn!(
+                "portcullis: SMS sign-in accepts every country; set sms_allowed_prefixes to the calling \
+                 codes you serve (SMS pumping costs real money)"
+            );
+        }
 
         let revocation = RevocationView::default();
         let overlap = config.revocation_poll_interval * 2 + config.clock_leeway;

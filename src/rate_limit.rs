@@ -66,7 +66,7 @@ pub(crate) mod rules {
     /// Sign-in links and codes to one recipient: five at once, then about five an hour.
     pub(crate) const SEND_HOURLY_PER_RECIPIENT: Rule = Rule::new(5, Duration::from_secs(720));
     /// Texts sent by this instance in all: SMS pumping costs real money.
-    pub(crate) const SMS_SEND_GLOBAL: Rule = Rule::new(60, Duration::from_secs(1));
+    pub(crate) const SMS_SEND_GLOBAL: Rule = Rule::new(30, Duration::from_secs(4));
     /// Emails sent by this instance in all (a flood across many addresses).
     pub(crate) const EMAIL_SEND_GLOBAL: Rule = Rule::new(500, Duration::from_millis(100));
     /// One-time tokens presented from one IP (verification, reset).

@@ -530,7 +530,18 @@ pub(crate) async fn accept(
         txn.commit().await?;
         Accepted::Joined(membership.clone())
     } else {
-        // The link proved the mailbox.
+        // The link proved the mailbox; an account that held the address unverified is
+        // claimed from whoever created it.
+        let revoked = crate::flows::users::claim_unverified(
+            &txn,
+            &user,
+            user.email_verified_at.is_some(),
+            now,
+        )
+        .await?;
+        if !revoked.is_empty() {
+            inner.apply_revocations(&revoked, now);
+        }
         store::users::mark_email_verified(&txn, user.id, now).await?;
         let user = user::Model {
             email_verified_at: user.email_verified_at.or(Some(now)),

@@ -25,6 +25,7 @@ use crate::{
         phone::normalize_phone,
         redirect,
         sessions::{self, Grant, Method},
+        users,
     },
     portcullis::{Inner, deliver, deliver_text},
     rate_limit::{Rule, rules},
@@ -171,6 +172,16 @@ pub(crate) async fn send_email_code(
     tokio::spawn(async move {
         let result = async {
             let Some(account) = recipient_account(&inner, Channel::Email, &email).await? else {
+                // A code nobody receives: guesses at this address then behave exactly as
+                // at any other (five wrong, then 429), revealing nothing.
+                one_time::issue_code(
+                    &inner,
+                    Purpose::EmailOtp,
+                    None,
+                    &email,
+                    inner.config.code_ttl,
+                )
+                .await?;
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
@@ -220,6 +231,9 @@ pub(crate) async fn send_sms_code(
     tokio::spawn(async move {
         let result = async {
             let Some(account) = recipient_account(&inner, Channel::Phone, &phone).await? else {
+                // As for email: an unsent decoy code keeps guessing behaviour uniform.
+                one_time::issue_code(&inner, Purpose::SmsOtp, None, &phone, inner.config.code_ttl)
+                    .await?;
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
@@ -263,6 +277,23 @@ async fn sent(inner: &Inner, user_id: Option<Uuid>, kind: &str, client: &ClientI
         event = event.user(user_id);
     }
     inner.audit(event).await;
+}
+
+/// The address a live magic link was sent to, without consuming it (for the confirm page).
+pub(crate) async fn magic_link_recipient(
+    inner: &Inner,
+    token: &str,
+) -> Result<Option<String>, Error> {
+    if token.len() != 43 {
+        return Ok(None);
+    }
+    let hash = crate::crypto::sha256_hex(token.as_bytes());
+    Ok(
+        store::one_time::find(&inner.db, Purpose::MagicLink.as_str(), &hash)
+            .await?
+            .filter(|row| row.consumed_at.is_none())
+            .and_then(|row| row.identifier),
+    )
 }
 
 /// `GET`/`POST /magic-link/verify`: consumes the link and signs in.
@@ -357,7 +388,8 @@ async fn finish(
     // must still belong to that same account.
     let user = match (row.user_id, found) {
         (Some(id), Some(user)) if user.id == id => user,
-        (None, Some(user)) => user,
+        // A secret issued for an address without an account may only create one: an
+        // account registered since then is someone else's claim on the address.
         (None, None) => {
             let allowed = match channel {
                 Channel::Email => inner.config.sign_up_by_email,
@@ -374,6 +406,11 @@ async fn finish(
         return Err(Error::UserDisabled);
     }
     let now = store::now();
+    let was_verified = match channel {
+        Channel::Email => user.email_verified_at.is_some(),
+        Channel::Phone => user.phone_verified_at.is_some(),
+    };
+    let revoked = users::claim_unverified(&txn, &user, was_verified, now).await?;
     let user = match channel {
         Channel::Email => {
             store::users::mark_email_verified(&txn, user.id, now).await?;
@@ -393,6 +430,10 @@ async fn finish(
     let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
     let grant = sessions::start(inner, &txn, user, has_password, method, client).await?;
     txn.commit().await?;
+    if !revoked.is_empty() || !was_verified {
+        inner.revocation.set_cutoff(grant.user.id, now);
+        inner.apply_revocations(&revoked, now);
+    }
     inner
         .audit(
             AuditEvent::new(AuditKind::SignIn)

@@ -334,3 +334,22 @@ fn new_row(
         updated_at: now,
     }
 }
+
+/// Proving an address that an account held *unverified* is taking the account over from
+/// whoever created it: they may have been an attacker who registered someone else's
+/// address with a password of their own (pre-account takeover). So the password goes,
+/// every token is cut off and every session ends — in the caller's transaction. Returns
+/// the sessions revoked, for [`Inner::apply_revocations`] after the commit.
+pub(crate) async fn claim_unverified(
+    db: &impl sea_orm::ConnectionTrait,
+    user: &user::Model,
+    address_was_verified: bool,
+    now: OffsetDateTime,
+) -> Result<Vec<Uuid>, Error> {
+    if address_was_verified {
+        return Ok(Vec::new());
+    }
+    store::users::delete_password(db, user.id).await?;
+    store::users::cut_off_tokens(db, user.id, now).await?;
+    Ok(store::sessions::revoke(db, user.id, None, None, "address_claimed", now).await?)
+}

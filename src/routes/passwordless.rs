@@ -95,20 +95,26 @@ pub(crate) async fn open_magic_link(
         .transpose()?;
     if wants_json(&headers) {
         let grant = passwordless::verify_magic_link(inner, &query.token, &client).await?;
-        return Ok(GrantResponse {
+        let mut response = GrantResponse {
             grant,
             status: StatusCode::OK,
             config: &inner.config,
         }
-        .into_response());
+        .into_response();
+        // A GET with `Accept: application/json` is a request any page can make: the
+        // tokens go in the body only, never into this browser's cookies.
+        response.headers_mut().remove(header::SET_COOKIE);
+        return Ok(response);
     }
     let nonce = crypto::random_token();
-    let form_token = confirm_token(&auth, &nonce);
+    let form_token = confirm_token(&auth, &nonce, &query.token);
+    let recipient = passwordless::magic_link_recipient(inner, &query.token).await?;
     let page = confirm_page(
         &auth,
         &query.token,
         target.as_deref().unwrap_or(""),
         &form_token,
+        recipient.as_deref(),
     );
     let style_hash = format!(
         "sha256-{}",
@@ -116,8 +122,19 @@ pub(crate) async fn open_magic_link(
             ring::digest::digest(&ring::digest::SHA256, CONFIRM_STYLE.as_bytes()).as_ref()
         )
     );
+    // The form posts here, and the answer may redirect to any allowed origin.
+    let form_action: Vec<String> = std::iter::once("'self'".to_owned())
+        .chain(
+            inner
+                .origins
+                .allowed
+                .iter()
+                .map(crate::config::Origin::serialize),
+        )
+        .collect();
     let csp = format!(
-        "default-src 'none'; style-src '{style_hash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src '{style_hash}'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+        form_action.join(" ")
     );
     let mut response = Html(page).into_response();
     let headers = response.headers_mut();
@@ -128,7 +145,7 @@ pub(crate) async fn open_magic_link(
         headers,
         [cookie::set(
             &inner.config,
-            CONFIRM_COOKIE,
+            confirm_cookie(&auth),
             &nonce,
             CONFIRM_SECONDS,
         )],
@@ -136,30 +153,53 @@ pub(crate) async fn open_magic_link(
     Ok(response)
 }
 
+/// `__Host-` when cookies are `Secure`: a sibling subdomain cannot plant it then.
+fn confirm_cookie(auth: &Portcullis) -> &'static str {
+    if auth.inner.config.secure_cookies() {
+        "__Host-confirm"
+    } else {
+        CONFIRM_COOKIE
+    }
+}
+
 fn base64_standard(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// The form's CSRF field: bound to the browser's pre-session cookie.
-fn confirm_token(auth: &Portcullis, nonce: &str) -> String {
-    csrf::token(
-        &auth.inner.keys,
-        format!("magic-link-confirm:{nonce}").as_bytes(),
-    )
+/// The form's CSRF field: bound to the browser's pre-session cookie and to this one link.
+fn confirm_token(auth: &Portcullis, nonce: &str, link_token: &str) -> String {
+    let binding = format!(
+        "magic-link-confirm:{nonce}:{}",
+        crypto::sha256_hex(link_token.as_bytes())
+    );
+    csrf::token(&auth.inner.keys, binding.as_bytes())
 }
 
 const CONFIRM_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}\
 button{font-size:1rem;padding:.6rem 1.2rem;cursor:pointer}";
 
-fn confirm_page(auth: &Portcullis, token: &str, redirect_url: &str, form_token: &str) -> String {
+fn confirm_page(
+    auth: &Portcullis,
+    token: &str,
+    redirect_url: &str,
+    form_token: &str,
+    recipient: Option<&str>,
+) -> String {
     let config = &auth.inner.config;
     let app = escape_html(&config.app_name);
+    // Which account this signs into, so nobody is talked into someone else's link.
+    let who = recipient.map_or_else(String::new, |address| {
+        format!(
+            " as <strong>{}</strong>",
+            escape_html(&crate::delivery::mask_email(address))
+        )
+    });
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>Sign in to {app}</title><style>{CONFIRM_STYLE}</style></head>\
-         <body><main><h1>Sign in to {app}</h1><p>Press the button to finish signing in on this device.</p>\
+                  <body><main><h1>Sign in to {app}</h1><p>Press the button to finish signing in{who} on this device.</p>\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <input type=\"hidden\" name=\"redirect_url\" value=\"{redirect}\">\
@@ -225,12 +265,29 @@ pub(crate) async fn verify_magic_link(
         .into_response());
     }
 
-    // The confirm page's form: proven to come from a page we served to this browser.
-    let nonce = cookie::read(request.headers(), CONFIRM_COOKIE).map(str::to_owned);
+    // The confirm page's form: proven to come from a page we served to this browser, on
+    // our own origin.
+    let headers = request.headers();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    let foreign_origin = headers
+        .get(header::ORIGIN)
+        .and_then(|origin| origin.to_str().ok())
+        .is_some_and(|origin| {
+            crate::config::Origin::parse(origin)
+                .is_none_or(|origin| !inner.origins.allowed.contains(&origin))
+        });
+    if cross_site || foreign_origin {
+        return Err(Error::forbidden("cross-site request refused"));
+    }
+    let nonce = cookie::read(headers, confirm_cookie(&auth)).map(str::to_owned);
     let Form(form) = Form::<VerifyForm>::from_request(request, &())
         .await
         .map_err(|_| Error::invalid_request("malformed form"))?;
-    let expected = nonce.as_deref().map(|nonce| confirm_token(&auth, nonce));
+    let expected = nonce
+        .as_deref()
+        .map(|nonce| confirm_token(&auth, nonce, &form.token));
     if !expected.is_some_and(|expected| crypto::ct_eq(expected.as_bytes(), form.csrf.as_bytes())) {
         return Err(Error::forbidden(
             "this sign-in form was not opened in this browser; open the link again",
@@ -269,7 +326,7 @@ pub(crate) async fn verify_magic_link(
                 &grant.refresh_token,
                 refresh_age,
             ),
-            cookie::clear(config, CONFIRM_COOKIE),
+            cookie::clear(config, confirm_cookie(&auth)),
         ],
     );
     Ok(response)

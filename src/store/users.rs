@@ -235,3 +235,11 @@ pub(crate) async fn cutoffs_since(
         .filter_map(|row| row.tokens_valid_after.map(|at| (row.id, at)))
         .collect())
 }
+
+/// Removes the user's password (they sign in some other way until they set one).
+pub(crate) async fn delete_password(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
+    password_credential::Entity::delete_by_id(user_id)
+        .exec(db)
+        .await?;
+    Ok(())
+}

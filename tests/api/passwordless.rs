@@ -633,3 +633,134 @@ async fn production_without_an_sms_sender_has_no_sms_sign_in() {
         .await;
     assert_eq!(resp.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn proving_an_address_takes_it_back_from_whoever_registered_it_unverified() {
+    let t = app().await;
+    // An attacker registers the victim's address with a password of their own.
+    let attacker = sign_up(&t.app, "victim@example.com").await;
+    // Later the victim signs in by magic link.
+    let link = magic_link(
+        &t,
+        "victim@example.com",
+        1,
+        json!({ "email": "victim@example.com" }),
+    )
+    .await;
+    let victim = json_accept(get_(&path_of(&link))).send(&t.app).await;
+    assert_eq!(victim.status, StatusCode::OK, "{}", victim.text);
+    assert_eq!(victim.json["user"]["has_password"], false);
+    // The attacker's password and session are gone.
+    assert_eq!(
+        sign_in(&t.app, "victim@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        hello(&t.app, &attacker.access_token()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&t.app, &attacker.refresh_token()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(hello(&t.app, &victim.access_token()).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_link_sent_to_nobody_cannot_open_an_account_created_since() {
+    let t = app().await;
+    let link = magic_link(
+        &t,
+        "later@example.com",
+        1,
+        json!({ "email": "later@example.com" }),
+    )
+    .await;
+    sign_up(&t.app, "later@example.com").await;
+    let resp = json_accept(get_(&path_of(&link))).send(&t.app).await;
+    assert_eq!(resp.error_code(), "token_invalid");
+}
+
+#[tokio::test]
+async fn guessing_at_an_address_we_send_nothing_to_looks_the_same() {
+    let t = app_with(|b| b.passwordless_sign_up(false, false)).await;
+    sign_up(&t.app, "known@example.com").await;
+    let mut outcomes = Vec::new();
+    for email in ["known@example.com", "unknown@example.com"] {
+        post_("/v1/auth/sign-in/email-otp")
+            .json(json!({ "email": email }))
+            .send(&t.app)
+            .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            let resp = post_("/v1/auth/email-otp/verify")
+                .json(json!({ "email": email, "code": "000000" }))
+                .send(&t.app)
+                .await;
+            statuses.push(resp.status.as_u16());
+        }
+        outcomes.push(statuses);
+    }
+    // (A real code could be 000000 one time in a million; then the first list differs.)
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(outcomes[0][4], 429);
+}
+
+#[tokio::test]
+async fn a_json_get_of_the_link_never_sets_cookies() {
+    let t = app().await;
+    let link = magic_link(
+        &t,
+        "nocookie@example.com",
+        1,
+        json!({ "email": "nocookie@example.com" }),
+    )
+    .await;
+    let resp = json_accept(get_(&path_of(&link))).send(&t.app).await;
+    assert_eq!(resp.status, StatusCode::OK);
+    assert!(resp.headers.get("set-cookie").is_none());
+    assert!(resp.json["access_token"].is_string());
+}
+
+#[tokio::test]
+async fn the_confirm_form_refuses_foreign_origins_and_names_the_account() {
+    let t = app().await;
+    let link = magic_link(
+        &t,
+        "shown@example.com",
+        1,
+        json!({ "email": "shown@example.com" }),
+    )
+    .await;
+    let page = get_(&path_of(&link))
+        .header("accept", "text/html")
+        .send(&t.app)
+        .await;
+    assert!(page.text.contains("s***@example.com"), "{}", page.text);
+    let cookie = page.cookie("__confirm").unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.text.find(marker).unwrap() + marker.len();
+    let csrf = page.text[start..].split('"').next().unwrap().to_owned();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let resp = post_("/v1/auth/magic-link/verify")
+        .raw(
+            "application/x-www-form-urlencoded",
+            format!("token={token}&csrf={csrf}"),
+        )
+        .cookie(&cookie)
+        .origin("https://evil.example")
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN);
+    let resp = post_("/v1/auth/magic-link/verify")
+        .raw(
+            "application/x-www-form-urlencoded",
+            format!("token={token}&csrf={csrf}"),
+        )
+        .cookie(&cookie)
+        .origin(ORIGIN)
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.text);
+}
