@@ -81,6 +81,13 @@ pub enum AuditKind {
     InvitationAccepted,
     /// The signing key was rotated.
     SigningKeyRotated,
+    /// A passkey was registered.
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
+    /// A passkey answered with a signature counter at or below the stored one: the
+    /// authenticator may have been cloned. The sign-in was refused.
+    PasskeyCounterRegression,
 }
 
 impl AuditKind {
@@ -116,6 +123,9 @@ impl AuditKind {
             Self::InvitationSent => "invitation_sent",
             Self::InvitationAccepted => "invitation_accepted",
             Self::SigningKeyRotated => "signing_key_rotated",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyCounterRegression => "passkey_counter_regression",
         }
     }
 }

@@ -251,6 +251,24 @@ impl PortcullisBuilder {
         self
     }
 
+    /// The WebAuthn relying-party id (see [`Config::passkey_rp_id`]). Default: the public
+    /// URL's host.
+    pub fn passkey_rp_id(mut self, rp_id: impl Into<String>) -> Self {
+        self.config.passkey_rp_id = Some(rp_id.into());
+        self
+    }
+
+    /// Origins where browsers run passkey ceremonies besides the public URL (see
+    /// [`Config::passkey_origins`]).
+    pub fn passkey_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.passkey_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The password policy.
     pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
         self.config.password_policy = policy;
@@ -351,6 +369,9 @@ impl PortcullisBuilder {
             );
         }
 
+        #[cfg(feature = "passkeys")]
+        let webauthn = crate::flows::passkeys::relying_party(&config, &origins)?;
+
         let revocation = RevocationView::default();
         let overlap = config.revocation_poll_interval * 2 + config.clock_leeway;
         revocation
@@ -379,6 +400,8 @@ impl PortcullisBuilder {
             templates,
             sms_sender,
             roles: self.roles,
+            #[cfg(feature = "passkeys")]
+            webauthn,
             config,
         };
         Ok(Portcullis::from_inner(inner))

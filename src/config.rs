@@ -151,6 +151,14 @@ pub struct Config {
     /// The host's page that accepts an organization invitation; the emailed link is
     /// `{invitation_accept_url}?token=...`. Default `{public_url}/accept-invitation`.
     pub invitation_accept_url: Option<String>,
+    /// The WebAuthn relying-party id passkeys are bound to. Default: the public URL's host.
+    /// It may be a parent domain of that host (`example.com` for
+    /// `https://auth.example.com`), never an IP address. Passkeys cannot move to another
+    /// RP id later: choose it once.
+    pub passkey_rp_id: Option<String>,
+    /// Origins where browsers run passkey ceremonies besides the public URL, each under
+    /// the RP id. Default: the [`allowed_origins`](Self::allowed_origins) under the RP id.
+    pub passkey_origins: Vec<String>,
 }
 
 // Hand-written: `smtp_url` may carry the SMTP password.
@@ -208,6 +216,8 @@ impl fmt::Debug for Config {
             )
             .field("sms_allowed_prefixes", &self.sms_allowed_prefixes)
             .field("invitation_accept_url", &self.invitation_accept_url)
+            .field("passkey_rp_id", &self.passkey_rp_id)
+            .field("passkey_origins", &self.passkey_origins)
             .finish()
     }
 }
@@ -268,6 +278,8 @@ impl Default for Config {
             sms_webhook_url: None,
             sms_allowed_prefixes: Vec::new(),
             invitation_accept_url: None,
+            passkey_rp_id: None,
+            passkey_origins: Vec::new(),
         }
     }
 }
@@ -714,6 +726,9 @@ pub enum ConfigError {
         /// The rejected name.
         name: String,
     },
+    /// The passkey relying party (RP id or origins) is unusable.
+    #[error("passkeys: {0}")]
+    Passkeys(String),
     /// An email setting is unusable.
     #[error("{setting}: {why}")]
     Email {

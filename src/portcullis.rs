@@ -78,6 +78,10 @@ pub(crate) struct Inner {
     pub(crate) sms_sender: Option<Arc<dyn SmsSender>>,
     /// Organization roles: the built-in ones and the host's.
     pub(crate) roles: crate::roles::Roles,
+    /// The passkey relying party; `None` when the public URL cannot host passkeys (an IP
+    /// address).
+    #[cfg(feature = "passkeys")]
+    pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
     /// Throttle keys recently audited, so a flood writes one audit row per key a minute.
     pub(crate) throttle_audited: quick_cache::sync::Cache<String, Instant>,
 }

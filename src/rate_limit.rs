@@ -75,6 +75,12 @@ pub(crate) mod rules {
     pub(crate) const PASSWORD_CHANGE_PER_USER: Rule = Rule::new(5, Duration::from_secs(60));
     /// `POST /identify` from one IP.
     pub(crate) const IDENTIFY_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
+    /// Passkey ceremonies begun from one IP (each stores a row for five minutes).
+    pub(crate) const PASSKEY_BEGIN_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
+    /// Passkey answers checked from one IP.
+    pub(crate) const PASSKEY_COMPLETE_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
+    /// Passkey registrations begun by one user.
+    pub(crate) const PASSKEY_REGISTER_PER_USER: Rule = Rule::new(10, Duration::from_secs(30));
 }
 
 /// An attempt was refused; the next one may succeed after `retry_after`.

@@ -48,8 +48,9 @@ pub struct Email {
     pub text: String,
     /// The HTML body.
     pub html: String,
-    /// Which message this is: `email_verification`, `password_reset`, `password_changed`,
-    /// `sign_in_method_added`.
+    /// Which message this is: `email_verification`, `password_reset`, `magic_link`,
+    /// `email_otp`, `invitation`, `password_changed`, `sign_in_method_added`,
+    /// `sign_in_method_removed`.
     pub kind: &'static str,
 }
 

@@ -65,6 +65,11 @@ pub enum Message<'a> {
         /// What was added, for people: "a passkey", "your GitHub account".
         method: &'a str,
     },
+    /// A way to sign in was removed from the account.
+    SignInMethodRemoved {
+        /// What was removed, for people: "A passkey named \"Laptop\"".
+        method: &'a str,
+    },
 }
 
 impl Message<'_> {
@@ -79,6 +84,7 @@ impl Message<'_> {
             Self::Invitation { .. } => "invitation",
             Self::PasswordChanged => "password_changed",
             Self::SignInMethodAdded { .. } => "sign_in_method_added",
+            Self::SignInMethodRemoved { .. } => "sign_in_method_removed",
         }
     }
 }
@@ -167,6 +173,12 @@ impl EmailTemplates for DefaultTemplates {
                 None,
                 "If it was not you, remove it from your account settings and contact support."
                     .to_owned(),
+            ),
+            Message::SignInMethodRemoved { method } => (
+                format!("A way to sign in to {product} was removed"),
+                format!("{method} was removed from your {product} account."),
+                None,
+                "If it was not you, sign in, review your account and contact support.".to_owned(),
             ),
         };
         let via = branding
@@ -292,6 +304,9 @@ mod tests {
             },
             Message::PasswordChanged,
             Message::SignInMethodAdded {
+                method: "A passkey",
+            },
+            Message::SignInMethodRemoved {
                 method: "A passkey",
             },
         ] {

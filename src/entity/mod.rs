@@ -15,6 +15,9 @@
 //! | [`organization`] | `portcullis_organizations` | organization |
 //! | [`membership`] | `portcullis_memberships` | user in an organization, with a role |
 //! | [`invitation`] | `portcullis_invitations` | invitation to join an organization |
+//! | [`passkey`] | `portcullis_passkeys` | registered passkey |
+//! | [`webauthn_handle`] | `portcullis_webauthn_handles` | user with a passkey (their random handle) |
+//! | [`webauthn_challenge`] | `portcullis_webauthn_challenges` | passkey ceremony in flight |
 //!
 //! Hosts may read these tables (for example join `portcullis_users` from their own
 //! entities) but should write through portcullis' Rust API, which keeps the in-memory
@@ -27,10 +30,13 @@ pub mod invitation;
 pub mod membership;
 pub mod one_time_secret;
 pub mod organization;
+pub mod passkey;
 pub mod password_credential;
 pub mod session;
 pub mod signing_key;
 pub mod user;
+pub mod webauthn_challenge;
+pub mod webauthn_handle;
 
 use std::fmt;
 

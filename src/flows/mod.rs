@@ -9,6 +9,8 @@ pub(crate) mod email_address;
 pub(crate) mod email_verification;
 pub(crate) mod one_time;
 pub(crate) mod orgs;
+#[cfg(feature = "passkeys")]
+pub(crate) mod passkeys;
 pub(crate) mod password;
 pub(crate) mod password_policy;
 pub(crate) mod password_recovery;

@@ -86,6 +86,11 @@ pub(crate) const INVITATION: Method = Method {
     name: "invitation",
     amr: &["email"],
 };
+/// A passkey: a hardware-bound (or synced) key, with user verification.
+pub(crate) const PASSKEY: Method = Method {
+    name: "passkey",
+    amr: &["hwk"],
+};
 
 const SECRET_LEN: usize = 32;
 /// How far back the chain is walked to recognise an old refresh token (about 3.5 days of

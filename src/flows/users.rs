@@ -337,7 +337,8 @@ fn new_row(
 
 /// Proving an address that an account held *unverified* is taking the account over from
 /// whoever created it: they may have been an attacker who registered someone else's
-/// address with a password of their own (pre-account takeover). So the password goes,
+/// address with a password of their own (pre-account takeover). So the password and the
+/// passkeys go,
 /// every token is cut off and every session ends — in the caller's transaction. Returns
 /// the sessions revoked, for [`Inner::apply_revocations`] after the commit.
 pub(crate) async fn claim_unverified(
@@ -350,6 +351,22 @@ pub(crate) async fn claim_unverified(
         return Ok(Vec::new());
     }
     store::users::delete_password(db, user.id).await?;
+    store::passkeys::delete_all(db, user.id).await?;
     store::users::cut_off_tokens(db, user.id, now).await?;
     Ok(store::sessions::revoke(db, user.id, None, None, "address_claimed", now).await?)
+}
+
+/// Whether the account can still sign in once `passkeys_left` passkeys remain: by
+/// password, by a link or code to its email, by SMS to its phone (when SMS is on), or by
+/// a passkey. Read inside the transaction that holds the user's row lock.
+pub(crate) async fn can_still_sign_in(
+    inner: &Inner,
+    db: &impl sea_orm::ConnectionTrait,
+    user: &user::Model,
+    passkeys_left: u64,
+) -> Result<bool, Error> {
+    Ok(passkeys_left > 0
+        || user.email.is_some()
+        || (user.phone.is_some() && crate::flows::passwordless::sms_enabled(inner))
+        || store::users::password_hash(db, user.id).await?.is_some())
 }

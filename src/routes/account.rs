@@ -100,7 +100,24 @@ fn enabled_methods(auth: &Portcullis) -> Vec<&'static str> {
     if passwordless::sms_enabled(&auth.inner) {
         methods.push("sms_otp");
     }
+    if passkeys_enabled(auth) {
+        methods.push("passkey");
+    }
     methods
+}
+
+/// Whether this deployment offers passkeys (the feature is built in and the public URL
+/// can host them).
+fn passkeys_enabled(auth: &Portcullis) -> bool {
+    #[cfg(feature = "passkeys")]
+    {
+        crate::flows::passkeys::enabled(&auth.inner)
+    }
+    #[cfg(not(feature = "passkeys"))]
+    {
+        let _ = auth;
+        false
+    }
 }
 
 /// `GET /methods`: which sign-in methods are enabled.
@@ -111,7 +128,7 @@ pub(crate) async fn methods(State(auth): State<Portcullis>) -> Response {
         "magic_link": true,
         "email_otp": true,
         "sms_otp": passwordless::sms_enabled(&auth.inner),
-        "passkey": false,
+        "passkey": passkeys_enabled(&auth),
         "oauth": oauth,
     }))
     .into_response()
@@ -161,6 +178,9 @@ pub(crate) async fn identify(
     }
     if user.phone.is_some() && passwordless::sms_enabled(inner) {
         methods.push("sms_otp");
+    }
+    if passkeys_enabled(&auth) && store::passkeys::count(&inner.db, user.id).await? > 0 {
+        methods.push("passkey");
     }
     Ok(ok(json!({ "exists": true, "methods": methods })).into_response())
 }

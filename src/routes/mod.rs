@@ -19,6 +19,13 @@
 //! | `POST` | `/email-otp/verify` | [`passwordless::verify_email_code`] |
 //! | `POST` | `/sign-in/sms-otp` | [`passwordless::send_sms_code`] |
 //! | `POST` | `/sms/verify` | [`passwordless::verify_sms_code`] |
+//! | `POST` | `/me/passkeys/register/begin` | `passkeys::register_begin` |
+//! | `POST` | `/me/passkeys/register/complete` | `passkeys::register_complete` |
+//! | `POST` | `/passkeys/authenticate/begin` | `passkeys::authenticate_begin` |
+//! | `POST` | `/passkeys/authenticate/complete` | `passkeys::authenticate_complete` |
+//! | `GET` | `/me/passkeys` | `passkeys::list` |
+//! | `PATCH` | `/me/passkeys/{id}` | `passkeys::rename` |
+//! | `DELETE` | `/me/passkeys/{id}` | `passkeys::remove` |
 //! | `POST` | `/sessions/refresh` | [`sessions::refresh`] |
 //! | `GET` | `/sessions` | [`sessions::list`] |
 //! | `GET` | `/sessions/current` | [`sessions::current`] |
@@ -41,6 +48,8 @@ pub(crate) mod account;
 pub(crate) mod email;
 pub(crate) mod input;
 pub(crate) mod orgs;
+#[cfg(feature = "passkeys")]
+pub(crate) mod passkeys;
 pub(crate) mod password;
 pub(crate) mod passwordless;
 pub(crate) mod sessions;
@@ -62,10 +71,13 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let body_limit = auth.inner.config.body_limit;
-    Router::new()
+    let router = Router::new()
         .merge(password::router())
         .merge(email::router())
-        .merge(passwordless::router())
+        .merge(passwordless::router());
+    #[cfg(feature = "passkeys")]
+    let router = router.merge(passkeys::router());
+    router
         .merge(sessions::router())
         .merge(account::router())
         .fallback(not_found)

@@ -9,6 +9,7 @@ pub(crate) mod audit;
 pub(crate) mod keys;
 pub(crate) mod one_time;
 pub(crate) mod orgs;
+pub(crate) mod passkeys;
 pub(crate) mod sessions;
 pub(crate) mod users;
 

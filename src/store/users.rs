@@ -2,7 +2,8 @@
 
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, TransactionTrait, sea_query::Expr,
+    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QuerySelect as _, TransactionTrait,
+    sea_query::Expr,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -74,6 +75,16 @@ pub(crate) async fn find(
     id: Uuid,
 ) -> Result<Option<user::Model>, DbErr> {
     user::Entity::find_by_id(id).one(db).await
+}
+
+/// The user, locked for the rest of the transaction (`FOR UPDATE` on PostgreSQL and MySQL;
+/// SQLite serialises writers anyway): changes to one account's ways of signing in happen
+/// one at a time, so "the last one stays" holds under concurrency.
+pub(crate) async fn lock(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).lock_exclusive().one(db).await
 }
 
 pub(crate) async fn find_by_email(

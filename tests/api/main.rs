@@ -12,6 +12,7 @@ mod keys;
 mod layer;
 mod migrations;
 mod orgs;
+mod passkeys;
 mod password;
 mod passwordless;
 mod sessions;

@@ -1,0 +1,710 @@
+//! Passkeys (WebAuthn): registration, sign-in, and the user's list of passkeys.
+//!
+//! webauthn-rs does the cryptography and the ceremony checks (challenge, origin, RP id,
+//! user verification, signature, counter). This module keeps the ceremony state in
+//! `portcullis_webauthn_challenges` (so any instance can complete what another began),
+//! consumes it *before* checking the answer (a replay finds nothing), binds it to the
+//! user where there is one, and stores passkeys with their credential ids unique across
+//! all users.
+//!
+//! - **Registration** (signed in, fresh session): one ceremony per user in flight, found
+//!   by the user at `complete`; the options exclude the user's passkeys and prefer a
+//!   discoverable credential; user verification is required.
+//! - **Sign-in with an email**: the options list that account's credentials. An unknown
+//!   address, or one without passkeys, gets the same shape with a decoy credential id
+//!   derived from the address (stable, so asking twice reveals nothing either).
+//! - **Sign-in without an email** (autofill): the browser picks a discoverable
+//!   credential; its user handle must map to the credential's owner.
+//!
+//! User handles are random UUIDs, one per user, never the email.
+
+use std::sync::Arc;
+
+use sea_orm::TransactionTrait as _;
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, Url, WebauthnError,
+};
+use webauthn_rs::{
+    Webauthn, WebauthnBuilder,
+    fake::{FakePasskeyDistribution, WebauthnFakeCredentialGenerator},
+};
+use webauthn_rs_proto::{AllowCredentials, ResidentKeyRequirement};
+
+use crate::{
+    AuditEvent, Config, ConfigError, Error,
+    audit::AuditKind,
+    config::{CheckedOrigins, Origin},
+    crypto,
+    delivery::Message,
+    entity::{passkey, user, webauthn_challenge},
+    flows::{
+        email_address::normalize_email,
+        sessions::{self, Grant},
+        users,
+    },
+    portcullis::{Inner, deliver},
+    rate_limit::rules,
+    session::client_ip::ClientInfo,
+    store,
+};
+
+/// A ceremony lives at most this long (and the browser is told the same timeout).
+const CEREMONY_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// WebAuthn caps credential ids at 1023 bytes.
+const MAX_CREDENTIAL_ID_LEN: usize = 1023;
+/// Passkeys one account may hold.
+const MAX_PASSKEYS_PER_USER: u64 = 20;
+/// Longest passkey name, in characters.
+const MAX_NAME_CHARS: usize = 100;
+
+/// The kinds of ceremony in `portcullis_webauthn_challenges`.
+const REGISTRATION: &str = "registration";
+/// Sign-in for the user named at `begin` (`user_id` `None`: the name had no passkeys).
+const SIGN_IN: &str = "sign_in";
+/// Sign-in with whichever discoverable credential the browser offers.
+const DISCOVERABLE: &str = "discoverable";
+
+/// Builds the relying party from the configuration, or `None` (passkeys off, with a
+/// warning) when the RP id was left to default and the public URL's host is an IP
+/// address, which WebAuthn does not accept.
+pub(crate) fn relying_party(
+    config: &Config,
+    origins: &CheckedOrigins,
+) -> Result<Option<Webauthn>, ConfigError> {
+    let bad = |why: String| ConfigError::Passkeys(why);
+    let public = origins
+        .allowed
+        .first()
+        .ok_or_else(|| bad("no public origin".into()))?;
+    let rp_id = match &config.passkey_rp_id {
+        Some(rp_id) => rp_id.trim().trim_end_matches('.').to_ascii_lowercase(),
+        None if is_ip(&public.host) => {
+            tracing::warn!(
+                host = %public.host,
+                "portcullis: passkeys are off: WebAuthn needs a domain name, and the public URL's host is an IP address"
+            );
+            return Ok(None);
+        }
+        None => public.host.clone(),
+    };
+    if rp_id.is_empty() || is_ip(&rp_id) || rp_id.contains(['/', ':', '@']) {
+        return Err(bad(format!("RP id {rp_id:?} is not a domain name")));
+    }
+    if !under(&public.host, &rp_id) {
+        return Err(bad(format!(
+            "RP id {rp_id:?} is neither the public URL's host {:?} nor a parent domain of it",
+            public.host
+        )));
+    }
+    let mut urls = vec![origin_url(public)?];
+    for text in &config.passkey_origins {
+        let origin = Origin::parse(text)
+            .filter(|origin| origin.serialize() == text.trim_end_matches('/'))
+            .ok_or_else(|| {
+                bad(format!(
+                    "origin {text:?} is not of the form scheme://host[:port]"
+                ))
+            })?;
+        if !under(&origin.host, &rp_id) {
+            return Err(bad(format!(
+                "origin {text:?} is not under the RP id {rp_id:?}"
+            )));
+        }
+        urls.push(origin_url(&origin)?);
+    }
+    // The host's own front ends (redirect targets) share the RP id when they can.
+    for origin in origins.allowed.iter().skip(1) {
+        if under(&origin.host, &rp_id) {
+            urls.push(origin_url(origin)?);
+        }
+    }
+    urls.dedup();
+    let mut builder = WebauthnBuilder::new(&rp_id, &urls[0])
+        .map_err(|err| bad(format!("relying party: {err}")))?
+        .rp_name(&config.app_name)
+        .timeout(CEREMONY_TTL);
+    for url in &urls[1..] {
+        builder = builder.append_allowed_origin(url);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|err| bad(format!("relying party: {err}")))
+}
+
+fn is_ip(host: &str) -> bool {
+    host.trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+}
+
+/// `host` is `domain` or a subdomain of it.
+fn under(host: &str, domain: &str) -> bool {
+    host == domain
+        || host
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
+
+fn origin_url(origin: &Origin) -> Result<Url, ConfigError> {
+    Url::parse(&origin.serialize())
+        .map_err(|err| ConfigError::Passkeys(format!("origin {}: {err}", origin.serialize())))
+}
+
+/// The relying party, or 404 when passkeys are off.
+fn relying(inner: &Inner) -> Result<&Webauthn, Error> {
+    inner.webauthn.as_ref().ok_or(Error::NotFound)
+}
+
+/// Whether passkey sign-in is available.
+pub(crate) fn enabled(inner: &Inner) -> bool {
+    inner.webauthn.is_some()
+}
+
+fn ceremony_row(kind: &str, user_id: Option<Uuid>, state: String) -> webauthn_challenge::Model {
+    let now = store::now();
+    webauthn_challenge::Model {
+        id: Uuid::new_v4(),
+        kind: kind.to_owned(),
+        user_id,
+        state,
+        created_at: now,
+        expires_at: now + CEREMONY_TTL,
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|err| Error::Internal(Box::new(err)))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|err| Error::Internal(Box::new(err)))
+}
+
+/// The credential a browser sent, as webauthn-rs reads it.
+fn parse_credential<T: serde::de::DeserializeOwned>(credential: Value) -> Result<T, Error> {
+    serde_json::from_value(credential).map_err(|_| {
+        Error::invalid_request("credential: expected the browser's PublicKeyCredential.toJSON()")
+    })
+}
+
+/// A passkey name: trimmed, 1 to 100 characters, no control characters; `None` keeps
+/// the default.
+fn check_name(name: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(name) = name.map(str::trim) else {
+        return Ok(None);
+    };
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(Error::invalid_request(
+            "name: 1 to 100 characters, no control characters",
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+/// The user's handle, made on first use. Of two racing first uses, the unique index
+/// keeps one and the other reads it back.
+async fn handle_for(inner: &Inner, user_id: Uuid) -> Result<Uuid, Error> {
+    if let Some(handle) = store::passkeys::handle_of(&inner.db, user_id).await? {
+        return Ok(handle);
+    }
+    match store::passkeys::insert_handle(&inner.db, user_id, Uuid::new_v4()).await {
+        Ok(()) => {}
+        Err(err) if store::is_unique_violation(&err) => {}
+        Err(err) => return Err(err.into()),
+    }
+    store::passkeys::handle_of(&inner.db, user_id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// `POST /me/passkeys/register/begin`: the creation options for the browser.
+pub(crate) async fn begin_registration(
+    inner: &Inner,
+    user_id: Uuid,
+    client: &ClientInfo,
+) -> Result<Value, Error> {
+    let webauthn = relying(inner)?;
+    inner
+        .throttle(
+            &format!("passkey_register:user:{user_id}"),
+            rules::PASSKEY_REGISTER_PER_USER,
+            client,
+        )
+        .await?;
+    let user = active_user(inner, user_id).await?;
+    let existing = store::passkeys::list(&inner.db, user.id).await?;
+    if existing.len() as u64 >= MAX_PASSKEYS_PER_USER {
+        return Err(Error::Conflict(
+            format!("an account holds at most {MAX_PASSKEYS_PER_USER} passkeys; remove one first")
+                .into(),
+        ));
+    }
+    let exclude = existing
+        .iter()
+        .map(|row| crypto::b64_decode(&row.credential_id).unwrap_or_default())
+        .collect();
+    let handle = handle_for(inner, user.id).await?;
+    let label = user
+        .email
+        .clone()
+        .or_else(|| user.phone.clone())
+        .unwrap_or_else(|| user.id.to_string());
+    let display = user.name.clone().unwrap_or_else(|| label.clone());
+    let (mut options, state) = webauthn
+        .start_passkey_registration(handle, &label, &display, Some(exclude))
+        .map_err(|err| Error::Internal(Box::new(err)))?;
+    // A discoverable credential lets the person sign in without typing an address.
+    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(ResidentKeyRequirement::Preferred);
+    }
+    store::passkeys::sweep_challenges(&inner.db, store::now(), Some((REGISTRATION, user.id)))
+        .await?;
+    let row = ceremony_row(REGISTRATION, Some(user.id), to_json(&state)?);
+    store::passkeys::insert_challenge(&inner.db, row).await?;
+    serde_json::to_value(&options.public_key).map_err(|err| Error::Internal(Box::new(err)))
+}
+
+/// What `POST /me/passkeys/register/complete` stores.
+pub(crate) struct Registration<'a> {
+    pub(crate) user_id: Uuid,
+    pub(crate) session_id: Uuid,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) credential: Value,
+}
+
+/// `POST /me/passkeys/register/complete`: check the browser's answer against the user's
+/// ceremony and store the passkey.
+pub(crate) async fn complete_registration(
+    inner: &Arc<Inner>,
+    registration: Registration<'_>,
+    client: &ClientInfo,
+) -> Result<passkey::Model, Error> {
+    let webauthn = relying(inner)?;
+    let name = check_name(registration.name)?;
+    let credential: RegisterPublicKeyCredential = parse_credential(registration.credential)?;
+    let user = active_user(inner, registration.user_id).await?;
+
+    let ceremony = store::passkeys::newest_challenge_of(&inner.db, REGISTRATION, user.id)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    take(inner, &ceremony).await?;
+    let state: PasskeyRegistration = from_json(&ceremony.state)?;
+    let passkey = match webauthn.finish_passkey_registration(&credential, &state) {
+        Ok(passkey) => passkey,
+        // webauthn-rs refuses a credential from the exclude list (the user's own) with
+        // this error: the authenticator registered it already.
+        Err(WebauthnError::CredentialAlteredAlgFromRequest)
+            if store::passkeys::find_by_credential(
+                &inner.db,
+                &crypto::sha256_hex(&credential.raw_id),
+            )
+            .await?
+            .is_some_and(|row| row.user_id == user.id) =>
+        {
+            return Err(already_registered());
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "passkey registration refused");
+            return Err(Error::invalid_request(
+                "credential: the passkey could not be verified",
+            ));
+        }
+    };
+
+    let credential_id: &[u8] = passkey.cred_id().as_ref();
+    if credential_id.len() > MAX_CREDENTIAL_ID_LEN {
+        return Err(Error::invalid_request(
+            "credential: credential ids are at most 1023 bytes",
+        ));
+    }
+    let now = store::now();
+    let count = store::passkeys::count(&inner.db, user.id).await?;
+    let row = passkey::Model {
+        id: Uuid::now_v7(),
+        user_id: user.id,
+        credential_hash: crypto::sha256_hex(credential_id),
+        credential_id: crypto::b64_encode(credential_id),
+        name: name.unwrap_or_else(|| {
+            if count == 0 {
+                "Passkey".to_owned()
+            } else {
+                format!("Passkey {}", count + 1)
+            }
+        }),
+        passkey: to_json(&passkey)?,
+        counter: 0,
+        backup_eligible: false,
+        backup_state: false,
+        created_at: now,
+        last_used_at: None,
+    };
+    let row = passkey::Model {
+        counter: i64::from(stored_counter(&passkey)?),
+        backup_eligible: stored_flag(&passkey, "backup_eligible")?,
+        backup_state: stored_flag(&passkey, "backup_state")?,
+        ..row
+    };
+    store::passkeys::insert(&inner.db, row.clone())
+        .await
+        .map_err(|err| {
+            if store::is_unique_violation(&err) {
+                already_registered()
+            } else {
+                err.into()
+            }
+        })?;
+
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::PasskeyAdded)
+                .user(user.id)
+                .session(registration.session_id)
+                .client(client)
+                .detail("passkey_id", row.id.to_string()),
+        )
+        .await;
+    notify(
+        inner,
+        &user,
+        Message::SignInMethodAdded {
+            method: "A passkey",
+        },
+    );
+    Ok(row)
+}
+
+fn already_registered() -> Error {
+    Error::Conflict("this passkey is already registered".into())
+}
+
+/// The counter webauthn-rs recorded in the passkey (its fields are private; the
+/// serialised form is stable across its 0.6 releases).
+fn stored_counter(passkey: &Passkey) -> Result<u32, Error> {
+    let value = serde_json::to_value(passkey).map_err(|err| Error::Internal(Box::new(err)))?;
+    Ok(value["cred"]["counter"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0))
+}
+
+fn stored_flag(passkey: &Passkey, flag: &str) -> Result<bool, Error> {
+    let value = serde_json::to_value(passkey).map_err(|err| Error::Internal(Box::new(err)))?;
+    Ok(value["cred"][flag].as_bool().unwrap_or(false))
+}
+
+/// `POST /passkeys/authenticate/begin`: a ceremony and its request options. With an
+/// email, the options list that account's passkeys (or a decoy); without, the browser
+/// offers any discoverable passkey (autofill).
+pub(crate) async fn begin_sign_in(
+    inner: &Inner,
+    email: Option<&str>,
+    client: &ClientInfo,
+) -> Result<(Uuid, Value), Error> {
+    let webauthn = relying(inner)?;
+    let email = email.map(normalize_email).transpose()?;
+    inner
+        .throttle(
+            &format!("passkey_begin:ip:{}", client.ip_key()),
+            rules::PASSKEY_BEGIN_PER_IP,
+            client,
+        )
+        .await?;
+    let (mut options, state) = webauthn
+        .start_discoverable_authentication()
+        .map_err(|err| Error::Internal(Box::new(err)))?;
+    // The page decides whether to ask through autofill; the options are the same.
+    options.mediation = None;
+    let (kind, user_id) = match &email {
+        None => (DISCOVERABLE, None),
+        Some(email) => {
+            let account = store::users::find_by_email(&inner.db, email)
+                .await?
+                .filter(|user| user.disabled_at.is_none());
+            let passkeys = match &account {
+                Some(user) => store::passkeys::list(&inner.db, user.id).await?,
+                None => Vec::new(),
+            };
+            let allow: Vec<Vec<u8>> = if passkeys.is_empty() {
+                decoy_credential_ids(inner, email)?
+            } else {
+                passkeys
+                    .iter()
+                    .filter_map(|row| crypto::b64_decode(&row.credential_id))
+                    .collect()
+            };
+            options.public_key.allow_credentials = allow
+                .into_iter()
+                .map(|id| AllowCredentials {
+                    type_: "public-key".into(),
+                    id,
+                    transports: None,
+                })
+                .collect();
+            let bound = account.filter(|_| !passkeys.is_empty()).map(|user| user.id);
+            (SIGN_IN, bound)
+        }
+    };
+    store::passkeys::sweep_challenges(&inner.db, store::now(), None).await?;
+    let row = ceremony_row(kind, user_id, to_json(&state)?);
+    let id = row.id;
+    store::passkeys::insert_challenge(&inner.db, row).await?;
+    let options =
+        serde_json::to_value(&options.public_key).map_err(|err| Error::Internal(Box::new(err)))?;
+    Ok((id, options))
+}
+
+/// Credential ids that look like a real account's (webauthn-rs draws their number and
+/// lengths from what real authenticators produce), for an address without passkeys.
+/// Keyed by the server secret, so they are stable per address and reveal nothing.
+fn decoy_credential_ids(inner: &Inner, email: &str) -> Result<Vec<Vec<u8>>, Error> {
+    let key = crypto::hmac_parts(&inner.keys.codes, &[b"passkey-decoy-key"]);
+    let generator = WebauthnFakeCredentialGenerator::<FakePasskeyDistribution>::new(key.as_ref())
+        .map_err(|err| Error::Internal(Box::new(err)))?;
+    let ids = generator
+        .generate(email.as_bytes())
+        .map_err(|err| Error::Internal(Box::new(err)))?;
+    Ok(ids.into_iter().map(|id| id.to_vec()).collect())
+}
+
+/// `POST /passkeys/authenticate/complete`: check the answer and start a session.
+pub(crate) async fn complete_sign_in(
+    inner: &Inner,
+    challenge_id: Uuid,
+    credential: Value,
+    client: &ClientInfo,
+) -> Result<Grant, Error> {
+    let webauthn = relying(inner)?;
+    let credential: PublicKeyCredential = parse_credential(credential)?;
+    inner
+        .throttle(
+            &format!("passkey_complete:ip:{}", client.ip_key()),
+            rules::PASSKEY_COMPLETE_PER_IP,
+            client,
+        )
+        .await?;
+    let ceremony = store::passkeys::find_challenge(&inner.db, challenge_id)
+        .await?
+        .filter(|row| row.kind == SIGN_IN || row.kind == DISCOVERABLE)
+        .ok_or(Error::TokenInvalid)?;
+    take(inner, &ceremony).await?;
+
+    let raw_id = credential.get_credential_id();
+    if raw_id.is_empty() || raw_id.len() > MAX_CREDENTIAL_ID_LEN {
+        return Err(Error::invalid_request("credential: bad credential id"));
+    }
+    let refuse = |reason: &'static str, user_id: Option<Uuid>| async move {
+        let mut event = AuditEvent::new(AuditKind::SignInFailed)
+            .client(client)
+            .detail("method", sessions::PASSKEY.name)
+            .detail("reason", reason);
+        if let Some(user_id) = user_id {
+            event = event.user(user_id);
+        }
+        inner.audit(event).await;
+        Error::InvalidCredentials
+    };
+    let Some(row) =
+        store::passkeys::find_by_credential(&inner.db, &crypto::sha256_hex(raw_id)).await?
+    else {
+        return Err(refuse("unknown_passkey", None).await);
+    };
+    // Named at begin: it must be that user's passkey. Unnamed: the authenticator's user
+    // handle must be the handle of the passkey's owner. Either way, a handle that came
+    // back must match.
+    let handle = match credential.get_user_unique_id() {
+        Some(bytes) => Some(Uuid::from_slice(bytes).map_err(|_| Error::InvalidCredentials)?),
+        None => None,
+    };
+    let owner_matches = match (ceremony.kind.as_str(), ceremony.user_id, handle) {
+        (SIGN_IN, Some(named), _) if named != row.user_id => false,
+        (SIGN_IN, None, _) => false,
+        (DISCOVERABLE, _, None) => false,
+        (_, _, Some(handle)) => {
+            store::passkeys::user_of_handle(&inner.db, handle).await? == Some(row.user_id)
+        }
+        _ => true,
+    };
+    if !owner_matches {
+        return Err(refuse("passkey_of_another_user", Some(row.user_id)).await);
+    }
+
+    let state: DiscoverableAuthentication = from_json(&ceremony.state)?;
+    let mut passkey: Passkey = from_json(&row.passkey)?;
+    let result = match webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey)
+    {
+        Ok(result) => result,
+        Err(WebauthnError::CredentialPossibleCompromise) => {
+            counter_regression(inner, &row, client).await;
+            return Err(Error::InvalidCredentials);
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "passkey sign-in refused");
+            return Err(refuse("bad_assertion", Some(row.user_id)).await);
+        }
+    };
+    passkey.update_credential(&result);
+
+    let txn = inner.db.begin().await?;
+    let user = store::users::find(&txn, row.user_id)
+        .await?
+        .ok_or(Error::InvalidCredentials)?;
+    if user.disabled_at.is_some() {
+        return Err(Error::UserDisabled);
+    }
+    if inner.config.require_email_verification
+        && user.email.is_some()
+        && user.email_verified_at.is_none()
+    {
+        return Err(Error::EmailNotVerified);
+    }
+    let recorded = store::passkeys::record_use(
+        &txn,
+        store::passkeys::Use {
+            id: row.id,
+            seen_counter: row.counter,
+            new_counter: i64::from(result.counter()),
+            passkey_json: &to_json(&passkey)?,
+            backup_eligible: result.backup_eligible(),
+            backup_state: result.backup_state(),
+            now: store::now(),
+        },
+    )
+    .await?;
+    if !recorded {
+        // Another sign-in moved the counter between our read and our write: two copies
+        // of one authenticator at work.
+        drop(txn);
+        counter_regression(inner, &row, client).await;
+        return Err(Error::InvalidCredentials);
+    }
+    let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
+    let grant = sessions::start(inner, &txn, user, has_password, sessions::PASSKEY, client).await?;
+    txn.commit().await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::SignIn)
+                .user(grant.user.id)
+                .session(grant.session.id)
+                .client(client)
+                .detail("method", sessions::PASSKEY.name)
+                .detail("passkey_id", row.id.to_string()),
+        )
+        .await;
+    Ok(grant)
+}
+
+async fn counter_regression(inner: &Inner, row: &passkey::Model, client: &ClientInfo) {
+    tracing::warn!(passkey_id = %row.id, user_id = %row.user_id, "passkey counter went backwards; possible cloned authenticator");
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::PasskeyCounterRegression)
+                .user(row.user_id)
+                .client(client)
+                .detail("passkey_id", row.id.to_string()),
+        )
+        .await;
+}
+
+/// Consumes a ceremony before its answer is checked: whatever happens next, it cannot be
+/// answered twice. Expired ceremonies are consumed too, and say so.
+async fn take(inner: &Inner, ceremony: &webauthn_challenge::Model) -> Result<(), Error> {
+    if !store::passkeys::take_challenge(&inner.db, ceremony.id).await? {
+        return Err(Error::TokenInvalid);
+    }
+    if ceremony.expires_at <= OffsetDateTime::now_utc() {
+        return Err(Error::TokenExpired);
+    }
+    Ok(())
+}
+
+async fn active_user(inner: &Inner, user_id: Uuid) -> Result<user::Model, Error> {
+    let user = store::users::find(&inner.db, user_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if user.disabled_at.is_some() {
+        return Err(Error::UserDisabled);
+    }
+    Ok(user)
+}
+
+/// `GET /me/passkeys`.
+pub(crate) async fn list(inner: &Inner, user_id: Uuid) -> Result<Vec<passkey::Model>, Error> {
+    Ok(store::passkeys::list(&inner.db, user_id).await?)
+}
+
+/// `PATCH /me/passkeys/{id}`: 404 for a passkey that is not the caller's.
+pub(crate) async fn rename(
+    inner: &Inner,
+    user_id: Uuid,
+    id: Uuid,
+    name: &str,
+) -> Result<passkey::Model, Error> {
+    let name = check_name(Some(name))?.ok_or_else(|| Error::invalid_request("name: required"))?;
+    if !store::passkeys::rename(&inner.db, user_id, id, &name).await? {
+        return Err(Error::NotFound);
+    }
+    store::passkeys::find_for_user(&inner.db, user_id, id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// `DELETE /me/passkeys/{id}`: removes the passkey unless it is the account's last way
+/// to sign in (409). 404 for a passkey that is not the caller's.
+pub(crate) async fn remove(
+    inner: &Arc<Inner>,
+    user_id: Uuid,
+    session_id: Uuid,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    let txn = inner.db.begin().await?;
+    let user = store::users::lock(&txn, user_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let row = store::passkeys::find_for_user(&txn, user_id, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let left = store::passkeys::count(&txn, user_id)
+        .await?
+        .saturating_sub(1);
+    if !users::can_still_sign_in(inner, &txn, &user, left).await? {
+        return Err(Error::Conflict(
+            "this passkey is the account's last way to sign in; add another first".into(),
+        ));
+    }
+    if !store::passkeys::delete(&txn, user_id, id).await? {
+        return Err(Error::NotFound);
+    }
+    txn.commit().await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::PasskeyRemoved)
+                .user(user_id)
+                .session(session_id)
+                .client(client)
+                .detail("passkey_id", id.to_string()),
+        )
+        .await;
+    let method = format!("A passkey named \"{}\"", row.name);
+    notify(
+        inner,
+        &user,
+        Message::SignInMethodRemoved { method: &method },
+    );
+    Ok(())
+}
+
+fn notify(inner: &Arc<Inner>, user: &user::Model, message: Message<'_>) {
+    if let Some(email) = &user.email {
+        let email = inner.render_email(email, &message, &inner.branding());
+        deliver(inner, email, Some(user.id));
+    }
+}

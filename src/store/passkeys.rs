@@ -1,0 +1,245 @@
+//! Passkeys, WebAuthn user handles and ceremonies in flight.
+//!
+//! The tables exist whether or not the `passkeys` feature is built (the migrations are
+//! the same for every build); without it only [`delete_all`] is used.
+#![cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
+    IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _, sea_query::Expr,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::entity::{passkey, webauthn_challenge, webauthn_handle};
+
+/// The user's WebAuthn user handle, if they have one yet.
+pub(crate) async fn handle_of(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<Option<Uuid>, DbErr> {
+    Ok(webauthn_handle::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .map(|row| row.handle))
+}
+
+/// Gives the user a handle. Fails with a unique violation if they already have one.
+pub(crate) async fn insert_handle(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    handle: Uuid,
+) -> Result<(), DbErr> {
+    webauthn_handle::Entity::insert(
+        webauthn_handle::Model { user_id, handle }
+            .into_active_model()
+            .reset_all(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// The user a handle belongs to.
+pub(crate) async fn user_of_handle(
+    db: &impl ConnectionTrait,
+    handle: Uuid,
+) -> Result<Option<Uuid>, DbErr> {
+    Ok(webauthn_handle::Entity::find()
+        .filter(webauthn_handle::Column::Handle.eq(handle))
+        .one(db)
+        .await?
+        .map(|row| row.user_id))
+}
+
+/// The user's passkeys, oldest first.
+pub(crate) async fn list(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<Vec<passkey::Model>, DbErr> {
+    passkey::Entity::find()
+        .filter(passkey::Column::UserId.eq(user_id))
+        .order_by_asc(passkey::Column::CreatedAt)
+        .order_by_asc(passkey::Column::Id)
+        .all(db)
+        .await
+}
+
+/// How many passkeys the user has.
+pub(crate) async fn count(db: &impl ConnectionTrait, user_id: Uuid) -> Result<u64, DbErr> {
+    passkey::Entity::find()
+        .filter(passkey::Column::UserId.eq(user_id))
+        .count(db)
+        .await
+}
+
+/// The passkey whose credential id hashes to `credential_hash`, whoever owns it.
+pub(crate) async fn find_by_credential(
+    db: &impl ConnectionTrait,
+    credential_hash: &str,
+) -> Result<Option<passkey::Model>, DbErr> {
+    passkey::Entity::find()
+        .filter(passkey::Column::CredentialHash.eq(credential_hash))
+        .one(db)
+        .await
+}
+
+/// The user's passkey `id` (someone else's is `None`).
+pub(crate) async fn find_for_user(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<passkey::Model>, DbErr> {
+    passkey::Entity::find_by_id(id)
+        .filter(passkey::Column::UserId.eq(user_id))
+        .one(db)
+        .await
+}
+
+/// Stores a new passkey. A credential id already registered (by anyone) is a unique
+/// violation.
+pub(crate) async fn insert(db: &impl ConnectionTrait, row: passkey::Model) -> Result<(), DbErr> {
+    passkey::Entity::insert(row.into_active_model().reset_all())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Renames the user's passkey; `false` when they have no such passkey.
+pub(crate) async fn rename(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    id: Uuid,
+    name: &str,
+) -> Result<bool, DbErr> {
+    let result = passkey::Entity::update_many()
+        .col_expr(passkey::Column::Name, Expr::value(name))
+        .filter(passkey::Column::Id.eq(id))
+        .filter(passkey::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Removes the user's passkey; `false` when they have no such passkey.
+pub(crate) async fn delete(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<bool, DbErr> {
+    let result = passkey::Entity::delete_many()
+        .filter(passkey::Column::Id.eq(id))
+        .filter(passkey::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Removes every passkey of the user (an account taken back from whoever registered it).
+pub(crate) async fn delete_all(db: &impl ConnectionTrait, user_id: Uuid) -> Result<u64, DbErr> {
+    let result = passkey::Entity::delete_many()
+        .filter(passkey::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// What one sign-in with a passkey changes.
+pub(crate) struct Use<'a> {
+    pub(crate) id: Uuid,
+    /// The counter the verification was checked against.
+    pub(crate) seen_counter: i64,
+    pub(crate) new_counter: i64,
+    pub(crate) passkey_json: &'a str,
+    pub(crate) backup_eligible: bool,
+    pub(crate) backup_state: bool,
+    pub(crate) now: OffsetDateTime,
+}
+
+/// Records a sign-in with a passkey, if the stored counter is still the one the
+/// signature was checked against: of two sign-ins racing with one counting credential,
+/// one moves the counter and the other sees `false` (a possibly cloned authenticator).
+/// Credentials that do not count (synced passkeys stay at 0) always record.
+pub(crate) async fn record_use(db: &impl ConnectionTrait, usage: Use<'_>) -> Result<bool, DbErr> {
+    let result = passkey::Entity::update_many()
+        .col_expr(passkey::Column::Counter, Expr::value(usage.new_counter))
+        .col_expr(passkey::Column::Passkey, Expr::value(usage.passkey_json))
+        .col_expr(
+            passkey::Column::BackupEligible,
+            Expr::value(usage.backup_eligible),
+        )
+        .col_expr(
+            passkey::Column::BackupState,
+            Expr::value(usage.backup_state),
+        )
+        .col_expr(passkey::Column::LastUsedAt, Expr::value(Some(usage.now)))
+        .filter(passkey::Column::Id.eq(usage.id))
+        .filter(passkey::Column::Counter.eq(usage.seen_counter))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Stores the state of a ceremony that just began.
+pub(crate) async fn insert_challenge(
+    db: &impl ConnectionTrait,
+    row: webauthn_challenge::Model,
+) -> Result<(), DbErr> {
+    webauthn_challenge::Entity::insert(row.into_active_model().reset_all())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Removes ceremonies past their lifetime, and the user's registration in flight when a
+/// new one begins.
+pub(crate) async fn sweep_challenges(
+    db: &impl ConnectionTrait,
+    now: OffsetDateTime,
+    registration_of: Option<(&str, Uuid)>,
+) -> Result<(), DbErr> {
+    webauthn_challenge::Entity::delete_many()
+        .filter(webauthn_challenge::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    if let Some((kind, user_id)) = registration_of {
+        webauthn_challenge::Entity::delete_many()
+            .filter(webauthn_challenge::Column::Kind.eq(kind))
+            .filter(webauthn_challenge::Column::UserId.eq(user_id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The user's newest ceremony of `kind`.
+pub(crate) async fn newest_challenge_of(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    user_id: Uuid,
+) -> Result<Option<webauthn_challenge::Model>, DbErr> {
+    webauthn_challenge::Entity::find()
+        .filter(webauthn_challenge::Column::Kind.eq(kind))
+        .filter(webauthn_challenge::Column::UserId.eq(user_id))
+        .order_by_desc(webauthn_challenge::Column::CreatedAt)
+        .one(db)
+        .await
+}
+
+/// The ceremony `id`, if it is still in flight.
+pub(crate) async fn find_challenge(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<webauthn_challenge::Model>, DbErr> {
+    webauthn_challenge::Entity::find_by_id(id).one(db).await
+}
+
+/// Consumes the ceremony: of any number of concurrent completions exactly one sees
+/// `true`; the others (and every replay) see `false`.
+pub(crate) async fn take_challenge(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let result = webauthn_challenge::Entity::delete_many()
+        .filter(webauthn_challenge::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
