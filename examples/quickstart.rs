@@ -214,11 +214,11 @@ or both to this server's log.</p>
     </form>
     <form id="sign-in" class="card">
       <h2>Sign in</h2>
-      <label>Email <input name="email" type="email" autocomplete="username" required></label>
+      <label>Email <input name="email" type="email" autocomplete="username webauthn" required></label>
       <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
       <button type="submit">Sign in</button>
     </form>
-        <form id="forgot" class="card">
+    <form id="forgot" class="card">
       <h2>Forgot your password?</h2>
       <label>Email <input name="email" type="email" autocomplete="email" required></label>
       <button type="submit">Email me a reset link</button>
@@ -237,6 +237,11 @@ or both to this server's log.</p>
       <button type="submit">Send me a code</button>
       <label>Code <input name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6"></label>
       <button type="button" id="email-code-verify">Sign in with the code</button>
+    </form>
+    <form id="passkey-sign-in" class="card">
+      <h3>Use a passkey</h3>
+      <label>Email (optional) <input name="email" type="email" autocomplete="username webauthn"></label>
+      <button type="submit">Sign in with a passkey</button>
     </form>
     <form id="sms-code" class="card">
       <h3>Text me a code</h3>
@@ -263,7 +268,7 @@ or both to this server's log.</p>
     <h3>Sessions</h3>
     <table><thead><tr><th>Started</th><th>Method</th><th>IP</th><th>Browser</th><th></th></tr></thead><tbody id="sessions"></tbody></table>
   </div>
-    <div class="card">
+  <div class="card">
     <h2>Organizations</h2>
     <p>Acting in: <strong id="active-org">none</strong> <span id="perms" class="muted"></span></p>
     <table><thead><tr><th>Name</th><th>Slug</th><th>Your role</th><th></th></tr></thead><tbody id="orgs"></tbody></table>
@@ -277,6 +282,11 @@ or both to this server's log.</p>
         <button type="submit">Invite</button>
       </form>
     </div>
+  </div>
+  <div class="card">
+    <h2>Passkeys</h2>
+    <table><thead><tr><th>Name</th><th>Added</th><th>Last used</th><th></th></tr></thead><tbody id="passkeys"></tbody></table>
+    <form id="add-passkey" class="row"><input name="name" placeholder="Name (optional)" maxlength="100"><button type="submit">Add a passkey</button></form>
   </div>
   <form id="change-password" class="card">
     <h2>Change password</h2>
@@ -315,13 +325,14 @@ async function render() {
   const signedIn = me.status === 200;
   $('signed-in').hidden = !signedIn;
   $('signed-out').hidden = signedIn;
-  if (!signedIn) return;
-    const user = me.data.user;
+  if (!signedIn) { offerPasskeyAutofill(); return; }
+  const user = me.data.user;
   $('who').textContent = user.email || user.phone;
   $('verified').textContent = !user.email ? '' : user.email_verified ? '(email verified)' : '(email not verified)';
   $('verify-email').hidden = !user.email || user.email_verified;
-    $('me').textContent = JSON.stringify(me.data, null, 2);
+  $('me').textContent = JSON.stringify(me.data, null, 2);
   await renderOrgs();
+  await renderPasskeys();
   const list = await call('GET', API + '/sessions');
   const rows = $('sessions');
   rows.replaceChildren();
@@ -339,6 +350,69 @@ async function render() {
     tr.appendChild(td); rows.appendChild(tr);
   }
 }
+
+// Passkeys, with the browser's own JSON helpers: options in, credential.toJSON() out.
+const passkeys = !!(window.PublicKeyCredential && PublicKeyCredential.parseRequestOptionsFromJSON);
+let autofill = null; // the pending autofill request, aborted before any other ceremony
+async function passkeySignIn(email, conditional) {
+  if (autofill) { autofill.abort(); autofill = null; }
+  const begun = await call('POST', API + '/passkeys/authenticate/begin', email ? { email } : {});
+  if (begun.status !== 200) return begun;
+  const request = { publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(begun.data.options) };
+  if (conditional) { autofill = new AbortController(); request.mediation = 'conditional'; request.signal = autofill.signal; }
+  const credential = await navigator.credentials.get(request);
+  return call('POST', API + '/passkeys/authenticate/complete', { challenge_id: begun.data.challenge_id, credential: credential.toJSON() });
+}
+// Autofill: the browser offers saved passkeys in the email fields (autocomplete="username
+// webauthn"); the request waits until the person picks one, or another ceremony starts.
+async function offerPasskeyAutofill() {
+  if (!passkeys || autofill || !(await PublicKeyCredential.isConditionalMediationAvailable?.())) return;
+  try {
+    const answer = await passkeySignIn(null, true);
+    show(answer);
+    if (answer.status === 200) render();
+  } catch (err) {
+    if (err.name !== 'AbortError') show('Passkey sign-in failed: ' + err.message);
+  } finally { autofill = null; }
+}
+$('passkey-sign-in').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (!passkeys) return show('This browser has no passkey support.');
+  try { show(await passkeySignIn(formData(e.target).email, false)); } catch (err) { show('Passkey sign-in failed: ' + err.message); }
+  render();
+});
+async function renderPasskeys() {
+  const list = await call('GET', API + '/me/passkeys');
+  const rows = $('passkeys');
+  rows.replaceChildren();
+  for (const p of list.data.passkeys || []) {
+    const tr = document.createElement('tr');
+    for (const text of [p.name, new Date(p.created_at).toLocaleString(), p.last_used_at ? new Date(p.last_used_at).toLocaleString() : 'never']) {
+      const td = document.createElement('td'); td.textContent = text; tr.appendChild(td);
+    }
+    const td = document.createElement('td');
+    const rename = document.createElement('button'); rename.textContent = 'Rename';
+    rename.addEventListener('click', async () => {
+      const name = prompt('New name', p.name);
+      if (name) { show(await call('PATCH', API + '/me/passkeys/' + p.id, { name })); render(); }
+    });
+    const remove = document.createElement('button'); remove.textContent = 'Remove'; remove.className = 'danger';
+    remove.addEventListener('click', async () => { show(await call('DELETE', API + '/me/passkeys/' + p.id)); render(); });
+    td.append(rename, remove); tr.appendChild(td); rows.appendChild(tr);
+  }
+}
+$('add-passkey').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (!passkeys) return show('This browser has no passkey support.');
+  try {
+    const begun = await call('POST', API + '/me/passkeys/register/begin');
+    if (begun.status !== 200) return show(begun);
+    const credential = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(begun.data.options) });
+    show(await call('POST', API + '/me/passkeys/register/complete', { name: formData(e.target).name || undefined, credential: credential.toJSON() }));
+    e.target.reset();
+  } catch (err) { show('Passkey not added: ' + err.message); }
+  render();
+});
 
 async function renderOrgs() {
   const perms = await call('GET', API + '/sessions/current/permissions');

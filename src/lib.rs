@@ -4,7 +4,7 @@
 //!
 //! - a router of auth endpoints ([`Portcullis::router`]): sign-up and sign-in with email
 //!   and password, email verification and password reset, magic links, email and SMS
-//!   codes, sessions with rotating refresh tokens, the account;
+//!   codes, passkeys, sessions with rotating refresh tokens, the account;
 //! - a router of organizations ([`Portcullis::orgs_router`]) with roles, permissions and
 //!   invitations;
 //! - a layer ([`Portcullis::session_layer`]) that authenticates every request from a
@@ -50,6 +50,7 @@
 //! `mysql` | MySQL and MariaDB | yes
 //! `smtp` | email delivery over SMTP (lettre, rustls) | yes
 //! `sms` | text delivery over HTTP: webhook and Twilio senders (reqwest, rustls) | yes
+//! `passkeys` | passkeys (WebAuthn) with webauthn-rs | yes
 //!
 //! The crate builds with any one backend, e.g. `--no-default-features --features sqlite`.
 

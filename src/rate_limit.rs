@@ -76,10 +76,13 @@ pub(crate) mod rules {
     /// `POST /identify` from one IP.
     pub(crate) const IDENTIFY_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
     /// Passkey ceremonies begun from one IP (each stores a row for five minutes).
+    #[cfg(feature = "passkeys")]
     pub(crate) const PASSKEY_BEGIN_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
     /// Passkey answers checked from one IP.
+    #[cfg(feature = "passkeys")]
     pub(crate) const PASSKEY_COMPLETE_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
     /// Passkey registrations begun by one user.
+    #[cfg(feature = "passkeys")]
     pub(crate) const PASSKEY_REGISTER_PER_USER: Rule = Rule::new(10, Duration::from_secs(30));
 }
 

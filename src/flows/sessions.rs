@@ -87,6 +87,7 @@ pub(crate) const INVITATION: Method = Method {
     amr: &["email"],
 };
 /// A passkey: a hardware-bound (or synced) key, with user verification.
+#[cfg(feature = "passkeys")]
 pub(crate) const PASSKEY: Method = Method {
     name: "passkey",
     amr: &["hwk"],

@@ -359,6 +359,7 @@ pub(crate) async fn claim_unverified(
 /// Whether the account can still sign in once `passkeys_left` passkeys remain: by
 /// password, by a link or code to its email, by SMS to its phone (when SMS is on), or by
 /// a passkey. Read inside the transaction that holds the user's row lock.
+#[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
 pub(crate) async fn can_still_sign_in(
     inner: &Inner,
     db: &impl sea_orm::ConnectionTrait,

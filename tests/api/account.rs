@@ -73,7 +73,7 @@ async fn methods_lists_what_is_enabled() {
     assert_eq!(resp.status, StatusCode::OK);
     assert_eq!(
         resp.json,
-        json!({ "ok": true, "password": true, "magic_link": true, "email_otp": true, "sms_otp": true, "passkey": false, "oauth": [] })
+        json!({ "ok": true, "password": true, "magic_link": true, "email_otp": true, "sms_otp": true, "passkey": true, "oauth": [] })
     );
 }
 

@@ -3,6 +3,7 @@
 //! organization, removal taking effect at once.
 
 use http::{Method, StatusCode};
+use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, EntityTrait as _, IntoActiveModel as _};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -13,8 +14,20 @@ struct Person {
     email: String,
 }
 
+/// A signed-up person who has verified their address (accepting an invitation signed out
+/// would otherwise take an unverified account back from whoever registered it, ending
+/// its sessions: see `flows::users::claim_unverified`).
 async fn person(t: &TestApp, email: &str) -> Person {
     let grant = sign_up(&t.app, email).await;
+    let id: uuid::Uuid = grant.json["user"]["id"].as_str().unwrap().parse().unwrap();
+    let user = portcullis::entity::user::Entity::find_by_id(id)
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut user = user.into_active_model();
+    user.email_verified_at = Set(Some(time::OffsetDateTime::now_utc()));
+    user.update(&t.db).await.unwrap();
     Person {
         token: grant.access_token(),
         id: grant.json["user"]["id"].as_str().unwrap().to_owned(),
@@ -535,9 +548,9 @@ async fn invitations_are_single_use_and_bound_to_their_address() {
     assert_eq!(resp.status, StatusCode::FORBIDDEN);
     let _ = stranger;
     // The invited address, signed in but unverified, cannot either.
-    let guest = person(&t, "guest@example.com").await;
+    let guest = sign_up(&t.app, "guest@example.com").await.access_token();
     let resp = post_("/v1/orgs/invitations/accept")
-        .bearer(&guest.token)
+        .bearer(&guest)
         .json(json!({ "token": token }))
         .send(&t.app)
         .await;
@@ -552,6 +565,9 @@ async fn invitations_are_single_use_and_bound_to_their_address() {
     assert_eq!(resp.json["user"]["email_verified"], true);
     assert_eq!(resp.json["membership"]["role"], "member");
     assert!(resp.json["access_token"].is_string());
+    // The link proved the address: whoever registered it unverified is out.
+    assert_eq!(hello(&t.app, &guest).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(resp.json["user"]["has_password"], false);
     // Once.
     let again = post_("/v1/orgs/invitations/accept")
         .json(json!({ "token": token }))
