@@ -157,7 +157,8 @@ pub struct Config {
     /// RP id later: choose it once.
     pub passkey_rp_id: Option<String>,
     /// Origins where browsers run passkey ceremonies besides the public URL, each under
-    /// the RP id. Default: the [`allowed_origins`](Self::allowed_origins) under the RP id.
+    /// the RP id. Default: none. Redirect targets are not trusted for passkeys unless
+    /// listed here: any page that may run a ceremony can relay a person's passkey.
     pub passkey_origins: Vec<String>,
 }
 

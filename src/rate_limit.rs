@@ -78,6 +78,10 @@ pub(crate) mod rules {
     /// Passkey ceremonies begun from one IP (each stores a row for five minutes).
     #[cfg(feature = "passkeys")]
     pub(crate) const PASSKEY_BEGIN_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
+    /// Passkey sign-ins begun on this instance in all (ceremony rows a flood from many
+    /// addresses could pile up).
+    #[cfg(feature = "passkeys")]
+    pub(crate) const PASSKEY_BEGIN_GLOBAL: Rule = Rule::new(1000, Duration::from_millis(5));
     /// Passkey answers checked from one IP.
     #[cfg(feature = "passkeys")]
     pub(crate) const PASSKEY_COMPLETE_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));

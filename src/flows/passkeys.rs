@@ -18,7 +18,10 @@
 //!
 //! User handles are random UUIDs, one per user, never the email.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+};
 
 use sea_orm::TransactionTrait as _;
 use serde_json::Value;
@@ -116,13 +119,8 @@ pub(crate) fn relying_party(
         }
         urls.push(origin_url(&origin)?);
     }
-    // The host's own front ends (redirect targets) share the RP id when they can.
-    for origin in origins.allowed.iter().skip(1) {
-        if under(&origin.host, &rp_id) {
-            urls.push(origin_url(origin)?);
-        }
-    }
     urls.dedup();
+    tracing::debug!(rp_id = %rp_id, origins = ?urls.iter().map(Url::as_str).collect::<Vec<_>>(), "passkey relying party");
     let mut builder = WebauthnBuilder::new(&rp_id, &urls[0])
         .map_err(|err| bad(format!("relying party: {err}")))?
         .rp_name(&config.app_name)
@@ -192,15 +190,17 @@ fn parse_credential<T: serde::de::DeserializeOwned>(credential: Value) -> Result
     })
 }
 
-/// A passkey name: trimmed, 1 to 100 characters, no control characters; `None` keeps
-/// the default.
+/// A passkey name: trimmed, 1 to 100 characters, no control characters and no invisible
+/// formatting or direction marks (which could disguise a name in the emails we send);
+/// `None` keeps the default.
 fn check_name(name: Option<&str>) -> Result<Option<String>, Error> {
     let Some(name) = name.map(str::trim) else {
         return Ok(None);
     };
+    let invisible = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
+        || name.chars().any(|c| c.is_control() || invisible(c))
     {
         return Err(Error::invalid_request(
             "name: 1 to 100 characters, no control characters",
@@ -242,10 +242,7 @@ pub(crate) async fn begin_registration(
     let user = active_user(inner, user_id).await?;
     let existing = store::passkeys::list(&inner.db, user.id).await?;
     if existing.len() as u64 >= MAX_PASSKEYS_PER_USER {
-        return Err(Error::Conflict(
-            format!("an account holds at most {MAX_PASSKEYS_PER_USER} passkeys; remove one first")
-                .into(),
-        ));
+        return Err(too_many_passkeys());
     }
     let exclude = existing
         .iter()
@@ -326,7 +323,25 @@ pub(crate) async fn complete_registration(
         ));
     }
     let now = store::now();
-    let count = store::passkeys::count(&inner.db, user.id).await?;
+    // One transaction under the user's row lock: an address claim (which removes the
+    // passkeys of whoever held the account unverified) either runs first and ends this
+    // session, or runs after and removes this passkey too.
+    let txn = inner.db.begin().await?;
+    store::users::lock(&txn, user.id).await?;
+    let live = store::sessions::find(&txn, registration.session_id)
+        .await?
+        .is_some_and(|session| {
+            session.revoked_at.is_none()
+                && session.expires_at > now
+                && session.idle_expires_at > now
+        });
+    if !live {
+        return Err(Error::Unauthorized);
+    }
+    let count = store::passkeys::count(&txn, user.id).await?;
+    if count >= MAX_PASSKEYS_PER_USER {
+        return Err(too_many_passkeys());
+    }
     let row = passkey::Model {
         id: Uuid::now_v7(),
         user_id: user.id,
@@ -352,7 +367,7 @@ pub(crate) async fn complete_registration(
         backup_state: stored_flag(&passkey, "backup_state")?,
         ..row
     };
-    store::passkeys::insert(&inner.db, row.clone())
+    store::passkeys::insert(&txn, row.clone())
         .await
         .map_err(|err| {
             if store::is_unique_violation(&err) {
@@ -361,6 +376,7 @@ pub(crate) async fn complete_registration(
                 err.into()
             }
         })?;
+    txn.commit().await?;
 
     inner
         .audit(
@@ -379,6 +395,13 @@ pub(crate) async fn complete_registration(
         },
     );
     Ok(row)
+}
+
+fn too_many_passkeys() -> Error {
+    Error::Conflict(
+        format!("an account holds at most {MAX_PASSKEYS_PER_USER} passkeys; remove one first")
+            .into(),
+    )
 }
 
 fn already_registered() -> Error {
@@ -417,6 +440,9 @@ pub(crate) async fn begin_sign_in(
             client,
         )
         .await?;
+    inner
+        .throttle("passkey_begin:global", rules::PASSKEY_BEGIN_GLOBAL, client)
+        .await?;
     let (mut options, state) = webauthn
         .start_discoverable_authentication()
         .map_err(|err| Error::Internal(Box::new(err)))?;
@@ -428,12 +454,12 @@ pub(crate) async fn begin_sign_in(
             let account = store::users::find_by_email(&inner.db, email)
                 .await?
                 .filter(|user| user.disabled_at.is_none());
-            let passkeys = match &account {
-                Some(user) => store::passkeys::list(&inner.db, user.id).await?,
-                None => Vec::new(),
-            };
+            // The same queries and work whether or not the address has an account.
+            let owner = account.as_ref().map_or(Uuid::nil(), |user| user.id);
+            let passkeys = store::passkeys::list(&inner.db, owner).await?;
+            let decoys = decoy_credential_ids(inner, email)?;
             let allow: Vec<Vec<u8>> = if passkeys.is_empty() {
-                decoy_credential_ids(inner, email)?
+                decoys
             } else {
                 passkeys
                     .iter()
@@ -452,7 +478,7 @@ pub(crate) async fn begin_sign_in(
             (SIGN_IN, bound)
         }
     };
-    store::passkeys::sweep_challenges(&inner.db, store::now(), None).await?;
+    sweep_now_and_then(inner).await?;
     let row = ceremony_row(kind, user_id, to_json(&state)?);
     let id = row.id;
     store::passkeys::insert_challenge(&inner.db, row).await?;
@@ -468,10 +494,40 @@ fn decoy_credential_ids(inner: &Inner, email: &str) -> Result<Vec<Vec<u8>>, Erro
     let key = crypto::hmac_parts(&inner.keys.codes, &[b"passkey-decoy-key"]);
     let generator = WebauthnFakeCredentialGenerator::<FakePasskeyDistribution>::new(key.as_ref())
         .map_err(|err| Error::Internal(Box::new(err)))?;
-    let ids = generator
+    let mut ids: Vec<Vec<u8>> = generator
         .generate(email.as_bytes())
-        .map_err(|err| Error::Internal(Box::new(err)))?;
-    Ok(ids.into_iter().map(|id| id.to_vec()).collect())
+        .map_err(|err| Error::Internal(Box::new(err)))?
+        .into_iter()
+        .map(|id| id.to_vec())
+        .collect();
+    // The distribution sometimes draws no credential at all; a real account with passkeys
+    // never has an empty list (and an empty list would offer every passkey of the site).
+    if ids.is_empty() {
+        let tag = crypto::hmac_parts(&inner.keys.codes, &[b"passkey-decoy-one", email.as_bytes()]);
+        ids.push(tag.as_ref()[..16].to_vec());
+    }
+    Ok(ids)
+}
+
+/// Sweeps expired ceremonies at most once a minute per instance, so a flood of begins
+/// does not turn into a flood of table-wide deletes.
+async fn sweep_now_and_then(inner: &Inner) -> Result<(), Error> {
+    static LAST_SWEEP: AtomicI64 = AtomicI64::new(0);
+    let now = store::now();
+    let last = LAST_SWEEP.load(Ordering::Relaxed);
+    if now.unix_timestamp() - last >= 60
+        && LAST_SWEEP
+            .compare_exchange(
+                last,
+                now.unix_timestamp(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        store::passkeys::sweep_challenges(&inner.db, now, None).await?;
+    }
+    Ok(())
 }
 
 /// `POST /passkeys/authenticate/complete`: check the answer and start a session.
@@ -579,9 +635,16 @@ pub(crate) async fn complete_sign_in(
     )
     .await?;
     if !recorded {
+        drop(txn);
+        if store::passkeys::find_by_credential(&inner.db, &row.credential_hash)
+            .await?
+            .is_none()
+        {
+            // Removed by its owner while this sign-in was being checked.
+            return Err(refuse("unknown_passkey", Some(row.user_id)).await);
+        }
         // Another sign-in moved the counter between our read and our write: two copies
         // of one authenticator at work.
-        drop(txn);
         counter_regression(inner, &row, client).await;
         return Err(Error::InvalidCredentials);
     }

@@ -27,6 +27,7 @@ use crate::{
         password::check_new_password,
         profile, redirect,
         sessions::{self, Grant},
+        users,
     },
     portcullis::{Inner, deliver},
     rate_limit::rules,
@@ -242,11 +243,16 @@ pub(crate) async fn reset(
     if user.email.is_none() || user.email != row.identifier || user.disabled_at.is_some() {
         return Err(Error::TokenInvalid);
     }
+    // Whoever registered an unverified address loses what they added (password, passkeys)
+    // to the person who just proved it.
+    let mut revoked =
+        users::claim_unverified(&txn, &user, user.email_verified_at.is_some(), now).await?;
     store::users::set_password(&txn, user.id, hash, now).await?;
     // Following the emailed link proved the mailbox, as a verification link would.
     store::users::mark_email_verified(&txn, user.id, now).await?;
     store::users::cut_off_tokens(&txn, user.id, now).await?;
-    let revoked = store::sessions::revoke(&txn, user.id, None, None, "password_reset", now).await?;
+    revoked
+        .extend(store::sessions::revoke(&txn, user.id, None, None, "password_reset", now).await?);
     store::one_time::consume_all_for_user(&txn, user.id, ACCOUNT_TAKEOVER_PURPOSES, now).await?;
     txn.commit().await?;
 

@@ -350,8 +350,12 @@ pub(crate) async fn claim_unverified(
     if address_was_verified {
         return Ok(Vec::new());
     }
+    // The row lock orders this against a passkey registration completing at the same
+    // moment (which takes the same lock, then checks its session is still alive).
+    store::users::lock(db, user.id).await?;
     store::users::delete_password(db, user.id).await?;
     store::passkeys::delete_all(db, user.id).await?;
+    store::passkeys::delete_challenges_of(db, user.id).await?;
     store::users::cut_off_tokens(db, user.id, now).await?;
     Ok(store::sessions::revoke(db, user.id, None, None, "address_claimed", now).await?)
 }

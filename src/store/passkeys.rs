@@ -1,7 +1,8 @@
 //! Passkeys, WebAuthn user handles and ceremonies in flight.
 //!
 //! The tables exist whether or not the `passkeys` feature is built (the migrations are
-//! the same for every build); without it only [`delete_all`] is used.
+//! the same for every build); without it only [`delete_all`] and
+//! [`delete_challenges_of`] are used.
 #![cfg_attr(not(feature = "passkeys"), allow(dead_code))]
 
 use sea_orm::{
@@ -139,6 +140,19 @@ pub(crate) async fn delete(
 pub(crate) async fn delete_all(db: &impl ConnectionTrait, user_id: Uuid) -> Result<u64, DbErr> {
     let result = passkey::Entity::delete_many()
         .filter(passkey::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Drops every ceremony of the user in flight (a registration begun by whoever held the
+/// account before it was claimed).
+pub(crate) async fn delete_challenges_of(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<u64, DbErr> {
+    let result = webauthn_challenge::Entity::delete_many()
+        .filter(webauthn_challenge::Column::UserId.eq(user_id))
         .exec(db)
         .await?;
     Ok(result.rows_affected)

@@ -80,7 +80,6 @@ pub(crate) async fn find(
 /// The user, locked for the rest of the transaction (`FOR UPDATE` on PostgreSQL and MySQL;
 /// SQLite serialises writers anyway): changes to one account's ways of signing in happen
 /// one at a time, so "the last one stays" holds under concurrency.
-#[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
 pub(crate) async fn lock(
     db: &impl ConnectionTrait,
     id: Uuid,

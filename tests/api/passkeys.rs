@@ -455,6 +455,12 @@ async fn sign_in_options_look_the_same_for_every_address() {
         assert!(!ids.is_empty() && !ids.contains(&real));
         assert!(ids.iter().all(|id| B64.decode(id).is_ok()));
     }
+    // Never an empty list (a real account with passkeys never has one).
+    for n in 0..40 {
+        let begun =
+            begin_sign_in(&t.app, json!({ "email": format!("ghost{n}@example.com") })).await;
+        assert!(!allowed_ids(&begun.json["options"]).is_empty(), "ghost{n}");
+    }
     // Stable: asking again says the same, as it would for a real account.
     let nobody_again = begin_sign_in(&t.app, json!({ "email": "nobody@example.com" })).await;
     assert_eq!(
@@ -571,6 +577,7 @@ async fn passkeys_are_listed_renamed_and_removed_by_their_owner_only() {
         json!({ "name": "" }),
         json!({ "name": "a\u{7}b" }),
         json!({ "name": "x".repeat(101) }),
+        json!({ "name": "\u{202E}evil" }),
         json!({}),
     ] {
         let resp = req(Method::PATCH, &path)
@@ -820,4 +827,37 @@ async fn the_relying_party_comes_from_configuration() {
     let credential = Device::at("http://localhost:4000").create(&begun.json["options"]);
     let resp = complete_registration(&t.app, &user, json!({ "credential": credential })).await;
     assert_eq!(resp.error_code(), "invalid_request");
+}
+
+#[tokio::test]
+async fn a_password_reset_removes_passkeys_of_whoever_registered_the_address_unverified() {
+    let t = app_with(|b| b).await;
+    let squatter = sign_up(&t.app, "reset-victim@example.com")
+        .await
+        .access_token();
+    let mut device = Device::new();
+    let passkey = register(&t.app, &squatter, &mut device).await;
+    let credential_id = passkey_row(&t, &passkey["id"]).await.credential_id;
+
+    post_("/v1/auth/password/forgot")
+        .json(json!({ "email": "reset-victim@example.com" }))
+        .send(&t.app)
+        .await;
+    let mail = t.email("reset-victim@example.com", 2).await;
+    assert_eq!(mail.kind, "password_reset");
+    let resp = post_("/v1/auth/password/reset")
+        .json(json!({ "token": token_in(&mail), "password": "a brand new passphrase 42" }))
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+    let resp = sign_in_offering(
+        &t.app,
+        "reset-victim@example.com",
+        &mut device,
+        &credential_id,
+    )
+    .await;
+    assert_eq!(resp.status, StatusCode::UNAUTHORIZED);
+    // And a registration the squatter had begun cannot be completed any more.
+    assert_eq!(hello(&t.app, &squatter).await, StatusCode::UNAUTHORIZED);
 }
