@@ -193,12 +193,13 @@ fn csp_hash(source: &str) -> String {
 const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem;color:#222}\
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:8px;padding:1rem;flex:1;min-width:16rem;margin-bottom:1rem}\
 label{display:block;margin:.5rem 0}input{display:block;width:100%;padding:.4rem;box-sizing:border-box}\
-button{padding:.4rem .8rem;margin:.25rem .25rem .25rem 0;cursor:pointer}.danger{color:#a00}.row{display:flex;flex-wrap:wrap}\
+button,a.button{padding:.4rem .8rem;margin:.25rem .25rem .25rem 0;cursor:pointer}a.button{border:1px solid #888;border-radius:4px;color:inherit;text-decoration:none;display:inline-block}.danger{color:#a00}.row{display:flex;flex-wrap:wrap}\
 pre{background:#f6f6f6;padding:.75rem;border-radius:6px;overflow:auto}.muted{color:#666}.notice{background:#fff7d6;padding:.5rem;border-radius:6px}\
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.3rem;text-align:left;font-size:13px}";
 
 const INDEX_BODY: &str = r#"<h1>portcullis quickstart</h1>
 <p class="muted">Every button calls the HTTP contract under <code>/v1/auth</code>; the session lives in HttpOnly cookies.
+Providers come from <code>PORTCULLIS_OIDC_&lt;NAME&gt;_CLIENT_ID</code> (with <code>_CLIENT_SECRET</code>, <code>_ISSUER</code>).
 Emails go to the SMTP server in <code>PORTCULLIS_SMTP_URL</code> and texts to <code>PORTCULLIS_SMS_WEBHOOK_URL</code>,
 or both to this server's log.</p>
 <p id="notice" class="notice" hidden></p>
@@ -223,6 +224,10 @@ or both to this server's log.</p>
       <label>Email <input name="email" type="email" autocomplete="email" required></label>
       <button type="submit">Email me a reset link</button>
     </form>
+  </div>
+  <div id="providers" class="card" hidden>
+    <h2>Or with an account elsewhere</h2>
+    <div id="provider-buttons" class="row"></div>
   </div>
   <h2>Or without a password</h2>
   <div class="cards">
@@ -283,6 +288,11 @@ or both to this server's log.</p>
       </form>
     </div>
   </div>
+  <div class="card" id="accounts-card" hidden>
+    <h2>Linked accounts</h2>
+    <table><thead><tr><th>Provider</th><th>Email</th><th>Linked</th><th></th></tr></thead><tbody id="accounts"></tbody></table>
+    <div id="link-buttons" class="row"></div>
+  </div>
   <div class="card">
     <h2>Passkeys</h2>
     <table><thead><tr><th>Name</th><th>Added</th><th>Last used</th><th></th></tr></thead><tbody id="passkeys"></tbody></table>
@@ -325,7 +335,7 @@ async function render() {
   const signedIn = me.status === 200;
   $('signed-in').hidden = !signedIn;
   $('signed-out').hidden = signedIn;
-  if (!signedIn) { offerPasskeyAutofill(); return; }
+  if (!signedIn) { offerPasskeyAutofill(); renderProviders(); return; }
   const user = me.data.user;
   $('who').textContent = user.email || user.phone;
   $('verified').textContent = !user.email ? '' : user.email_verified ? '(email verified)' : '(email not verified)';
@@ -333,6 +343,7 @@ async function render() {
   $('me').textContent = JSON.stringify(me.data, null, 2);
   await renderOrgs();
   await renderPasskeys();
+  await renderAccounts();
   const list = await call('GET', API + '/sessions');
   const rows = $('sessions');
   rows.replaceChildren();
@@ -413,6 +424,43 @@ $('add-passkey').addEventListener('submit', async (e) => {
   } catch (err) { show('Passkey not added: ' + err.message); }
   render();
 });
+
+// Social sign-in: plain links to /oauth/{provider}/authorize; the provider sends the
+// browser back with the session cookies. Signed in, the same link adds the provider.
+async function providerList() {
+  const methods = await call('GET', API + '/methods');
+  return methods.data.oauth || [];
+}
+function providerLink(p, text) {
+  const a = document.createElement('a');
+  a.href = API + '/oauth/' + encodeURIComponent(p.provider) + '/authorize?redirect_url=/';
+  a.textContent = text; a.className = 'button';
+  return a;
+}
+async function renderProviders() {
+  const providers = await providerList();
+  $('providers').hidden = providers.length === 0;
+  $('provider-buttons').replaceChildren(...providers.map((p) => providerLink(p, 'Sign in with ' + p.name)));
+}
+async function renderAccounts() {
+  const providers = await providerList();
+  $('accounts-card').hidden = providers.length === 0;
+  if (providers.length === 0) return;
+  const list = await call('GET', API + '/me/accounts');
+  const rows = $('accounts');
+  rows.replaceChildren();
+  for (const a of list.data.accounts || []) {
+    const tr = document.createElement('tr');
+    for (const text of [a.provider, a.email || '', new Date(a.created_at).toLocaleString()]) {
+      const td = document.createElement('td'); td.textContent = text; tr.appendChild(td);
+    }
+    const td = document.createElement('td');
+    const b = document.createElement('button'); b.textContent = 'Unlink'; b.className = 'danger';
+    b.addEventListener('click', async () => { show(await call('DELETE', API + '/me/accounts/' + a.id)); render(); });
+    td.appendChild(b); tr.appendChild(td); rows.appendChild(tr);
+  }
+  $('link-buttons').replaceChildren(...providers.map((p) => providerLink(p, 'Link ' + p.name)));
+}
 
 async function renderOrgs() {
   const perms = await call('GET', API + '/sessions/current/permissions');

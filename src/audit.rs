@@ -85,6 +85,10 @@ pub enum AuditKind {
     PasskeyAdded,
     /// A passkey was removed.
     PasskeyRemoved,
+    /// A provider account was linked to a user.
+    AccountLinked,
+    /// A provider account was unlinked.
+    AccountUnlinked,
     /// A passkey answered with a signature counter at or below the stored one: the
     /// authenticator may have been cloned. The sign-in was refused.
     PasskeyCounterRegression,
@@ -124,6 +128,8 @@ impl AuditKind {
             Self::InvitationAccepted => "invitation_accepted",
             Self::SigningKeyRotated => "signing_key_rotated",
             Self::PasskeyAdded => "passkey_added",
+            Self::AccountLinked => "account_linked",
+            Self::AccountUnlinked => "account_unlinked",
             Self::PasskeyRemoved => "passkey_removed",
             Self::PasskeyCounterRegression => "passkey_counter_regression",
         }

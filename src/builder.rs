@@ -251,6 +251,37 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Adds a social sign-in provider (see [`OAuthProvider`](crate::OAuthProvider)).
+    ///
+    /// ```
+    /// # fn f(builder: portcullis::PortcullisBuilder) -> portcullis::PortcullisBuilder {
+    /// use portcullis::OAuthProvider;
+    /// builder
+    ///     .oauth_provider(OAuthProvider::google("client-id", "client-secret"))
+    ///     .oidc("corp", "https://sso.example.com", "client-id", "client-secret")
+    /// # }
+    /// ```
+    pub fn oauth_provider(mut self, provider: crate::OAuthProvider) -> Self {
+        self.config.oauth_providers.push(provider);
+        self
+    }
+
+    /// Adds any OpenID Connect provider by its issuer (found by discovery).
+    pub fn oidc(
+        self,
+        name: impl Into<String>,
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.oauth_provider(crate::OAuthProvider::oidc(
+            name,
+            issuer,
+            client_id,
+            client_secret,
+        ))
+    }
+
     /// The WebAuthn relying-party id (see [`Config::passkey_rp_id`]). Default: the public
     /// URL's host.
     pub fn passkey_rp_id(mut self, rp_id: impl Into<String>) -> Self {
@@ -371,6 +402,16 @@ impl PortcullisBuilder {
 
         #[cfg(feature = "passkeys")]
         let webauthn = crate::flows::passkeys::relying_party(&config, &origins)?;
+        #[cfg(feature = "oauth")]
+        let oauth = crate::flows::oauth::OAuth::new(config.oauth_providers.clone())
+            .map_err(ConfigError::OAuth)?;
+        #[cfg(not(feature = "oauth"))]
+        if !config.oauth_providers.is_empty() {
+            return Err(ConfigError::OAuth(
+                "portcullis was built without the `oauth` feature".into(),
+            )
+            .into());
+        }
 
         let revocation = RevocationView::default();
         let overlap = config.revocation_poll_interval * 2 + config.clock_leeway;
@@ -402,6 +443,8 @@ impl PortcullisBuilder {
             roles: self.roles,
             #[cfg(feature = "passkeys")]
             webauthn,
+            #[cfg(feature = "oauth")]
+            oauth,
             config,
         };
         Ok(Portcullis::from_inner(inner))

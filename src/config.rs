@@ -160,6 +160,8 @@ pub struct Config {
     /// the RP id. Default: none. Redirect targets are not trusted for passkeys unless
     /// listed here: any page that may run a ceremony can relay a person's passkey.
     pub passkey_origins: Vec<String>,
+    /// Social sign-in providers (see [`OAuthProvider`](crate::OAuthProvider)).
+    pub oauth_providers: Vec<crate::OAuthProvider>,
 }
 
 // Hand-written: `smtp_url` may carry the SMTP password.
@@ -219,8 +221,44 @@ impl fmt::Debug for Config {
             .field("invitation_accept_url", &self.invitation_accept_url)
             .field("passkey_rp_id", &self.passkey_rp_id)
             .field("passkey_origins", &self.passkey_origins)
+            .field("oauth_providers", &self.oauth_providers)
             .finish()
     }
+}
+
+/// The providers [`Config::from_lookup`] looks for (it cannot list variables).
+const PRESET_NAMES: [&str; 5] = ["GOOGLE", "GITLAB", "GITHUB", "DISCORD", "APPLE"];
+
+/// Providers from `PORTCULLIS_OIDC_<NAME>_CLIENT_ID`, `_CLIENT_SECRET` and `_ISSUER`.
+fn oauth_providers_from<'a>(
+    lookup: impl Fn(&str) -> Option<String>,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<Vec<crate::OAuthProvider>, ConfigError> {
+    let mut providers = Vec::new();
+    for upper in names {
+        let var = |suffix: &str| {
+            lookup(&format!("PORTCULLIS_OIDC_{upper}_{suffix}"))
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(client_id) = var("CLIENT_ID") else {
+            continue;
+        };
+        let secret = var("CLIENT_SECRET").unwrap_or_default();
+        let name = upper.to_ascii_lowercase();
+        let provider = match var("ISSUER") {
+            Some(issuer) => crate::OAuthProvider::oidc(&name, issuer, client_id, secret),
+            None => crate::OAuthProvider::preset(&name, &client_id, &secret).ok_or_else(|| {
+                ConfigError::OAuth(format!(
+                    "PORTCULLIS_OIDC_{upper}_ISSUER is not set and {name:?} is no preset"
+                ))
+            })?,
+        };
+        providers.push(provider);
+    }
+    providers.sort_by(|a, b| a.name().cmp(b.name()));
+    providers.dedup_by(|a, b| a.name() == b.name());
+    Ok(providers)
 }
 
 /// `scheme://user:***@host...`: a URL with its password hidden.
@@ -281,6 +319,7 @@ impl Default for Config {
             invitation_accept_url: None,
             passkey_rp_id: None,
             passkey_origins: Vec::new(),
+            oauth_providers: Vec::new(),
         }
     }
 }
@@ -299,6 +338,7 @@ impl Config {
     /// | `PORTCULLIS_COOKIE_SECURE` | the `Secure` cookie attribute |
     /// | `PORTCULLIS_SMTP_URL` | [`smtp_url`](Self::smtp_url): deliver emails over SMTP |
     /// | `PORTCULLIS_SMS_WEBHOOK_URL` | [`sms_webhook_url`](Self::sms_webhook_url): deliver texts through the host's webhook |
+    /// | `PORTCULLIS_OIDC_<NAME>_CLIENT_ID`, `_CLIENT_SECRET`, `_ISSUER` | a social sign-in provider named `<name>` (lower-cased): an OpenID Connect issuer, or without one a preset (`GOOGLE`, `GITLAB`, `GITHUB`, `DISCORD`, `APPLE`) |
     ///
     /// Unset variables keep their defaults. `PORTCULLIS_DATABASE_URL` and
     /// `PORTCULLIS_BIND` belong to the host, which opens the database and the listener.
@@ -307,7 +347,19 @@ impl Config {
     ///
     /// [`ConfigError::Env`] naming the first variable that is set but unreadable.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let providers: Vec<String> = std::env::vars()
+            .filter_map(|(key, _)| {
+                key.strip_prefix("PORTCULLIS_OIDC_")?
+                    .strip_suffix("_CLIENT_ID")
+                    .map(str::to_owned)
+            })
+            .collect();
+        let mut config = Self::from_lookup(|name| std::env::var(name).ok())?;
+        config.oauth_providers = oauth_providers_from(
+            |name| std::env::var(name).ok(),
+            providers.iter().map(String::as_str),
+        )?;
+        Ok(config)
     }
 
     /// [`from_env`](Self::from_env) over any lookup function (handy in tests).
@@ -376,6 +428,7 @@ impl Config {
         if let Some(url) = var("PORTCULLIS_SMS_WEBHOOK_URL") {
             config.sms_webhook_url = Some(url);
         }
+        config.oauth_providers = oauth_providers_from(&lookup, PRESET_NAMES.iter().copied())?;
         if let Some(flag) = var("PORTCULLIS_COOKIE_SECURE") {
             let secure = parse_bool(&flag).ok_or_else(|| {
                 env_err(
@@ -494,6 +547,18 @@ impl Config {
                 && !self.secure_cookies()
             {
                 return Err(ConfigError::CookiePrefixNeedsSecure { name: name.clone() });
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for provider in &self.oauth_providers {
+            if let Some(problem) = provider.problem() {
+                return Err(ConfigError::OAuth(problem));
+            }
+            if !names.insert(provider.name()) {
+                return Err(ConfigError::OAuth(format!(
+                    "two providers are named {:?}",
+                    provider.name()
+                )));
             }
         }
         Ok(CheckedOrigins {
@@ -727,6 +792,9 @@ pub enum ConfigError {
         /// The rejected name.
         name: String,
     },
+    /// A social sign-in provider is unusable.
+    #[error("oauth: {0}")]
+    OAuth(String),
     /// The passkey relying party (RP id or origins) is unusable.
     #[error("passkeys: {0}")]
     Passkeys(String),

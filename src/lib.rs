@@ -4,7 +4,7 @@
 //!
 //! - a router of auth endpoints ([`Portcullis::router`]): sign-up and sign-in with email
 //!   and password, email verification and password reset, magic links, email and SMS
-//!   codes, passkeys, sessions with rotating refresh tokens, the account;
+//!   codes, passkeys, social sign-in, sessions with rotating refresh tokens, the account;
 //! - a router of organizations ([`Portcullis::orgs_router`]) with roles, permissions and
 //!   invitations;
 //! - a layer ([`Portcullis::session_layer`]) that authenticates every request from a
@@ -51,6 +51,7 @@
 //! `smtp` | email delivery over SMTP (lettre, rustls) | yes
 //! `sms` | text delivery over HTTP: webhook and Twilio senders (reqwest, rustls) | yes
 //! `passkeys` | passkeys (WebAuthn) with webauthn-rs | yes
+//! `oauth` | social sign-in: OpenID Connect and OAuth 2.0 providers (openidconnect, oauth2, reqwest on rustls) | yes
 //!
 //! The crate builds with any one backend, e.g. `--no-default-features --features sqlite`.
 
@@ -68,6 +69,7 @@ mod crypto;
 mod error;
 mod extract;
 mod portcullis;
+mod providers;
 mod rate_limit;
 mod routes;
 mod store;
@@ -98,6 +100,7 @@ pub use self::flows::{
 };
 pub use self::migration::Migrator;
 pub use self::portcullis::Portcullis;
+pub use self::providers::{OAuthProvider, Protocol, UserApi};
 pub use self::rate_limit::{BoxFuture, MemoryRateLimiter, RateLimiter, Rule, Throttled};
 pub use self::session::client_ip::{ClientInfo, TrustedProxies};
 

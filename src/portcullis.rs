@@ -82,6 +82,9 @@ pub(crate) struct Inner {
     /// address).
     #[cfg(feature = "passkeys")]
     pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
+    /// Social sign-in; `None` when no provider is configured.
+    #[cfg(feature = "oauth")]
+    pub(crate) oauth: Option<crate::flows::oauth::OAuth>,
     /// Throttle keys recently audited, so a flood writes one audit row per key a minute.
     pub(crate) throttle_audited: quick_cache::sync::Cache<String, Instant>,
 }

@@ -85,6 +85,12 @@ pub(crate) mod rules {
     /// Passkey answers checked from one IP.
     #[cfg(feature = "passkeys")]
     pub(crate) const PASSKEY_COMPLETE_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
+    /// Social sign-ins begun (and callbacks answered) from one IP.
+    #[cfg(feature = "oauth")]
+    pub(crate) const OAUTH_AUTHORIZE_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
+    /// Social sign-ins begun on this instance in all (each stores a row for ten minutes).
+    #[cfg(feature = "oauth")]
+    pub(crate) const OAUTH_AUTHORIZE_GLOBAL: Rule = Rule::new(1000, Duration::from_millis(5));
     /// Passkey registrations begun by one user.
     #[cfg(feature = "passkeys")]
     pub(crate) const PASSKEY_REGISTER_PER_USER: Rule = Rule::new(10, Duration::from_secs(30));

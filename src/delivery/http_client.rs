@@ -3,15 +3,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::SmsError;
-
 /// A client for calls to providers and host webhooks.
-pub(crate) fn client() -> Result<reqwest::Client, SmsError> {
+pub(crate) fn client() -> Result<reqwest::Client, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|err| SmsError(format!("TLS setup: {err}")))?
+        .map_err(|err| format!("TLS setup: {err}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     reqwest::Client::builder()
@@ -21,6 +19,8 @@ pub(crate) fn client() -> Result<reqwest::Client, SmsError> {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
+        // Some provider APIs (GitHub's) refuse requests without one.
+        .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|err| SmsError(format!("HTTP client: {err}")))
+        .map_err(|err| format!("HTTP client: {err}"))
 }

@@ -13,8 +13,8 @@
 //! hosts may replace the templates. Every email has exactly one recipient, and no header
 //! value ever contains CR or LF.
 
-#[cfg(feature = "sms")]
-mod http_client;
+#[cfg(any(feature = "sms", feature = "oauth"))]
+pub(crate) mod http_client;
 pub mod sms;
 #[cfg(feature = "smtp")]
 mod smtp;

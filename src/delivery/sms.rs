@@ -165,7 +165,7 @@ mod http {
                 })?;
             Ok(Self {
                 url,
-                client: crate::delivery::http_client::client()?,
+                client: crate::delivery::http_client::client().map_err(SmsError)?,
             })
         }
     }
@@ -234,7 +234,7 @@ mod http {
                 auth_token: auth_token.into(),
                 from: from.into(),
                 api_base: "https://api.twilio.com".into(),
-                client: crate::delivery::http_client::client()?,
+                client: crate::delivery::http_client::client().map_err(SmsError)?,
             })
         }
 

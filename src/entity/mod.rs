@@ -18,6 +18,8 @@
 //! | [`passkey`] | `portcullis_passkeys` | registered passkey |
 //! | [`webauthn_handle`] | `portcullis_webauthn_handles` | user with a passkey (their random handle) |
 //! | [`webauthn_challenge`] | `portcullis_webauthn_challenges` | passkey ceremony in flight |
+//! | [`oauth_account`] | `portcullis_oauth_accounts` | provider account linked to a user |
+//! | [`oauth_state`] | `portcullis_oauth_states` | social sign-in in flight |
 //!
 //! Hosts may read these tables (for example join `portcullis_users` from their own
 //! entities) but should write through portcullis' Rust API, which keeps the in-memory
@@ -28,6 +30,8 @@ pub mod prelude;
 pub mod audit_event;
 pub mod invitation;
 pub mod membership;
+pub mod oauth_account;
+pub mod oauth_state;
 pub mod one_time_secret;
 pub mod organization;
 pub mod passkey;

@@ -3,6 +3,8 @@
 pub use super::audit_event::Entity as AuditEvent;
 pub use super::invitation::Entity as Invitation;
 pub use super::membership::Entity as Membership;
+pub use super::oauth_account::Entity as OauthAccount;
+pub use super::oauth_state::Entity as OauthState;
 pub use super::one_time_secret::Entity as OneTimeSecret;
 pub use super::organization::Entity as Organization;
 pub use super::passkey::Entity as Passkey;

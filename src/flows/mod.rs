@@ -7,6 +7,8 @@
 
 pub(crate) mod email_address;
 pub(crate) mod email_verification;
+#[cfg(feature = "oauth")]
+pub(crate) mod oauth;
 pub(crate) mod one_time;
 pub(crate) mod orgs;
 #[cfg(feature = "passkeys")]

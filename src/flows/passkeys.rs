@@ -738,7 +738,8 @@ pub(crate) async fn remove(
     let left = store::passkeys::count(&txn, user_id)
         .await?
         .saturating_sub(1);
-    if !users::can_still_sign_in(inner, &txn, &user, left).await? {
+    let accounts = store::oauth::count_accounts(&txn, user_id).await?;
+    if !users::can_still_sign_in(inner, &txn, &user, left, accounts).await? {
         return Err(Error::Conflict(
             "this passkey is the account's last way to sign in; add another first".into(),
         ));

@@ -86,6 +86,12 @@ pub(crate) const INVITATION: Method = Method {
     name: "invitation",
     amr: &["email"],
 };
+/// A provider (OpenID Connect or OAuth 2.0): a federated sign-in.
+#[cfg(feature = "oauth")]
+pub(crate) const OAUTH: Method = Method {
+    name: "oauth",
+    amr: &["fed"],
+};
 /// A passkey: a hardware-bound (or synced) key, with user verification.
 #[cfg(feature = "passkeys")]
 pub(crate) const PASSKEY: Method = Method {

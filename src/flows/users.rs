@@ -356,21 +356,25 @@ pub(crate) async fn claim_unverified(
     store::users::delete_password(db, user.id).await?;
     store::passkeys::delete_all(db, user.id).await?;
     store::passkeys::delete_challenges_of(db, user.id).await?;
+    store::oauth::delete_accounts_of(db, user.id).await?;
     store::users::cut_off_tokens(db, user.id, now).await?;
     Ok(store::sessions::revoke(db, user.id, None, None, "address_claimed", now).await?)
 }
 
-/// Whether the account can still sign in once `passkeys_left` passkeys remain: by
-/// password, by a link or code to its email, by SMS to its phone (when SMS is on), or by
-/// a passkey. Read inside the transaction that holds the user's row lock.
-#[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+/// Whether the account can still sign in with `passkeys_left` passkeys and
+/// `accounts_left` linked provider accounts: by password, by a link or code to its email,
+/// by SMS to its phone (when SMS is on), by a passkey or a provider. Read inside the
+/// transaction that holds the user's row lock.
+#[cfg_attr(not(any(feature = "passkeys", feature = "oauth")), allow(dead_code))]
 pub(crate) async fn can_still_sign_in(
     inner: &Inner,
     db: &impl sea_orm::ConnectionTrait,
     user: &user::Model,
     passkeys_left: u64,
+    accounts_left: u64,
 ) -> Result<bool, Error> {
     Ok(passkeys_left > 0
+        || accounts_left > 0
         || user.email.is_some()
         || (user.phone.is_some() && crate::flows::passwordless::sms_enabled(inner))
         || store::users::password_hash(db, user.id).await?.is_some())

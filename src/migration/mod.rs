@@ -23,6 +23,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_core_tables;
 mod m20261124_000002_create_organizations;
 mod m20261124_000003_create_passkeys;
+mod m20261124_000004_create_oauth;
 
 /// Runs portcullis' migrations, tracked in the `portcullis_migrations` table.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_core_tables::Migration),
             Box::new(m20261124_000002_create_organizations::Migration),
             Box::new(m20261124_000003_create_passkeys::Migration),
+            Box::new(m20261124_000004_create_oauth::Migration),
         ]
     }
 

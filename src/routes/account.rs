@@ -122,6 +122,18 @@ fn passkeys_enabled(auth: &Portcullis) -> bool {
 
 /// `GET /methods`: which sign-in methods are enabled.
 pub(crate) async fn methods(State(auth): State<Portcullis>) -> Response {
+    #[cfg(feature = "oauth")]
+    let oauth: Vec<serde_json::Value> = crate::flows::oauth::providers(&auth.inner)
+        .into_iter()
+        .map(|(name, label)| {
+            json!({
+                "provider": name,
+                "name": label,
+                "authorize_url": crate::flows::oauth::authorize_url(&auth.inner, &name),
+            })
+        })
+        .collect();
+    #[cfg(not(feature = "oauth"))]
     let oauth: Vec<serde_json::Value> = Vec::new();
     ok(json!({
         "password": true,

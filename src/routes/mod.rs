@@ -26,6 +26,10 @@
 //! | `GET` | `/me/passkeys` | `passkeys::list` |
 //! | `PATCH` | `/me/passkeys/{id}` | `passkeys::rename` |
 //! | `DELETE` | `/me/passkeys/{id}` | `passkeys::remove` |
+//! | `GET` | `/oauth/{provider}/authorize` | `oauth::authorize` |
+//! | `GET` | `/oauth/{provider}/callback` | `oauth::callback` |
+//! | `GET` | `/me/accounts` | `oauth::list` |
+//! | `DELETE` | `/me/accounts/{id}` | `oauth::unlink` |
 //! | `POST` | `/sessions/refresh` | [`sessions::refresh`] |
 //! | `GET` | `/sessions` | [`sessions::list`] |
 //! | `GET` | `/sessions/current` | [`sessions::current`] |
@@ -47,6 +51,8 @@
 pub(crate) mod account;
 pub(crate) mod email;
 pub(crate) mod input;
+#[cfg(feature = "oauth")]
+pub(crate) mod oauth;
 pub(crate) mod orgs;
 #[cfg(feature = "passkeys")]
 pub(crate) mod passkeys;
@@ -77,6 +83,8 @@ where
         .merge(passwordless::router());
     #[cfg(feature = "passkeys")]
     let router = router.merge(passkeys::router());
+    #[cfg(feature = "oauth")]
+    let router = router.merge(oauth::router());
     router
         .merge(sessions::router())
         .merge(account::router())

@@ -7,6 +7,8 @@
 
 pub(crate) mod audit;
 pub(crate) mod keys;
+#[cfg_attr(not(feature = "oauth"), allow(dead_code))]
+pub(crate) mod oauth;
 pub(crate) mod one_time;
 pub(crate) mod orgs;
 pub(crate) mod passkeys;

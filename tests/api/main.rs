@@ -11,6 +11,7 @@ mod errors;
 mod keys;
 mod layer;
 mod migrations;
+mod oauth;
 mod orgs;
 mod passkeys;
 mod password;

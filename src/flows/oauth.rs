@@ -1,0 +1,1108 @@
+//! Social sign-in: OpenID Connect and OAuth 2.0 providers, and linking them to accounts.
+//!
+//! **Authorize** stores everything the callback will need (provider, issuer, PKCE S256
+//! verifier, nonce, the checked redirect, the linking user) under a 256-bit `state`,
+//! hashed, for ten minutes; a random cookie binds it to the browser. **Callback** consumes
+//! that state once, before anything else, then checks the browser binding, the provider in
+//! the path, RFC 9207 `iss`, exchanges the code with the verifier, and gets the identity:
+//! from a fully validated ID token (openidconnect: signature against the provider's keys,
+//! `iss`, `aud`/`azp`, `exp`, nonce; we add `iat`) plus userinfo for missing claims, or
+//! from the provider's user API for OAuth 2.0 providers. Any failure fails closed.
+//!
+//! The identity is (issuer, `sub`). A known identity signs its user in. A new one links
+//! to the signed-in user who started the flow, or to an existing account with the same
+//! email only when the provider asserts it verified *and* the local address is verified;
+//! otherwise it creates a user (or, when the address belongs to an account, asks the
+//! person to sign in and link).
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse as _,
+    core::{
+        CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+        CoreUserInfoClaims,
+    },
+};
+use sea_orm::{DatabaseTransaction, TransactionTrait as _};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    AuditEvent, Error, OAuthProvider, Protocol, UserApi,
+    audit::AuditKind,
+    crypto,
+    delivery::Message,
+    entity::{oauth_account, oauth_state, user},
+    flows::{
+        email_address::normalize_email,
+        redirect,
+        sessions::{self, Grant},
+        users,
+    },
+    portcullis::{Inner, deliver},
+    rate_limit::rules,
+    session::client_ip::ClientInfo,
+    store,
+};
+
+/// An authorization must come back within this.
+const STATE_TTL: Duration = Duration::from_secs(10 * 60);
+/// Discovery documents (with their keys) are fetched again after this.
+const METADATA_TTL: Duration = Duration::from_secs(10 * 60);
+/// ID tokens must be signed with the provider's keys: never with the client secret (HMAC),
+/// whatever the discovery document offers.
+const ASYMMETRIC_ALGS: [CoreJwsSigningAlgorithm; 10] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+/// The largest provider answer read.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// The providers, the HTTP client that reaches them, and their discovery documents.
+pub(crate) struct OAuth {
+    providers: Vec<OAuthProvider>,
+    http: reqwest::Client,
+    metadata: RwLock<HashMap<String, (Instant, CoreProviderMetadata)>>,
+}
+
+impl OAuth {
+    /// `None` when no provider is configured.
+    pub(crate) fn new(providers: Vec<OAuthProvider>) -> Result<Option<Self>, String> {
+        if providers.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            providers,
+            http: crate::delivery::http_client::client()?,
+            metadata: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    /// The configured providers.
+    pub(crate) fn providers(&self) -> &[OAuthProvider] {
+        &self.providers
+    }
+
+    fn provider(&self, name: &str) -> Result<&OAuthProvider, Error> {
+        self.providers
+            .iter()
+            .find(|p| p.name() == name)
+            .ok_or(Error::NotFound)
+    }
+
+    /// The provider's discovery document (cached; `fresh` fetches it again, for new keys).
+    async fn metadata(
+        &self,
+        provider: &OAuthProvider,
+        issuer: &str,
+        fresh: bool,
+    ) -> Result<CoreProviderMetadata, Error> {
+        if !fresh
+            && let Ok(cache) = self.metadata.read()
+            && let Some((at, metadata)) = cache.get(provider.name())
+            && at.elapsed() < METADATA_TTL
+        {
+            return Ok(metadata.clone());
+        }
+        let issuer_url = IssuerUrl::new(issuer.to_owned())
+            .map_err(|err| Error::Internal(format!("issuer {issuer:?}: {err}").into()))?;
+        let http = self.client();
+        // openidconnect checks that the document's `issuer` is exactly the configured one.
+        let metadata = CoreProviderMetadata::discover_async(issuer_url, &http)
+            .await
+            .map_err(|err| unavailable(provider, "discovery", &err))?;
+        if let Ok(mut cache) = self.metadata.write() {
+            cache.insert(
+                provider.name().to_owned(),
+                (Instant::now(), metadata.clone()),
+            );
+        }
+        Ok(metadata)
+    }
+
+    /// The HTTP client, in the shape the oauth2/openidconnect crates call.
+    fn client(&self) -> impl Fn(openidconnect::HttpRequest) -> HttpFuture + use<> {
+        let client = self.http.clone();
+        move |request| Box::pin(send(client.clone(), request))
+    }
+}
+
+type HttpFuture =
+    std::pin::Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send>>;
+
+/// A failed call to a provider.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct HttpError(String);
+
+async fn send(
+    client: reqwest::Client,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, HttpError> {
+    let (parts, body) = request.into_parts();
+    let response = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| HttpError(err.without_url().to_string()))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    let mut response = response;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| HttpError(err.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(HttpError("provider answer too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let mut out = http::Response::new(body);
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+fn unavailable(provider: &OAuthProvider, what: &str, err: &dyn std::fmt::Display) -> Error {
+    tracing::warn!(provider = provider.name(), error = %err, "{what} at the provider failed");
+    Error::Unavailable(format!("{} {what} failed", provider.name()).into())
+}
+
+fn oauth(inner: &Inner) -> Result<&OAuth, Error> {
+    inner.oauth.as_ref().ok_or(Error::NotFound)
+}
+
+/// The callback URL registered with providers: `{public}{base}/oauth/{name}/callback`.
+pub(crate) fn callback_url(inner: &Inner, provider: &str) -> String {
+    format!(
+        "{}{}/oauth/{provider}/callback",
+        inner.origins.issuer, inner.config.auth_base_path
+    )
+}
+
+/// The URL that starts a sign-in with `provider`.
+pub(crate) fn authorize_url(inner: &Inner, provider: &str) -> String {
+    format!(
+        "{}{}/oauth/{provider}/authorize",
+        inner.origins.issuer, inner.config.auth_base_path
+    )
+}
+
+/// The configured providers: (name, label).
+pub(crate) fn providers(inner: &Inner) -> Vec<(String, String)> {
+    inner.oauth.as_ref().map_or_else(Vec::new, |oauth| {
+        oauth
+            .providers()
+            .iter()
+            .map(|p| (p.name().to_owned(), p.label().to_owned()))
+            .collect()
+    })
+}
+
+/// Where `authorize` sends the browser, and the cookie value binding it.
+pub(crate) struct Started {
+    pub(crate) location: String,
+    pub(crate) browser_secret: String,
+}
+
+/// Who a linking flow is for: the signed-in user (already checked for a fresh session)
+/// and the session that started it, which alone may finish it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Linking {
+    pub(crate) user_id: Uuid,
+    pub(crate) session_id: Uuid,
+}
+
+/// `GET /oauth/{provider}/authorize`. With `link`, the provider is linked to that user
+/// instead of signing in.
+pub(crate) async fn authorize(
+    inner: &Inner,
+    name: &str,
+    redirect_url: Option<&str>,
+    link: Option<Linking>,
+    client: &ClientInfo,
+) -> Result<Started, Error> {
+    let oauth = oauth(inner)?;
+    let provider = oauth.provider(name)?;
+    let redirect_url = redirect_url
+        .filter(|target| !target.is_empty())
+        .map(|target| redirect::check(target, &inner.origins.allowed))
+        .transpose()?;
+    inner
+        .throttle(
+            &format!("oauth_authorize:ip:{}", client.ip_key()),
+            rules::OAUTH_AUTHORIZE_PER_IP,
+            client,
+        )
+        .await?;
+    inner
+        .throttle(
+            "oauth_authorize:global",
+            rules::OAUTH_AUTHORIZE_GLOBAL,
+            client,
+        )
+        .await?;
+
+    let state = crypto::random_token();
+    let nonce = crypto::random_token();
+    let browser_secret = crypto::random_token();
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let redirect_uri = RedirectUrl::new(callback_url(inner, name))
+        .map_err(|err| Error::Internal(Box::new(err)))?;
+    let scopes = provider
+        .scope_list()
+        .iter()
+        .filter(|scope| scope.as_str() != "openid")
+        .map(|scope| Scope::new(scope.clone()));
+    let location = match provider.protocol() {
+        Protocol::OpenIdConnect { issuer } => {
+            let metadata = oauth.metadata(provider, issuer, false).await?;
+            let client = CoreClient::from_provider_metadata(
+                metadata,
+                ClientId::new(provider.client_id().to_owned()),
+                provider
+                    .client_secret()
+                    .map(|s| ClientSecret::new(s.to_owned())),
+            )
+            .set_redirect_uri(redirect_uri);
+            let state = state.clone();
+            let nonce = nonce.clone();
+            let (url, _, _) = client
+                .authorize_url(
+                    CoreAuthenticationFlow::AuthorizationCode,
+                    move || CsrfToken::new(state),
+                    move || Nonce::new(nonce),
+                )
+                .add_scopes(scopes)
+                .set_pkce_challenge(challenge)
+                .url();
+            url.to_string()
+        }
+        Protocol::OAuth2 { .. } => {
+            let client = oauth2_client(provider, redirect_uri)?;
+            let state = state.clone();
+            let (url, _) = client
+                .authorize_url(move || CsrfToken::new(state))
+                .add_scopes(scopes)
+                .set_pkce_challenge(challenge)
+                .url();
+            url.to_string()
+        }
+    };
+
+    let now = store::now();
+    sweep_now_and_then(inner, now).await?;
+    let row = oauth_state::Model {
+        id: Uuid::now_v7(),
+        state_hash: crypto::sha256_hex(state.as_bytes()),
+        browser_hash: crypto::sha256_hex(browser_secret.as_bytes()),
+        provider: provider.name().to_owned(),
+        issuer: provider.issuer_id().to_owned(),
+        pkce_verifier: verifier.secret().clone(),
+        nonce,
+        redirect_url,
+        link_user_id: link.map(|l| l.user_id),
+        link_session_id: link.map(|l| l.session_id),
+        created_at: now,
+        expires_at: now + STATE_TTL,
+        consumed_at: None,
+    };
+    store::oauth::insert_state(&inner.db, row).await?;
+    Ok(Started {
+        location,
+        browser_secret,
+    })
+}
+
+type OAuth2Client = oauth2::Client<
+    oauth2::basic::BasicErrorResponse,
+    oauth2::basic::BasicTokenResponse,
+    oauth2::basic::BasicTokenIntrospectionResponse,
+    oauth2::StandardRevocableToken,
+    oauth2::basic::BasicRevocationErrorResponse,
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+fn oauth2_client(
+    provider: &OAuthProvider,
+    redirect_uri: RedirectUrl,
+) -> Result<OAuth2Client, Error> {
+    let Protocol::OAuth2 {
+        authorize_url,
+        token_url,
+        ..
+    } = provider.protocol()
+    else {
+        return Err(Error::NotFound);
+    };
+    let bad = |err: oauth2::url::ParseError| Error::Internal(Box::new(err));
+    let mut client =
+        oauth2::basic::BasicClient::new(oauth2::ClientId::new(provider.client_id().to_owned()))
+            .set_auth_uri(oauth2::AuthUrl::new(authorize_url.clone()).map_err(bad)?)
+            .set_token_uri(oauth2::TokenUrl::new(token_url.clone()).map_err(bad)?)
+            .set_redirect_uri(redirect_uri);
+    if let Some(secret) = provider.client_secret() {
+        client = client.set_client_secret(oauth2::ClientSecret::new(secret.to_owned()));
+    }
+    Ok(client)
+}
+
+/// Sweeps expired authorizations at most once a minute per instance.
+async fn sweep_now_and_then(inner: &Inner, now: time::OffsetDateTime) -> Result<(), Error> {
+    static LAST_SWEEP: AtomicI64 = AtomicI64::new(0);
+    let last = LAST_SWEEP.load(Ordering::Relaxed);
+    if now.unix_timestamp() - last >= 60
+        && LAST_SWEEP
+            .compare_exchange(
+                last,
+                now.unix_timestamp(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        store::oauth::sweep_states(&inner.db, now).await?;
+    }
+    Ok(())
+}
+
+/// The query string of `GET /oauth/{provider}/callback`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CallbackParams {
+    #[serde(default)]
+    pub(crate) code: Option<String>,
+    #[serde(default)]
+    pub(crate) state: Option<String>,
+    #[serde(default)]
+    pub(crate) iss: Option<String>,
+    #[serde(default)]
+    pub(crate) error: Option<String>,
+}
+
+/// What a callback did.
+pub(crate) enum Outcome {
+    /// Someone signed in (a new user, possibly).
+    SignedIn(Box<Grant>),
+    /// The provider was linked to the signed-in user who started the flow.
+    Linked(oauth_account::Model),
+}
+
+/// A callback failure, with the redirect the authorization stored (when it got that far),
+/// where a browser is sent with `?error=`.
+pub(crate) struct Failed {
+    pub(crate) error: Error,
+    pub(crate) redirect_url: Option<String>,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            redirect_url: None,
+        }
+    }
+}
+
+/// What the provider said about the person.
+struct Identity {
+    subject: String,
+    email: Option<String>,
+    email_verified: bool,
+    name: Option<String>,
+}
+
+/// `GET /oauth/{provider}/callback`. `browser_secret` is the binding cookie's value;
+/// `session_id` the session the callback request carries, if any.
+pub(crate) async fn callback(
+    inner: &Arc<Inner>,
+    name: &str,
+    params: CallbackParams,
+    browser_secret: Option<&str>,
+    session_id: Option<Uuid>,
+    client: &ClientInfo,
+) -> Result<(Outcome, Option<String>), Failed> {
+    let oauth = oauth(inner)?;
+    let provider = oauth.provider(name)?;
+    inner
+        .throttle(
+            &format!("oauth_callback:ip:{}", client.ip_key()),
+            rules::OAUTH_AUTHORIZE_PER_IP,
+            client,
+        )
+        .await?;
+    let state = params
+        .state
+        .as_deref()
+        .filter(|s| s.len() == 43 && crypto::b64_decode(s).is_some())
+        .ok_or(Error::TokenInvalid)?;
+    let row = store::oauth::find_state(&inner.db, &crypto::sha256_hex(state.as_bytes()))
+        .await
+        .map_err(Error::from)?
+        .ok_or(Error::TokenInvalid)?;
+    // Used up before anything else: whatever happens next, this state never works again.
+    if !store::oauth::consume_state(&inner.db, row.id)
+        .await
+        .map_err(Error::from)?
+    {
+        return Err(Error::TokenInvalid.into());
+    }
+    let fail = |error: Error| Failed {
+        error,
+        redirect_url: row.redirect_url.clone(),
+    };
+    if row.expires_at <= store::now() {
+        return Err(fail(Error::TokenExpired));
+    }
+    // A state from another provider's authorization is not this provider's to finish.
+    if row.provider != provider.name() || row.issuer != provider.issuer_id() {
+        return Err(fail(Error::TokenInvalid));
+    }
+    let bound = browser_secret.is_some_and(|secret| {
+        crypto::ct_eq(
+            crypto::sha256_hex(secret.as_bytes()).as_bytes(),
+            row.browser_hash.as_bytes(),
+        )
+    });
+    if !bound {
+        return Err(fail(Error::forbidden(
+            "this sign-in was started in another browser; start again",
+        )));
+    }
+    // A link finishes only in the session that started it, still signed in: not after a
+    // sign-out on a shared computer, not in someone else's session.
+    if let Some(started_in) = row.link_session_id {
+        let live = match session_id.filter(|id| *id == started_in) {
+            Some(id) => store::sessions::find(&inner.db, id)
+                .await
+                .map_err(Error::from)?
+                .is_some_and(|s| {
+                    let now = store::now();
+                    s.revoked_at.is_none() && s.expires_at > now && s.idle_expires_at > now
+                }),
+            None => false,
+        };
+        if !live {
+            return Err(fail(Error::forbidden(
+                "this link was started in another session; sign in and start again",
+            )));
+        }
+    }
+    if let Some(error) = &params.error {
+        return Err(fail(Error::forbidden(format!(
+            "the provider did not sign you in ({})",
+            error_code(error)
+        ))));
+    }
+    // RFC 9207: an OpenID Connect provider that names itself must name the one we sent
+    // the person to. (OAuth 2.0 providers' stored issuer is our own label for them, not
+    // an RFC 8414 identifier to compare with.)
+    let oidc = matches!(provider.protocol(), Protocol::OpenIdConnect { .. });
+    if oidc && params.iss.as_deref().is_some_and(|iss| iss != row.issuer) {
+        return Err(fail(Error::forbidden(
+            "the answer came from another issuer",
+        )));
+    }
+    let code = params
+        .code
+        .filter(|code| !code.is_empty() && code.len() <= 2048)
+        .ok_or_else(|| fail(Error::invalid_request("code: missing")))?;
+
+    let identity = match exchange(inner, oauth, provider, &row, code).await {
+        Ok(identity) => identity,
+        Err(error) => {
+            inner
+                .audit(
+                    AuditEvent::new(AuditKind::SignInFailed)
+                        .client(client)
+                        .detail("method", sessions::OAUTH.name)
+                        .detail("provider", provider.name())
+                        .detail("reason", error.code()),
+                )
+                .await;
+            return Err(fail(error));
+        }
+    };
+    let redirect_url = row.redirect_url.clone();
+    settle(inner, provider, &row, identity, client)
+        .await
+        .map(|outcome| (outcome, redirect_url))
+        .map_err(fail)
+}
+
+/// A provider's error code, reduced to what is safe to show: `[a-z_]`, at most 40.
+fn error_code(raw: &str) -> String {
+    if !raw.is_empty()
+        && raw.len() <= 40
+        && raw.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    {
+        raw.to_owned()
+    } else {
+        "error".to_owned()
+    }
+}
+
+/// Exchanges the code (with the PKCE verifier) and establishes who the person is.
+async fn exchange(
+    inner: &Inner,
+    oauth: &OAuth,
+    provider: &OAuthProvider,
+    row: &oauth_state::Model,
+    code: String,
+) -> Result<Identity, Error> {
+    let redirect_uri = RedirectUrl::new(callback_url(inner, provider.name()))
+        .map_err(|err| Error::Internal(Box::new(err)))?;
+    let http = oauth.client();
+    let verifier = PkceCodeVerifier::new(row.pkce_verifier.clone());
+    match provider.protocol() {
+        Protocol::OpenIdConnect { issuer } => {
+            let metadata = oauth.metadata(provider, issuer, false).await?;
+            let client = CoreClient::from_provider_metadata(
+                metadata,
+                ClientId::new(provider.client_id().to_owned()),
+                provider
+                    .client_secret()
+                    .map(|s| ClientSecret::new(s.to_owned())),
+            )
+            .set_redirect_uri(redirect_uri);
+            let tokens = client
+                .exchange_code(AuthorizationCode::new(code))
+                .map_err(|err| Error::Internal(Box::new(err)))?
+                .set_pkce_verifier(verifier)
+                .request_async(&http)
+                .await
+                .map_err(|err| token_error(provider, &err))?;
+            let id_token = tokens
+                .id_token()
+                .ok_or_else(|| refused(provider, "no ID token"))?;
+            let nonce = Nonce::new(row.nonce.clone());
+            let refreshed;
+            let first = client.id_token_verifier().set_allowed_algs(ASYMMETRIC_ALGS);
+            let (claims, verifier) = match id_token.claims(&first, &nonce) {
+                Ok(claims) => (claims.clone(), first),
+                Err(error) => {
+                    // The provider may have rotated its keys since we cached them.
+                    let metadata = oauth.metadata(provider, issuer, true).await?;
+                    refreshed = CoreClient::from_provider_metadata(
+                        metadata,
+                        ClientId::new(provider.client_id().to_owned()),
+                        provider
+                            .client_secret()
+                            .map(|s| ClientSecret::new(s.to_owned())),
+                    );
+                    let retry = refreshed
+                        .id_token_verifier()
+                        .set_allowed_algs(ASYMMETRIC_ALGS);
+                    let claims = id_token
+                        .claims(&retry, &nonce)
+                        .cloned()
+                        .map_err(|_| refused(provider, &format!("ID token: {error}")))?;
+                    (claims, retry)
+                }
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let iat = claims.issue_time().timestamp();
+            let leeway = i64::try_from(inner.config.clock_leeway.as_secs()).unwrap_or(0);
+            if iat > now + leeway || iat < now - 600 - leeway {
+                return Err(refused(provider, "ID token issued at an implausible time"));
+            }
+            if let Some(expected) = claims.access_token_hash() {
+                let alg = id_token
+                    .signing_alg()
+                    .map_err(|err| refused(provider, &err.to_string()))?;
+                let key = id_token
+                    .signing_key(&verifier)
+                    .map_err(|err| refused(provider, &err.to_string()))?;
+                let actual = AccessTokenHash::from_token(tokens.access_token(), alg, key)
+                    .map_err(|err| refused(provider, &err.to_string()))?;
+                if actual != *expected {
+                    return Err(refused(provider, "access token does not match at_hash"));
+                }
+            }
+            let subject = claims.subject().as_str().to_owned();
+            let mut identity = Identity {
+                subject,
+                email: claims.email().map(|e| e.as_str().to_owned()),
+                email_verified: claims.email_verified() == Some(true),
+                name: claims
+                    .name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.as_str().to_owned()),
+            };
+            // Many providers keep the email for userinfo.
+            if identity.email.is_none()
+                && let Ok(request) = client.user_info(
+                    tokens.access_token().to_owned(),
+                    Some(claims.subject().clone()),
+                )
+            {
+                let info: CoreUserInfoClaims = request
+                    .request_async(&http)
+                    .await
+                    .map_err(|err| refused(provider, &format!("userinfo: {err}")))?;
+                identity.email = info.email().map(|e| e.as_str().to_owned());
+                identity.email_verified = info.email_verified() == Some(true);
+                if identity.name.is_none() {
+                    identity.name = info
+                        .name()
+                        .and_then(|n| n.get(None))
+                        .map(|n| n.as_str().to_owned());
+                }
+            }
+            Ok(identity)
+        }
+        Protocol::OAuth2 { api_base, api, .. } => {
+            let client = oauth2_client(provider, redirect_uri)?;
+            let tokens = client
+                .exchange_code(oauth2::AuthorizationCode::new(code))
+                .set_pkce_verifier(oauth2::PkceCodeVerifier::new(row.pkce_verifier.clone()))
+                .request_async(&http)
+                .await
+                .map_err(|err| token_error(provider, &err))?;
+            user_api(
+                oauth,
+                provider,
+                api_base,
+                *api,
+                tokens.access_token().secret(),
+            )
+            .await
+        }
+    }
+}
+
+fn refused(provider: &OAuthProvider, why: &str) -> Error {
+    tracing::warn!(provider = provider.name(), why, "social sign-in refused");
+    Error::InvalidCredentials
+}
+
+fn token_error<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static>(
+    provider: &OAuthProvider,
+    err: &oauth2::RequestTokenError<RE, T>,
+) -> Error {
+    match err {
+        oauth2::RequestTokenError::ServerResponse(_) => {
+            tracing::info!(provider = provider.name(), error = %err, "the provider refused the code");
+            Error::TokenInvalid
+        }
+        // An answer we cannot read (a malformed or non-conforming ID token among it) is
+        // not an identity.
+        oauth2::RequestTokenError::Parse(..) => refused(provider, &err.to_string()),
+        _ => unavailable(provider, "token exchange", err),
+    }
+}
+
+/// The identity from an OAuth 2.0 provider's user API.
+async fn user_api(
+    oauth: &OAuth,
+    provider: &OAuthProvider,
+    api_base: &str,
+    api: UserApi,
+    access_token: &str,
+) -> Result<Identity, Error> {
+    // Through the same client and size cap as every other provider call.
+    let get = |path: &str| {
+        let url = format!("{}{path}", api_base.trim_end_matches('/'));
+        let client = oauth.http.clone();
+        async move {
+            let request = http::Request::get(url)
+                .header(
+                    http::header::AUTHORIZATION,
+                    format!("Bearer {access_token}"),
+                )
+                .header(http::header::ACCEPT, "application/json")
+                .body(Vec::new())
+                .map_err(|err| HttpError(err.to_string()))?;
+            let response = send(client, request).await?;
+            if !response.status().is_success() {
+                return Err(HttpError(format!("status {}", response.status())));
+            }
+            Ok(response.into_body())
+        }
+    };
+    let read = |what: &'static str| move |err: HttpError| unavailable(provider, what, &err);
+    let parse = |what: &'static str| {
+        move |err: serde_json::Error| refused(provider, &format!("{what}: {err}"))
+    };
+    match api {
+        UserApi::GitHub => {
+            #[derive(Deserialize)]
+            struct GitHubUser {
+                id: u64,
+                name: Option<String>,
+            }
+            #[derive(Deserialize)]
+            struct GitHubEmail {
+                email: Option<String>,
+                primary: bool,
+                verified: bool,
+            }
+            let user: GitHubUser =
+                serde_json::from_slice(&get("/user").await.map_err(read("user API"))?)
+                    .map_err(parse("user API"))?;
+            let emails: Vec<GitHubEmail> =
+                serde_json::from_slice(&get("/user/emails").await.map_err(read("emails API"))?)
+                    .map_err(parse("emails API"))?;
+            let primary = emails.into_iter().find(|e| e.primary && e.email.is_some());
+            Ok(Identity {
+                subject: user.id.to_string(),
+                email_verified: primary.as_ref().is_some_and(|e| e.verified),
+                email: primary.and_then(|e| e.email),
+                name: user.name,
+            })
+        }
+        UserApi::Discord => {
+            #[derive(Deserialize)]
+            struct DiscordUser {
+                id: String,
+                email: Option<String>,
+                #[serde(default)]
+                verified: Option<bool>,
+                global_name: Option<String>,
+            }
+            let user: DiscordUser =
+                serde_json::from_slice(&get("/users/@me").await.map_err(read("user API"))?)
+                    .map_err(parse("user API"))?;
+            Ok(Identity {
+                subject: user.id,
+                email_verified: user.verified == Some(true),
+                email: user.email,
+                name: user.global_name,
+            })
+        }
+    }
+}
+
+/// Finds or creates the account for the identity, links it, and signs in (or, for a
+/// linking flow, just links).
+async fn settle(
+    inner: &Arc<Inner>,
+    provider: &OAuthProvider,
+    row: &oauth_state::Model,
+    identity: Identity,
+    client: &ClientInfo,
+) -> Result<Outcome, Error> {
+    let subject = identity.subject;
+    if subject.is_empty()
+        || subject.len() > 255
+        || subject.trim() != subject
+        || subject.chars().any(char::is_control)
+    {
+        return Err(refused(provider, "empty, oversized or malformed subject"));
+    }
+    // An address we cannot parse is no address (the identity still works).
+    let email = identity
+        .email
+        .as_deref()
+        .and_then(|e| normalize_email(e).ok());
+    let email_verified = email.is_some() && identity.email_verified;
+    let issuer = provider.issuer_id();
+    let now = store::now();
+
+    let txn = inner.db.begin().await?;
+    let existing = store::oauth::find_identity(&txn, issuer, &subject).await?;
+
+    if let Some(link_user) = row.link_user_id {
+        let user = store::users::lock(&txn, link_user)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let account = match existing {
+            Some(account) if account.user_id != user.id => {
+                return Err(Error::Conflict(
+                    format!(
+                        "this {} account is already linked to another user",
+                        provider.label()
+                    )
+                    .into(),
+                ));
+            }
+            Some(account) => account,
+            None => {
+                let account = new_account(
+                    provider,
+                    user.id,
+                    &subject,
+                    email.clone(),
+                    email_verified,
+                    now,
+                );
+                insert_account(&txn, &account).await?;
+                txn.commit().await?;
+                audit_link(inner, &account, client).await;
+                let method = format!("Your {} account", provider.label());
+                notify(inner, &user, Message::SignInMethodAdded { method: &method });
+                return Ok(Outcome::Linked(account));
+            }
+        };
+        txn.commit().await?;
+        return Ok(Outcome::Linked(account));
+    }
+
+    let mut merged = false;
+    let (user, created) = match existing {
+        Some(account) => {
+            store::oauth::touch_account(&txn, account.id, email.as_deref(), email_verified, now)
+                .await?;
+            let user = store::users::find(&txn, account.user_id)
+                .await?
+                .ok_or(Error::InvalidCredentials)?;
+            (user, None)
+        }
+        None => {
+            let local = match &email {
+                Some(email) => store::users::find_by_email(&txn, email).await?,
+                None => None,
+            };
+            match local {
+                // Merge only when both sides vouch for the address.
+                Some(local) if email_verified && local.email_verified_at.is_some() => {
+                    let account =
+                        new_account(provider, local.id, &subject, email.clone(), true, now);
+                    insert_account(&txn, &account).await?;
+                    merged = true;
+                    (local, Some(account))
+                }
+                Some(_) => {
+                    return Err(Error::Conflict(
+                        format!(
+                            "an account already uses this email address: sign in to it, then link {} from your account",
+                            provider.label()
+                        )
+                        .into(),
+                    ));
+                }
+                None => {
+                    // An address the provider does not vouch for stays on the linked
+                    // account: it must not reserve the address on this site.
+                    let address = email.clone().filter(|_| email_verified);
+                    let user =
+                        create_user(&txn, address, email_verified, identity.name, now).await?;
+                    let account = new_account(
+                        provider,
+                        user.id,
+                        &subject,
+                        email.clone(),
+                        email_verified,
+                        now,
+                    );
+                    insert_account(&txn, &account).await?;
+                    (user, Some(account))
+                }
+            }
+        }
+    };
+    if user.disabled_at.is_some() {
+        return Err(Error::UserDisabled);
+    }
+    if inner.config.require_email_verification
+        && user.email.is_some()
+        && user.email_verified_at.is_none()
+    {
+        return Err(Error::EmailNotVerified);
+    }
+    let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
+    let grant = sessions::start(inner, &txn, user, has_password, sessions::OAUTH, client).await?;
+    txn.commit().await?;
+    if let Some(account) = &created {
+        audit_link(inner, account, client).await;
+    }
+    if merged {
+        // Joined an existing account by its email: the owner hears of it.
+        let method = format!("Your {} account", provider.label());
+        notify(
+            inner,
+            &grant.user,
+            Message::SignInMethodAdded { method: &method },
+        );
+    }
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::SignIn)
+                .user(grant.user.id)
+                .session(grant.session.id)
+                .client(client)
+                .detail("method", sessions::OAUTH.name)
+                .detail("provider", provider.name()),
+        )
+        .await;
+    Ok(Outcome::SignedIn(Box::new(grant)))
+}
+
+fn new_account(
+    provider: &OAuthProvider,
+    user_id: Uuid,
+    subject: &str,
+    email: Option<String>,
+    email_verified: bool,
+    now: time::OffsetDateTime,
+) -> oauth_account::Model {
+    oauth_account::Model {
+        id: Uuid::now_v7(),
+        user_id,
+        provider: provider.name().to_owned(),
+        issuer: provider.issuer_id().to_owned(),
+        subject: subject.to_owned(),
+        email,
+        email_verified,
+        created_at: now,
+        last_used_at: Some(now),
+    }
+}
+
+async fn insert_account(
+    txn: &DatabaseTransaction,
+    account: &oauth_account::Model,
+) -> Result<(), Error> {
+    store::oauth::insert_account(txn, account.clone())
+        .await
+        .map_err(|err| {
+            if store::is_unique_violation(&err) {
+                Error::Conflict("this provider account was just linked; try again".into())
+            } else {
+                err.into()
+            }
+        })
+}
+
+async fn create_user(
+    txn: &DatabaseTransaction,
+    email: Option<String>,
+    email_verified: bool,
+    name: Option<String>,
+    now: time::OffsetDateTime,
+) -> Result<user::Model, Error> {
+    let name = name
+        .map(|n| {
+            n.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty());
+    let row = user::Model {
+        id: Uuid::now_v7(),
+        email_verified_at: (email.is_some() && email_verified).then_some(now),
+        email,
+        phone: None,
+        phone_verified_at: None,
+        name,
+        image_url: None,
+        metadata: "{}".into(),
+        disabled_at: None,
+        tokens_valid_after: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store::users::insert_in(txn, row, None)
+        .await
+        .map_err(|err| {
+            if store::is_unique_violation(&err) {
+                Error::EmailTaken
+            } else {
+                err.into()
+            }
+        })
+}
+
+async fn audit_link(inner: &Inner, account: &oauth_account::Model, client: &ClientInfo) {
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::AccountLinked)
+                .user(account.user_id)
+                .client(client)
+                .detail("provider", account.provider.clone())
+                .detail("account_id", account.id.to_string()),
+        )
+        .await;
+}
+
+/// `GET /me/accounts`.
+pub(crate) async fn list(inner: &Inner, user_id: Uuid) -> Result<Vec<oauth_account::Model>, Error> {
+    Ok(store::oauth::list_accounts(&inner.db, user_id).await?)
+}
+
+/// `DELETE /me/accounts/{id}`: unlinks unless it is the last way to sign in (409); 404
+/// for an account that is not the caller's.
+pub(crate) async fn unlink(
+    inner: &Arc<Inner>,
+    user_id: Uuid,
+    session_id: Uuid,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    let txn = inner.db.begin().await?;
+    let user = store::users::lock(&txn, user_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let account = store::oauth::find_account_for_user(&txn, user_id, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let left = store::oauth::count_accounts(&txn, user_id)
+        .await?
+        .saturating_sub(1);
+    let passkeys = store::passkeys::count(&txn, user_id).await?;
+    if !users::can_still_sign_in(inner, &txn, &user, passkeys, left).await? {
+        return Err(Error::Conflict(
+            "this account is the last way to sign in; add another first".into(),
+        ));
+    }
+    if !store::oauth::delete_account(&txn, user_id, id).await? {
+        return Err(Error::NotFound);
+    }
+    txn.commit().await?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::AccountUnlinked)
+                .user(user_id)
+                .session(session_id)
+                .client(client)
+                .detail("provider", account.provider.clone())
+                .detail("account_id", id.to_string()),
+        )
+        .await;
+    let label = inner
+        .oauth
+        .as_ref()
+        .and_then(|o| o.providers().iter().find(|p| p.name() == account.provider))
+        .map_or(account.provider.clone(), |p| p.label().to_owned());
+    let method = format!("Your {label} account");
+    notify(
+        inner,
+        &user,
+        Message::SignInMethodRemoved { method: &method },
+    );
+    Ok(())
+}
+
+fn notify(inner: &Arc<Inner>, user: &user::Model, message: Message<'_>) {
+    if let Some(email) = &user.email {
+        let email = inner.render_email(email, &message, &inner.branding());
+        deliver(inner, email, Some(user.id));
+    }
+}

@@ -1,0 +1,240 @@
+//! Social sign-in: `GET /oauth/{provider}/authorize`, `GET /oauth/{provider}/callback`,
+//! `GET /me/accounts`, `DELETE /me/accounts/{id}`.
+//!
+//! The protocol work is in [`flows::oauth`]; these handlers deal with the browser: the
+//! binding cookie, redirects, and JSON for clients that ask for it.
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    response::{IntoResponse as _, Redirect, Response},
+    routing::{delete, get},
+};
+use http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    input::Path,
+    sessions::require_fresh,
+    views::{GrantResponse, ok, rfc3339, set_cookies},
+};
+use crate::{
+    CurrentUser, Error, Portcullis,
+    entity::oauth_account,
+    flows::{
+        self,
+        oauth::{CallbackParams, Failed, Outcome},
+        redirect,
+    },
+    session::{client_ip::ClientInfo, cookie},
+};
+
+/// The cookie binding an authorization to the browser that started it.
+const BINDING_COOKIE: &str = "__oauth";
+/// Its lifetime: the authorization's.
+const BINDING_MAX_AGE: i64 = 10 * 60;
+
+pub(super) fn router() -> Router<Portcullis> {
+    Router::new()
+        .route("/oauth/{provider}/authorize", get(authorize))
+        .route("/oauth/{provider}/callback", get(callback))
+        .route("/me/accounts", get(list))
+        .route("/me/accounts/{id}", delete(unlink))
+}
+
+fn binding_cookie(auth: &Portcullis) -> &'static str {
+    if auth.inner.config.secure_cookies() {
+        "__Host-oauth"
+    } else {
+        BINDING_COOKIE
+    }
+}
+
+/// Query of `GET /oauth/{provider}/authorize`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuthorizeQuery {
+    #[serde(default)]
+    redirect_url: Option<String>,
+}
+
+/// `GET /oauth/{provider}/authorize?redirect_url=`: 302 to the provider. Signed in (with
+/// a fresh session), the provider is linked to the caller instead of signing in.
+pub(crate) async fn authorize(
+    State(auth): State<Portcullis>,
+    Path(provider): Path<String>,
+    user: Option<CurrentUser>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    query: Result<Query<AuthorizeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Error> {
+    let Query(query) = query.map_err(|_| Error::invalid_request("malformed query"))?;
+    let link = match &user {
+        Some(user) => {
+            require_fresh(&auth, user)?;
+            // Another site may link to this page; it must not start a link in the
+            // signed-in person's session (it could finish with the attacker's account).
+            let cross_site = headers
+                .get("sec-fetch-site")
+                .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+            if cross_site {
+                return Err(Error::forbidden(
+                    "linking a provider must start from this site",
+                ));
+            }
+            Some(flows::oauth::Linking {
+                user_id: user.id(),
+                session_id: user.session_id(),
+            })
+        }
+        None => None,
+    };
+    let started = flows::oauth::authorize(
+        &auth.inner,
+        &provider,
+        query.redirect_url.as_deref(),
+        link,
+        &client,
+    )
+    .await?;
+    let mut response = (StatusCode::FOUND, [(header::LOCATION, started.location)]).into_response();
+    set_cookies(
+        response.headers_mut(),
+        [cookie::set(
+            &auth.inner.config,
+            binding_cookie(&auth),
+            &started.browser_secret,
+            BINDING_MAX_AGE,
+        )],
+    );
+    Ok(response)
+}
+
+/// `GET /oauth/{provider}/callback?code=&state=`: signs in (cookies and a 303 to the
+/// stored `redirect_url`, or a JSON session grant for `Accept: application/json`), or links
+/// the provider when the flow began signed in. Failures go back to the stored
+/// `redirect_url` with `?error=<code>` when there is one, else answer the JSON error.
+pub(crate) async fn callback(
+    State(auth): State<Portcullis>,
+    Path(provider): Path<String>,
+    user: Option<CurrentUser>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    query: Result<Query<CallbackParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Error> {
+    let inner = &auth.inner;
+    let Query(params) = query.map_err(|_| Error::invalid_request("malformed query"))?;
+    let json = wants_json(&headers);
+    let secret = cookie::read(&headers, binding_cookie(&auth)).map(str::to_owned);
+    let result = flows::oauth::callback(
+        inner,
+        &provider,
+        params,
+        secret.as_deref(),
+        user.as_ref().map(CurrentUser::session_id),
+        &client,
+    )
+    .await;
+    let clear = cookie::clear(&inner.config, binding_cookie(&auth));
+    let mut response = match result {
+        Ok((Outcome::SignedIn(grant), target)) => {
+            if json {
+                GrantResponse {
+                    grant: *grant,
+                    status: StatusCode::OK,
+                    config: &inner.config,
+                }
+                .into_response()
+            } else {
+                let mut response = GrantResponse {
+                    grant: *grant,
+                    status: StatusCode::OK,
+                    config: &inner.config,
+                }
+                .into_response();
+                // The browser gets the cookies of the grant and goes on; the body (with
+                // its tokens) is not for it.
+                let cookies: Vec<_> = response
+                    .headers()
+                    .get_all(header::SET_COOKIE)
+                    .iter()
+                    .cloned()
+                    .collect();
+                response = Redirect::to(target.as_deref().unwrap_or("/")).into_response();
+                for value in cookies {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+                response
+            }
+        }
+        Ok((Outcome::Linked(account), target)) => {
+            if json {
+                ok(json!({ "account": AccountView::new(&account) })).into_response()
+            } else {
+                Redirect::to(target.as_deref().unwrap_or("/")).into_response()
+            }
+        }
+        Err(Failed {
+            error,
+            redirect_url: Some(target),
+        }) if !json && error.status().is_client_error() => {
+            Redirect::to(&redirect::with_query(&target, "error", error.code())).into_response()
+        }
+        Err(Failed { error, .. }) => return Err(error),
+    };
+    set_cookies(response.headers_mut(), [clear]);
+    Ok(response)
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
+}
+
+/// A linked account as listed: `{ id, provider, email, created_at, last_used_at }`.
+#[derive(Serialize)]
+pub(crate) struct AccountView {
+    id: Uuid,
+    provider: String,
+    email: Option<String>,
+    created_at: String,
+    last_used_at: Option<String>,
+}
+
+impl AccountView {
+    fn new(row: &oauth_account::Model) -> Self {
+        Self {
+            id: row.id,
+            provider: row.provider.clone(),
+            email: row.email.clone(),
+            created_at: rfc3339(row.created_at),
+            last_used_at: row.last_used_at.map(rfc3339),
+        }
+    }
+}
+
+/// `GET /me/accounts`: `{ ok, accounts: [ {id, provider, email, created_at, last_used_at} ] }`.
+pub(crate) async fn list(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+) -> Result<Response, Error> {
+    let rows = flows::oauth::list(&auth.inner, user.id()).await?;
+    let accounts: Vec<AccountView> = rows.iter().map(AccountView::new).collect();
+    Ok(ok(json!({ "accounts": accounts })).into_response())
+}
+
+/// `DELETE /me/accounts/{id}` (fresh session): `{ ok }`; 409 `conflict` when it is the
+/// account's last way to sign in; 404 when not the caller's.
+pub(crate) async fn unlink(
+    State(auth): State<Portcullis>,
+    user: CurrentUser,
+    client: ClientInfo,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Error> {
+    require_fresh(&auth, &user)?;
+    flows::oauth::unlink(&auth.inner, user.id(), user.session_id(), id, &client).await?;
+    Ok(ok(json!({})).into_response())
+}
