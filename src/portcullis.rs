@@ -351,6 +351,19 @@ impl Inner {
 
 /// Sends an email in the background: the answer to the request never waits for (or
 /// reveals) delivery. A failure is logged and audited, never shown to the requester.
+/// Tells a user about a change to their account, at their email address if they have one
+/// (in the background, like every email).
+pub(crate) fn notify_user(
+    inner: &Arc<Inner>,
+    user: &crate::entity::user::Model,
+    message: &crate::delivery::Message<'_>,
+) {
+    if let Some(address) = &user.email {
+        let email = inner.render_email(address, message, &inner.branding());
+        deliver(inner, email, Some(user.id));
+    }
+}
+
 pub(crate) fn deliver(inner: &Arc<Inner>, email: Email, user_id: Option<uuid::Uuid>) {
     let inner = inner.clone();
     tokio::spawn(async move {

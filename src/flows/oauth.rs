@@ -49,7 +49,7 @@ use crate::{
         sessions::{self, Grant},
         users,
     },
-    portcullis::{Inner, deliver},
+    portcullis::{Inner, notify_user},
     rate_limit::rules,
     session::client_ip::ClientInfo,
     store,
@@ -279,14 +279,7 @@ pub(crate) async fn authorize(
     let location = match provider.protocol() {
         Protocol::OpenIdConnect { issuer } => {
             let metadata = oauth.metadata(provider, issuer, false).await?;
-            let client = CoreClient::from_provider_metadata(
-                metadata,
-                ClientId::new(provider.client_id().to_owned()),
-                provider
-                    .client_secret()
-                    .map(|s| ClientSecret::new(s.to_owned())),
-            )
-            .set_redirect_uri(redirect_uri);
+            let client = oidc_client(provider, metadata).set_redirect_uri(redirect_uri);
             let state = state.clone();
             let nonce = nonce.clone();
             let (url, _, _) = client
@@ -334,6 +327,26 @@ pub(crate) async fn authorize(
         location,
         browser_secret,
     })
+}
+
+type OidcClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// An OpenID Connect client for the provider, from its discovery document.
+fn oidc_client(provider: &OAuthProvider, metadata: CoreProviderMetadata) -> OidcClient {
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(provider.client_id().to_owned()),
+        provider
+            .client_secret()
+            .map(|s| ClientSecret::new(s.to_owned())),
+    )
 }
 
 type OAuth2Client = oauth2::Client<
@@ -498,13 +511,9 @@ pub(crate) async fn callback(
     // sign-out on a shared computer, not in someone else's session.
     if let Some(started_in) = row.link_session_id {
         let live = match session_id.filter(|id| *id == started_in) {
-            Some(id) => store::sessions::find(&inner.db, id)
+            Some(id) => store::sessions::is_live(&inner.db, id, store::now())
                 .await
-                .map_err(Error::from)?
-                .is_some_and(|s| {
-                    let now = store::now();
-                    s.revoked_at.is_none() && s.expires_at > now && s.idle_expires_at > now
-                }),
+                .map_err(Error::from)?,
             None => false,
         };
         if !live {
@@ -582,14 +591,7 @@ async fn exchange(
     match provider.protocol() {
         Protocol::OpenIdConnect { issuer } => {
             let metadata = oauth.metadata(provider, issuer, false).await?;
-            let client = CoreClient::from_provider_metadata(
-                metadata,
-                ClientId::new(provider.client_id().to_owned()),
-                provider
-                    .client_secret()
-                    .map(|s| ClientSecret::new(s.to_owned())),
-            )
-            .set_redirect_uri(redirect_uri);
+            let client = oidc_client(provider, metadata).set_redirect_uri(redirect_uri);
             let tokens = client
                 .exchange_code(AuthorizationCode::new(code))
                 .map_err(|err| Error::Internal(Box::new(err)))?
@@ -608,13 +610,7 @@ async fn exchange(
                 Err(error) => {
                     // The provider may have rotated its keys since we cached them.
                     let metadata = oauth.metadata(provider, issuer, true).await?;
-                    refreshed = CoreClient::from_provider_metadata(
-                        metadata,
-                        ClientId::new(provider.client_id().to_owned()),
-                        provider
-                            .client_secret()
-                            .map(|s| ClientSecret::new(s.to_owned())),
-                    );
+                    refreshed = oidc_client(provider, metadata);
                     let retry = refreshed
                         .id_token_verifier()
                         .set_allowed_algs(ASYMMETRIC_ALGS);
@@ -855,7 +851,11 @@ async fn settle(
                 txn.commit().await?;
                 audit_link(inner, &account, client).await;
                 let method = format!("Your {} account", provider.label());
-                notify(inner, &user, Message::SignInMethodAdded { method: &method });
+                notify_user(
+                    inner,
+                    &user,
+                    &Message::SignInMethodAdded { method: &method },
+                );
                 return Ok(Outcome::Linked(account));
             }
         };
@@ -934,10 +934,10 @@ async fn settle(
     if merged {
         // Joined an existing account by its email: the owner hears of it.
         let method = format!("Your {} account", provider.label());
-        notify(
+        notify_user(
             inner,
             &grant.user,
-            Message::SignInMethodAdded { method: &method },
+            &Message::SignInMethodAdded { method: &method },
         );
     }
     inner
@@ -1006,18 +1006,10 @@ async fn create_user(
         })
         .filter(|n| !n.is_empty());
     let row = user::Model {
-        id: Uuid::now_v7(),
         email_verified_at: (email.is_some() && email_verified).then_some(now),
         email,
-        phone: None,
-        phone_verified_at: None,
         name,
-        image_url: None,
-        metadata: "{}".into(),
-        disabled_at: None,
-        tokens_valid_after: None,
-        created_at: now,
-        updated_at: now,
+        ..users::blank_row(now)
     };
     store::users::insert_in(txn, row, None)
         .await
@@ -1092,17 +1084,10 @@ pub(crate) async fn unlink(
         .and_then(|o| o.providers().iter().find(|p| p.name() == account.provider))
         .map_or(account.provider.clone(), |p| p.label().to_owned());
     let method = format!("Your {label} account");
-    notify(
+    notify_user(
         inner,
         &user,
-        Message::SignInMethodRemoved { method: &method },
+        &Message::SignInMethodRemoved { method: &method },
     );
     Ok(())
-}
-
-fn notify(inner: &Arc<Inner>, user: &user::Model, message: Message<'_>) {
-    if let Some(email) = &user.email {
-        let email = inner.render_email(email, &message, &inner.branding());
-        deliver(inner, email, Some(user.id));
-    }
 }

@@ -578,18 +578,9 @@ async fn create_invited(
     now: time::OffsetDateTime,
 ) -> Result<user::Model, Error> {
     let row = user::Model {
-        id: Uuid::now_v7(),
         email: Some(email.to_owned()),
         email_verified_at: Some(now),
-        phone: None,
-        phone_verified_at: None,
-        name: None,
-        image_url: None,
-        metadata: "{}".into(),
-        disabled_at: None,
-        tokens_valid_after: None,
-        created_at: now,
-        updated_at: now,
+        ..crate::flows::users::blank_row(now)
     };
     store::users::insert_in(txn, row, None)
         .await

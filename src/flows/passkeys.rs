@@ -49,7 +49,7 @@ use crate::{
         sessions::{self, Grant},
         users,
     },
-    portcullis::{Inner, deliver},
+    portcullis::{Inner, notify_user},
     rate_limit::rules,
     session::client_ip::ClientInfo,
     store,
@@ -328,13 +328,7 @@ pub(crate) async fn complete_registration(
     // session, or runs after and removes this passkey too.
     let txn = inner.db.begin().await?;
     store::users::lock(&txn, user.id).await?;
-    let live = store::sessions::find(&txn, registration.session_id)
-        .await?
-        .is_some_and(|session| {
-            session.revoked_at.is_none()
-                && session.expires_at > now
-                && session.idle_expires_at > now
-        });
+    let live = store::sessions::is_live(&txn, registration.session_id, now).await?;
     if !live {
         return Err(Error::Unauthorized);
     }
@@ -387,10 +381,10 @@ pub(crate) async fn complete_registration(
                 .detail("passkey_id", row.id.to_string()),
         )
         .await;
-    notify(
+    notify_user(
         inner,
         &user,
-        Message::SignInMethodAdded {
+        &Message::SignInMethodAdded {
             method: "A passkey",
         },
     );
@@ -758,17 +752,10 @@ pub(crate) async fn remove(
         )
         .await;
     let method = format!("A passkey named \"{}\"", row.name);
-    notify(
+    notify_user(
         inner,
         &user,
-        Message::SignInMethodRemoved { method: &method },
+        &Message::SignInMethodRemoved { method: &method },
     );
     Ok(())
-}
-
-fn notify(inner: &Arc<Inner>, user: &user::Model, message: Message<'_>) {
-    if let Some(email) = &user.email {
-        let email = inner.render_email(email, &message, &inner.branding());
-        deliver(inner, email, Some(user.id));
-    }
 }

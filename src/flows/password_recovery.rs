@@ -29,7 +29,7 @@ use crate::{
         sessions::{self, Grant},
         users,
     },
-    portcullis::{Inner, deliver},
+    portcullis::{Inner, deliver, notify_user},
     rate_limit::rules,
     session::client_ip::ClientInfo,
     store,
@@ -266,7 +266,7 @@ pub(crate) async fn reset(
                 .detail("sessions_revoked", revoked.len()),
         )
         .await;
-    notify_password_changed(inner, &user);
+    notify_user(inner, &user, &Message::PasswordChanged);
     if !inner.config.sign_in_after_reset {
         return Ok(None);
     }
@@ -393,15 +393,8 @@ pub(crate) async fn change(
                 .detail("sessions_revoked", revoked.len()),
         )
         .await;
-    notify_password_changed(inner, &user);
+    notify_user(inner, &user, &Message::PasswordChanged);
     Ok(())
-}
-
-fn notify_password_changed(inner: &Arc<Inner>, user: &crate::entity::user::Model) {
-    if let Some(email) = &user.email {
-        let message = inner.render_email(email, &Message::PasswordChanged, &inner.branding());
-        deliver(inner, message, Some(user.id));
-    }
 }
 
 #[cfg(test)]

@@ -454,18 +454,9 @@ async fn create(
 ) -> Result<user::Model, Error> {
     let now = store::now();
     let row = user::Model {
-        id: Uuid::now_v7(),
         email: (channel == Channel::Email).then(|| identifier.to_owned()),
-        email_verified_at: None,
         phone: (channel == Channel::Phone).then(|| identifier.to_owned()),
-        phone_verified_at: None,
-        name: None,
-        image_url: None,
-        metadata: "{}".into(),
-        disabled_at: None,
-        tokens_valid_after: None,
-        created_at: now,
-        updated_at: now,
+        ..users::blank_row(now)
     };
     store::users::insert_in(txn, row, None)
         .await

@@ -320,17 +320,30 @@ fn new_row(
 ) -> user::Model {
     let now = store::now();
     user::Model {
-        id: Uuid::now_v7(),
         email: Some(email),
         email_verified_at: email_verified.then_some(now),
+        name,
+        metadata,
+        created_at: created_at.unwrap_or(now),
+        ..blank_row(now)
+    }
+}
+
+/// A new account with nothing on it yet: fill in what the flow knows with
+/// `user::Model { email, ..blank_row(now) }`.
+pub(crate) fn blank_row(now: OffsetDateTime) -> user::Model {
+    user::Model {
+        id: Uuid::now_v7(),
+        email: None,
+        email_verified_at: None,
         phone: None,
         phone_verified_at: None,
-        name,
+        name: None,
         image_url: None,
-        metadata,
+        metadata: "{}".into(),
         disabled_at: None,
         tokens_valid_after: None,
-        created_at: created_at.unwrap_or(now),
+        created_at: now,
         updated_at: now,
     }
 }

@@ -23,6 +23,18 @@ pub(crate) async fn find(
     session::Entity::find_by_id(id).one(db).await
 }
 
+/// Whether the session exists and is neither revoked nor past its idle or absolute
+/// lifetime (read from the database, not the in-memory revocation view).
+pub(crate) async fn is_live(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    Ok(find(db, id).await?.is_some_and(|session| {
+        session.revoked_at.is_none() && session.expires_at > now && session.idle_expires_at > now
+    }))
+}
+
 /// The user's sessions that are neither revoked nor expired, newest first.
 pub(crate) async fn list_active(
     db: &impl ConnectionTrait,
