@@ -152,9 +152,27 @@ impl From<DbErr> for Error {
         // anything else from the database is a bug on our side.
         match err {
             DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::Unavailable(Box::new(err)),
+            // Two writers met (SQLite's lock, a deadlock or serialisation failure elsewhere):
+            // the transaction rolled back whole, and a retry will do.
+            other if is_contention(&other) => Self::Unavailable(Box::new(other)),
             other => Self::Database(other),
         }
     }
+}
+
+/// Whether the database refused because of another transaction, not because of the query:
+/// SQLite `SQLITE_BUSY` ("database is locked"), PostgreSQL `40001`/`40P01`, MySQL 1205/1213.
+fn is_contention(err: &DbErr) -> bool {
+    let text = err.to_string();
+    [
+        "database is locked",
+        "could not serialize access",
+        "deadlock detected",
+        "Deadlock found",
+        "Lock wait timeout exceeded",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 impl IntoResponse for Error {
@@ -183,6 +201,15 @@ impl IntoResponse for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_contention_is_an_outage_to_retry_not_a_bug() {
+        let busy =
+            DbErr::Custom("error returned from database: (code: 5) database is locked".into());
+        assert_eq!(Error::from(busy).status(), StatusCode::SERVICE_UNAVAILABLE);
+        let bug = DbErr::Custom("no such column: nope".into());
+        assert_eq!(Error::from(bug).status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[test]
     fn every_contract_code_has_its_status() {

@@ -29,8 +29,10 @@ use openidconnect::{
     OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
     TokenResponse as _,
     core::{
-        CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-        CoreUserInfoClaims,
+        CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+        CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+        CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+        CoreSubjectIdentifierType, CoreUserInfoClaims,
     },
 };
 use sea_orm::{DatabaseTransaction, TransactionTrait as _};
@@ -76,11 +78,38 @@ const ASYMMETRIC_ALGS: [CoreJwsSigningAlgorithm; 10] = [
 /// The largest provider answer read.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
+/// The discovery field we read beyond the core ones: whether the provider names itself in
+/// its authorization responses (RFC 9207), in which case a response without `iss` is
+/// refused.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+struct Rfc9207 {
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl openidconnect::AdditionalProviderMetadata for Rfc9207 {}
+
+/// A discovery document, with [`Rfc9207`].
+type Metadata = openidconnect::ProviderMetadata<
+    Rfc9207,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
 /// The providers, the HTTP client that reaches them, and their discovery documents.
 pub(crate) struct OAuth {
     providers: Vec<OAuthProvider>,
     http: reqwest::Client,
-    metadata: RwLock<HashMap<String, (Instant, CoreProviderMetadata)>>,
+    metadata: RwLock<HashMap<String, (Instant, Metadata)>>,
 }
 
 impl OAuth {
@@ -114,7 +143,7 @@ impl OAuth {
         provider: &OAuthProvider,
         issuer: &str,
         fresh: bool,
-    ) -> Result<CoreProviderMetadata, Error> {
+    ) -> Result<Metadata, Error> {
         if !fresh
             && let Ok(cache) = self.metadata.read()
             && let Some((at, metadata)) = cache.get(provider.name())
@@ -126,7 +155,7 @@ impl OAuth {
             .map_err(|err| Error::Internal(format!("issuer {issuer:?}: {err}").into()))?;
         let http = self.client();
         // openidconnect checks that the document's `issuer` is exactly the configured one.
-        let metadata = CoreProviderMetadata::discover_async(issuer_url, &http)
+        let metadata = Metadata::discover_async(issuer_url, &http)
             .await
             .map_err(|err| unavailable(provider, "discovery", &err))?;
         if let Ok(mut cache) = self.metadata.write() {
@@ -339,7 +368,7 @@ type OidcClient = CoreClient<
 >;
 
 /// An OpenID Connect client for the provider, from its discovery document.
-fn oidc_client(provider: &OAuthProvider, metadata: CoreProviderMetadata) -> OidcClient {
+fn oidc_client(provider: &OAuthProvider, metadata: Metadata) -> OidcClient {
     CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(provider.client_id().to_owned()),
@@ -529,13 +558,24 @@ pub(crate) async fn callback(
         ))));
     }
     // RFC 9207: an OpenID Connect provider that names itself must name the one we sent
-    // the person to. (OAuth 2.0 providers' stored issuer is our own label for them, not
-    // an RFC 8414 identifier to compare with.)
-    let oidc = matches!(provider.protocol(), Protocol::OpenIdConnect { .. });
-    if oidc && params.iss.as_deref().is_some_and(|iss| iss != row.issuer) {
-        return Err(fail(Error::forbidden(
-            "the answer came from another issuer",
-        )));
+    // the person to, and one that says it always does must not leave it out. (OAuth 2.0
+    // providers' stored issuer is our own label for them, not an identifier to compare.)
+    if let Protocol::OpenIdConnect { issuer } = provider.protocol() {
+        let advertised = oauth
+            .metadata(provider, issuer, false)
+            .await
+            .map_err(&fail)?
+            .additional_metadata()
+            .authorization_response_iss_parameter_supported;
+        let wrong = match params.iss.as_deref() {
+            Some(iss) => iss != row.issuer,
+            None => advertised,
+        };
+        if wrong {
+            return Err(fail(Error::forbidden(
+                "the answer came from another issuer",
+            )));
+        }
     }
     let code = params
         .code

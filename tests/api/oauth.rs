@@ -60,6 +60,8 @@ struct Stand {
     codes: Vec<(String, String, Option<String>, String)>,
     /// Whether the ID token carries the email (else only userinfo has it).
     email_in_id_token: bool,
+    /// Whether discovery says every authorization response names the issuer (RFC 9207).
+    advertise_iss: bool,
 }
 
 type Shared = Arc<Mutex<Stand>>;
@@ -72,7 +74,10 @@ fn s256(verifier: &str) -> String {
 }
 
 async fn discovery(State(stand): State<Shared>) -> axum::Json<Value> {
-    let issuer = stand.lock().unwrap().issuer.clone();
+    let (issuer, advertise_iss) = {
+        let stand = stand.lock().unwrap();
+        (stand.issuer.clone(), stand.advertise_iss)
+    };
     axum::Json(json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -82,6 +87,7 @@ async fn discovery(State(stand): State<Shared>) -> axum::Json<Value> {
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
+        "authorization_response_iss_parameter_supported": advertise_iss,
     }))
 }
 
@@ -271,6 +277,7 @@ impl Provider {
             tamper: Tamper::None,
             codes: Vec::new(),
             email_in_id_token: true,
+            advertise_iss: false,
         }));
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -500,6 +507,35 @@ async fn state_is_single_use_bound_to_the_browser_and_to_its_provider() {
     let trip = begin(&t, &provider, "local", "", None).await;
     assert_eq!(finish(&t, &trip, true).await.status, StatusCode::OK);
     assert_eq!(finish(&t, &trip, true).await.error_code(), "token_invalid");
+    // A used code under a fresh state: the fresh flow's PKCE verifier does not fit it.
+    let used_code = trip
+        .callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let fresh = begin(&t, &provider, "local", "", None).await;
+    let fresh_code = fresh
+        .callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let replay = Trip {
+        callback: fresh
+            .callback
+            .replace(&format!("code={fresh_code}"), &format!("code={used_code}")),
+        cookie: fresh.cookie.clone(),
+    };
+    let resp = finish(&t, &replay, true).await;
+    assert_eq!(resp.status, StatusCode::BAD_REQUEST, "{}", resp.text);
+    assert_eq!(resp.error_code(), "token_invalid");
 
     // One provider's state on another provider's callback.
     let trip = begin(&t, &provider, "local", "", None).await;
@@ -850,4 +886,20 @@ async fn subjects_compare_exactly() {
         finish(&t, &trip, true).await.status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn a_provider_that_promises_iss_must_send_it() {
+    let provider = Provider::start().await;
+    provider.stand.lock().unwrap().advertise_iss = true;
+    let t = app_with_providers(&provider).await;
+    let trip = begin(&t, &provider, "local", "", None).await;
+    let without_iss = Trip {
+        callback: trip.callback.split("&iss=").next().unwrap().to_owned(),
+        cookie: trip.cookie.clone(),
+    };
+    let resp = finish(&t, &without_iss, true).await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN, "{}", resp.text);
+    let trip = begin(&t, &provider, "local", "", None).await;
+    assert_eq!(finish(&t, &trip, true).await.status, StatusCode::OK);
 }
