@@ -33,24 +33,11 @@ use portcullis::{CurrentUser, Portcullis, Secret};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+mod common;
+use common::{interleaved, json_post, middle};
+
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "correct horse battery staple";
-
-/// Runs each routine in turn, round after round (so drift and noise from the rest of the
-/// machine hit them alike), and returns each one's median seconds per iteration.
-fn interleaved<const N: usize>(
-    rounds: usize,
-    iters: u64,
-    routines: [&dyn Fn(u64) -> Duration; N],
-) -> [f64; N] {
-    let mut samples: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds));
-    for _ in 0..rounds {
-        for (routine, samples) in routines.iter().zip(samples.iter_mut()) {
-            samples.push(routine(iters).as_secs_f64() / iters as f64);
-        }
-    }
-    samples.map(middle)
-}
 
 struct Setup {
     rt: tokio::runtime::Runtime,
@@ -88,13 +75,6 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     });
     Setup { rt, auth, token }
 });
-
-fn json_post(path: &str, body: &Value) -> Request<Body> {
-    Request::post(path)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
 
 fn hello_request(token: &str) -> Request<Body> {
     Request::get("/hello")
@@ -393,11 +373,6 @@ async fn hello_latency(app: &Router, token: &str, n: usize) -> f64 {
 }
 
 /// The median of a few samples.
-fn middle(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();

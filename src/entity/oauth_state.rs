@@ -32,10 +32,8 @@ pub struct Model {
     pub link_session_id: Option<Uuid>,
     /// When it began.
     pub created_at: TimeDateTimeWithTimeZone,
-    /// It must come back before this (10 minutes).
+    /// It must come back before this (10 minutes). The callback deletes it.
     pub expires_at: TimeDateTimeWithTimeZone,
-    /// When the callback used it.
-    pub consumed_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -349,7 +349,6 @@ pub(crate) async fn authorize(
         link_session_id: link.map(|l| l.session_id),
         created_at: now,
         expires_at: now + STATE_TTL,
-        consumed_at: None,
     };
     store::oauth::insert_state(&inner.db, row).await?;
     Ok(Started {

@@ -71,7 +71,6 @@ impl MigrationTrait for Migration {
                     .col(uuid_null(OauthStates::LinkSessionId))
                     .col(instant(manager, OauthStates::CreatedAt, false))
                     .col(instant(manager, OauthStates::ExpiresAt, false))
-                    .col(instant(manager, OauthStates::ConsumedAt, true))
                     .to_owned(),
             )
             .await?;
@@ -152,5 +151,4 @@ enum OauthStates {
     LinkSessionId,
     CreatedAt,
     ExpiresAt,
-    ConsumedAt,
 }

@@ -85,6 +85,22 @@ async fn no_input_makes_a_500() {
         (Method::DELETE, "/v1/auth/sessions/%00"),
         (Method::DELETE, "/v1/auth/sessions/..%2F..%2Fetc"),
         (Method::GET, "/v1/auth/sessions/%ZZ"),
+        (Method::POST, "/v1/auth/me/passkeys/register/begin"),
+        (Method::POST, "/v1/auth/me/passkeys/register/complete"),
+        (Method::POST, "/v1/auth/passkeys/authenticate/begin"),
+        (Method::POST, "/v1/auth/passkeys/authenticate/complete"),
+        (Method::PATCH, "/v1/auth/me/passkeys/%00"),
+        (
+            Method::PATCH,
+            "/v1/auth/me/passkeys/00000000-0000-0000-0000-000000000000",
+        ),
+        (Method::DELETE, "/v1/auth/me/passkeys/..%2F"),
+        (Method::GET, "/v1/auth/oauth/%00/authorize?redirect_url=%FF"),
+        (
+            Method::GET,
+            "/v1/auth/oauth/github/callback?state=%FF%FE&code=%00&iss=x",
+        ),
+        (Method::DELETE, "/v1/auth/me/accounts/not-a-uuid"),
     ];
     let bodies = [
         json!(null),
@@ -97,6 +113,16 @@ async fn no_input_makes_a_500() {
         json!({ "refresh_token": 7 }),
         json!({ "session_ids": ["not-a-uuid"] }),
         json!({ "session_ids": "all" }),
+        json!({ "credential": { "id": "", "rawId": "!!!", "type": "public-key", "response": {} } }),
+        json!({ "credential": { "id": "AA", "rawId": "AA", "type": "public-key",
+            "response": { "clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA",
+                "userHandle": "AAAA" } },
+            "challenge_id": "00000000-0000-0000-0000-000000000000" }),
+        json!({ "credential": { "id": "AA", "rawId": "AA", "type": "public-key",
+            "response": { "clientDataJSON": "AA", "attestationObject": "AA" } } }),
+        json!({ "challenge_id": "not-a-uuid", "credential": [] }),
+        json!({ "name": "\u{0}", "email": null }),
+        json!({ "email": "nobody@example.com" }),
         json!({ "metadata": serde_json::from_str::<serde_json::Value>(&format!("{}1{}", "[".repeat(100), "]".repeat(100))).unwrap() }),
     ];
     for (method, path) in &paths {

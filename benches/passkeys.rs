@@ -1,0 +1,170 @@
+//! What a passkey sign-in costs beyond the WebAuthn check itself, as a ratio measured in
+//! the same run.
+//!
+//! ```sh
+//! cargo bench --bench passkeys
+//! ```
+//!
+//! - **Baseline**: webauthn-rs `finish_passkey_authentication` for the same credential:
+//!   the client data, origin, RP id hash, flags, counter and the ES256 signature.
+//! - **portcullis**: `POST /passkeys/authenticate/complete` through the router on SQLite
+//!   (in memory): the ceremony row consumed, the passkey looked up, the same check, the
+//!   counter recorded, a session written and a grant signed, the audit row.
+//!
+//! Both sides get a fresh assertion from webauthn-rs's software authenticator each time;
+//! making it (and, for portcullis, `begin`) is outside the measured time.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use axum::{Router, body::Body};
+use http::Request;
+use http_body_util::BodyExt as _;
+use portcullis::{Portcullis, Secret, entity::passkey};
+use sea_orm::EntityTrait as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use webauthn_authenticator_rs::{
+    prelude::{RequestChallengeResponse, Url, WebauthnAuthenticator as _},
+    softpasskey::SoftPasskey,
+};
+use webauthn_rs::prelude::{Passkey, PublicKeyCredential, WebauthnBuilder};
+
+mod common;
+use common::{interleaved, json_post};
+
+const ORIGIN: &str = "http://localhost:3000";
+
+async fn call(app: &Router, request: Request<Body>) -> Value {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let origin = Url::parse(ORIGIN).unwrap();
+    let mut device = SoftPasskey::new(true);
+
+    // An account with one passkey, registered through the routes.
+    let (app, stored) = rt.block_on(async {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        portcullis::migrate(&db).await.unwrap();
+        let auth = Portcullis::builder(db.clone())
+            .secret(Secret::generate())
+            .rate_limit(false)
+            .build()
+            .await
+            .unwrap();
+        let app = Router::new()
+            .nest("/v1/auth", auth.router())
+            .layer(auth.session_layer());
+        let grant = call(
+            &app,
+            json_post(
+                "/v1/auth/sign-up/email-password",
+                &json!({ "email": "bench@example.com", "password": "correct horse battery staple" }),
+            ),
+        )
+        .await;
+        let token = grant["access_token"].as_str().unwrap().to_owned();
+        let bearer = |request: Request<Body>| {
+            let (mut parts, body) = request.into_parts();
+            parts
+                .headers
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            Request::from_parts(parts, body)
+        };
+        let begun = call(
+            &app,
+            bearer(json_post("/v1/auth/me/passkeys/register/begin", &json!({}))),
+        )
+        .await;
+        let ccr = serde_json::from_value(json!({ "publicKey": begun["options"] })).unwrap();
+        let credential = device.do_registration(origin.clone(), ccr).unwrap();
+        call(
+            &app,
+            bearer(json_post(
+                "/v1/auth/me/passkeys/register/complete",
+                &json!({ "credential": credential }),
+            )),
+        )
+        .await;
+        let row = passkey::Entity::find().one(&db).await.unwrap().unwrap();
+        let stored: Passkey = serde_json::from_str(&row.passkey).unwrap();
+        (app, stored)
+    });
+    let device = std::cell::RefCell::new(device);
+
+    let webauthn = WebauthnBuilder::new("localhost", &origin)
+        .unwrap()
+        .build()
+        .unwrap();
+    let baseline = |iters: u64| {
+        let mut spent = Duration::ZERO;
+        for _ in 0..iters {
+            let (rcr, state) = webauthn
+                .start_passkey_authentication(std::slice::from_ref(&stored))
+                .unwrap();
+            let answer: PublicKeyCredential = device
+                .borrow_mut()
+                .do_authentication(origin.clone(), rcr)
+                .unwrap();
+            let started = Instant::now();
+            let result = webauthn.finish_passkey_authentication(&answer, &state);
+            spent += started.elapsed();
+            assert!(result.is_ok());
+        }
+        spent
+    };
+    let portcullis = |iters: u64| {
+        rt.block_on(async {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let begun = call(
+                    &app,
+                    json_post(
+                        "/v1/auth/passkeys/authenticate/begin",
+                        &json!({ "email": "bench@example.com" }),
+                    ),
+                )
+                .await;
+                let rcr: RequestChallengeResponse =
+                    serde_json::from_value(json!({ "publicKey": begun["options"] })).unwrap();
+                let answer = device
+                    .borrow_mut()
+                    .do_authentication(origin.clone(), rcr)
+                    .unwrap();
+                let request = json_post(
+                    "/v1/auth/passkeys/authenticate/complete",
+                    &json!({ "challenge_id": begun["challenge_id"], "credential": answer }),
+                );
+                let started = Instant::now();
+                let grant = call(&app, request).await;
+                spent += started.elapsed();
+                assert!(grant["access_token"].is_string());
+            }
+            spent
+        })
+    };
+
+    // Warm up both, then interleave.
+    baseline(20);
+    portcullis(20);
+    let [base, ours] = interleaved(15, 40, [&baseline, &portcullis]);
+    println!();
+    println!("== passkey sign-in (interleaved rounds, same run) ==");
+    println!("webauthn-rs finish alone:         {:>8.1} µs", base * 1e6);
+    println!(
+        "POST /passkeys/authenticate/complete: {:>8.1} µs  ({:.1}× the check alone)",
+        ours * 1e6,
+        ours / base
+    );
+}
