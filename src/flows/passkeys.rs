@@ -336,6 +336,7 @@ pub(crate) async fn complete_registration(
     if count >= MAX_PASSKEYS_PER_USER {
         return Err(too_many_passkeys());
     }
+    let stored = Stored::of(&passkey)?;
     let row = passkey::Model {
         id: Uuid::now_v7(),
         user_id: user.id,
@@ -348,18 +349,12 @@ pub(crate) async fn complete_registration(
                 format!("Passkey {}", count + 1)
             }
         }),
-        passkey: to_json(&passkey)?,
-        counter: 0,
-        backup_eligible: false,
-        backup_state: false,
+        passkey: stored.json,
+        counter: stored.counter,
+        backup_eligible: stored.backup_eligible,
+        backup_state: stored.backup_state,
         created_at: now,
         last_used_at: None,
-    };
-    let row = passkey::Model {
-        counter: i64::from(stored_counter(&passkey)?),
-        backup_eligible: stored_flag(&passkey, "backup_eligible")?,
-        backup_state: stored_flag(&passkey, "backup_state")?,
-        ..row
     };
     store::passkeys::insert(&txn, row.clone())
         .await
@@ -402,19 +397,26 @@ fn already_registered() -> Error {
     Error::Conflict("this passkey is already registered".into())
 }
 
-/// The counter webauthn-rs recorded in the passkey (its fields are private; the
-/// serialised form is stable across its 0.6 releases).
-fn stored_counter(passkey: &Passkey) -> Result<u32, Error> {
-    let value = serde_json::to_value(passkey).map_err(|err| Error::Internal(Box::new(err)))?;
-    Ok(value["cred"]["counter"]
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(0))
+/// A passkey as stored: its JSON, plus the counter and backup flags in their own columns
+/// (webauthn-rs keeps them in private fields; its serialised form is stable across 0.6).
+struct Stored {
+    json: String,
+    counter: i64,
+    backup_eligible: bool,
+    backup_state: bool,
 }
 
-fn stored_flag(passkey: &Passkey, flag: &str) -> Result<bool, Error> {
-    let value = serde_json::to_value(passkey).map_err(|err| Error::Internal(Box::new(err)))?;
-    Ok(value["cred"][flag].as_bool().unwrap_or(false))
+impl Stored {
+    fn of(passkey: &Passkey) -> Result<Self, Error> {
+        let value = serde_json::to_value(passkey).map_err(|err| Error::Internal(Box::new(err)))?;
+        let cred = &value["cred"];
+        Ok(Self {
+            counter: cred["counter"].as_i64().unwrap_or(0),
+            backup_eligible: cred["backup_eligible"].as_bool().unwrap_or(false),
+            backup_state: cred["backup_state"].as_bool().unwrap_or(false),
+            json: value.to_string(),
+        })
+    }
 }
 
 /// `POST /passkeys/authenticate/begin`: a ceremony and its request options. With an
