@@ -490,6 +490,25 @@ async fn state_is_single_use_bound_to_the_browser_and_to_its_provider() {
         assert_eq!(resp.error_code(), "token_invalid");
     }
 
+    // A duplicated state (two values for one parameter) is malformed, never "either".
+    let trip = begin(&t, &provider, "local", "", None).await;
+    let state = trip
+        .callback
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let resp = get_(&format!("{}&state={state}", trip.callback))
+        .cookie(&trip.cookie)
+        .header("accept", "application/json")
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::BAD_REQUEST, "{}", resp.text);
+    assert_eq!(resp.error_code(), "invalid_request");
+
     // Another browser (no cookie, or someone else's).
     let trip = begin(&t, &provider, "local", "", None).await;
     let other = begin(&t, &provider, "local", "", None).await;
