@@ -17,10 +17,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc, RwLock,
-        atomic::{AtomicI64, Ordering},
-    },
+    sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
@@ -416,18 +413,8 @@ fn oauth2_client(
 
 /// Sweeps expired authorizations at most once a minute per instance.
 async fn sweep_now_and_then(inner: &Inner, now: time::OffsetDateTime) -> Result<(), Error> {
-    static LAST_SWEEP: AtomicI64 = AtomicI64::new(0);
-    let last = LAST_SWEEP.load(Ordering::Relaxed);
-    if now.unix_timestamp() - last >= 60
-        && LAST_SWEEP
-            .compare_exchange(
-                last,
-                now.unix_timestamp(),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    {
+    static SWEEP: store::Every = store::Every::seconds(60);
+    if SWEEP.due(now) {
         store::oauth::sweep_states(&inner.db, now).await?;
     }
     Ok(())

@@ -18,10 +18,7 @@
 //!
 //! User handles are random UUIDs, one per user, never the email.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicI64, Ordering},
-};
+use std::sync::Arc;
 
 use sea_orm::TransactionTrait as _;
 use serde_json::Value;
@@ -262,8 +259,9 @@ pub(crate) async fn begin_registration(
     if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
         selection.resident_key = Some(ResidentKeyRequirement::Preferred);
     }
-    store::passkeys::sweep_challenges(&inner.db, store::now(), Some((REGISTRATION, user.id)))
-        .await?;
+    // One registration in flight per user: a new begin replaces the last.
+    store::passkeys::delete_challenges(&inner.db, REGISTRATION, user.id).await?;
+    sweep_now_and_then(inner).await?;
     let row = ceremony_row(REGISTRATION, Some(user.id), to_json(&state)?);
     store::passkeys::insert_challenge(&inner.db, row).await?;
     serde_json::to_value(&options.public_key).map_err(|err| Error::Internal(Box::new(err)))
@@ -508,20 +506,10 @@ fn decoy_credential_ids(inner: &Inner, email: &str) -> Result<Vec<Vec<u8>>, Erro
 /// Sweeps expired ceremonies at most once a minute per instance, so a flood of begins
 /// does not turn into a flood of table-wide deletes.
 async fn sweep_now_and_then(inner: &Inner) -> Result<(), Error> {
-    static LAST_SWEEP: AtomicI64 = AtomicI64::new(0);
+    static SWEEP: store::Every = store::Every::seconds(60);
     let now = store::now();
-    let last = LAST_SWEEP.load(Ordering::Relaxed);
-    if now.unix_timestamp() - last >= 60
-        && LAST_SWEEP
-            .compare_exchange(
-                last,
-                now.unix_timestamp(),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    {
-        store::passkeys::sweep_challenges(&inner.db, now, None).await?;
+    if SWEEP.due(now) {
+        store::passkeys::sweep_challenges(&inner.db, now).await?;
     }
     Ok(())
 }

@@ -148,6 +148,15 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
+/// Whether the client asked for JSON rather than a page (`Accept: application/json`,
+/// without `text/html`).
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    input::Path,
+    input::{Path, wants_json},
     sessions::require_fresh,
     views::{GrantResponse, ok, rfc3339, set_cookies},
 };
@@ -75,10 +75,7 @@ pub(crate) async fn authorize(
             require_fresh(&auth, user)?;
             // Another site may link to this page; it must not start a link in the
             // signed-in person's session (it could finish with the attacker's account).
-            let cross_site = headers
-                .get("sec-fetch-site")
-                .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"));
-            if cross_site {
+            if crate::session::csrf::is_cross_site(&headers) {
                 return Err(Error::forbidden(
                     "linking a provider must start from this site",
                 ));
@@ -185,13 +182,6 @@ pub(crate) async fn callback(
     };
     set_cookies(response.headers_mut(), [clear]);
     Ok(response)
-}
-
-fn wants_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
 }
 
 /// A linked account as listed: `{ id, provider, email, created_at, last_used_at }`.

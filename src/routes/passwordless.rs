@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    input::{Json, Query},
+    input::{Json, Query, wants_json},
     views::{GrantResponse, ok, set_cookies},
 };
 use crate::{
@@ -68,13 +68,6 @@ pub(crate) struct MagicLinkQuery {
     token: String,
     #[serde(default)]
     redirect_url: Option<String>,
-}
-
-fn wants_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
 }
 
 /// `GET /magic-link/verify?token=&redirect_url=`: the emailed link. A JSON client
@@ -268,9 +261,7 @@ pub(crate) async fn verify_magic_link(
     // The confirm page's form: proven to come from a page we served to this browser, on
     // our own origin.
     let headers = request.headers();
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    let cross_site = crate::session::csrf::is_cross_site(headers);
     let foreign_origin = headers
         .get(header::ORIGIN)
         .and_then(|origin| origin.to_str().ok())

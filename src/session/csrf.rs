@@ -51,10 +51,7 @@ pub(crate) fn check(
             "cross-site request refused (CSRF check failed)",
         ))
     };
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-    {
+    if is_cross_site(headers) {
         return refuse();
     }
     if let Some(presented) = headers.get(HEADER) {
@@ -70,6 +67,14 @@ pub(crate) fn check(
         .and_then(Origin::parse)
         .is_some_and(|origin| allowed.contains(&origin));
     if origin_allowed { Ok(()) } else { refuse() }
+}
+
+/// Whether the browser says the request comes from another site (`Sec-Fetch-Site:
+/// cross-site`): a form post, a link or a script on a page that is not ours.
+pub(crate) fn is_cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"))
 }
 
 #[cfg(test)]

@@ -18,6 +18,36 @@ pub(crate) mod users;
 use sea_orm::{DbErr, SqlErr};
 use time::OffsetDateTime;
 
+/// A once-in-a-while gate: `due` says yes to one caller per `period` seconds on this
+/// instance (for sweeping expired rows without a timer task or a delete per request).
+#[cfg_attr(not(any(feature = "passkeys", feature = "oauth")), allow(dead_code))]
+pub(crate) struct Every {
+    period_secs: i64,
+    last: std::sync::atomic::AtomicI64,
+}
+
+#[cfg_attr(not(any(feature = "passkeys", feature = "oauth")), allow(dead_code))]
+impl Every {
+    pub(crate) const fn seconds(period_secs: i64) -> Self {
+        Self {
+            period_secs,
+            last: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// Whether this caller should do the work now (at most one per period wins).
+    pub(crate) fn due(&self, now: OffsetDateTime) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = now.unix_timestamp();
+        let last = self.last.load(Relaxed);
+        now - last >= self.period_secs
+            && self
+                .last
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+    }
+}
+
 /// The current time at the precision every backend stores (microseconds), so a value
 /// read back compares equal to the value written.
 pub(crate) fn now() -> OffsetDateTime {

@@ -205,24 +205,29 @@ pub(crate) async fn insert_challenge(
     Ok(())
 }
 
-/// Removes ceremonies past their lifetime, and the user's registration in flight when a
-/// new one begins.
+/// Removes ceremonies past their lifetime.
 pub(crate) async fn sweep_challenges(
     db: &impl ConnectionTrait,
     now: OffsetDateTime,
-    registration_of: Option<(&str, Uuid)>,
 ) -> Result<(), DbErr> {
     webauthn_challenge::Entity::delete_many()
         .filter(webauthn_challenge::Column::ExpiresAt.lt(now))
         .exec(db)
         .await?;
-    if let Some((kind, user_id)) = registration_of {
-        webauthn_challenge::Entity::delete_many()
-            .filter(webauthn_challenge::Column::Kind.eq(kind))
-            .filter(webauthn_challenge::Column::UserId.eq(user_id))
-            .exec(db)
-            .await?;
-    }
+    Ok(())
+}
+
+/// Removes the user's ceremonies of `kind` (a registration begun again replaces the last).
+pub(crate) async fn delete_challenges(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    user_id: Uuid,
+) -> Result<(), DbErr> {
+    webauthn_challenge::Entity::delete_many()
+        .filter(webauthn_challenge::Column::Kind.eq(kind))
+        .filter(webauthn_challenge::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ pub(crate) async fn find(
 
 /// Whether the session exists and is neither revoked nor past its idle or absolute
 /// lifetime (read from the database, not the in-memory revocation view).
+#[cfg_attr(not(any(feature = "passkeys", feature = "oauth")), allow(dead_code))]
 pub(crate) async fn is_live(
     db: &impl ConnectionTrait,
     id: Uuid,
