@@ -92,6 +92,17 @@ pub enum AuditKind {
     /// A passkey answered with a signature counter at or below the stored one: the
     /// authenticator may have been cloned. The sign-in was refused.
     PasskeyCounterRegression,
+    /// Someone proved an address that an unverified account held (a reset, a link, a code,
+    /// an invitation, a provider vouching): the account was taken back from whoever had
+    /// registered it. `detail` says how (`via`) and what was removed.
+    AddressClaimed,
+    /// A session switched its active organization (`detail.org_id`, null for none).
+    OrgSwitched,
+    /// A pending invitation was revoked.
+    InvitationRevoked,
+    /// So many wrong codes were entered for an address today that code sign-in to it is
+    /// paused; the owner was emailed.
+    CodeGuessingCapped,
 }
 
 impl AuditKind {
@@ -132,6 +143,10 @@ impl AuditKind {
             Self::AccountUnlinked => "account_unlinked",
             Self::PasskeyRemoved => "passkey_removed",
             Self::PasskeyCounterRegression => "passkey_counter_regression",
+            Self::AddressClaimed => "address_claimed",
+            Self::OrgSwitched => "org_switched",
+            Self::InvitationRevoked => "invitation_revoked",
+            Self::CodeGuessingCapped => "code_guessing_capped",
         }
     }
 }
@@ -209,4 +224,42 @@ impl AuditEvent {
 pub trait AuditHook: Send + Sync + fmt::Debug + 'static {
     /// Records one event.
     fn record(&self, event: &AuditEvent);
+}
+
+/// Writes audit events to `portcullis_audit_events` and hands them to the host's hook.
+/// Cheap to clone (a pool handle and an `Arc`), so background tasks carry their own.
+#[derive(Clone)]
+pub(crate) struct Auditor {
+    pub(crate) db: sea_orm::DatabaseConnection,
+    pub(crate) hook: Option<std::sync::Arc<dyn AuditHook>>,
+}
+
+impl fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auditor")
+            .field("hook", &self.hook)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auditor {
+    /// Records one event. Never fails the caller: a failed write is logged.
+    pub(crate) async fn record(&self, event: AuditEvent) {
+        let row = crate::entity::audit_event::Model {
+            id: event.id,
+            occurred_at: event.occurred_at,
+            kind: event.kind.as_str().to_owned(),
+            user_id: event.user_id,
+            session_id: event.session_id,
+            ip: event.ip.clone(),
+            user_agent: event.user_agent.clone(),
+            detail: event.detail.to_string(),
+        };
+        if let Err(err) = crate::store::audit::insert(&self.db, row).await {
+            tracing::error!(error = %err, kind = %event.kind, "writing an audit event failed");
+        }
+        if let Some(hook) = &self.hook {
+            hook.record(&event);
+        }
+    }
 }

@@ -11,6 +11,7 @@ use crate::{
     delivery::{DefaultTemplates, EmailTemplates, LogMailer, LogSmsSender, Mailer, SmsSender},
     flows::{BreachedPasswords, signing_keys::KeyRing},
     portcullis::Inner,
+    rate_limit::{Limit, Rule},
     roles::{Role, Roles},
     session::{client_ip::TrustedProxies, revocation::RevocationView},
 };
@@ -44,6 +45,8 @@ pub struct PortcullisBuilder {
     sms_sender: Option<Arc<dyn SmsSender>>,
     roles: Roles,
     role_error: Option<String>,
+    limits: std::collections::HashMap<Limit, Rule>,
+    clock_offset: time::Duration,
 }
 
 impl std::fmt::Debug for PortcullisBuilder {
@@ -67,6 +70,8 @@ impl PortcullisBuilder {
             sms_sender: None,
             roles: Roles::default(),
             role_error: None,
+            limits: std::collections::HashMap::new(),
+            clock_offset: time::Duration::ZERO,
         }
     }
 
@@ -168,6 +173,21 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Changes one rate limit (see [`Limit`] for every limit and its default rule).
+    ///
+    /// ```
+    /// # fn f(builder: portcullis::PortcullisBuilder) -> portcullis::PortcullisBuilder {
+    /// use std::time::Duration;
+    /// use portcullis::rate_limit::{Limit, Rule};
+    /// // Ten sign-ups an hour from one address, then one every six minutes.
+    /// builder.limit(Limit::SignUpPerIp, Rule::new(10, Duration::from_secs(360)))
+    /// # }
+    /// ```
+    pub fn limit(mut self, limit: Limit, rule: Rule) -> Self {
+        self.limits.insert(limit, rule);
+        self
+    }
+
     /// Receives every audit event.
     pub fn audit_hook(mut self, hook: impl AuditHook) -> Self {
         self.audit_hook = Some(Arc::new(hook));
@@ -177,6 +197,13 @@ impl PortcullisBuilder {
     /// Checks new passwords against a breached-password corpus.
     pub fn breached_passwords(mut self, check: impl BreachedPasswords) -> Self {
         self.breached = Some(Arc::new(check));
+        self
+    }
+
+    /// Refuse new passwords (503 `unavailable`) while the breached-password check fails,
+    /// instead of accepting them. Default off.
+    pub fn breached_passwords_fail_closed(mut self, on: bool) -> Self {
+        self.config.breached_passwords_fail_closed = on;
         self
     }
 
@@ -224,6 +251,14 @@ impl PortcullisBuilder {
     pub fn passwordless_sign_up(mut self, by_email: bool, by_phone: bool) -> Self {
         self.config.sign_up_by_email = by_email;
         self.config.sign_up_by_phone = by_phone;
+        self
+    }
+
+    /// Wrong six-digit codes one address may take in a day before code sign-in to it
+    /// pauses for the rest of the day (see [`Config::code_failure_cap`]). Default and
+    /// maximum 100.
+    pub fn code_failure_cap(mut self, cap: u32) -> Self {
+        self.config.code_failure_cap = cap;
         self
     }
 
@@ -306,6 +341,16 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Turns sign-in methods off: their routes answer 404, `GET /methods` shows them
+    /// `false`, and they no longer count as a way into an account. Default: all on.
+    pub fn disable_methods(
+        mut self,
+        methods: impl IntoIterator<Item = crate::SignInMethod>,
+    ) -> Self {
+        self.config.disabled_methods.extend(methods);
+        self
+    }
+
     /// Refuse sign-in until the email is verified. Default off.
     pub fn require_email_verification(mut self, on: bool) -> Self {
         self.config.require_email_verification = on;
@@ -330,6 +375,14 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Not part of the public API: runs this instance as if its clock were `offset` off,
+    /// for tests of clock skew between instances.
+    #[doc(hidden)]
+    pub fn __clock_offset(mut self, offset: time::Duration) -> Self {
+        self.clock_offset = offset;
+        self
+    }
+
     /// Validates the settings, loads (or creates) the signing key and the revocation view,
     /// and starts the background poller. Needs a Tokio runtime and a migrated database.
     ///
@@ -339,7 +392,8 @@ impl PortcullisBuilder {
     /// [`BuildError::Database`] when the database is unreachable or not migrated;
     /// [`BuildError::Keys`] when the stored signing key cannot be opened with this secret.
     pub async fn build(self) -> Result<Portcullis, BuildError> {
-        let config = self.config;
+        let mut config = self.config;
+        config.prefix_default_cookie_names();
         let origins = config.validate()?;
         if let Some(err) = self.role_error {
             return Err(ConfigError::Role(err).into());
@@ -426,7 +480,6 @@ impl PortcullisBuilder {
         let inner = Inner {
             token_cache: quick_cache::sync::Cache::new(config.token_cache_capacity),
             throttle_audited: quick_cache::sync::Cache::new(10_000),
-            db: self.db,
             origins,
             keys,
             hasher,
@@ -435,12 +488,18 @@ impl PortcullisBuilder {
             rate_limiter: self
                 .rate_limiter
                 .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
-            audit_hook: self.audit_hook,
+            auditor: crate::audit::Auditor {
+                db: self.db.clone(),
+                hook: self.audit_hook,
+            },
+            db: self.db,
             breached: self.breached,
             mailer,
             templates,
             sms_sender,
             roles: self.roles,
+            limits: self.limits,
+            clock_offset: self.clock_offset,
             #[cfg(feature = "passkeys")]
             webauthn,
             #[cfg(feature = "oauth")]

@@ -18,6 +18,60 @@ pub enum TokenDelivery {
     BodyOnly,
 }
 
+/// A way to sign in, as a host can turn it off
+/// ([`Config::disabled_methods`], `PORTCULLIS_DISABLED_METHODS`).
+///
+/// A method that is off answers 404 on its routes, shows `false` in `GET /methods`, and no
+/// longer counts as a way into an account when someone removes their last passkey or
+/// linked account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SignInMethod {
+    /// Email and password: sign-up, sign-in, password reset and change.
+    Password,
+    /// Emailed sign-in links.
+    MagicLink,
+    /// Emailed six-digit codes.
+    EmailOtp,
+    /// Texted six-digit codes.
+    SmsOtp,
+    /// Passkeys (sign-in and registration).
+    Passkey,
+    /// Social sign-in (and linking).
+    OAuth,
+}
+
+impl SignInMethod {
+    /// Every method.
+    pub const ALL: [Self; 6] = [
+        Self::Password,
+        Self::MagicLink,
+        Self::EmailOtp,
+        Self::SmsOtp,
+        Self::Passkey,
+        Self::OAuth,
+    ];
+
+    /// The method's name in `GET /methods` and `PORTCULLIS_DISABLED_METHODS`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::MagicLink => "magic_link",
+            Self::EmailOtp => "email_otp",
+            Self::SmsOtp => "sms_otp",
+            Self::Passkey => "passkey",
+            Self::OAuth => "oauth",
+        }
+    }
+
+    /// The method named `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|method| method.name() == name)
+    }
+}
+
 /// Argon2id cost parameters. The defaults are OWASP's (19 MiB, t=2, p=1), which is also
 /// the floor [`build`](crate::PortcullisBuilder::build) accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,11 +123,12 @@ pub struct Config {
     pub token_delivery: TokenDelivery,
     /// The `Secure` cookie attribute; `None` means "on for an https public URL".
     pub cookie_secure: Option<bool>,
-    /// Name of the access-token cookie. Default `__session`.
+    /// Name of the access-token cookie. Default `__session` (`__Host-session` on an https
+    /// public URL).
     pub session_cookie: String,
-    /// Name of the refresh-token cookie. Default `__client`.
+    /// Name of the refresh-token cookie. Default `__client` (`__Host-client` on https).
     pub client_cookie: String,
-    /// Name of the CSRF cookie. Default `__csrf`.
+    /// Name of the CSRF cookie. Default `__csrf` (`__Host-csrf` on https).
     pub csrf_cookie: String,
     /// Origins (`scheme://host[:port]`) allowed to send cookie-authenticated unsafe
     /// requests and to be redirect targets, besides the public URL's own origin.
@@ -104,6 +159,10 @@ pub struct Config {
     pub fresh_session_window: Duration,
     /// The password rules.
     pub password_policy: PasswordPolicy,
+    /// When the breached-password check itself fails (the corpus is unreachable): refuse
+    /// the new password with 503 `unavailable` (`true`), or accept it and log (`false`, the
+    /// default: an outage of the corpus does not stop sign-ups).
+    pub breached_passwords_fail_closed: bool,
     /// The cost of password hashes.
     pub argon2: Argon2Params,
     /// How many password hashes may run at once. Default: the number of CPU cores.
@@ -135,6 +194,10 @@ pub struct Config {
     pub magic_link_ttl: Duration,
     /// Lifetime of six-digit codes (email and SMS). Default and maximum 10 minutes.
     pub code_ttl: Duration,
+    /// Wrong six-digit codes one address (or number) may take in a day, across all the
+    /// codes sent to it, before code sign-in to it pauses until the day is over (and its
+    /// owner is emailed). Default and maximum 100 (NIST SP 800-63B).
+    pub code_failure_cap: u32,
     /// Whether an unknown email address gets an account on its first successful magic link
     /// or email code. Default on. Off, the send endpoints still answer the same and send
     /// nothing to unknown addresses.
@@ -162,6 +225,17 @@ pub struct Config {
     pub passkey_origins: Vec<String>,
     /// Social sign-in providers (see [`OAuthProvider`](crate::OAuthProvider)).
     pub oauth_providers: Vec<crate::OAuthProvider>,
+    /// Sign-in methods turned off. Default: none.
+    pub disabled_methods: Vec<SignInMethod>,
+    /// How often each instance deletes what the retention rules let go of (see
+    /// [`flows::retention`](crate::flows::retention)); zero turns the background sweep off
+    /// (call [`Portcullis::sweep`](crate::Portcullis::sweep) yourself). Default 1 hour.
+    pub retention_sweep_interval: Duration,
+    /// How long a session is kept after it ended (revoked or expired). Default 30 days; at
+    /// least 1 hour.
+    pub ended_session_retention: Duration,
+    /// How long audit events are kept; `None` keeps them forever. Default 365 days.
+    pub audit_retention: Option<Duration>,
 }
 
 // Hand-written: `smtp_url` may carry the SMTP password.
@@ -195,6 +269,10 @@ impl fmt::Debug for Config {
             .field("clock_leeway", &self.clock_leeway)
             .field("fresh_session_window", &self.fresh_session_window)
             .field("password_policy", &self.password_policy)
+            .field(
+                "breached_passwords_fail_closed",
+                &self.breached_passwords_fail_closed,
+            )
             .field("argon2", &self.argon2)
             .field("hashing_concurrency", &self.hashing_concurrency)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_userinfo))
@@ -208,6 +286,7 @@ impl fmt::Debug for Config {
             .field("sign_in_after_reset", &self.sign_in_after_reset)
             .field("magic_link_ttl", &self.magic_link_ttl)
             .field("code_ttl", &self.code_ttl)
+            .field("code_failure_cap", &self.code_failure_cap)
             .field("sign_up_by_email", &self.sign_up_by_email)
             .field("sign_up_by_phone", &self.sign_up_by_phone)
             .field(
@@ -222,6 +301,10 @@ impl fmt::Debug for Config {
             .field("passkey_rp_id", &self.passkey_rp_id)
             .field("passkey_origins", &self.passkey_origins)
             .field("oauth_providers", &self.oauth_providers)
+            .field("disabled_methods", &self.disabled_methods)
+            .field("retention_sweep_interval", &self.retention_sweep_interval)
+            .field("ended_session_retention", &self.ended_session_retention)
+            .field("audit_retention", &self.audit_retention)
             .finish()
     }
 }
@@ -299,6 +382,7 @@ impl Default for Config {
             clock_leeway: Duration::from_secs(15),
             fresh_session_window: Duration::from_secs(10 * 60),
             password_policy: PasswordPolicy::default(),
+            breached_passwords_fail_closed: false,
             argon2: Argon2Params::default(),
             hashing_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             smtp_url: None,
@@ -312,6 +396,7 @@ impl Default for Config {
             sign_in_after_reset: false,
             magic_link_ttl: Duration::from_secs(600),
             code_ttl: Duration::from_secs(600),
+            code_failure_cap: 100,
             sign_up_by_email: true,
             sign_up_by_phone: true,
             sms_webhook_url: None,
@@ -320,6 +405,10 @@ impl Default for Config {
             passkey_rp_id: None,
             passkey_origins: Vec::new(),
             oauth_providers: Vec::new(),
+            disabled_methods: Vec::new(),
+            retention_sweep_interval: Duration::from_secs(3600),
+            ended_session_retention: Duration::from_secs(30 * 24 * 3600),
+            audit_retention: Some(Duration::from_secs(365 * 24 * 3600)),
         }
     }
 }
@@ -339,6 +428,7 @@ impl Config {
     /// | `PORTCULLIS_SMTP_URL` | [`smtp_url`](Self::smtp_url): deliver emails over SMTP |
     /// | `PORTCULLIS_SMS_WEBHOOK_URL` | [`sms_webhook_url`](Self::sms_webhook_url): deliver texts through the host's webhook |
     /// | `PORTCULLIS_OIDC_<NAME>_CLIENT_ID`, `_CLIENT_SECRET`, `_ISSUER` | a social sign-in provider named `<name>` (lower-cased): an OpenID Connect issuer, or without one a preset (`GOOGLE`, `GITLAB`, `GITHUB`, `DISCORD`, `APPLE`) |
+    /// | `PORTCULLIS_DISABLED_METHODS` | comma-separated [`disabled_methods`](Self::disabled_methods): `password`, `magic_link`, `email_otp`, `sms_otp`, `passkey`, `oauth` |
     ///
     /// Unset variables keep their defaults. `PORTCULLIS_DATABASE_URL` and
     /// `PORTCULLIS_BIND` belong to the host, which opens the database and the listener.
@@ -429,6 +519,23 @@ impl Config {
             config.sms_webhook_url = Some(url);
         }
         config.oauth_providers = oauth_providers_from(&lookup, PRESET_NAMES.iter().copied())?;
+        if let Some(list) = var("PORTCULLIS_DISABLED_METHODS") {
+            config.disabled_methods = list
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(|name| {
+                    SignInMethod::from_name(name).ok_or_else(|| {
+                        env_err(
+                            "PORTCULLIS_DISABLED_METHODS",
+                            format!(
+                                "unknown method {name:?} (expected password, magic_link, email_otp, sms_otp, passkey or oauth)"
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
         if let Some(flag) = var("PORTCULLIS_COOKIE_SECURE") {
             let secure = parse_bool(&flag).ok_or_else(|| {
                 env_err(
@@ -453,6 +560,32 @@ impl Config {
             .next()
             .unwrap_or("");
         url.starts_with("http://") || matches!(host, "localhost" | "127.0.0.1" | "[")
+    }
+
+    /// On an https public URL (with `Secure` cookies), the default cookie names take the
+    /// `__Host-` prefix: browsers then refuse them from any other host (a sibling
+    /// subdomain cannot plant one) and require `Secure; Path=/` without `Domain`. Names the
+    /// host chose stay as they are.
+    pub(crate) fn prefix_default_cookie_names(&mut self) {
+        if !self.secure_cookies() {
+            return;
+        }
+        for (name, default) in [
+            (&mut self.session_cookie, "__session"),
+            (&mut self.client_cookie, "__client"),
+            (&mut self.csrf_cookie, "__csrf"),
+        ] {
+            if name == default {
+                *name = format!("__Host-{}", &default[2..]);
+            }
+        }
+    }
+
+    /// Whether the host left `method` on (it may still be unavailable: SMS without a
+    /// sender, passkeys on an IP address, social sign-in without a provider).
+    #[must_use]
+    pub fn method_on(&self, method: SignInMethod) -> bool {
+        !self.disabled_methods.contains(&method)
     }
 
     /// Whether cookies carry `Secure`.
@@ -517,6 +650,12 @@ impl Config {
             return Err(ConfigError::Out {
                 setting: "revocation_poll_interval",
                 range: "above zero and below the access-token lifetime",
+            });
+        }
+        if self.ended_session_retention < crate::flows::retention::min_session_retention() {
+            return Err(ConfigError::Out {
+                setting: "ended_session_retention",
+                range: "at least 1 hour",
             });
         }
         if self.body_limit < 1024 {
@@ -637,6 +776,9 @@ impl Config {
         }
         if self.code_ttl.is_zero() || self.code_ttl > ten_minutes {
             return bad("code_ttl", "must be above zero and at most 10 minutes");
+        }
+        if !(1..=100).contains(&self.code_failure_cap) {
+            return bad("code_failure_cap", "must be between 1 and 100");
         }
         for prefix in &self.sms_allowed_prefixes {
             let digits = prefix.strip_prefix('+').unwrap_or("");

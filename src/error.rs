@@ -51,9 +51,30 @@ pub enum Error {
     /// The account was disabled by an administrator (403 `user_disabled`).
     #[error("this account has been disabled")]
     UserDisabled,
+    /// The action needs a fresh session: sign in again, or `POST /reauthenticate`
+    /// (403 `reauthentication_required`).
+    #[error("{0}")]
+    ReauthenticationRequired(Cow<'static, str>),
+    /// The action (or the active organization) needs a session that passed a second factor
+    /// (403 `mfa_required`).
+    #[error("{0}")]
+    MfaRequired(Cow<'static, str>),
+    /// The route needs a plan or entitlement the caller does not have (403 `plan_required`).
+    #[error("{0}")]
+    PlanRequired(Cow<'static, str>),
+    /// The host requires a client key (`x-api-key`) and it is missing or unknown
+    /// (401 `invalid_client`).
+    #[error("a known client key (x-api-key) is required")]
+    InvalidClient,
+    /// A webhook whose signature, timestamp or body fails the check (400 `invalid_signature`).
+    #[error("the signature does not match")]
+    InvalidSignature,
     /// Unknown resource or route (404 `not_found`).
     #[error("not found")]
     NotFound,
+    /// A known path with another method (405 `method_not_allowed`).
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
     /// Sign-up or email change to an address that is already registered (409 `email_taken`).
     #[error("an account with this email already exists")]
     EmailTaken,
@@ -95,6 +116,13 @@ impl Error {
         Self::Forbidden(message.into())
     }
 
+    /// A 403 `reauthentication_required`: the action needs a recent sign-in.
+    pub fn reauthentication_required() -> Self {
+        Self::ReauthenticationRequired(
+            "this needs a recent sign-in: sign in again (or re-authenticate) and retry".into(),
+        )
+    }
+
     /// A 500 from any error value (logged, never shown).
     pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(error.into())
@@ -107,12 +135,19 @@ impl Error {
             Self::InvalidRequest(_)
             | Self::WeakPassword(_)
             | Self::TokenInvalid
-            | Self::TokenExpired => StatusCode::BAD_REQUEST,
-            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::EmailNotVerified | Self::UserDisabled => {
-                StatusCode::FORBIDDEN
+            | Self::TokenExpired
+            | Self::InvalidSignature => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::InvalidCredentials | Self::InvalidClient => {
+                StatusCode::UNAUTHORIZED
             }
+            Self::Forbidden(_)
+            | Self::EmailNotVerified
+            | Self::UserDisabled
+            | Self::ReauthenticationRequired(_)
+            | Self::MfaRequired(_)
+            | Self::PlanRequired(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } | Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
@@ -134,7 +169,13 @@ impl Error {
             Self::Forbidden(_) => "forbidden",
             Self::EmailNotVerified => "email_not_verified",
             Self::UserDisabled => "user_disabled",
+            Self::ReauthenticationRequired(_) => "reauthentication_required",
+            Self::MfaRequired(_) => "mfa_required",
+            Self::PlanRequired(_) => "plan_required",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidSignature => "invalid_signature",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::EmailTaken => "email_taken",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
@@ -223,7 +264,17 @@ mod tests {
             (Error::forbidden("x"), 403, "forbidden"),
             (Error::EmailNotVerified, 403, "email_not_verified"),
             (Error::UserDisabled, 403, "user_disabled"),
+            (
+                Error::reauthentication_required(),
+                403,
+                "reauthentication_required",
+            ),
+            (Error::MfaRequired("x".into()), 403, "mfa_required"),
+            (Error::PlanRequired("x".into()), 403, "plan_required"),
+            (Error::InvalidClient, 401, "invalid_client"),
+            (Error::InvalidSignature, 400, "invalid_signature"),
             (Error::NotFound, 404, "not_found"),
+            (Error::MethodNotAllowed, 405, "method_not_allowed"),
             (Error::EmailTaken, 409, "email_taken"),
             (Error::Conflict("x".into()), 409, "conflict"),
             (Error::PayloadTooLarge, 413, "payload_too_large"),

@@ -104,6 +104,8 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
             // A session cookie on a cross-site unsafe request is an attack signal, not
             // anonymity: refuse it even where anonymous visitors are welcome.
             AuthState::CsrfRefused => Err(AuthRejection::Csrf),
+            // So is a session cookie sent twice (a planted one beside the real one).
+            AuthState::DuplicateCookie => Err(AuthRejection::DuplicateCookie),
         }
     }
 }
@@ -154,6 +156,10 @@ pub enum AuthRejection {
     /// origin (403 `forbidden`).
     #[error("cross-site request refused (CSRF check failed)")]
     Csrf,
+    /// The request carried the session cookie twice; one may have been planted by a
+    /// sibling subdomain (400 `invalid_request`).
+    #[error("the session cookie was sent twice; clear this site's cookies and sign in again")]
+    DuplicateCookie,
     /// The session layer does not wrap this route: a wiring bug in the host (500).
     #[error(
         "portcullis: no SessionLayer on this route; add `.layer(auth.session_layer())` as the outermost layer of your Router"
@@ -171,6 +177,7 @@ impl AuthRejection {
         match self {
             Self::Unauthorized => Error::Unauthorized,
             Self::Csrf => Error::forbidden("cross-site request refused (CSRF check failed)"),
+            Self::DuplicateCookie => Error::from(crate::session::cookie::Duplicate),
             Self::MissingLayer => Error::internal(Self::MissingLayer.to_string()),
             Self::Load(err) => err,
         }

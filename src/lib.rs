@@ -70,7 +70,7 @@ mod error;
 mod extract;
 mod portcullis;
 mod providers;
-mod rate_limit;
+pub mod rate_limit;
 mod routes;
 mod store;
 
@@ -83,7 +83,7 @@ pub mod session;
 
 pub use self::audit::{AuditEvent, AuditHook, AuditKind};
 pub use self::builder::{BuildError, PortcullisBuilder};
-pub use self::config::{Argon2Params, Config, ConfigError, TokenDelivery};
+pub use self::config::{Argon2Params, Config, ConfigError, SignInMethod, TokenDelivery};
 pub use self::crypto::{MIN_SECRET_LEN, Secret, SecretError, jwt::Claims};
 pub use self::error::{Error, Result};
 pub use self::extract::{
@@ -111,7 +111,6 @@ pub use self::session::client_ip::{ClientInfo, TrustedProxies};
 ///
 /// The database error if a migration fails.
 pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    use sea_orm_migration::MigratorTrait as _;
     Migrator::up(db, None).await
 }
 

@@ -11,14 +11,13 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, AuditHook, Config, Error, PortcullisBuilder, RateLimiter,
+    AuditEvent, Config, Error, PortcullisBuilder, RateLimiter,
     audit::AuditKind,
     config::CheckedOrigins,
     crypto::{DerivedKeys, jwt::Claims, password::Hasher},
     delivery::{self, Branding, Email, EmailTemplates, Mailer, Message, SmsSender, TextMessage},
-    entity::audit_event,
     flows::{self, BreachedPasswords, signing_keys::KeyRing},
-    rate_limit::Rule,
+    rate_limit::{Limit, Rule},
     routes,
     session::{SessionLayer, client_ip::ClientInfo, revocation::RevocationView, verify},
     store,
@@ -70,7 +69,8 @@ pub(crate) struct Inner {
     pub(crate) token_cache: verify::TokenCache,
     pub(crate) revocation: RevocationView,
     pub(crate) rate_limiter: Arc<dyn RateLimiter>,
-    pub(crate) audit_hook: Option<Arc<dyn AuditHook>>,
+    /// The audit trail: the table and the host's hook.
+    pub(crate) auditor: crate::audit::Auditor,
     pub(crate) breached: Option<Arc<dyn BreachedPasswords>>,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) templates: Arc<dyn EmailTemplates>,
@@ -87,6 +87,10 @@ pub(crate) struct Inner {
     pub(crate) oauth: Option<crate::flows::oauth::OAuth>,
     /// Throttle keys recently audited, so a flood writes one audit row per key a minute.
     pub(crate) throttle_audited: quick_cache::sync::Cache<String, Instant>,
+    /// The host's changes to the default limits.
+    pub(crate) limits: std::collections::HashMap<Limit, Rule>,
+    /// How far this instance's clock is off (zero, except in tests of clock skew).
+    pub(crate) clock_offset: time::Duration,
 }
 
 impl Portcullis {
@@ -192,6 +196,19 @@ impl Portcullis {
         Ok(kid)
     }
 
+    /// Deletes what the retention rules let go of (expired links, codes, ceremonies,
+    /// ended sessions, old audit events; see
+    /// [`flows::retention`](crate::flows::retention)). Each instance already does this every
+    /// [`retention_sweep_interval`](Config::retention_sweep_interval); call it yourself
+    /// when that interval is zero.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn sweep(&self) -> Result<flows::retention::Swept, Error> {
+        flows::retention::sweep(&self.inner).await
+    }
+
     /// The database portcullis stores its tables in.
     #[must_use]
     pub fn db(&self) -> &DatabaseConnection {
@@ -209,6 +226,7 @@ impl Portcullis {
             inner: Arc::new(inner),
         };
         spawn_poller(Arc::downgrade(&handle.inner));
+        spawn_sweeper(Arc::downgrade(&handle.inner));
         handle
     }
 }
@@ -230,6 +248,31 @@ impl fmt::Debug for Inner {
 }
 
 impl Inner {
+    /// This instance's clock (the system clock, at the precision the database stores).
+    /// Revocations never trust it for their order: they are stamped by the database's clock.
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        store::now() + self.clock_offset
+    }
+
+    /// Whether `method` is on (the host did not turn it off) and can work here (SMS needs a
+    /// sender, passkeys a domain, social sign-in a provider).
+    pub(crate) fn method_available(&self, method: crate::SignInMethod) -> bool {
+        use crate::SignInMethod as M;
+        if !self.config.method_on(method) {
+            return false;
+        }
+        match method {
+            M::Password | M::MagicLink | M::EmailOtp => true,
+            M::SmsOtp => self.sms_sender.is_some(),
+            #[cfg(feature = "passkeys")]
+            M::Passkey => self.webauthn.is_some(),
+            #[cfg(feature = "oauth")]
+            M::OAuth => self.oauth.is_some(),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
     /// The longest an access token is accepted after it was issued: lifetime plus leeway.
     pub(crate) fn token_window(&self) -> Duration {
         self.config.access_token_ttl + self.config.clock_leeway
@@ -244,30 +287,17 @@ impl Inner {
     /// Writes an audit event and hands it to the host's hook. Never fails the request: a
     /// failed write is logged.
     pub(crate) async fn audit(&self, event: AuditEvent) {
-        let row = audit_event::Model {
-            id: event.id,
-            occurred_at: event.occurred_at,
-            kind: event.kind.as_str().to_owned(),
-            user_id: event.user_id,
-            session_id: event.session_id,
-            ip: event.ip.clone(),
-            user_agent: event.user_agent.clone(),
-            detail: event.detail.to_string(),
-        };
-        if let Err(err) = store::audit::insert(&self.db, row).await {
-            tracing::error!(error = %err, kind = %event.kind, "writing an audit event failed");
-        }
-        if let Some(hook) = &self.audit_hook {
-            hook.record(&event);
-        }
+        self.auditor.record(event).await;
     }
 
     /// Applies revocations this instance just committed to its own revocation view, at
     /// once; they are forgotten when no token they concern can still be valid.
-    pub(crate) fn apply_revocations(&self, ids: &[uuid::Uuid], at: time::OffsetDateTime) {
+    pub(crate) fn apply_revocations(&self, revoked: &store::sessions::Revoked) {
         let window = i64::try_from(self.token_window().as_secs()).unwrap_or(i64::MAX);
-        self.revocation
-            .revoke_sessions(ids, at.unix_timestamp().saturating_add(window));
+        self.revocation.revoke_sessions(
+            &revoked.ids,
+            revoked.at.unix_timestamp().saturating_add(window),
+        );
     }
 
     /// The host's configured branding.
@@ -314,31 +344,37 @@ impl Inner {
         )
     }
 
-    /// Counts one attempt against `rule` for `key` (unless rate limiting is off).
+    /// Counts one attempt against `limit` for `subject` (an IP key, an address, a user id;
+    /// `""` for the global limits), unless rate limiting is off. A refusal is audited once
+    /// a minute per key, naming the limit but never the subject (it may be an address).
     pub(crate) async fn throttle(
         &self,
-        key: &str,
-        rule: Rule,
+        limit: Limit,
+        subject: &str,
         client: &ClientInfo,
     ) -> Result<(), Error> {
         if !self.config.rate_limit {
             return Ok(());
         }
-        let Err(throttled) = self.rate_limiter.check(key, rule).await else {
+        let rule = self
+            .limits
+            .get(&limit)
+            .copied()
+            .unwrap_or_else(|| limit.default_rule());
+        let key = limit.key(subject);
+        let Err(throttled) = self.rate_limiter.check(&key, rule).await else {
             return Ok(());
         };
         let recently = self
             .throttle_audited
-            .get(key)
+            .get(&key)
             .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
         if !recently {
-            self.throttle_audited.insert(key.to_owned(), Instant::now());
-            // The limit's name, not the key: keys may hold an email address.
-            let limit = key.split(':').take(2).collect::<Vec<_>>().join(":");
+            self.throttle_audited.insert(key, Instant::now());
             self.audit(
                 AuditEvent::new(AuditKind::Throttled)
                     .client(client)
-                    .detail("limit", limit),
+                    .detail("limit", limit.name()),
             )
             .await;
         }
@@ -349,58 +385,61 @@ impl Inner {
     }
 }
 
-/// Sends an email in the background: the answer to the request never waits for (or
-/// reveals) delivery. A failure is logged and audited, never shown to the requester.
-/// Tells a user about a change to their account, at their email address if they have one
-/// (in the background, like every email).
-pub(crate) fn notify_user(
-    inner: &Arc<Inner>,
-    user: &crate::entity::user::Model,
-    message: &crate::delivery::Message<'_>,
-) {
-    if let Some(address) = &user.email {
-        let email = inner.render_email(address, message, &inner.branding());
-        deliver(inner, email, Some(user.id));
+impl Inner {
+    /// Tells a user about a change to their account, at their email address if they have
+    /// one (in the background, like every email).
+    pub(crate) fn notify_user(
+        &self,
+        user: &crate::entity::user::Model,
+        message: &crate::delivery::Message<'_>,
+    ) {
+        if let Some(address) = &user.email {
+            let email = self.render_email(address, message, &self.branding());
+            self.deliver(email, Some(user.id));
+        }
     }
-}
 
-pub(crate) fn deliver(inner: &Arc<Inner>, email: Email, user_id: Option<uuid::Uuid>) {
-    let inner = inner.clone();
-    tokio::spawn(async move {
-        match inner.mailer.send(&email).await {
-            Ok(()) => {
-                tracing::debug!(to = %delivery::mask_email(&email.to), kind = email.kind, "email sent")
+    /// Sends an email in the background: the answer to the request never waits for (or
+    /// reveals) delivery. A failure is logged and audited, never shown to the requester.
+    pub(crate) fn deliver(&self, email: Email, user_id: Option<uuid::Uuid>) {
+        let mailer = self.mailer.clone();
+        let auditor = self.auditor.clone();
+        tokio::spawn(async move {
+            match mailer.send(&email).await {
+                Ok(()) => {
+                    tracing::debug!(to = %delivery::mask_email(&email.to), kind = email.kind, "email sent");
+                }
+                Err(err) => {
+                    tracing::error!(to = %delivery::mask_email(&email.to), kind = email.kind, error = %err, "email delivery failed");
+                    let mut event =
+                        AuditEvent::new(AuditKind::EmailDeliveryFailed).detail("kind", email.kind);
+                    if let Some(user_id) = user_id {
+                        event = event.user(user_id);
+                    }
+                    auditor.record(event).await;
+                }
             }
-            Err(err) => {
-                tracing::error!(to = %delivery::mask_email(&email.to), kind = email.kind, error = %err, "email delivery failed");
+        });
+    }
+
+    /// Sends a text in the background, like [`deliver`](Self::deliver).
+    pub(crate) fn deliver_text(&self, message: TextMessage, user_id: Option<uuid::Uuid>) {
+        let Some(sender) = self.sms_sender.clone() else {
+            return;
+        };
+        let auditor = self.auditor.clone();
+        tokio::spawn(async move {
+            if let Err(err) = sender.send(&message).await {
+                tracing::error!(kind = message.kind, error = %err, "text message delivery failed");
                 let mut event =
-                    AuditEvent::new(AuditKind::EmailDeliveryFailed).detail("kind", email.kind);
+                    AuditEvent::new(AuditKind::SmsDeliveryFailed).detail("kind", message.kind);
                 if let Some(user_id) = user_id {
                     event = event.user(user_id);
                 }
-                inner.audit(event).await;
+                auditor.record(event).await;
             }
-        }
-    });
-}
-
-/// Sends a text in the background, like [`deliver`].
-pub(crate) fn deliver_text(inner: &Arc<Inner>, message: TextMessage, user_id: Option<uuid::Uuid>) {
-    let Some(sender) = inner.sms_sender.clone() else {
-        return;
-    };
-    let inner = inner.clone();
-    tokio::spawn(async move {
-        if let Err(err) = sender.send(&message).await {
-            tracing::error!(kind = message.kind, error = %err, "text message delivery failed");
-            let mut event =
-                AuditEvent::new(AuditKind::SmsDeliveryFailed).detail("kind", message.kind);
-            if let Some(user_id) = user_id {
-                event = event.user(user_id);
-            }
-            inner.audit(event).await;
-        }
-    });
+        });
+    }
 }
 
 /// Refreshes the revocation view and the key ring on the configured interval, for as
@@ -426,6 +465,28 @@ fn spawn_poller(inner: Weak<Inner>) {
             }
             if let Err(err) = inner.key_ring.reload(&inner.db, &inner.keys).await {
                 tracing::warn!(error = %err, "reloading the signing keys failed; retrying");
+            }
+        }
+    });
+}
+
+/// Sweeps expired rows on the configured interval, for as long as the handle lives.
+fn spawn_sweeper(inner: Weak<Inner>) {
+    let Some(interval) = inner
+        .upgrade()
+        .map(|i| i.config.retention_sweep_interval)
+        .filter(|interval| !interval.is_zero())
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(inner) = inner.upgrade() else { break };
+            if let Err(err) = flows::retention::sweep(&inner).await {
+                tracing::warn!(error = %err, "the retention sweep failed; retrying next time");
             }
         }
     });

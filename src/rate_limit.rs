@@ -39,61 +39,230 @@ impl Rule {
     }
 }
 
-/// The limits portcullis applies, per endpoint and key kind.
-pub(crate) mod rules {
-    use std::time::Duration;
-
-    use super::Rule;
-
+/// Every limit portcullis applies, by name. Each has a default [`Rule`]; a host may
+/// change any of them with
+/// [`PortcullisBuilder::limit`](crate::PortcullisBuilder::limit).
+///
+/// A limit counts attempts per *subject*: an IP (IPv6 by /64), an email address, a user,
+/// or nothing at all for the global limits, which count every attempt on the instance (or,
+/// with a shared [`RateLimiter`], on every instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
     /// Password sign-ins from one IP (credential stuffing across accounts).
-    pub(crate) const SIGN_IN_PER_IP: Rule = Rule::new(20, Duration::from_secs(3));
+    SignInPerIp,
     /// Password sign-ins for one email address from one IP (guessing from one place).
-    pub(crate) const SIGN_IN_PER_EMAIL_AND_IP: Rule = Rule::new(5, Duration::from_secs(60));
+    SignInPerEmailAndIp,
     /// Password sign-ins for one email address from anywhere (guessing spread over many
     /// IPs). Loose enough that keeping a real user throttled costs an attacker a steady
     /// six requests a minute, tight enough to hold guessing to a few hundred an hour.
-    pub(crate) const SIGN_IN_PER_EMAIL: Rule = Rule::new(20, Duration::from_secs(10));
+    SignInPerEmail,
     /// Sign-ups from one IP.
-    pub(crate) const SIGN_UP_PER_IP: Rule = Rule::new(10, Duration::from_secs(30));
+    SignUpPerIp,
     /// Refreshes from one IP (offices share an IP: generous).
-    pub(crate) const REFRESH_PER_IP: Rule = Rule::new(120, Duration::from_millis(500));
-    /// Emails (verification, reset) requested from one IP.
-    pub(crate) const EMAIL_SEND_PER_IP: Rule = Rule::new(10, Duration::from_secs(60));
-    /// Emails of one kind to one recipient: a few at once, then one every five minutes.
-    pub(crate) const EMAIL_SEND_PER_RECIPIENT: Rule = Rule::new(3, Duration::from_secs(300));
-    /// Sign-in links and codes to one recipient: one at a time, thirty seconds apart.
-    pub(crate) const SEND_COOLDOWN_PER_RECIPIENT: Rule = Rule::new(1, Duration::from_secs(30));
-    /// Sign-in links and codes to one recipient: five at once, then about five an hour.
-    pub(crate) const SEND_HOURLY_PER_RECIPIENT: Rule = Rule::new(5, Duration::from_secs(720));
-    /// Texts sent by this instance in all: SMS pumping costs real money.
-    pub(crate) const SMS_SEND_GLOBAL: Rule = Rule::new(30, Duration::from_secs(4));
-    /// Emails sent by this instance in all (a flood across many addresses).
-    pub(crate) const EMAIL_SEND_GLOBAL: Rule = Rule::new(500, Duration::from_millis(100));
-    /// One-time tokens presented from one IP (verification, reset).
-    pub(crate) const REDEEM_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
-    /// Password changes (current-password checks) by one signed-in user.
-    pub(crate) const PASSWORD_CHANGE_PER_USER: Rule = Rule::new(5, Duration::from_secs(60));
+    RefreshPerIp,
     /// `POST /identify` from one IP.
-    pub(crate) const IDENTIFY_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
+    IdentifyPerIp,
+    /// One-time tokens and codes presented from one IP (verification, reset, links, codes,
+    /// invitations).
+    RedeemPerIp,
+    /// Current-password checks by one signed-in user.
+    PasswordChangePerUser,
+    /// Current-password checks from one IP.
+    PasswordChangePerIp,
+    /// Verification emails requested from one IP.
+    VerificationSendPerIp,
+    /// Verification emails to one recipient.
+    VerificationSendPerRecipient,
+    /// Password-reset emails requested from one IP.
+    ResetSendPerIp,
+    /// Password-reset emails to one recipient.
+    ResetSendPerRecipient,
+    /// Invitations sent from one IP.
+    InvitationSendPerIp,
+    /// Invitations to one address, from any organization.
+    InvitationSendPerRecipient,
+    /// Invitations sent by one member.
+    InvitationSendPerSender,
+    /// Magic links requested from one IP.
+    MagicLinkSendPerIp,
+    /// Magic links to one address: one at a time, thirty seconds apart.
+    MagicLinkSendCooldown,
+    /// Magic links to one address: five at once, then about five an hour.
+    MagicLinkSendHourly,
+    /// Email codes requested from one IP.
+    EmailCodeSendPerIp,
+    /// Email codes to one address: one at a time, thirty seconds apart.
+    EmailCodeSendCooldown,
+    /// Email codes to one address: five at once, then about five an hour.
+    EmailCodeSendHourly,
+    /// Text codes requested from one IP.
+    SmsCodeSendPerIp,
+    /// Text codes to one number: one at a time, thirty seconds apart.
+    SmsCodeSendCooldown,
+    /// Text codes to one number: five at once, then about five an hour.
+    SmsCodeSendHourly,
+    /// Emails sent in all (a flood across many addresses).
+    EmailSendGlobal,
+    /// Texts sent in all: SMS pumping costs real money.
+    SmsSendGlobal,
+    /// Six-digit codes guessed in all, across every address and number: guessing spread
+    /// over many accounts stays slow.
+    CodeGuessGlobal,
     /// Passkey ceremonies begun from one IP (each stores a row for five minutes).
-    #[cfg(feature = "passkeys")]
-    pub(crate) const PASSKEY_BEGIN_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
-    /// Passkey sign-ins begun on this instance in all (ceremony rows a flood from many
-    /// addresses could pile up).
-    #[cfg(feature = "passkeys")]
-    pub(crate) const PASSKEY_BEGIN_GLOBAL: Rule = Rule::new(1000, Duration::from_millis(5));
+    PasskeyBeginPerIp,
+    /// Passkey sign-ins begun in all.
+    PasskeyBeginGlobal,
     /// Passkey answers checked from one IP.
-    #[cfg(feature = "passkeys")]
-    pub(crate) const PASSKEY_COMPLETE_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
-    /// Social sign-ins begun (and callbacks answered) from one IP.
-    #[cfg(feature = "oauth")]
-    pub(crate) const OAUTH_AUTHORIZE_PER_IP: Rule = Rule::new(30, Duration::from_secs(2));
-    /// Social sign-ins begun on this instance in all (each stores a row for ten minutes).
-    #[cfg(feature = "oauth")]
-    pub(crate) const OAUTH_AUTHORIZE_GLOBAL: Rule = Rule::new(1000, Duration::from_millis(5));
+    PasskeyCompletePerIp,
     /// Passkey registrations begun by one user.
-    #[cfg(feature = "passkeys")]
-    pub(crate) const PASSKEY_REGISTER_PER_USER: Rule = Rule::new(10, Duration::from_secs(30));
+    PasskeyRegisterPerUser,
+    /// Social sign-ins begun from one IP.
+    OAuthAuthorizePerIp,
+    /// Social sign-ins begun in all (each stores a row for ten minutes).
+    OAuthAuthorizeGlobal,
+    /// Social sign-in callbacks answered for one IP.
+    OAuthCallbackPerIp,
+}
+
+impl Limit {
+    /// Every limit, for documentation and configuration checks.
+    pub const ALL: [Self; 35] = [
+        Self::SignInPerIp,
+        Self::SignInPerEmailAndIp,
+        Self::SignInPerEmail,
+        Self::SignUpPerIp,
+        Self::RefreshPerIp,
+        Self::IdentifyPerIp,
+        Self::RedeemPerIp,
+        Self::PasswordChangePerUser,
+        Self::PasswordChangePerIp,
+        Self::VerificationSendPerIp,
+        Self::VerificationSendPerRecipient,
+        Self::ResetSendPerIp,
+        Self::ResetSendPerRecipient,
+        Self::InvitationSendPerIp,
+        Self::InvitationSendPerRecipient,
+        Self::InvitationSendPerSender,
+        Self::MagicLinkSendPerIp,
+        Self::MagicLinkSendCooldown,
+        Self::MagicLinkSendHourly,
+        Self::EmailCodeSendPerIp,
+        Self::EmailCodeSendCooldown,
+        Self::EmailCodeSendHourly,
+        Self::SmsCodeSendPerIp,
+        Self::SmsCodeSendCooldown,
+        Self::SmsCodeSendHourly,
+        Self::EmailSendGlobal,
+        Self::SmsSendGlobal,
+        Self::CodeGuessGlobal,
+        Self::PasskeyBeginPerIp,
+        Self::PasskeyBeginGlobal,
+        Self::PasskeyCompletePerIp,
+        Self::PasskeyRegisterPerUser,
+        Self::OAuthAuthorizePerIp,
+        Self::OAuthAuthorizeGlobal,
+        Self::OAuthCallbackPerIp,
+    ];
+
+    /// The limit's `snake_case` name: the first part of its keys, and what the audit
+    /// trail records when it refuses.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SignInPerIp => "sign_in_per_ip",
+            Self::SignInPerEmailAndIp => "sign_in_per_email_and_ip",
+            Self::SignInPerEmail => "sign_in_per_email",
+            Self::SignUpPerIp => "sign_up_per_ip",
+            Self::RefreshPerIp => "refresh_per_ip",
+            Self::IdentifyPerIp => "identify_per_ip",
+            Self::RedeemPerIp => "redeem_per_ip",
+            Self::PasswordChangePerUser => "password_change_per_user",
+            Self::PasswordChangePerIp => "password_change_per_ip",
+            Self::VerificationSendPerIp => "verification_send_per_ip",
+            Self::VerificationSendPerRecipient => "verification_send_per_recipient",
+            Self::ResetSendPerIp => "reset_send_per_ip",
+            Self::ResetSendPerRecipient => "reset_send_per_recipient",
+            Self::InvitationSendPerIp => "invitation_send_per_ip",
+            Self::InvitationSendPerRecipient => "invitation_send_per_recipient",
+            Self::InvitationSendPerSender => "invitation_send_per_sender",
+            Self::MagicLinkSendPerIp => "magic_link_send_per_ip",
+            Self::MagicLinkSendCooldown => "magic_link_send_cooldown",
+            Self::MagicLinkSendHourly => "magic_link_send_hourly",
+            Self::EmailCodeSendPerIp => "email_code_send_per_ip",
+            Self::EmailCodeSendCooldown => "email_code_send_cooldown",
+            Self::EmailCodeSendHourly => "email_code_send_hourly",
+            Self::SmsCodeSendPerIp => "sms_code_send_per_ip",
+            Self::SmsCodeSendCooldown => "sms_code_send_cooldown",
+            Self::SmsCodeSendHourly => "sms_code_send_hourly",
+            Self::EmailSendGlobal => "email_send_global",
+            Self::SmsSendGlobal => "sms_send_global",
+            Self::CodeGuessGlobal => "code_guess_global",
+            Self::PasskeyBeginPerIp => "passkey_begin_per_ip",
+            Self::PasskeyBeginGlobal => "passkey_begin_global",
+            Self::PasskeyCompletePerIp => "passkey_complete_per_ip",
+            Self::PasskeyRegisterPerUser => "passkey_register_per_user",
+            Self::OAuthAuthorizePerIp => "oauth_authorize_per_ip",
+            Self::OAuthAuthorizeGlobal => "oauth_authorize_global",
+            Self::OAuthCallbackPerIp => "oauth_callback_per_ip",
+        }
+    }
+
+    /// The rule this limit applies unless the host changed it.
+    #[must_use]
+    pub fn default_rule(self) -> Rule {
+        let secs = Duration::from_secs;
+        let millis = Duration::from_millis;
+        match self {
+            Self::SignInPerIp | Self::PasswordChangePerIp => Rule::new(20, secs(3)),
+            Self::SignInPerEmailAndIp | Self::PasswordChangePerUser => Rule::new(5, secs(60)),
+            Self::SignInPerEmail => Rule::new(20, secs(10)),
+            Self::SignUpPerIp => Rule::new(10, secs(30)),
+            Self::RefreshPerIp => Rule::new(120, millis(500)),
+            Self::IdentifyPerIp
+            | Self::RedeemPerIp
+            | Self::PasskeyBeginPerIp
+            | Self::PasskeyCompletePerIp
+            | Self::OAuthAuthorizePerIp
+            | Self::OAuthCallbackPerIp => Rule::new(30, secs(2)),
+            Self::VerificationSendPerIp
+            | Self::ResetSendPerIp
+            | Self::InvitationSendPerIp
+            | Self::InvitationSendPerSender
+            | Self::MagicLinkSendPerIp
+            | Self::EmailCodeSendPerIp
+            | Self::SmsCodeSendPerIp => Rule::new(10, secs(60)),
+            Self::VerificationSendPerRecipient
+            | Self::ResetSendPerRecipient
+            | Self::InvitationSendPerRecipient => Rule::new(3, secs(300)),
+            Self::MagicLinkSendCooldown
+            | Self::EmailCodeSendCooldown
+            | Self::SmsCodeSendCooldown => Rule::new(1, secs(30)),
+            Self::MagicLinkSendHourly | Self::EmailCodeSendHourly | Self::SmsCodeSendHourly => {
+                Rule::new(5, secs(720))
+            }
+            Self::EmailSendGlobal => Rule::new(500, millis(100)),
+            Self::SmsSendGlobal => Rule::new(30, secs(4)),
+            Self::CodeGuessGlobal => Rule::new(100, millis(100)),
+            Self::PasskeyBeginGlobal | Self::OAuthAuthorizeGlobal => Rule::new(1000, millis(5)),
+            Self::PasskeyRegisterPerUser => Rule::new(10, secs(30)),
+        }
+    }
+
+    /// The key this limit counts `subject` under (`""` for the global limits).
+    pub(crate) fn key(self, subject: &str) -> String {
+        if subject.is_empty() {
+            self.name().to_owned()
+        } else {
+            format!("{}:{subject}", self.name())
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// An attempt was refused; the next one may succeed after `retry_after`.
@@ -113,10 +282,19 @@ pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
 }
 
 const SHARDS: usize = 16;
-/// Sweep a shard of finished buckets once it holds this many keys.
-const SWEEP_AT: usize = 4096;
+/// How many keys the default limiter remembers before it starts forgetting the ones
+/// closest to being full again.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+/// How often a shard drops the buckets that have refilled (checked on use: no timer task).
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
-/// The default [`RateLimiter`]: token buckets in this process's memory.
+/// The default [`RateLimiter`]: token buckets in this process's memory, bounded.
+///
+/// It remembers at most [`DEFAULT_CAPACITY`] keys (or the capacity given to
+/// [`with_capacity`](Self::with_capacity)), however many an attacker invents: each shard
+/// drops its refilled buckets every 30 seconds, and a shard that is still full forgets the
+/// eighth of its buckets nearest to refilled, which are the ones that restrict least. A
+/// bucket that is far from full, such as a guessed-at account's, is the last to go.
 ///
 /// ```
 /// # tokio_test_block_on(async {
@@ -135,46 +313,112 @@ const SWEEP_AT: usize = 4096;
 /// # }
 /// ```
 pub struct MemoryRateLimiter {
-    /// Per key: the theoretical arrival time of the next attempt (GCRA).
-    shards: [Mutex<HashMap<String, Instant>>; SHARDS],
+    shards: [Mutex<Shard>; SHARDS],
     hasher: RandomState,
+    per_shard: usize,
+}
+
+/// Per key: the theoretical arrival time of the next attempt (GCRA).
+struct Shard {
+    buckets: HashMap<String, Instant>,
+    swept_at: Instant,
 }
 
 impl Default for MemoryRateLimiter {
     fn default() -> Self {
-        Self {
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
-            hasher: RandomState::new(),
-        }
+        Self::with_capacity(DEFAULT_CAPACITY)
     }
 }
 
 impl fmt::Debug for MemoryRateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryRateLimiter").finish_non_exhaustive()
+        f.debug_struct("MemoryRateLimiter")
+            .field("capacity", &(self.per_shard * SHARDS))
+            .finish_non_exhaustive()
     }
 }
 
 impl MemoryRateLimiter {
+    /// A limiter remembering at most about `keys` keys (at least 16 per shard).
+    #[must_use]
+    pub fn with_capacity(keys: usize) -> Self {
+        let now = Instant::now();
+        Self {
+            shards: std::array::from_fn(|_| {
+                Mutex::new(Shard {
+                    buckets: HashMap::new(),
+                    swept_at: now,
+                })
+            }),
+            hasher: RandomState::new(),
+            per_shard: (keys / SHARDS).max(16),
+        }
+    }
+
+    /// How many keys it remembers now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                shard
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .buckets
+                    .len()
+            })
+            .sum()
+    }
+
+    /// Whether it remembers no key at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The check itself, synchronous.
     pub(crate) fn check_now(&self, key: &str, rule: Rule, now: Instant) -> Result<(), Throttled> {
         let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
-        let mut buckets = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         let period = rule.period;
         let tolerance = period.saturating_mul(rule.burst.saturating_sub(1));
-        let tat = buckets.get(key).copied().unwrap_or(now).max(now);
+        let known = shard.buckets.get(key).copied();
+        let tat = known.unwrap_or(now).max(now);
         let early_by = tat.saturating_duration_since(now);
         if early_by > tolerance {
             return Err(Throttled {
                 retry_after: early_by - tolerance,
             });
         }
-        if buckets.len() >= SWEEP_AT {
+        if now.saturating_duration_since(shard.swept_at) >= SWEEP_EVERY {
             // A bucket whose arrival time has passed is full again: forgetting it is free.
-            buckets.retain(|_, tat| *tat > now);
+            shard.buckets.retain(|_, tat| *tat > now);
+            shard.swept_at = now;
         }
-        buckets.insert(key.to_owned(), tat + period);
+        if known.is_none() && shard.buckets.len() >= self.per_shard {
+            shard.make_room(self.per_shard, now);
+        }
+        shard.buckets.insert(key.to_owned(), tat + period);
         Ok(())
+    }
+}
+
+impl Shard {
+    /// Frees at least an eighth of the shard: refilled buckets first, then those nearest to
+    /// refilled (they hold back the fewest attempts). Each pass is linear, and a pass frees
+    /// room for an eighth of the capacity, so the cost per new key stays constant.
+    fn make_room(&mut self, capacity: usize, now: Instant) {
+        self.buckets.retain(|_, tat| *tat > now);
+        self.swept_at = now;
+        let target = capacity - capacity / 8;
+        if self.buckets.len() < target {
+            return;
+        }
+        let mut arrivals: Vec<Instant> = self.buckets.values().copied().collect();
+        let cut = arrivals.len() - target;
+        let (_, threshold, _) = arrivals.select_nth_unstable(cut);
+        let threshold = *threshold;
+        self.buckets.retain(|_, tat| *tat > threshold);
     }
 }
 
@@ -229,6 +473,46 @@ mod tests {
         assert!(limiter.check_now("a", rule, t0).is_ok());
         assert!(limiter.check_now("b", rule, t0).is_ok());
         assert!(limiter.check_now("a", rule, t0).is_err());
+    }
+
+    #[test]
+    fn a_flood_of_keys_stays_within_capacity_and_keeps_the_tight_buckets() {
+        let limiter = MemoryRateLimiter::with_capacity(1024);
+        let t0 = Instant::now();
+        let strict = Rule::new(1, Duration::from_secs(3600));
+        // The account under attack: its one attempt is spent.
+        assert!(limiter.check_now("victim", strict, t0).is_ok());
+        // A hundred thousand attacker-chosen keys, each nearly refilled.
+        let loose = Rule::new(1, Duration::from_secs(1));
+        for i in 0..100_000u32 {
+            let _ = limiter.check_now(&format!("k{i}"), loose, t0);
+            assert!(limiter.len() <= 1024, "grew to {}", limiter.len());
+        }
+        // Forgetting chose the buckets nearest to refilled, never the victim's.
+        assert!(limiter.check_now("victim", strict, t0).is_err());
+    }
+
+    #[test]
+    fn refilled_buckets_are_swept_on_use() {
+        let limiter = MemoryRateLimiter::with_capacity(1 << 20);
+        let t0 = Instant::now();
+        let rule = Rule::new(1, Duration::from_secs(1));
+        for i in 0..1000u32 {
+            limiter.check_now(&format!("k{i}"), rule, t0).unwrap();
+        }
+        assert_eq!(limiter.len(), 1000);
+        limiter
+            .check_now("late", rule, t0 + SWEEP_EVERY + Duration::from_secs(2))
+            .unwrap();
+        assert!(limiter.len() < 1000, "{}", limiter.len());
+    }
+
+    #[test]
+    fn every_limit_has_a_distinct_name() {
+        let names: std::collections::HashSet<_> = Limit::ALL.iter().map(|l| l.name()).collect();
+        assert_eq!(names.len(), Limit::ALL.len());
+        assert_eq!(Limit::SignInPerIp.key("1.2.3.4"), "sign_in_per_ip:1.2.3.4");
+        assert_eq!(Limit::EmailSendGlobal.key(""), "email_send_global");
     }
 
     #[test]

@@ -137,9 +137,18 @@ impl Hasher {
                 HashFormat::Scrypt => verify_phc(&scrypt::Scrypt::new(), candidate, &stored),
                 HashFormat::Pbkdf2 => verify_phc(&pbkdf2::Pbkdf2::SHA256, candidate, &stored),
             };
-            let ok = matches(&normalized) || raw.as_deref().is_some_and(matches);
-            if !ok {
+            let matched = if matches(&normalized) {
+                normalized.as_str()
+            } else if let Some(raw) = raw.as_deref().filter(|raw| matches(raw)) {
+                raw
+            } else {
                 return Verified::No;
+            };
+            // bcrypt reads only the first 72 bytes: past them, a match says nothing about
+            // the rest, so the guess must never become the stored password. The sign-in
+            // stands (the old system accepted the same), the bcrypt hash stays.
+            if format == HashFormat::Bcrypt && matched.len() > BCRYPT_MAX_BYTES {
+                return Verified::Yes { rehash: false };
             }
             let rehash = format != HashFormat::Argon2 || !is_current_argon2id(&stored, &ours);
             Verified::Yes { rehash }
@@ -165,6 +174,9 @@ impl Hasher {
         .map_err(Error::internal)
     }
 }
+
+/// The most bcrypt reads of a password.
+const BCRYPT_MAX_BYTES: usize = 72;
 
 fn verify_phc(
     verifier: &impl password_hash::PasswordVerifier<PasswordHash>,

@@ -70,6 +70,12 @@ pub enum Message<'a> {
         /// What was removed, for people: "A passkey named \"Laptop\"".
         method: &'a str,
     },
+    /// Someone entered so many wrong sign-in codes for one of the account's addresses that
+    /// code sign-in to it is paused for the day.
+    TooManyWrongCodes {
+        /// Which address, for people: "your email address", "your phone number".
+        channel: &'a str,
+    },
 }
 
 impl Message<'_> {
@@ -85,6 +91,7 @@ impl Message<'_> {
             Self::PasswordChanged => "password_changed",
             Self::SignInMethodAdded { .. } => "sign_in_method_added",
             Self::SignInMethodRemoved { .. } => "sign_in_method_removed",
+            Self::TooManyWrongCodes { .. } => "too_many_wrong_codes",
         }
     }
 }
@@ -179,6 +186,15 @@ impl EmailTemplates for DefaultTemplates {
                 format!("{method} was removed from your {product} account."),
                 None,
                 "If it was not you, sign in, review your account and contact support.".to_owned(),
+            ),
+            Message::TooManyWrongCodes { channel } => (
+                format!("Sign-in codes for your {product} account are paused"),
+                format!(
+                    "Someone entered many wrong sign-in codes for {channel} today, so signing in to {product} with a code sent there is paused for a day."
+                ),
+                None,
+                "Sign-in links, your password and your other ways to sign in still work. If it was not you trying, someone may be guessing: consider adding a passkey."
+                    .to_owned(),
             ),
         };
         let via = branding

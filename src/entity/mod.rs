@@ -20,6 +20,7 @@
 //! | [`webauthn_challenge`] | `portcullis_webauthn_challenges` | passkey ceremony in flight |
 //! | [`oauth_account`] | `portcullis_oauth_accounts` | provider account linked to a user |
 //! | [`oauth_state`] | `portcullis_oauth_states` | social sign-in in flight |
+//! | [`code_failure`] | `portcullis_code_failures` | address whose codes were guessed wrong today |
 //!
 //! Hosts may read these tables (for example join `portcullis_users` from their own
 //! entities) but should write through portcullis' Rust API, which keeps the in-memory
@@ -28,6 +29,7 @@
 pub mod prelude;
 
 pub mod audit_event;
+pub mod code_failure;
 pub mod invitation;
 pub mod membership;
 pub mod oauth_account;

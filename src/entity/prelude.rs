@@ -1,6 +1,7 @@
 //! Glob-import the entity types: `use portcullis::entity::prelude::*;`.
 
 pub use super::audit_event::Entity as AuditEvent;
+pub use super::code_failure::Entity as CodeFailure;
 pub use super::invitation::Entity as Invitation;
 pub use super::membership::Entity as Membership;
 pub use super::oauth_account::Entity as OauthAccount;

@@ -18,8 +18,8 @@ use crate::{
         one_time::{self, Purpose},
         redirect,
     },
-    portcullis::{Inner, deliver},
-    rate_limit::rules,
+    portcullis::Inner,
+    rate_limit::Limit,
     session::client_ip::ClientInfo,
     store,
 };
@@ -45,21 +45,17 @@ pub(crate) async fn send(
         .map(|target| redirect::check(&target, &inner.origins.allowed))
         .transpose()?;
     let recipient_key = match &recipient {
-        Recipient::SignedIn(id) => format!("verify_send:user:{id}"),
-        Recipient::Email(email) => format!("verify_send:email:{email}"),
+        Recipient::SignedIn(id) => format!("user:{id}"),
+        Recipient::Email(email) => format!("email:{email}"),
     };
+    // The client's own limit, then everyone's, and only then a key per recipient: a flood
+    // the global limit stops never fills memory with recipients.
     inner
-        .throttle(
-            &format!("verify_send:ip:{}", client.ip_key()),
-            rules::EMAIL_SEND_PER_IP,
-            client,
-        )
+        .throttle(Limit::VerificationSendPerIp, &client.ip_key(), client)
         .await?;
+    inner.throttle(Limit::EmailSendGlobal, "", client).await?;
     inner
-        .throttle(&recipient_key, rules::EMAIL_SEND_PER_RECIPIENT, client)
-        .await?;
-    inner
-        .throttle("email_send:global", rules::EMAIL_SEND_GLOBAL, client)
+        .throttle(Limit::VerificationSendPerRecipient, &recipient_key, client)
         .await?;
 
     let inner = inner.clone();
@@ -111,7 +107,7 @@ async fn send_now(
         &Message::EmailVerification { link: &link },
         &inner.branding(),
     );
-    deliver(inner, message, Some(user.id));
+    inner.deliver(message, Some(user.id));
     inner
         .audit(
             AuditEvent::new(AuditKind::EmailVerificationSent)
@@ -122,6 +118,35 @@ async fn send_now(
     Ok(())
 }
 
+/// What a live verification link is for, without consuming it (for the confirm page): the
+/// address and when its account was created.
+pub(crate) async fn peek(
+    inner: &Inner,
+    token: &str,
+) -> Result<Option<(String, time::OffsetDateTime)>, Error> {
+    if token.len() != 43 {
+        return Ok(None);
+    }
+    let hash = crate::crypto::sha256_hex(token.as_bytes());
+    let Some(row) = store::one_time::find(&inner.db, Purpose::EmailVerification.as_str(), &hash)
+        .await?
+        .filter(|row| row.consumed_at.is_none() && row.expires_at > inner.now())
+    else {
+        return Ok(None);
+    };
+    let user = match row.user_id {
+        Some(id) => store::users::find(&inner.db, id).await?,
+        None => None,
+    };
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    Ok(row
+        .identifier
+        .filter(|address| user.email.as_deref() == Some(address.as_str()))
+        .map(|address| (address, user.created_at)))
+}
+
 /// Consumes a verification token and marks its address verified, in one transaction.
 pub(crate) async fn verify(
     inner: &Inner,
@@ -129,11 +154,7 @@ pub(crate) async fn verify(
     client: &ClientInfo,
 ) -> Result<user::Model, Error> {
     inner
-        .throttle(
-            &format!("redeem:ip:{}", client.ip_key()),
-            rules::REDEEM_PER_IP,
-            client,
-        )
+        .throttle(Limit::RedeemPerIp, &client.ip_key(), client)
         .await?;
     let txn = inner.db.begin().await?;
     let row = one_time::consume(&txn, Purpose::EmailVerification, token).await?;

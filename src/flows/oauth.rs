@@ -48,8 +48,8 @@ use crate::{
         sessions::{self, Grant},
         users,
     },
-    portcullis::{Inner, notify_user},
-    rate_limit::rules,
+    portcullis::Inner,
+    rate_limit::Limit,
     session::client_ip::ClientInfo,
     store,
 };
@@ -238,6 +238,9 @@ pub(crate) fn authorize_url(inner: &Inner, provider: &str) -> String {
 
 /// The configured providers: (name, label).
 pub(crate) fn providers(inner: &Inner) -> Vec<(String, String)> {
+    if !inner.method_available(crate::SignInMethod::OAuth) {
+        return Vec::new();
+    }
     inner.oauth.as_ref().map_or_else(Vec::new, |oauth| {
         oauth
             .providers()
@@ -277,18 +280,10 @@ pub(crate) async fn authorize(
         .map(|target| redirect::check(target, &inner.origins.allowed))
         .transpose()?;
     inner
-        .throttle(
-            &format!("oauth_authorize:ip:{}", client.ip_key()),
-            rules::OAUTH_AUTHORIZE_PER_IP,
-            client,
-        )
+        .throttle(Limit::OAuthAuthorizePerIp, &client.ip_key(), client)
         .await?;
     inner
-        .throttle(
-            "oauth_authorize:global",
-            rules::OAUTH_AUTHORIZE_GLOBAL,
-            client,
-        )
+        .throttle(Limit::OAuthAuthorizeGlobal, "", client)
         .await?;
 
     let state = crypto::random_token();
@@ -478,11 +473,7 @@ pub(crate) async fn callback(
     let oauth = oauth(inner)?;
     let provider = oauth.provider(name)?;
     inner
-        .throttle(
-            &format!("oauth_callback:ip:{}", client.ip_key()),
-            rules::OAUTH_AUTHORIZE_PER_IP,
-            client,
-        )
+        .throttle(Limit::OAuthCallbackPerIp, &client.ip_key(), client)
         .await?;
     let state = params
         .state
@@ -877,11 +868,7 @@ async fn settle(
                 txn.commit().await?;
                 audit_link(inner, &account, client).await;
                 let method = format!("Your {} account", provider.label());
-                notify_user(
-                    inner,
-                    &user,
-                    &Message::SignInMethodAdded { method: &method },
-                );
+                inner.notify_user(&user, &Message::SignInMethodAdded { method: &method });
                 return Ok(Outcome::Linked(account));
             }
         };
@@ -890,6 +877,7 @@ async fn settle(
     }
 
     let mut merged = false;
+    let mut claim = None;
     let (user, created) = match existing {
         Some(account) => {
             store::oauth::touch_account(&txn, account.id, email.as_deref(), email_verified, now)
@@ -911,6 +899,21 @@ async fn settle(
                         new_account(provider, local.id, &subject, email.clone(), true, now);
                     insert_account(&txn, &account).await?;
                     merged = true;
+                    (local, Some(account))
+                }
+                // The provider vouches for an address an unverified account holds: proof
+                // from outside that account, which takes it back from whoever registered
+                // it (their password, passkeys, links and sessions go).
+                Some(local) if email_verified => {
+                    claim = users::claim_unverified(&txn, &local, false).await?;
+                    store::users::mark_email_verified(&txn, local.id, now).await?;
+                    let local = user::Model {
+                        email_verified_at: Some(now),
+                        ..local
+                    };
+                    let account =
+                        new_account(provider, local.id, &subject, email.clone(), true, now);
+                    insert_account(&txn, &account).await?;
                     (local, Some(account))
                 }
                 Some(_) => {
@@ -954,17 +957,14 @@ async fn settle(
     let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
     let grant = sessions::start(inner, &txn, user, has_password, sessions::OAUTH, client).await?;
     txn.commit().await?;
+    users::claimed(inner, grant.user.id, claim, "oauth", client).await;
     if let Some(account) = &created {
         audit_link(inner, account, client).await;
     }
     if merged {
         // Joined an existing account by its email: the owner hears of it.
         let method = format!("Your {} account", provider.label());
-        notify_user(
-            inner,
-            &grant.user,
-            &Message::SignInMethodAdded { method: &method },
-        );
+        inner.notify_user(&grant.user, &Message::SignInMethodAdded { method: &method });
     }
     inner
         .audit(
@@ -1110,10 +1110,6 @@ pub(crate) async fn unlink(
         .and_then(|o| o.providers().iter().find(|p| p.name() == account.provider))
         .map_or(account.provider.clone(), |p| p.label().to_owned());
     let method = format!("Your {label} account");
-    notify_user(
-        inner,
-        &user,
-        &Message::SignInMethodRemoved { method: &method },
-    );
+    inner.notify_user(&user, &Message::SignInMethodRemoved { method: &method });
     Ok(())
 }

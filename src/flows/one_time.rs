@@ -16,8 +16,12 @@ use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::{
-    Error, crypto,
+    AuditEvent, Error,
+    audit::AuditKind,
+    crypto,
+    delivery::Message,
     entity::{Redacted, one_time_secret},
+    portcullis::Inner,
     store,
 };
 
@@ -61,10 +65,15 @@ impl Purpose {
     }
 }
 
-/// The purposes that sign someone in or take over an account. A password reset or change
-/// kills every live one of them.
-pub(crate) const ACCOUNT_TAKEOVER_PURPOSES: &[&str] =
-    &["password_reset", "magic_link", "email_otp", "sms_otp"];
+/// Every purpose of a link or code sent for an account. A password reset or change kills
+/// every live one of them.
+pub(crate) const USER_LINK_PURPOSES: &[&str] = &[
+    "email_verification",
+    "password_reset",
+    "magic_link",
+    "email_otp",
+    "sms_otp",
+];
 
 /// Issues a new link token of `purpose` for `identifier` (superseding older ones) and
 /// returns the token to send.
@@ -91,7 +100,7 @@ pub(crate) const CODE_GUESS_BUDGET_PER_HOUR: i64 = 15;
 /// Issues a new six-digit code of `purpose` for `identifier` (superseding older ones) and
 /// returns it. Stored as HMAC(server-derived key, purpose ‖ identifier ‖ code).
 pub(crate) async fn issue_code(
-    inner: &crate::portcullis::Inner,
+    inner: &Inner,
     purpose: Purpose,
     user_id: Option<Uuid>,
     identifier: &str,
@@ -106,12 +115,7 @@ pub(crate) async fn issue_code(
     Ok(code)
 }
 
-fn code_hash(
-    inner: &crate::portcullis::Inner,
-    purpose: Purpose,
-    identifier: &str,
-    code: &str,
-) -> String {
+fn code_hash(inner: &Inner, purpose: Purpose, identifier: &str, code: &str) -> String {
     let tag = crypto::hmac_parts(
         &inner.keys.codes,
         &[
@@ -128,25 +132,36 @@ pub(crate) fn is_code_shaped(code: &str) -> bool {
     code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// How long wrong codes are counted together against one address.
+const FAILURE_WINDOW: time::Duration = time::Duration::DAY;
+
 /// Checks a code: counts the guess first (atomically, so parallel guesses cannot exceed
 /// the limit), then compares in constant time. Runs on the pool, outside any transaction,
 /// so a wrong guess stays counted; the caller then consumes the returned row with
 /// [`consume_checked`] in the transaction that applies its effect.
 ///
+/// Three caps hold, whatever the attacker does: five guesses per code, an hourly budget per
+/// address across its codes, and a cumulative cap of wrong codes per address in a day
+/// ([`code_failure_cap`](crate::Config::code_failure_cap), at most 100, as NIST SP
+/// 800-63B asks) whose reaching emails the owner once.
+///
 /// [`Error::TokenInvalid`] for a wrong or missing code, [`Error::TokenExpired`] for an
-/// expired one, [`Error::TooManyAttempts`] once the code (or the hourly budget of the
-/// address) is used up.
+/// expired one, [`Error::TooManyAttempts`] once the code, the hourly budget or the daily
+/// cap of the address is used up.
 pub(crate) async fn check_code(
-    inner: &crate::portcullis::Inner,
+    inner: &Inner,
     purpose: Purpose,
     identifier: &str,
     code: &str,
 ) -> Result<one_time_secret::Model, Error> {
     let db = &inner.db;
-    let now = store::now();
+    let now = inner.now();
     let hour_ago = now - time::Duration::HOUR;
-    if store::one_time::attempts_since(db, purpose.as_str(), identifier, hour_ago).await?
-        >= CODE_GUESS_BUDGET_PER_HOUR
+    let window_cut = now - FAILURE_WINDOW;
+    let cap = i32::try_from(inner.config.code_failure_cap).unwrap_or(i32::MAX);
+    if store::one_time::code_failures(db, purpose.as_str(), identifier, window_cut).await? >= cap
+        || store::one_time::attempts_since(db, purpose.as_str(), identifier, hour_ago).await?
+            >= CODE_GUESS_BUDGET_PER_HOUR
     {
         return Err(Error::TooManyAttempts);
     }
@@ -161,16 +176,54 @@ pub(crate) async fn check_code(
     }
     let expected = code_hash(inner, purpose, identifier, code);
     if !crypto::ct_eq(expected.as_bytes(), row.secret_hash.0.as_bytes()) {
+        let failures =
+            store::one_time::count_code_failure(db, purpose.as_str(), identifier, now, window_cut)
+                .await?;
+        if failures >= cap
+            && store::one_time::claim_failure_notice(db, purpose.as_str(), identifier, cap, now)
+                .await?
+        {
+            notify_code_guessing(inner, purpose, identifier).await?;
+        }
         // Read the count back: with parallel guesses, ours may not be the last one counted.
         let attempts = store::one_time::attempts(db, row.id).await?;
-        if attempts >= MAX_CODE_ATTEMPTS {
+        if attempts >= MAX_CODE_ATTEMPTS || failures >= cap {
             // No guess is left: the code is dead.
             store::one_time::mark_consumed(db, row.id, now).await?;
             return Err(Error::TooManyAttempts);
         }
         return Err(Error::TokenInvalid);
     }
+    store::one_time::clear_code_failures(db, purpose.as_str(), identifier).await?;
     Ok(row)
+}
+
+/// Tells the account behind `identifier`, if there is one, that its codes are paused.
+async fn notify_code_guessing(
+    inner: &Inner,
+    purpose: Purpose,
+    identifier: &str,
+) -> Result<(), Error> {
+    let (user, channel) = match purpose {
+        Purpose::SmsOtp => (
+            store::users::find_by_phone(&inner.db, identifier).await?,
+            "your phone number",
+        ),
+        _ => (
+            store::users::find_by_email(&inner.db, identifier).await?,
+            "your email address",
+        ),
+    };
+    let Some(user) = user else { return Ok(()) };
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::CodeGuessingCapped)
+                .user(user.id)
+                .detail("purpose", purpose.as_str()),
+        )
+        .await;
+    inner.notify_user(&user, &Message::TooManyWrongCodes { channel });
+    Ok(())
 }
 
 /// Consumes a checked secret, if nobody has yet (of concurrent redemptions exactly one

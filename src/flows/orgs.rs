@@ -23,7 +23,8 @@ use crate::{
         profile, redirect,
         sessions::{self, Grant},
     },
-    portcullis::{Inner, deliver},
+    portcullis::Inner,
+    rate_limit::Limit,
     roles::{self, OWNER, Role},
     session::client_ip::ClientInfo,
     store,
@@ -201,14 +202,16 @@ pub(crate) async fn update(
         .ok_or(Error::NotFound)
 }
 
-/// Deletes an organization: `org:delete` (owners).
+/// Deletes an organization: `org:delete` (owners), from a fresh session.
 pub(crate) async fn delete(
     inner: &Inner,
-    user_id: Uuid,
+    actor: &Claims,
     org_id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
+    let user_id = actor.sub;
     authorize(inner, &inner.db, user_id, org_id, roles::ORG_DELETE).await?;
+    sessions::require_fresh(inner, actor.auth_time)?;
     let txn = inner.db.begin().await?;
     store::orgs::clear_active_org(&txn, org_id, None).await?;
     store::orgs::delete_org(&txn, org_id).await?;
@@ -226,9 +229,10 @@ pub(crate) async fn delete(
 
 /// Changes a member's role: `members:manage`; never one's own, never to a role ranked above
 /// the caller's, never for someone ranked above the caller, and never the last owner's.
+/// Making someone an owner or demoting an owner needs a fresh session.
 pub(crate) async fn change_role(
     inner: &Inner,
-    actor: Uuid,
+    claims: &Claims,
     org_id: Uuid,
     target: Uuid,
     role: &str,
@@ -243,6 +247,7 @@ pub(crate) async fn change_role(
     store::orgs::lock_org(&txn, org_id)
         .await?
         .ok_or(Error::NotFound)?;
+    let actor = claims.sub;
     let (_, actor_role) = authorize(inner, &txn, actor, org_id, roles::MEMBERS_MANAGE).await?;
     if actor == target {
         return Err(Error::forbidden("nobody changes their own role"));
@@ -255,6 +260,10 @@ pub(crate) async fn change_role(
         return Err(Error::forbidden(
             "you cannot grant or change a role above your own",
         ));
+    }
+    if new_role.name == OWNER || current.role == OWNER {
+        // Ownership changes hands: only someone who signed in a moment ago.
+        sessions::require_fresh(inner, claims.auth_time)?;
     }
     if current.role == OWNER
         && new_role.name != OWNER
@@ -332,8 +341,10 @@ pub(crate) async fn remove(
     Ok(())
 }
 
-/// Invites `email` with `role`: `invitations:manage`, and never a role ranked above the
-/// inviter's. Emails a single-use link valid for seven days.
+/// Invites `email` with `role`: `invitations:manage`, from an inviter whose own address is
+/// verified, never to a role ranked above the inviter's. Emails a single-use link valid
+/// for seven days, counted against the per-IP, per-recipient, per-sender and global email
+/// limits like every other email (an invitation carries text the inviter chose).
 pub(crate) async fn invite(
     inner: &Arc<Inner>,
     actor: Uuid,
@@ -355,17 +366,27 @@ pub(crate) async fn invite(
             "you cannot invite to a role above your own",
         ));
     }
+    let inviter = store::users::find(&inner.db, actor)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if inviter.email_verified_at.is_none() {
+        // A brand-new unverified account must not mail strangers in our name.
+        return Err(Error::EmailNotVerified);
+    }
     let org = store::orgs::find_org(&inner.db, org_id)
         .await?
         .ok_or(Error::NotFound)?;
     inner
-        .throttle(
-            &format!("invite:user:{actor}"),
-            crate::rate_limit::rules::EMAIL_SEND_PER_IP,
-            client,
-        )
+        .throttle(Limit::InvitationSendPerIp, &client.ip_key(), client)
         .await?;
-    let now = store::now();
+    inner
+        .throttle(Limit::InvitationSendPerSender, &actor.to_string(), client)
+        .await?;
+    inner.throttle(Limit::EmailSendGlobal, "", client).await?;
+    inner
+        .throttle(Limit::InvitationSendPerRecipient, &email, client)
+        .await?;
+    let now = inner.now();
     let row = invitation::Model {
         id: Uuid::now_v7(),
         org_id,
@@ -395,16 +416,17 @@ pub(crate) async fn invite(
         .clone()
         .unwrap_or_else(|| format!("{}/accept-invitation", inner.origins.issuer));
     let link = redirect::with_query(&page, "token", &token);
+    let organization = name_for_email(&org.name);
     let message = inner.render_email(
         &email,
         &Message::Invitation {
-            organization: &org.name,
+            organization: &organization,
             role: &role.name,
             link: &link,
         },
         &inner.branding(),
     );
-    deliver(inner, message, None);
+    inner.deliver(message, None);
     inner
         .audit(
             AuditEvent::new(AuditKind::InvitationSent)
@@ -417,23 +439,61 @@ pub(crate) async fn invite(
     Ok(row)
 }
 
+/// An organization's name as an email may carry it: the name is the inviter's text, so it
+/// is kept plain (letters, digits, spaces and a little punctuation: nothing a mail client
+/// turns into a link or markup) and short.
+pub(crate) fn name_for_email(name: &str) -> String {
+    const MAX: usize = 40;
+    let plain: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || " -_&'(),!".contains(c) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    let plain = words.join(" ");
+    if plain.chars().count() <= MAX {
+        return if plain.is_empty() {
+            "an organization".to_owned()
+        } else {
+            plain
+        };
+    }
+    let cut: String = plain.chars().take(MAX - 1).collect();
+    format!("{}…", cut.trim_end())
+}
+
 /// Revokes a pending invitation: `invitations:manage`.
 pub(crate) async fn revoke_invitation(
     inner: &Inner,
     actor: Uuid,
     org_id: Uuid,
     invitation_id: Uuid,
+    client: &ClientInfo,
 ) -> Result<(), Error> {
     authorize(inner, &inner.db, actor, org_id, roles::INVITATIONS_MANAGE).await?;
     let invitation = store::orgs::find_invitation(&inner.db, invitation_id)
         .await?
         .filter(|invitation| invitation.org_id == org_id)
         .ok_or(Error::NotFound)?;
-    if !store::orgs::revoke_invitation(&inner.db, invitation.id, store::now()).await? {
+    if !store::orgs::revoke_invitation(&inner.db, invitation.id, inner.now()).await? {
         return Err(Error::Conflict(
             "the invitation is no longer pending".into(),
         ));
     }
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::InvitationRevoked)
+                .user(actor)
+                .client(client)
+                .detail("org_id", org_id.to_string())
+                .detail("invitation_id", invitation.id.to_string()),
+        )
+        .await;
     Ok(())
 }
 
@@ -445,8 +505,10 @@ pub(crate) enum Accepted {
     SignedIn(Box<Grant>, membership::Model),
 }
 
-/// Accepts an invitation. Signed in, the caller's verified email must be the invited one;
-/// signed out, accepting is a one-time sign-in for the invited address.
+/// Accepts an invitation. Signed in, the caller's verified email must be the invited one.
+/// Signed out, accepting is a one-time sign-in only for an address that has no account
+/// yet: an invitation is not a sign-in link for an existing account, whose owner signs in
+/// first (403 `reauthentication_required`).
 pub(crate) async fn accept(
     inner: &Inner,
     token: &str,
@@ -454,11 +516,7 @@ pub(crate) async fn accept(
     client: &ClientInfo,
 ) -> Result<Accepted, Error> {
     inner
-        .throttle(
-            &format!("redeem:ip:{}", client.ip_key()),
-            crate::rate_limit::rules::REDEEM_PER_IP,
-            client,
-        )
+        .throttle(Limit::RedeemPerIp, &client.ip_key(), client)
         .await?;
     let txn = inner.db.begin().await?;
     let secret = one_time::consume(&txn, Purpose::Invitation, token).await?;
@@ -502,7 +560,12 @@ pub(crate) async fn accept(
             user
         }
         None => match store::users::find_by_email(&txn, &invitation.email).await? {
-            Some(user) => user,
+            // Nothing was consumed: the transaction rolls back with this answer.
+            Some(_) => {
+                return Err(Error::ReauthenticationRequired(
+                    "this address has an account: sign in to it, then accept the invitation".into(),
+                ));
+            }
             None => create_invited(&txn, &invitation.email, now).await?,
         },
     };
@@ -530,23 +593,7 @@ pub(crate) async fn accept(
         txn.commit().await?;
         Accepted::Joined(membership.clone())
     } else {
-        // The link proved the mailbox; an account that held the address unverified is
-        // claimed from whoever created it.
-        let revoked = crate::flows::users::claim_unverified(
-            &txn,
-            &user,
-            user.email_verified_at.is_some(),
-            now,
-        )
-        .await?;
-        if !revoked.is_empty() {
-            inner.apply_revocations(&revoked, now);
-        }
-        store::users::mark_email_verified(&txn, user.id, now).await?;
-        let user = user::Model {
-            email_verified_at: user.email_verified_at.or(Some(now)),
-            ..user
-        };
+        // A new account, created a moment ago for the invited (and now proven) address.
         let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
         let grant = sessions::start(
             inner,

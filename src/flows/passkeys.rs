@@ -46,8 +46,8 @@ use crate::{
         sessions::{self, Grant},
         users,
     },
-    portcullis::{Inner, notify_user},
-    rate_limit::rules,
+    portcullis::Inner,
+    rate_limit::Limit,
     session::client_ip::ClientInfo,
     store,
 };
@@ -155,11 +155,6 @@ fn relying(inner: &Inner) -> Result<&Webauthn, Error> {
     inner.webauthn.as_ref().ok_or(Error::NotFound)
 }
 
-/// Whether passkey sign-in is available.
-pub(crate) fn enabled(inner: &Inner) -> bool {
-    inner.webauthn.is_some()
-}
-
 fn ceremony_row(kind: &str, user_id: Option<Uuid>, state: String) -> webauthn_challenge::Model {
     let now = store::now();
     webauthn_challenge::Model {
@@ -230,11 +225,7 @@ pub(crate) async fn begin_registration(
 ) -> Result<Value, Error> {
     let webauthn = relying(inner)?;
     inner
-        .throttle(
-            &format!("passkey_register:user:{user_id}"),
-            rules::PASSKEY_REGISTER_PER_USER,
-            client,
-        )
+        .throttle(Limit::PasskeyRegisterPerUser, &user_id.to_string(), client)
         .await?;
     let user = active_user(inner, user_id).await?;
     let existing = store::passkeys::list(&inner.db, user.id).await?;
@@ -374,8 +365,7 @@ pub(crate) async fn complete_registration(
                 .detail("passkey_id", row.id.to_string()),
         )
         .await;
-    notify_user(
-        inner,
+    inner.notify_user(
         &user,
         &Message::SignInMethodAdded {
             method: "A passkey",
@@ -428,14 +418,10 @@ pub(crate) async fn begin_sign_in(
     let webauthn = relying(inner)?;
     let email = email.map(normalize_email).transpose()?;
     inner
-        .throttle(
-            &format!("passkey_begin:ip:{}", client.ip_key()),
-            rules::PASSKEY_BEGIN_PER_IP,
-            client,
-        )
+        .throttle(Limit::PasskeyBeginPerIp, &client.ip_key(), client)
         .await?;
     inner
-        .throttle("passkey_begin:global", rules::PASSKEY_BEGIN_GLOBAL, client)
+        .throttle(Limit::PasskeyBeginGlobal, "", client)
         .await?;
     let (mut options, state) = webauthn
         .start_discoverable_authentication()
@@ -524,11 +510,7 @@ pub(crate) async fn complete_sign_in(
     let webauthn = relying(inner)?;
     let credential: PublicKeyCredential = parse_credential(credential)?;
     inner
-        .throttle(
-            &format!("passkey_complete:ip:{}", client.ip_key()),
-            rules::PASSKEY_COMPLETE_PER_IP,
-            client,
-        )
+        .throttle(Limit::PasskeyCompletePerIp, &client.ip_key(), client)
         .await?;
     let ceremony = store::passkeys::find_challenge(&inner.db, challenge_id)
         .await?
@@ -742,10 +724,6 @@ pub(crate) async fn remove(
         )
         .await;
     let method = format!("A passkey named \"{}\"", row.name);
-    notify_user(
-        inner,
-        &user,
-        &Message::SignInMethodRemoved { method: &method },
-    );
+    inner.notify_user(&user, &Message::SignInMethodRemoved { method: &method });
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::{
         users,
     },
     portcullis::Inner,
-    rate_limit::rules,
+    rate_limit::Limit,
     session::client_ip::ClientInfo,
     store,
 };
@@ -47,6 +47,10 @@ pub(crate) async fn check_new_password(
                 ));
             }
             Ok(false) => {}
+            Err(err) if inner.config.breached_passwords_fail_closed => {
+                tracing::error!(error = %err, "breached-password check failed; refusing");
+                return Err(Error::Unavailable(err));
+            }
             Err(err) => tracing::warn!(error = %err, "breached-password check failed; accepting"),
         }
     }
@@ -64,11 +68,7 @@ pub(crate) async fn sign_up(
     let name = profile::name(input.name)?;
     let metadata = profile::metadata(input.metadata)?;
     inner
-        .throttle(
-            &format!("sign_up:ip:{}", client.ip_key()),
-            rules::SIGN_UP_PER_IP,
-            client,
-        )
+        .throttle(Limit::SignUpPerIp, &client.ip_key(), client)
         .await?;
     check_new_password(inner, &input.password, Some(&email), name.as_deref()).await?;
     // The contract answers 409 for a taken address anyway; checking first saves a hash.
@@ -144,25 +144,17 @@ pub(crate) async fn sign_in(
         return Err(Error::InvalidCredentials);
     }
     inner
+        .throttle(Limit::SignInPerIp, &client.ip_key(), client)
+        .await?;
+    inner
         .throttle(
-            &format!("sign_in:ip:{}", client.ip_key()),
-            rules::SIGN_IN_PER_IP,
+            Limit::SignInPerEmailAndIp,
+            &format!("{}:{email}", client.ip_key()),
             client,
         )
         .await?;
     inner
-        .throttle(
-            &format!("sign_in:email_ip:{}:{email}", client.ip_key()),
-            rules::SIGN_IN_PER_EMAIL_AND_IP,
-            client,
-        )
-        .await?;
-    inner
-        .throttle(
-            &format!("sign_in:email:{email}"),
-            rules::SIGN_IN_PER_EMAIL,
-            client,
-        )
+        .throttle(Limit::SignInPerEmail, &email, client)
         .await?;
 
     let user = store::users::find_by_email(&inner.db, &email).await?;

@@ -23,14 +23,14 @@ use crate::{
     delivery::{Branding, Message, single_line},
     flows::{
         email_address::normalize_email,
-        one_time::{self, ACCOUNT_TAKEOVER_PURPOSES, Purpose},
+        one_time::{self, Purpose, USER_LINK_PURPOSES},
         password::check_new_password,
         profile, redirect,
         sessions::{self, Grant},
         users,
     },
-    portcullis::{Inner, deliver, notify_user},
-    rate_limit::rules,
+    portcullis::Inner,
+    rate_limit::Limit,
     session::client_ip::ClientInfo,
     store,
 };
@@ -124,22 +124,13 @@ pub(crate) async fn forgot(
 ) -> Result<(), Error> {
     let email = normalize_email(email)?;
     let checked = check_options(inner, options)?;
+    // The client's own limit, then everyone's, then the recipient's (see the send flows).
     inner
-        .throttle(
-            &format!("reset_send:ip:{}", client.ip_key()),
-            rules::EMAIL_SEND_PER_IP,
-            client,
-        )
+        .throttle(Limit::ResetSendPerIp, &client.ip_key(), client)
         .await?;
+    inner.throttle(Limit::EmailSendGlobal, "", client).await?;
     inner
-        .throttle(
-            &format!("reset_send:email:{email}"),
-            rules::EMAIL_SEND_PER_RECIPIENT,
-            client,
-        )
-        .await?;
-    inner
-        .throttle("email_send:global", rules::EMAIL_SEND_GLOBAL, client)
+        .throttle(Limit::ResetSendPerRecipient, &email, client)
         .await?;
 
     let inner = inner.clone();
@@ -192,7 +183,7 @@ async fn send_reset(
         &Message::PasswordReset { link: &link },
         &checked.branding,
     );
-    deliver(inner, message, Some(user.id));
+    inner.deliver(message, Some(user.id));
     inner
         .audit(
             AuditEvent::new(AuditKind::PasswordResetRequested)
@@ -220,11 +211,7 @@ pub(crate) async fn reset(
     client: &ClientInfo,
 ) -> Result<Option<Grant>, Error> {
     inner
-        .throttle(
-            &format!("redeem:ip:{}", client.ip_key()),
-            rules::REDEEM_PER_IP,
-            client,
-        )
+        .throttle(Limit::RedeemPerIp, &client.ip_key(), client)
         .await?;
     // Look before consuming: a password the policy refuses must not burn the link.
     let peeked = peek(inner, token).await?;
@@ -234,7 +221,7 @@ pub(crate) async fn reset(
     check_new_password(inner, password, user.email.as_deref(), user.name.as_deref()).await?;
     let hash = inner.hasher.hash(password).await?;
 
-    let now = store::now();
+    let now = inner.now();
     let txn = inner.db.begin().await?;
     let row = one_time::consume(&txn, Purpose::PasswordReset, token).await?;
     let user = store::users::find(&txn, user.id)
@@ -243,30 +230,29 @@ pub(crate) async fn reset(
     if user.email.is_none() || user.email != row.identifier || user.disabled_at.is_some() {
         return Err(Error::TokenInvalid);
     }
-    // Whoever registered an unverified address loses what they added (password, passkeys)
-    // to the person who just proved it.
-    let mut revoked =
-        users::claim_unverified(&txn, &user, user.email_verified_at.is_some(), now).await?;
+    // Whoever registered an unverified address loses what they added (password, passkeys,
+    // linked accounts) to the person who just proved it.
+    let claim = users::claim_unverified(&txn, &user, user.email_verified_at.is_some()).await?;
     store::users::set_password(&txn, user.id, hash, now).await?;
     // Following the emailed link proved the mailbox, as a verification link would.
     store::users::mark_email_verified(&txn, user.id, now).await?;
-    store::users::cut_off_tokens(&txn, user.id, now).await?;
-    revoked
-        .extend(store::sessions::revoke(&txn, user.id, None, None, "password_reset", now).await?);
-    store::one_time::consume_all_for_user(&txn, user.id, ACCOUNT_TAKEOVER_PURPOSES, now).await?;
+    let cutoff = store::users::cut_off_tokens(&txn, user.id).await?;
+    let revoked = store::sessions::revoke(&txn, user.id, None, None, "password_reset").await?;
+    kill_outstanding_links(&txn, &user, now).await?;
     txn.commit().await?;
 
-    inner.revocation.set_cutoff(user.id, now);
-    inner.apply_revocations(&revoked, now);
+    inner.revocation.set_cutoff(user.id, cutoff);
+    inner.apply_revocations(&revoked);
+    users::claimed(inner, user.id, claim, "password_reset", client).await;
     inner
         .audit(
             AuditEvent::new(AuditKind::PasswordReset)
                 .user(user.id)
                 .client(client)
-                .detail("sessions_revoked", revoked.len()),
+                .detail("sessions_revoked", revoked.ids.len()),
         )
         .await;
-    notify_user(inner, &user, &Message::PasswordChanged);
+    inner.notify_user(&user, &Message::PasswordChanged);
     if !inner.config.sign_in_after_reset {
         return Ok(None);
     }
@@ -276,6 +262,21 @@ pub(crate) async fn reset(
     };
     let grant = sessions::start(inner, &inner.db, user, true, sessions::PASSWORD, client).await?;
     Ok(Some(grant))
+}
+
+/// A new password ends every link in flight for the account: resets, sign-in links and
+/// codes, verification links, and pending invitations to its address. Whoever changed the
+/// password may be taking the account back from someone who requested them.
+async fn kill_outstanding_links(
+    txn: &impl sea_orm::ConnectionTrait,
+    user: &crate::entity::user::Model,
+    now: time::OffsetDateTime,
+) -> Result<(), Error> {
+    store::one_time::consume_all_for_user(txn, user.id, USER_LINK_PURPOSES, now).await?;
+    if let Some(email) = &user.email {
+        store::orgs::revoke_invitations_to(txn, email, now).await?;
+    }
+    Ok(())
 }
 
 /// The user a live reset token belongs to, without consuming it.
@@ -319,17 +320,13 @@ pub(crate) async fn change(
     }
     inner
         .throttle(
-            &format!("password_change:user:{}", change.user_id),
-            rules::PASSWORD_CHANGE_PER_USER,
+            Limit::PasswordChangePerUser,
+            &change.user_id.to_string(),
             client,
         )
         .await?;
     inner
-        .throttle(
-            &format!("password_change:ip:{}", client.ip_key()),
-            rules::SIGN_IN_PER_IP,
-            client,
-        )
+        .throttle(Limit::PasswordChangePerIp, &client.ip_key(), client)
         .await?;
     let user = store::users::find(&inner.db, change.user_id)
         .await?
@@ -348,15 +345,19 @@ pub(crate) async fn change(
                     .await;
                 return Err(Error::forbidden("the current password is wrong"));
             }
+            // Checked only once the current password proved right: before that, the
+            // answer must not tell what the current password is.
+            if crypto::password::normalize(current)
+                == crypto::password::normalize(change.new_password)
+            {
+                return Err(Error::WeakPassword(
+                    "the new password must differ from the current one".into(),
+                ));
+            }
         }
         // No password yet (a passkey or social account): a recent sign-in stands in for it.
         None => {
-            let window = i64::try_from(inner.config.fresh_session_window.as_secs()).unwrap_or(0);
-            if time::OffsetDateTime::now_utc().unix_timestamp() - change.auth_time > window {
-                return Err(Error::forbidden(
-                    "this needs a recent sign-in; sign in again and retry",
-                ));
-            }
+            sessions::require_fresh(inner, change.auth_time)?;
         }
     }
     check_new_password(
@@ -368,7 +369,7 @@ pub(crate) async fn change(
     .await?;
     let hash = inner.hasher.hash(change.new_password).await?;
 
-    let now = store::now();
+    let now = inner.now();
     let txn = inner.db.begin().await?;
     store::users::set_password(&txn, user.id, hash, now).await?;
     let revoked = store::sessions::revoke(
@@ -377,23 +378,22 @@ pub(crate) async fn change(
         None,
         Some(change.session_id),
         "password_changed",
-        now,
     )
     .await?;
-    store::one_time::consume_all_for_user(&txn, user.id, ACCOUNT_TAKEOVER_PURPOSES, now).await?;
+    kill_outstanding_links(&txn, &user, now).await?;
     txn.commit().await?;
 
-    inner.apply_revocations(&revoked, now);
+    inner.apply_revocations(&revoked);
     inner
         .audit(
             AuditEvent::new(AuditKind::PasswordChanged)
                 .user(user.id)
                 .session(change.session_id)
                 .client(client)
-                .detail("sessions_revoked", revoked.len()),
+                .detail("sessions_revoked", revoked.ids.len()),
         )
         .await;
-    notify_user(inner, &user, &Message::PasswordChanged);
+    inner.notify_user(&user, &Message::PasswordChanged);
     Ok(())
 }
 

@@ -27,8 +27,8 @@ use crate::{
         sessions::{self, Grant, Method},
         users,
     },
-    portcullis::{Inner, deliver, deliver_text},
-    rate_limit::{Rule, rules},
+    portcullis::Inner,
+    rate_limit::Limit,
     session::client_ip::ClientInfo,
     store,
 };
@@ -40,42 +40,51 @@ pub(crate) enum Channel {
     Phone,
 }
 
-/// Counts a send against every limit: the client's IP, the recipient (a cooldown and an
-/// hourly cap) and this instance's total. Keys never depend on whether an account exists.
+/// The limits of one kind of send: per client IP, then one at a time per recipient, then
+/// an hourly cap per recipient, and the global budget of its channel.
+struct SendLimits {
+    per_ip: Limit,
+    cooldown: Limit,
+    hourly: Limit,
+    global: Limit,
+}
+
+const MAGIC_LINK_SENDS: SendLimits = SendLimits {
+    per_ip: Limit::MagicLinkSendPerIp,
+    cooldown: Limit::MagicLinkSendCooldown,
+    hourly: Limit::MagicLinkSendHourly,
+    global: Limit::EmailSendGlobal,
+};
+const EMAIL_CODE_SENDS: SendLimits = SendLimits {
+    per_ip: Limit::EmailCodeSendPerIp,
+    cooldown: Limit::EmailCodeSendCooldown,
+    hourly: Limit::EmailCodeSendHourly,
+    global: Limit::EmailSendGlobal,
+};
+const SMS_CODE_SENDS: SendLimits = SendLimits {
+    per_ip: Limit::SmsCodeSendPerIp,
+    cooldown: Limit::SmsCodeSendCooldown,
+    hourly: Limit::SmsCodeSendHourly,
+    global: Limit::SmsSendGlobal,
+};
+
+/// Counts a send against every limit: the client's IP, the global budget, then the
+/// recipient (a cooldown and an hourly cap). The global budget comes before the
+/// recipient's keys, so a flood it refuses never leaves a key per invented recipient in
+/// memory. Keys never depend on whether an account exists.
 async fn throttle_send(
     inner: &Inner,
-    kind: &str,
+    limits: &SendLimits,
     recipient: &str,
-    (global_key, global): (&str, Rule),
     client: &ClientInfo,
 ) -> Result<(), Error> {
     inner
-        .throttle(
-            &format!("{kind}_send:ip:{}", client.ip_key()),
-            rules::EMAIL_SEND_PER_IP,
-            client,
-        )
+        .throttle(limits.per_ip, &client.ip_key(), client)
         .await?;
-    inner
-        .throttle(
-            &format!("{kind}_send:cooldown:{recipient}"),
-            rules::SEND_COOLDOWN_PER_RECIPIENT,
-            client,
-        )
-        .await?;
-    inner
-        .throttle(
-            &format!("{kind}_send:hourly:{recipient}"),
-            rules::SEND_HOURLY_PER_RECIPIENT,
-            client,
-        )
-        .await?;
-    inner.throttle(global_key, global, client).await
+    inner.throttle(limits.global, "", client).await?;
+    inner.throttle(limits.cooldown, recipient, client).await?;
+    inner.throttle(limits.hourly, recipient, client).await
 }
-
-/// Every email this instance sends shares one global limit; texts have their own.
-const EMAIL_GLOBAL: (&str, Rule) = ("email_send:global", rules::EMAIL_SEND_GLOBAL);
-const SMS_GLOBAL: (&str, Rule) = ("sms_send:global", rules::SMS_SEND_GLOBAL);
 
 /// The account an address belongs to, if we may send to it: an existing, enabled account,
 /// or (`Ok(Some(None))`) a stranger who may sign up through this channel.
@@ -113,7 +122,7 @@ pub(crate) async fn send_magic_link(
     let redirect_url = redirect_url
         .map(|target| redirect::check(&target, &inner.origins.allowed))
         .transpose()?;
-    throttle_send(inner, "magic_link", &email, EMAIL_GLOBAL, client).await?;
+    throttle_send(inner, &MAGIC_LINK_SENDS, &email, client).await?;
     let inner = inner.clone();
     let client = client.clone();
     tokio::spawn(async move {
@@ -147,7 +156,7 @@ pub(crate) async fn send_magic_link(
                 &Message::MagicLink { link: &link },
                 &inner.branding(),
             );
-            deliver(&inner, message, user_id);
+            inner.deliver(message, user_id);
             sent(&inner, user_id, "magic_link", &client).await;
             Ok::<_, Error>(())
         }
@@ -166,7 +175,7 @@ pub(crate) async fn send_email_code(
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let email = normalize_email(email)?;
-    throttle_send(inner, "email_otp", &email, EMAIL_GLOBAL, client).await?;
+    throttle_send(inner, &EMAIL_CODE_SENDS, &email, client).await?;
     let inner = inner.clone();
     let client = client.clone();
     tokio::spawn(async move {
@@ -198,7 +207,7 @@ pub(crate) async fn send_email_code(
                 &Message::SignInCode { code: &code },
                 &inner.branding(),
             );
-            deliver(&inner, message, user_id);
+            inner.deliver(message, user_id);
             sent(&inner, user_id, "email_otp", &client).await;
             Ok::<_, Error>(())
         }
@@ -212,7 +221,7 @@ pub(crate) async fn send_email_code(
 
 /// Whether SMS sign-in is available (a sender is configured, or this is development).
 pub(crate) fn sms_enabled(inner: &Inner) -> bool {
-    inner.sms_sender.is_some()
+    inner.method_available(crate::SignInMethod::SmsOtp)
 }
 
 /// `POST /sign-in/sms-otp`.
@@ -225,7 +234,7 @@ pub(crate) async fn send_sms_code(
         return Err(Error::NotFound);
     }
     let phone = normalize_phone(phone, &inner.config.sms_allowed_prefixes)?;
-    throttle_send(inner, "sms_otp", &phone, SMS_GLOBAL, client).await?;
+    throttle_send(inner, &SMS_CODE_SENDS, &phone, client).await?;
     let inner = inner.clone();
     let client = client.clone();
     tokio::spawn(async move {
@@ -249,8 +258,7 @@ pub(crate) async fn send_sms_code(
                 "{code} is your {} code. It expires in 10 minutes. Never share it.",
                 inner.config.app_name
             );
-            deliver_text(
-                &inner,
+            inner.deliver_text(
                 TextMessage {
                     to: phone.clone(),
                     body,
@@ -325,7 +333,7 @@ pub(crate) async fn verify_email_code(
 ) -> Result<Grant, Error> {
     let email = normalize_email(email)?;
     check_code_shape(code)?;
-    throttle_redeem(inner, client).await?;
+    throttle_guess(inner, client).await?;
     let row = one_time::check_code(inner, Purpose::EmailOtp, &email, code).await?;
     let txn = inner.db.begin().await?;
     one_time::consume_checked(&txn, &row).await?;
@@ -344,7 +352,7 @@ pub(crate) async fn verify_sms_code(
     }
     let phone = normalize_phone(phone, &inner.config.sms_allowed_prefixes)?;
     check_code_shape(code)?;
-    throttle_redeem(inner, client).await?;
+    throttle_guess(inner, client).await?;
     let row = one_time::check_code(inner, Purpose::SmsOtp, &phone, code).await?;
     let txn = inner.db.begin().await?;
     one_time::consume_checked(&txn, &row).await?;
@@ -361,12 +369,15 @@ fn check_code_shape(code: &str) -> Result<(), Error> {
 
 async fn throttle_redeem(inner: &Inner, client: &ClientInfo) -> Result<(), Error> {
     inner
-        .throttle(
-            &format!("redeem:ip:{}", client.ip_key()),
-            rules::REDEEM_PER_IP,
-            client,
-        )
+        .throttle(Limit::RedeemPerIp, &client.ip_key(), client)
         .await
+}
+
+/// A code guess counts against the client's IP and against every guess made anywhere:
+/// guessing spread over many addresses (and many IPs) stays slow in total.
+async fn throttle_guess(inner: &Inner, client: &ClientInfo) -> Result<(), Error> {
+    throttle_redeem(inner, client).await?;
+    inner.throttle(Limit::CodeGuessGlobal, "", client).await
 }
 
 /// After a secret was consumed in `txn`: find (or create) the account, mark the address
@@ -386,8 +397,8 @@ async fn finish(
     };
     // The secret was bound to the account it was sent for (or to no account): the address
     // must still belong to that same account.
-    let user = match (row.user_id, found) {
-        (Some(id), Some(user)) if user.id == id => user,
+    let (user, created) = match (row.user_id, found) {
+        (Some(id), Some(user)) if user.id == id => (user, false),
         // A secret issued for an address without an account may only create one: an
         // account registered since then is someone else's claim on the address.
         (None, None) => {
@@ -398,19 +409,20 @@ async fn finish(
             if !allowed {
                 return Err(Error::TokenInvalid);
             }
-            create(&txn, channel, &identifier).await?
+            (create(&txn, channel, &identifier).await?, true)
         }
         _ => return Err(Error::TokenInvalid),
     };
     if user.disabled_at.is_some() {
         return Err(Error::UserDisabled);
     }
-    let now = store::now();
+    let now = inner.now();
     let was_verified = match channel {
         Channel::Email => user.email_verified_at.is_some(),
         Channel::Phone => user.phone_verified_at.is_some(),
     };
-    let revoked = users::claim_unverified(&txn, &user, was_verified, now).await?;
+    // An account that held this address unverified is taken back from whoever made it.
+    let claim = users::claim_unverified(&txn, &user, was_verified || created).await?;
     let user = match channel {
         Channel::Email => {
             store::users::mark_email_verified(&txn, user.id, now).await?;
@@ -430,10 +442,7 @@ async fn finish(
     let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
     let grant = sessions::start(inner, &txn, user, has_password, method, client).await?;
     txn.commit().await?;
-    if !revoked.is_empty() || !was_verified {
-        inner.revocation.set_cutoff(grant.user.id, now);
-        inner.apply_revocations(&revoked, now);
-    }
+    users::claimed(inner, grant.user.id, claim, method.name, client).await;
     inner
         .audit(
             AuditEvent::new(AuditKind::SignIn)

@@ -199,8 +199,9 @@ pub(crate) async fn start(
         .await?
         .is_none_or(|fresh| fresh.disabled_at.is_some());
     if disabled {
-        store::sessions::revoke(db, user.id, Some(&[row.id]), None, "user_disabled", now).await?;
-        inner.apply_revocations(&[row.id], now);
+        let revoked =
+            store::sessions::revoke(db, user.id, Some(&[row.id]), None, "user_disabled").await?;
+        inner.apply_revocations(&revoked);
         return Err(Error::UserDisabled);
     }
     grant(inner, db, user, has_password, row, &refresh, now).await
@@ -370,6 +371,16 @@ pub(crate) async fn refresh(
     Err(Error::Unauthorized)
 }
 
+/// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough for a
+/// sensitive change (403 `reauthentication_required` otherwise).
+pub(crate) fn require_fresh(inner: &Inner, auth_time: i64) -> Result<(), Error> {
+    let window = i64::try_from(inner.config.fresh_session_window.as_secs()).unwrap_or(0);
+    if inner.now().unix_timestamp() - auth_time > window {
+        return Err(Error::reauthentication_required());
+    }
+    Ok(())
+}
+
 /// The session a refresh token names, if it is shaped like one of ours.
 pub(crate) fn session_id_of(token: &str) -> Option<Uuid> {
     RefreshToken::parse(token).map(|t| t.session_id)
@@ -456,20 +467,33 @@ pub(crate) async fn revoke(
     except: Option<Uuid>,
     reason: &str,
 ) -> Result<Vec<Uuid>, Error> {
-    let now = store::now();
-    let revoked = store::sessions::revoke(&inner.db, user_id, ids, except, reason, now).await?;
-    inner.apply_revocations(&revoked, now);
-    Ok(revoked)
+    let revoked = store::sessions::revoke(&inner.db, user_id, ids, except, reason).await?;
+    inner.apply_revocations(&revoked);
+    Ok(revoked.ids)
 }
 
-/// Makes `org_id` (or none) the session's active organization and answers a new grant
-/// whose access token names it. The refresh token is replaced too (the grant must carry a
-/// working one); the old one simply stops working.
+/// What switching the active organization answers: a new access token, and nothing
+/// longer-lived.
+#[derive(Clone)]
+pub(crate) struct Switched {
+    pub(crate) session: session::Model,
+    pub(crate) access_token: String,
+    pub(crate) expires_in: u64,
+}
+
+/// Makes `org_id` (or none) the session's active organization and answers a new access
+/// token naming it.
+///
+/// An access token alone never buys a longer-lived credential: the refresh token is left
+/// as it is (refresh re-reads the active organization), and the new token expires when
+/// the presented one does, so switching back and forth cannot keep a stolen access token
+/// alive.
 pub(crate) async fn switch_org(
     inner: &Inner,
     claims: &Claims,
     org_id: Option<Uuid>,
-) -> Result<Grant, Error> {
+    client: &ClientInfo,
+) -> Result<Switched, Error> {
     if let Some(org_id) = org_id
         && store::orgs::membership(&inner.db, org_id, claims.sub)
             .await?
@@ -478,24 +502,42 @@ pub(crate) async fn switch_org(
         // Not a member: as if the organization did not exist.
         return Err(Error::NotFound);
     }
-    let now = store::now();
-    let refresh = RefreshToken {
-        session_id: claims.sid,
-        secret: crypto::random_bytes(),
-    };
-    if !store::orgs::switch_session(&inner.db, claims.sid, org_id, refresh.hash(), now).await? {
+    let now = inner.now();
+    if !store::orgs::switch_session(&inner.db, claims.sid, claims.sub, org_id, now).await? {
         return Err(Error::Unauthorized);
     }
     let session = store::sessions::find(&inner.db, claims.sid)
         .await?
+        .filter(|s| s.expires_at > now && s.idle_expires_at > now)
         .ok_or(Error::Unauthorized)?;
     let user = store::users::find(&inner.db, claims.sub)
         .await?
+        .filter(|u| u.disabled_at.is_none())
         .ok_or(Error::Unauthorized)?;
-    let has_password = store::users::password_hash(&inner.db, user.id)
-        .await?
-        .is_some();
-    grant(inner, &inner.db, user, has_password, session, &refresh, now).await
+    let org_role = match org_id {
+        Some(org_id) => store::orgs::membership(&inner.db, org_id, user.id)
+            .await?
+            .map(|m| m.role),
+        None => None,
+    };
+    let mut new_claims = access_claims(inner, &user, &session, org_role, now);
+    new_claims.exp = new_claims.exp.min(claims.exp);
+    let expires_in = u64::try_from(new_claims.exp - new_claims.iat).unwrap_or(0);
+    let access_token = inner.key_ring.current().signing.sign(&new_claims)?;
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::OrgSwitched)
+                .user(user.id)
+                .session(session.id)
+                .client(client)
+                .detail("org_id", org_id.map(|id| id.to_string())),
+        )
+        .await;
+    Ok(Switched {
+        session,
+        access_token,
+        expires_in,
+    })
 }
 
 /// Session administration from Rust; see [`Portcullis::sessions`](crate::Portcullis::sessions).

@@ -31,6 +31,7 @@ use crate::{
     entity::user,
     flows::{email_address::normalize_email, password::check_new_password, profile, sessions},
     portcullis::Inner,
+    session::client_ip::ClientInfo,
     store,
 };
 
@@ -242,11 +243,10 @@ impl<'a> Users<'a> {
     /// A database error.
     pub async fn disable(&self, user_id: Uuid) -> Result<bool, Error> {
         let inner = self.inner;
-        let now = store::now();
-        if !store::users::set_disabled(&inner.db, user_id, true, now).await? {
+        let Some(at) = store::users::set_disabled(&inner.db, user_id, true).await? else {
             return Ok(false);
-        }
-        inner.revocation.set_cutoff(user_id, now);
+        };
+        inner.revocation.set_cutoff(user_id, at);
         let revoked = sessions::revoke(inner, user_id, None, None, "user_disabled").await?;
         inner
             .audit(
@@ -265,8 +265,9 @@ impl<'a> Users<'a> {
     ///
     /// A database error.
     pub async fn enable(&self, user_id: Uuid) -> Result<bool, Error> {
-        let found =
-            store::users::set_disabled(&self.inner.db, user_id, false, store::now()).await?;
+        let found = store::users::set_disabled(&self.inner.db, user_id, false)
+            .await?
+            .is_some();
         if found {
             self.inner
                 .audit(AuditEvent::new(AuditKind::UserEnabled).user(user_id))
@@ -348,36 +349,78 @@ pub(crate) fn blank_row(now: OffsetDateTime) -> user::Model {
     }
 }
 
+/// What taking an unverified account back removed from it.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    password: bool,
+    passkeys: u64,
+    accounts: u64,
+    cutoff: OffsetDateTime,
+    revoked: store::sessions::Revoked,
+}
+
 /// Proving an address that an account held *unverified* is taking the account over from
 /// whoever created it: they may have been an attacker who registered someone else's
-/// address with a password of their own (pre-account takeover). So the password and the
-/// passkeys go,
-/// every token is cut off and every session ends — in the caller's transaction. Returns
-/// the sessions revoked, for [`Inner::apply_revocations`] after the commit.
+/// address with a password of their own (pre-account takeover). So the password, the
+/// passkeys and the linked provider accounts go, every token is cut off and every session
+/// ends — in the caller's transaction. After the commit, hand the answer to [`claimed`].
 pub(crate) async fn claim_unverified(
     db: &impl sea_orm::ConnectionTrait,
     user: &user::Model,
     address_was_verified: bool,
-    now: OffsetDateTime,
-) -> Result<Vec<Uuid>, Error> {
+) -> Result<Option<Claimed>, Error> {
     if address_was_verified {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     // The row lock orders this against a passkey registration completing at the same
     // moment (which takes the same lock, then checks its session is still alive).
     store::users::lock(db, user.id).await?;
-    store::users::delete_password(db, user.id).await?;
-    store::passkeys::delete_all(db, user.id).await?;
+    let password = store::users::delete_password(db, user.id).await?;
+    let passkeys = store::passkeys::delete_all(db, user.id).await?;
     store::passkeys::delete_challenges_of(db, user.id).await?;
-    store::oauth::delete_accounts_of(db, user.id).await?;
-    store::users::cut_off_tokens(db, user.id, now).await?;
-    Ok(store::sessions::revoke(db, user.id, None, None, "address_claimed", now).await?)
+    let accounts = store::oauth::delete_accounts_of(db, user.id).await?;
+    let cutoff = store::users::cut_off_tokens(db, user.id).await?;
+    let revoked = store::sessions::revoke(db, user.id, None, None, "address_claimed").await?;
+    Ok(Some(Claimed {
+        password,
+        passkeys,
+        accounts,
+        cutoff,
+        revoked,
+    }))
+}
+
+/// After a claim committed: cut this instance's view off at once, and audit what the claim
+/// took from whoever had held the address (`via`: how the address was proven).
+pub(crate) async fn claimed(
+    inner: &Inner,
+    user_id: Uuid,
+    claim: Option<Claimed>,
+    via: &str,
+    client: &ClientInfo,
+) {
+    let Some(claim) = claim else { return };
+    inner.revocation.set_cutoff(user_id, claim.cutoff);
+    inner.apply_revocations(&claim.revoked);
+    inner
+        .audit(
+            AuditEvent::new(AuditKind::AddressClaimed)
+                .user(user_id)
+                .client(client)
+                .detail("via", via)
+                .detail("password_removed", claim.password)
+                .detail("passkeys_removed", claim.passkeys)
+                .detail("accounts_removed", claim.accounts)
+                .detail("sessions_revoked", claim.revoked.ids.len()),
+        )
+        .await;
 }
 
 /// Whether the account can still sign in with `passkeys_left` passkeys and
-/// `accounts_left` linked provider accounts: by password, by a link or code to its email,
-/// by SMS to its phone (when SMS is on), by a passkey or a provider. Read inside the
-/// transaction that holds the user's row lock.
+/// `accounts_left` linked provider accounts, counting only the methods this deployment
+/// offers: a password; its email address, if links, codes or a password reset reach it;
+/// its phone, if texts do; a passkey; a provider. Read inside the transaction that holds
+/// the user's row lock.
 #[cfg_attr(not(any(feature = "passkeys", feature = "oauth")), allow(dead_code))]
 pub(crate) async fn can_still_sign_in(
     inner: &Inner,
@@ -386,9 +429,11 @@ pub(crate) async fn can_still_sign_in(
     passkeys_left: u64,
     accounts_left: u64,
 ) -> Result<bool, Error> {
-    Ok(passkeys_left > 0
-        || accounts_left > 0
-        || user.email.is_some()
-        || (user.phone.is_some() && crate::flows::passwordless::sms_enabled(inner))
-        || store::users::password_hash(db, user.id).await?.is_some())
+    use crate::SignInMethod as M;
+    let on = |method| inner.method_available(method);
+    Ok((passkeys_left > 0 && on(M::Passkey))
+        || (accounts_left > 0 && on(M::OAuth))
+        || (user.email.is_some() && (on(M::MagicLink) || on(M::EmailOtp) || on(M::Password)))
+        || (user.phone.is_some() && on(M::SmsOtp))
+        || (on(M::Password) && store::users::password_hash(db, user.id).await?.is_some()))
 }

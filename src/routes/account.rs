@@ -15,9 +15,9 @@ use super::{
     views::{UserView, ok, set_cookies},
 };
 use crate::{
-    CurrentUser, Error, Portcullis, crypto,
-    flows::{email_address::normalize_email, passwordless, profile},
-    rate_limit::rules,
+    CurrentUser, Error, Portcullis, SignInMethod, crypto,
+    flows::{email_address::normalize_email, profile},
+    rate_limit::Limit,
     session::{client_ip::ClientInfo, cookie, csrf},
     store,
 };
@@ -94,30 +94,19 @@ pub(crate) async fn update_me(
     Ok(ok(json!({ "user": view })).into_response())
 }
 
-/// The sign-in methods this deployment offers.
+/// The sign-in methods this deployment offers (on, and able to work here).
 fn enabled_methods(auth: &Portcullis) -> Vec<&'static str> {
-    let mut methods = vec!["password", "magic_link", "email_otp"];
-    if passwordless::sms_enabled(&auth.inner) {
-        methods.push("sms_otp");
-    }
-    if passkeys_enabled(auth) {
-        methods.push("passkey");
-    }
-    methods
-}
-
-/// Whether this deployment offers passkeys (the feature is built in and the public URL
-/// can host them).
-fn passkeys_enabled(auth: &Portcullis) -> bool {
-    #[cfg(feature = "passkeys")]
-    {
-        crate::flows::passkeys::enabled(&auth.inner)
-    }
-    #[cfg(not(feature = "passkeys"))]
-    {
-        let _ = auth;
-        false
-    }
+    [
+        SignInMethod::Password,
+        SignInMethod::MagicLink,
+        SignInMethod::EmailOtp,
+        SignInMethod::SmsOtp,
+        SignInMethod::Passkey,
+    ]
+    .into_iter()
+    .filter(|method| auth.inner.method_available(*method))
+    .map(SignInMethod::name)
+    .collect()
 }
 
 /// `GET /methods`: which sign-in methods are enabled.
@@ -135,12 +124,13 @@ pub(crate) async fn methods(State(auth): State<Portcullis>) -> Response {
         .collect();
     #[cfg(not(feature = "oauth"))]
     let oauth: Vec<serde_json::Value> = Vec::new();
+    let on = |method| auth.inner.method_available(method);
     ok(json!({
-        "password": true,
-        "magic_link": true,
-        "email_otp": true,
-        "sms_otp": passwordless::sms_enabled(&auth.inner),
-        "passkey": passkeys_enabled(&auth),
+        "password": on(SignInMethod::Password),
+        "magic_link": on(SignInMethod::MagicLink),
+        "email_otp": on(SignInMethod::EmailOtp),
+        "sms_otp": on(SignInMethod::SmsOtp),
+        "passkey": on(SignInMethod::Passkey),
         "oauth": oauth,
     }))
     .into_response()
@@ -164,11 +154,7 @@ pub(crate) async fn identify(
     let inner = &auth.inner;
     let email = normalize_email(&body.email)?;
     inner
-        .throttle(
-            &format!("identify:ip:{}", client.ip_key()),
-            rules::IDENTIFY_PER_IP,
-            &client,
-        )
+        .throttle(Limit::IdentifyPerIp, &client.ip_key(), &client)
         .await?;
     if !inner.config.account_discovery {
         return Ok(ok(json!({ "methods": enabled_methods(&auth) })).into_response());
@@ -178,20 +164,26 @@ pub(crate) async fn identify(
             ok(json!({ "exists": false, "methods": enabled_methods(&auth) })).into_response(),
         );
     };
+    let on = |method| inner.method_available(method);
     let mut methods = Vec::new();
-    if store::users::password_hash(&inner.db, user.id)
-        .await?
-        .is_some()
+    if on(SignInMethod::Password)
+        && store::users::password_hash(&inner.db, user.id)
+            .await?
+            .is_some()
     {
         methods.push("password");
     }
     if user.email.is_some() {
-        methods.extend(["magic_link", "email_otp"]);
+        for method in [SignInMethod::MagicLink, SignInMethod::EmailOtp] {
+            if on(method) {
+                methods.push(method.name());
+            }
+        }
     }
-    if user.phone.is_some() && passwordless::sms_enabled(inner) {
+    if user.phone.is_some() && on(SignInMethod::SmsOtp) {
         methods.push("sms_otp");
     }
-    if passkeys_enabled(&auth) && store::passkeys::count(&inner.db, user.id).await? > 0 {
+    if on(SignInMethod::Passkey) && store::passkeys::count(&inner.db, user.id).await? > 0 {
         methods.push("passkey");
     }
     Ok(ok(json!({ "exists": true, "methods": methods })).into_response())
@@ -210,7 +202,7 @@ pub(crate) async fn csrf(
         let token = csrf::session_token(&inner.keys, user.session_id());
         return Ok(ok(json!({ "csrf_token": token })).into_response());
     }
-    let existing = cookie::read(&headers, &config.csrf_cookie)
+    let existing = cookie::read(&headers, &config.csrf_cookie)?
         .filter(|nonce| crypto::b64_decode(nonce).is_some_and(|b| b.len() == 32))
         .map(str::to_owned);
     let nonce = existing.clone().unwrap_or_else(crypto::random_token);

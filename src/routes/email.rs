@@ -1,26 +1,29 @@
 //! Email verification: `POST /email/send-verification`, `POST` and `GET /email/verify`.
 
 use axum::{
-    Router,
-    extract::State,
+    Form, Router,
+    extract::{FromRequest, Request, State},
     response::{IntoResponse, Redirect, Response},
     routing::post,
 };
+use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    input::{Json, OptionalJson, Query},
-    views::{UserView, ok},
+    confirm,
+    input::{Json, OptionalJson, Query, wants_json},
+    views::{UserView, ok, set_cookies},
 };
 use crate::{
     CurrentUser, Error, Portcullis,
+    delivery::{mask_email, templates::escape_html},
     flows::{
         email_address::normalize_email,
         email_verification::{self, Recipient},
         redirect,
     },
-    session::client_ip::ClientInfo,
+    session::{client_ip::ClientInfo, cookie},
     store,
 };
 
@@ -82,15 +85,64 @@ async fn verified_view(
     Ok(UserView::new(user, has_password))
 }
 
-/// `POST /email/verify`: consume the token and mark the address verified.
+/// `POST /email/verify`: consume the token and mark the address verified. JSON
+/// `{ token }` answers `{ ok, user }`; the confirm page's form (with its CSRF field) gets a
+/// 303 to its `redirect_url` (or `/`).
 pub(crate) async fn verify(
     State(auth): State<Portcullis>,
     client: ClientInfo,
-    Json(body): Json<VerifyBody>,
+    request: Request,
 ) -> Result<Response, Error> {
-    let user = email_verification::verify(&auth.inner, &body.token, &client).await?;
-    let view = verified_view(&auth, &user).await?;
-    Ok(ok(json!({ "user": view })).into_response())
+    let inner = &auth.inner;
+    if !confirm::is_form(request.headers()) {
+        let Json(body) = Json::<VerifyBody>::from_request(request, &()).await?;
+        let user = email_verification::verify(inner, &body.token, &client).await?;
+        let view = verified_view(&auth, &user).await?;
+        return Ok(ok(json!({ "user": view })).into_response());
+    }
+    let headers = request.headers().clone();
+    let Form(form) = Form::<VerifyForm>::from_request(request, &())
+        .await
+        .map_err(|_| Error::invalid_request("malformed form"))?;
+    confirm::check_form(&auth, &headers, CONFIRM_PURPOSE, &form.token, &form.csrf)?;
+    let target = if form.redirect_url.is_empty() {
+        "/".to_owned()
+    } else {
+        redirect::check(&form.redirect_url, &inner.origins.allowed)?
+    };
+    match email_verification::verify(inner, &form.token, &client).await {
+        Ok(_) => {
+            let mut response = Redirect::to(&target).into_response();
+            set_cookies(
+                response.headers_mut(),
+                [cookie::clear(&inner.config, confirm::cookie_name(&auth))],
+            );
+            Ok(response)
+        }
+        Err(err) if err.status().is_client_error() && !form.redirect_url.is_empty() => {
+            Ok(Redirect::to(&redirect::with_query(&target, "error", err.code())).into_response())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// What the verification confirm form is bound to.
+const CONFIRM_PURPOSE: &str = "email-verify-confirm";
+
+/// Body of `POST /email/verify` (the confirm page's form).
+#[derive(Deserialize)]
+pub(crate) struct VerifyForm {
+    token: String,
+    #[serde(default)]
+    redirect_url: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+impl std::fmt::Debug for VerifyForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyForm([redacted])")
+    }
 }
 
 /// Query of `GET /email/verify`.
@@ -101,28 +153,60 @@ pub(crate) struct VerifyLink {
     redirect_url: Option<String>,
 }
 
-/// `GET /email/verify?token=&redirect_url=`: the emailed link. Verifies, then 303 to the
-/// allow-listed `redirect_url` (with `error=<code>` on failure), or answers JSON.
+/// `GET /email/verify?token=&redirect_url=`: the emailed link. A JSON client
+/// (`Accept: application/json`) verifies directly and gets `{ ok, user }`. A browser gets a
+/// confirm page (what is confirmed, for which masked address, when the account was
+/// created) whose button POSTs: the GET consumes nothing, so a mail scanner that opens
+/// every link verifies nothing, and a person who did not create the account is told to
+/// do nothing.
 pub(crate) async fn verify_link(
     State(auth): State<Portcullis>,
     client: ClientInfo,
+    headers: HeaderMap,
     Query(query): Query<VerifyLink>,
 ) -> Result<Response, Error> {
+    let inner = &auth.inner;
     // Checked before anything else: an unchecked target is never redirected to.
     let target = query
         .redirect_url
-        .map(|target| redirect::check(&target, &auth.inner.origins.allowed))
+        .filter(|target| !target.is_empty())
+        .map(|target| redirect::check(&target, &inner.origins.allowed))
         .transpose()?;
-    let result = email_verification::verify(&auth.inner, &query.token, &client).await;
-    match (result, target) {
-        (Ok(_), Some(target)) => Ok(Redirect::to(&target).into_response()),
-        (Ok(user), None) => {
-            let view = verified_view(&auth, &user).await?;
-            Ok(ok(json!({ "user": view })).into_response())
-        }
-        (Err(err), Some(target)) if err.status().is_client_error() => {
-            Ok(Redirect::to(&redirect::with_query(&target, "error", err.code())).into_response())
-        }
-        (Err(err), _) => Err(err),
+    if wants_json(&headers) {
+        let user = email_verification::verify(inner, &query.token, &client).await?;
+        let view = verified_view(&auth, &user).await?;
+        return Ok(ok(json!({ "user": view })).into_response());
     }
+    let Some((address, created_at)) = email_verification::peek(inner, &query.token).await? else {
+        return Ok(match target {
+            Some(target) => Redirect::to(&redirect::with_query(
+                &target,
+                "error",
+                Error::TokenInvalid.code(),
+            ))
+            .into_response(),
+            None => Error::TokenInvalid.into_response(),
+        });
+    };
+    let app = escape_html(&inner.config.app_name);
+    let masked = escape_html(&mask_email(&address));
+    let created = escape_html(&created_at.date().to_string());
+    let title = format!("Confirm your email address for {}", inner.config.app_name);
+    Ok(confirm::render(
+        &auth,
+        &confirm::Page {
+            title: &title,
+            lead_html: format!(
+                "<p>This confirms that <strong>{masked}</strong> belongs to the {app} account \
+                 created on {created} (UTC).</p>\
+                 <p>If you did not create that account, do nothing: close this page, and \
+                 the address stays unconfirmed.</p>"
+            ),
+            action: format!("{}/email/verify", inner.config.auth_base_path),
+            button: "Confirm my address",
+            token: &query.token,
+            redirect_url: target.as_deref().unwrap_or(""),
+            purpose: CONFIRM_PURPOSE,
+        },
+    ))
 }

@@ -49,6 +49,7 @@
 //! error.
 
 pub(crate) mod account;
+pub(crate) mod confirm;
 pub(crate) mod email;
 pub(crate) mod input;
 #[cfg(feature = "oauth")]
@@ -62,29 +63,39 @@ pub(crate) mod sessions;
 pub(crate) mod views;
 pub(crate) mod well_known;
 
-use axum::{
-    Router,
-    extract::DefaultBodyLimit,
-    middleware,
-    response::{IntoResponse, Response},
-};
-use http::{HeaderValue, StatusCode, header};
+use axum::{Router, extract::DefaultBodyLimit, middleware, response::Response};
+use http::{HeaderValue, header};
 
-use crate::{Error, Portcullis};
+use crate::{Error, Portcullis, SignInMethod};
 
 pub(crate) fn router<S>(auth: Portcullis) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     let body_limit = auth.inner.config.body_limit;
-    let router = Router::new()
-        .merge(password::router())
-        .merge(email::router())
-        .merge(passwordless::router());
+    // A method the host turned off has no routes at all: they answer 404.
+    let on = |method| auth.inner.config.method_on(method);
+    let mut router = Router::new().merge(email::router());
+    if on(SignInMethod::Password) {
+        router = router.merge(password::router());
+    }
+    if on(SignInMethod::MagicLink) {
+        router = router.merge(passwordless::magic_link_router());
+    }
+    if on(SignInMethod::EmailOtp) {
+        router = router.merge(passwordless::email_code_router());
+    }
+    if on(SignInMethod::SmsOtp) {
+        router = router.merge(passwordless::sms_code_router());
+    }
     #[cfg(feature = "passkeys")]
-    let router = router.merge(passkeys::router());
+    if on(SignInMethod::Passkey) {
+        router = router.merge(passkeys::router());
+    }
     #[cfg(feature = "oauth")]
-    let router = router.merge(oauth::router());
+    if on(SignInMethod::OAuth) {
+        router = router.merge(oauth::router());
+    }
     router
         .merge(sessions::router())
         .merge(account::router())
@@ -95,17 +106,13 @@ where
         .with_state(auth)
 }
 
-async fn not_found() -> Error {
+pub(crate) async fn not_found() -> Error {
     Error::NotFound
 }
 
-async fn method_not_allowed() -> Response {
-    let body = serde_json::json!({
-        "ok": false,
-        "error": "method_not_allowed",
-        "message": "this route does not accept that method",
-    });
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+/// Every router answers a known path with another method the same way: 405 JSON.
+pub(crate) async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
 }
 
 /// Our answers carry credentials or personal data: never cache them, never sniff them,

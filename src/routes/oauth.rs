@@ -123,7 +123,7 @@ pub(crate) async fn callback(
     let inner = &auth.inner;
     let Query(params) = query.map_err(|_| Error::invalid_request("malformed query"))?;
     let json = wants_json(&headers);
-    let secret = cookie::read(&headers, binding_cookie(&auth)).map(str::to_owned);
+    let secret = cookie::read(&headers, binding_cookie(&auth))?.map(str::to_owned);
     let result = flows::oauth::callback(
         inner,
         &provider,

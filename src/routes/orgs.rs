@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use super::{
     input::{Json, Path},
-    views::{GrantResponse, grant_with, ok, rfc3339},
+    views::{GrantResponse, SessionView, grant_with, ok, rfc3339, set_cookies},
 };
 use crate::{
     CurrentUser, Error, Portcullis,
@@ -59,7 +59,8 @@ where
             "/{id}/invitations/{invitation_id}",
             delete(revoke_invitation),
         )
-        .fallback(|| async { Error::NotFound })
+        .fallback(super::not_found)
+        .method_not_allowed_fallback(super::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::map_response(super::security_headers))
         .with_state(auth)
@@ -199,7 +200,7 @@ pub(crate) async fn remove_org(
     client: ClientInfo,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    orgs::delete(&auth.inner, user.id(), id, &client).await?;
+    orgs::delete(&auth.inner, user.claims(), id, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
@@ -243,7 +244,7 @@ pub(crate) async fn change_role(
     Json(body): Json<RoleBody>,
 ) -> Result<Response, Error> {
     let membership =
-        orgs::change_role(&auth.inner, user.id(), id, target, &body.role, &client).await?;
+        orgs::change_role(&auth.inner, user.claims(), id, target, &body.role, &client).await?;
     Ok(ok(json!({ "member": membership_view(&membership) })).into_response())
 }
 
@@ -300,9 +301,10 @@ pub(crate) async fn invitations(
 pub(crate) async fn revoke_invitation(
     State(auth): State<Portcullis>,
     user: CurrentUser,
+    client: ClientInfo,
     Path((id, invitation_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Error> {
-    orgs::revoke_invitation(&auth.inner, user.id(), id, invitation_id).await?;
+    orgs::revoke_invitation(&auth.inner, user.id(), id, invitation_id, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
@@ -358,19 +360,43 @@ pub(crate) struct SwitchBody {
     org_id: Option<Uuid>,
 }
 
-/// `PATCH /v1/orgs/current`: act in `org_id` (or in none): a new session grant whose access
-/// token carries `org_id` and `org_role`.
+/// `PATCH /v1/orgs/current`: act in `org_id` (or in none). Answers a new access token
+/// carrying `org_id` and `org_role` (and sets the `__session` cookie); the refresh token is
+/// untouched, since an access token alone never yields a longer-lived credential.
 pub(crate) async fn switch(
     State(auth): State<Portcullis>,
     user: CurrentUser,
+    client: ClientInfo,
     Json(body): Json<SwitchBody>,
 ) -> Result<Response, Error> {
     let inner = &auth.inner;
-    let grant = crate::flows::sessions::switch_org(inner, user.claims(), body.org_id).await?;
-    Ok(GrantResponse {
-        grant,
-        status: StatusCode::OK,
-        config: &inner.config,
+    let switched =
+        crate::flows::sessions::switch_org(inner, user.claims(), body.org_id, &client).await?;
+    Ok(access_token_response(inner, &switched))
+}
+
+fn access_token_response(
+    inner: &crate::portcullis::Inner,
+    switched: &crate::flows::sessions::Switched,
+) -> Response {
+    let mut response = ok(json!({
+        "access_token": switched.access_token,
+        "token_type": "Bearer",
+        "expires_in": switched.expires_in,
+        "session": SessionView::new(&switched.session, true),
+    }))
+    .into_response();
+    if inner.config.token_delivery != crate::TokenDelivery::BodyOnly {
+        let age = i64::try_from(switched.expires_in).unwrap_or(0);
+        set_cookies(
+            response.headers_mut(),
+            [crate::session::cookie::set(
+                &inner.config,
+                &inner.config.session_cookie,
+                &switched.access_token,
+                age,
+            )],
+        );
     }
-    .into_response())
+    response
 }

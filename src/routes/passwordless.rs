@@ -6,41 +6,45 @@ use std::fmt;
 use axum::{
     Form, Router,
     extract::{FromRequest, Request, State},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{IntoResponse, Redirect, Response},
     routing::post,
 };
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{
+    confirm,
     input::{Json, Query, wants_json},
     views::{GrantResponse, ok, set_cookies},
 };
 use crate::{
-    Error, Portcullis, crypto,
+    Error, Portcullis,
     delivery::templates::escape_html,
     flows::{passwordless, redirect},
-    session::{client_ip::ClientInfo, cookie, csrf},
+    session::{client_ip::ClientInfo, cookie},
 };
 
-pub(super) fn router() -> Router<Portcullis> {
+pub(super) fn magic_link_router() -> Router<Portcullis> {
     Router::new()
         .route("/sign-in/magic-link", post(send_magic_link))
         .route(
             "/magic-link/verify",
             post(verify_magic_link).get(open_magic_link),
         )
+}
+
+pub(super) fn email_code_router() -> Router<Portcullis> {
+    Router::new()
         .route("/sign-in/email-otp", post(send_email_code))
         .route("/email-otp/verify", post(verify_email_code))
+}
+
+pub(super) fn sms_code_router() -> Router<Portcullis> {
+    Router::new()
         .route("/sign-in/sms-otp", post(send_sms_code))
         .route("/sms/verify", post(verify_sms_code))
 }
-
-/// The pre-session cookie binding the confirm page's form to this browser.
-const CONFIRM_COOKIE: &str = "__confirm";
-/// How long the confirm page's form stays usable.
-const CONFIRM_SECONDS: i64 = 600;
 
 /// Body of `POST /sign-in/magic-link`.
 #[derive(Debug, Deserialize)]
@@ -99,111 +103,31 @@ pub(crate) async fn open_magic_link(
         response.headers_mut().remove(header::SET_COOKIE);
         return Ok(response);
     }
-    let nonce = crypto::random_token();
-    let form_token = confirm_token(&auth, &nonce, &query.token);
     let recipient = passwordless::magic_link_recipient(inner, &query.token).await?;
-    let page = confirm_page(
-        &auth,
-        &query.token,
-        target.as_deref().unwrap_or(""),
-        &form_token,
-        recipient.as_deref(),
-    );
-    let style_hash = format!(
-        "sha256-{}",
-        base64_standard(
-            ring::digest::digest(&ring::digest::SHA256, CONFIRM_STYLE.as_bytes()).as_ref()
-        )
-    );
-    // The form posts here, and the answer may redirect to any allowed origin.
-    let form_action: Vec<String> = std::iter::once("'self'".to_owned())
-        .chain(
-            inner
-                .origins
-                .allowed
-                .iter()
-                .map(crate::config::Origin::serialize),
-        )
-        .collect();
-    let csp = format!(
-        "default-src 'none'; style-src '{style_hash}'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
-        form_action.join(" ")
-    );
-    let mut response = Html(page).into_response();
-    let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    set_cookies(
-        headers,
-        [cookie::set(
-            &inner.config,
-            confirm_cookie(&auth),
-            &nonce,
-            CONFIRM_SECONDS,
-        )],
-    );
-    Ok(response)
-}
-
-/// `__Host-` when cookies are `Secure`: a sibling subdomain cannot plant it then.
-fn confirm_cookie(auth: &Portcullis) -> &'static str {
-    if auth.inner.config.secure_cookies() {
-        "__Host-confirm"
-    } else {
-        CONFIRM_COOKIE
-    }
-}
-
-fn base64_standard(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// The form's CSRF field: bound to the browser's pre-session cookie and to this one link.
-fn confirm_token(auth: &Portcullis, nonce: &str, link_token: &str) -> String {
-    let binding = format!(
-        "magic-link-confirm:{nonce}:{}",
-        crypto::sha256_hex(link_token.as_bytes())
-    );
-    csrf::token(&auth.inner.keys, binding.as_bytes())
-}
-
-const CONFIRM_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}\
-button{font-size:1rem;padding:.6rem 1.2rem;cursor:pointer}";
-
-fn confirm_page(
-    auth: &Portcullis,
-    token: &str,
-    redirect_url: &str,
-    form_token: &str,
-    recipient: Option<&str>,
-) -> String {
-    let config = &auth.inner.config;
-    let app = escape_html(&config.app_name);
     // Which account this signs into, so nobody is talked into someone else's link.
     let who = recipient.map_or_else(String::new, |address| {
         format!(
             " as <strong>{}</strong>",
-            escape_html(&crate::delivery::mask_email(address))
+            escape_html(&crate::delivery::mask_email(&address))
         )
     });
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Sign in to {app}</title><style>{CONFIRM_STYLE}</style></head>\
-                  <body><main><h1>Sign in to {app}</h1><p>Press the button to finish signing in{who} on this device.</p>\
-         <form method=\"post\" action=\"{action}\">\
-         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <input type=\"hidden\" name=\"redirect_url\" value=\"{redirect}\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <button type=\"submit\">Sign in</button></form></main></body></html>\n",
-        action = escape_html(&format!("{}/magic-link/verify", config.auth_base_path)),
-        token = escape_html(token),
-        redirect = escape_html(redirect_url),
-        csrf = escape_html(form_token),
-    )
+    let title = format!("Sign in to {}", inner.config.app_name);
+    Ok(confirm::render(
+        &auth,
+        &confirm::Page {
+            title: &title,
+            lead_html: format!("<p>Press the button to finish signing in{who} on this device.</p>"),
+            action: format!("{}/magic-link/verify", inner.config.auth_base_path),
+            button: "Sign in",
+            token: &query.token,
+            redirect_url: target.as_deref().unwrap_or(""),
+            purpose: CONFIRM_PURPOSE,
+        },
+    ))
 }
+
+/// What the magic link's confirm form is bound to.
+const CONFIRM_PURPOSE: &str = "magic-link-confirm";
 
 /// Body of `POST /magic-link/verify` (JSON).
 #[derive(Deserialize)]
@@ -238,12 +162,7 @@ pub(crate) async fn verify_magic_link(
     request: Request,
 ) -> Result<Response, Error> {
     let inner = &auth.inner;
-    let is_form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    if !confirm::is_form(request.headers()) {
         let Json(body) = Json::<VerifyJson>::from_request(request, &()).await?;
         // A JSON client navigates itself; the target is still checked, never echoed blindly.
         if let Some(target) = body.redirect_url.filter(|target| !target.is_empty()) {
@@ -259,31 +178,12 @@ pub(crate) async fn verify_magic_link(
     }
 
     // The confirm page's form: proven to come from a page we served to this browser, on
-    // our own origin.
-    let headers = request.headers();
-    let cross_site = crate::session::csrf::is_cross_site(headers);
-    let foreign_origin = headers
-        .get(header::ORIGIN)
-        .and_then(|origin| origin.to_str().ok())
-        .is_some_and(|origin| {
-            crate::config::Origin::parse(origin)
-                .is_none_or(|origin| !inner.origins.allowed.contains(&origin))
-        });
-    if cross_site || foreign_origin {
-        return Err(Error::forbidden("cross-site request refused"));
-    }
-    let nonce = cookie::read(headers, confirm_cookie(&auth)).map(str::to_owned);
+    // our own origin, for this link.
+    let headers = request.headers().clone();
     let Form(form) = Form::<VerifyForm>::from_request(request, &())
         .await
         .map_err(|_| Error::invalid_request("malformed form"))?;
-    let expected = nonce
-        .as_deref()
-        .map(|nonce| confirm_token(&auth, nonce, &form.token));
-    if !expected.is_some_and(|expected| crypto::ct_eq(expected.as_bytes(), form.csrf.as_bytes())) {
-        return Err(Error::forbidden(
-            "this sign-in form was not opened in this browser; open the link again",
-        ));
-    }
+    confirm::check_form(&auth, &headers, CONFIRM_PURPOSE, &form.token, &form.csrf)?;
     let target = if form.redirect_url.is_empty() {
         "/".to_owned()
     } else {
@@ -317,7 +217,7 @@ pub(crate) async fn verify_magic_link(
                 &grant.refresh_token,
                 refresh_age,
             ),
-            cookie::clear(config, confirm_cookie(&auth)),
+            cookie::clear(config, confirm::cookie_name(&auth)),
         ],
     );
     Ok(response)

@@ -21,7 +21,7 @@ use crate::{
     AuditEvent, CurrentUser, Error, Portcullis,
     audit::AuditKind,
     flows::sessions as flow,
-    rate_limit::rules,
+    rate_limit::Limit,
     session::{client_ip::ClientInfo, cookie, csrf},
     store,
 };
@@ -63,11 +63,17 @@ fn refresh_token(
         return Ok(Some((token, false)));
     }
     let inner = &auth.inner;
-    let Some(token) = cookie::read(headers, &inner.config.client_cookie) else {
+    let Some(token) = cookie::read(headers, &inner.config.client_cookie)? else {
         return Ok(None);
     };
     let session_id = flow::session_id_of(token).ok_or(Error::Unauthorized)?;
-    csrf::check(headers, &inner.keys, &inner.origins.allowed, session_id)?;
+    csrf::check(
+        headers,
+        &inner.keys,
+        &inner.origins.allowed,
+        session_id,
+        &inner.config.csrf_cookie,
+    )?;
     Ok(Some((token.to_owned(), true)))
 }
 
@@ -81,11 +87,7 @@ pub(crate) async fn refresh(
 ) -> Result<Response, Error> {
     let inner = &auth.inner;
     inner
-        .throttle(
-            &format!("refresh:ip:{}", client.ip_key()),
-            rules::REFRESH_PER_IP,
-            &client,
-        )
+        .throttle(Limit::RefreshPerIp, &client.ip_key(), &client)
         .await?;
     let body_token = body.unwrap_or_default().refresh_token;
     let uses_cookie = body_token.is_none();
@@ -292,12 +294,5 @@ pub(crate) async fn sign_out_all(
 
 /// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough.
 pub(crate) fn require_fresh(auth: &Portcullis, user: &CurrentUser) -> Result<(), Error> {
-    let window = i64::try_from(auth.inner.config.fresh_session_window.as_secs()).unwrap_or(0);
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if now - user.auth_time > window {
-        return Err(Error::forbidden(
-            "this needs a recent sign-in; sign in again and retry",
-        ));
-    }
-    Ok(())
+    flow::require_fresh(&auth.inner, user.auth_time)
 }

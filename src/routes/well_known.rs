@@ -18,6 +18,7 @@ where
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
+        .method_not_allowed_fallback(super::method_not_allowed)
         .layer(middleware::map_response(super::security_headers))
         .with_state(auth)
 }

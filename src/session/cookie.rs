@@ -7,18 +7,41 @@ use http::{HeaderMap, HeaderValue, header};
 
 use crate::Config;
 
-/// The value of the cookie `name`, from every `Cookie` header of the request.
-pub(crate) fn read<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
+/// A request carried the cookie more than once. Browsers send every cookie whose domain
+/// and path match, so a second one may have been planted by a sibling subdomain (session
+/// fixation): such a request is refused, never resolved by picking one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Duplicate;
+
+impl From<Duplicate> for crate::Error {
+    fn from(_: Duplicate) -> Self {
+        crate::Error::invalid_request(
+            "a credential cookie was sent twice (one may have been planted); clear this site's cookies and sign in again",
+        )
+    }
+}
+
+/// The value of the cookie `name`, from every `Cookie` header of the request; `Err` when
+/// it appears more than once.
+pub(crate) fn read<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Duplicate> {
+    let mut found = None;
+    for pair in headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
-        .find_map(|pair| {
-            let (key, value) = pair.trim().split_once('=')?;
-            (key == name).then_some(value)
-        })
-        .filter(|value| !value.is_empty())
+    {
+        let Some((key, value)) = pair.trim().split_once('=') else {
+            continue;
+        };
+        if key == name {
+            if found.is_some() {
+                return Err(Duplicate);
+            }
+            found = Some(value);
+        }
+    }
+    Ok(found.filter(|value| !value.is_empty()))
 }
 
 /// Our fixed attributes: `HttpOnly; SameSite=Lax; Path=/`, no `Domain`, `Secure` unless
@@ -59,12 +82,26 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append(header::COOKIE, "a=1; __session=tok".parse().unwrap());
         headers.append(header::COOKIE, "__client=ref".parse().unwrap());
-        assert_eq!(read(&headers, "__session"), Some("tok"));
-        assert_eq!(read(&headers, "__client"), Some("ref"));
-        assert_eq!(read(&headers, "missing"), None);
+        assert_eq!(read(&headers, "__session"), Ok(Some("tok")));
+        assert_eq!(read(&headers, "__client"), Ok(Some("ref")));
+        assert_eq!(read(&headers, "missing"), Ok(None));
         let mut empty = HeaderMap::new();
         empty.insert(header::COOKIE, "__session=".parse().unwrap());
-        assert_eq!(read(&empty, "__session"), None);
+        assert_eq!(read(&empty, "__session"), Ok(None));
+    }
+
+    #[test]
+    fn a_cookie_sent_twice_is_refused_not_resolved() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, "__session=planted; a=1".parse().unwrap());
+        headers.append(header::COOKIE, "__session=mine".parse().unwrap());
+        assert_eq!(read(&headers, "__session"), Err(Duplicate));
+        let mut one_header = HeaderMap::new();
+        one_header.insert(header::COOKIE, "__client=a; __client=b".parse().unwrap());
+        assert_eq!(read(&one_header, "__client"), Err(Duplicate));
+        // Other names are not confused with it.
+        one_header.insert(header::COOKIE, "x__client=a; __client=b".parse().unwrap());
+        assert_eq!(read(&one_header, "__client"), Ok(Some("b")));
     }
 
     #[test]

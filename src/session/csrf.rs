@@ -39,12 +39,16 @@ pub(crate) fn is_unsafe(method: &Method) -> bool {
     )
 }
 
-/// Checks a cookie-authenticated unsafe request of `session_id`.
+/// Checks a cookie-authenticated unsafe request of `session_id`: an `X-CSRF-Token` that
+/// is the session's token, or the browser's pre-session token (from a signed-out
+/// `GET /csrf`, bound to the nonce in the `csrf_cookie`: a tab whose access token expired
+/// still holds it); or, without the header, an allowed `Origin`.
 pub(crate) fn check(
     headers: &HeaderMap,
     keys: &DerivedKeys,
     allowed: &[Origin],
     session_id: Uuid,
+    csrf_cookie: &str,
 ) -> Result<(), Error> {
     let refuse = || {
         Err(Error::forbidden(
@@ -58,6 +62,14 @@ pub(crate) fn check(
         let expected = session_token(keys, session_id);
         if crypto::ct_eq(presented.as_bytes(), expected.as_bytes()) {
             return Ok(());
+        }
+        // Another site can neither read our cookie nor send a custom header without a
+        // preflight we never allow: a token matching this browser's nonce is ours.
+        if let Ok(Some(nonce)) = super::cookie::read(headers, csrf_cookie) {
+            let expected = token(keys, nonce.as_bytes());
+            if crypto::ct_eq(presented.as_bytes(), expected.as_bytes()) {
+                return Ok(());
+            }
         }
         return refuse();
     }
@@ -100,10 +112,28 @@ mod tests {
     fn the_session_token_passes_and_another_sessions_does_not() {
         let (keys, allowed, sid) = setup();
         let good = session_token(&keys, sid);
-        assert!(check(&headers(&[(HEADER, &good)]), &keys, &allowed, sid).is_ok());
+        assert!(check(&headers(&[(HEADER, &good)]), &keys, &allowed, sid, "__csrf").is_ok());
         let other = session_token(&keys, Uuid::now_v7());
-        assert!(check(&headers(&[(HEADER, &other)]), &keys, &allowed, sid).is_err());
-        assert!(check(&headers(&[(HEADER, "forged")]), &keys, &allowed, sid).is_err());
+        assert!(
+            check(
+                &headers(&[(HEADER, &other)]),
+                &keys,
+                &allowed,
+                sid,
+                "__csrf"
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                &headers(&[(HEADER, "forged")]),
+                &keys,
+                &allowed,
+                sid,
+                "__csrf"
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -114,7 +144,8 @@ mod tests {
                 &headers(&[("origin", "https://app.example.com")]),
                 &keys,
                 &allowed,
-                sid
+                sid,
+                "__csrf"
             )
             .is_ok()
         );
@@ -125,11 +156,32 @@ mod tests {
             "https://app.example.com.evil.example",
         ] {
             assert!(
-                check(&headers(&[("origin", origin)]), &keys, &allowed, sid).is_err(),
+                check(
+                    &headers(&[("origin", origin)]),
+                    &keys,
+                    &allowed,
+                    sid,
+                    "__csrf"
+                )
+                .is_err(),
                 "{origin}"
             );
         }
-        assert!(check(&HeaderMap::new(), &keys, &allowed, sid).is_err());
+        assert!(check(&HeaderMap::new(), &keys, &allowed, sid, "__csrf").is_err());
+    }
+
+    #[test]
+    fn the_pre_session_token_passes_with_its_own_cookie_only() {
+        let (keys, allowed, sid) = setup();
+        let nonce = crypto::random_token();
+        let pre = token(&keys, nonce.as_bytes());
+        let cookie = format!("__csrf={nonce}");
+        let with_cookie = headers(&[(HEADER, &pre), ("cookie", &cookie)]);
+        assert!(check(&with_cookie, &keys, &allowed, sid, "__csrf").is_ok());
+        let without = headers(&[(HEADER, &pre)]);
+        assert!(check(&without, &keys, &allowed, sid, "__csrf").is_err());
+        let other_cookie = headers(&[(HEADER, &pre), ("cookie", "__csrf=someone-elses")]);
+        assert!(check(&other_cookie, &keys, &allowed, sid, "__csrf").is_err());
     }
 
     #[test]
@@ -137,7 +189,7 @@ mod tests {
         let (keys, allowed, sid) = setup();
         let good = session_token(&keys, sid);
         let h = headers(&[(HEADER, &good), ("sec-fetch-site", "cross-site")]);
-        assert!(check(&h, &keys, &allowed, sid).is_err());
+        assert!(check(&h, &keys, &allowed, sid, "__csrf").is_err());
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub(crate) enum AuthState {
     Authenticated { claims: Arc<Claims>, via: Via },
     /// A valid session cookie on an unsafe request that failed the CSRF check.
     CsrfRefused,
+    /// The session cookie came twice (one may have been planted by a sibling subdomain):
+    /// refused, never resolved by picking one.
+    DuplicateCookie,
 }
 
 /// Where the access token came from.
@@ -73,8 +76,11 @@ pub struct SessionService<S> {
 }
 
 /// The access token of a request: the bearer token if there is an `Authorization:
-/// Bearer` header (even a bad one), else the session cookie.
-fn access_token<'h>(headers: &'h HeaderMap, cookie_name: &str) -> Option<(&'h str, Via)> {
+/// Bearer` header (even a bad one), else the session cookie (`Err` when it came twice).
+fn access_token<'h>(
+    headers: &'h HeaderMap,
+    cookie_name: &str,
+) -> Result<Option<(&'h str, Via)>, cookie::Duplicate> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         // Bytes, not `to_str()`: this runs on every request, and the token's characters
         // are checked by the verifier (or matched against an already verified token).
@@ -82,11 +88,13 @@ fn access_token<'h>(headers: &'h HeaderMap, cookie_name: &str) -> Option<(&'h st
         if let Some((scheme, token)) = value.split_at_checked(7)
             && scheme.eq_ignore_ascii_case(b"bearer ")
         {
-            let token = std::str::from_utf8(token).ok()?;
-            return Some((token.trim(), Via::Bearer));
+            let Ok(token) = std::str::from_utf8(token) else {
+                return Ok(None);
+            };
+            return Ok(Some((token.trim(), Via::Bearer)));
         }
     }
-    cookie::read(headers, cookie_name).map(|token| (token, Via::Cookie))
+    Ok(cookie::read(headers, cookie_name)?.map(|token| (token, Via::Cookie)))
 }
 
 impl<S> SessionService<S> {
@@ -95,8 +103,10 @@ impl<S> SessionService<S> {
     /// (or strict mode must ask the database).
     fn decide_now<B>(&self, req: &Request<B>) -> Result<AuthState, (String, Via)> {
         let inner = &self.auth.inner;
-        let Some((token, via)) = access_token(req.headers(), &inner.config.session_cookie) else {
-            return Ok(AuthState::Anonymous);
+        let (token, via) = match access_token(req.headers(), &inner.config.session_cookie) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(AuthState::Anonymous),
+            Err(cookie::Duplicate) => return Ok(AuthState::DuplicateCookie),
         };
         match verify::first_look(inner, token) {
             verify::FirstLook::Valid(claims) if !inner.config.strict_revocation => {
@@ -119,6 +129,7 @@ impl<S> SessionService<S> {
                 &auth.inner.keys,
                 &auth.inner.origins.allowed,
                 claims.sid,
+                &auth.inner.config.csrf_cookie,
             )
             .is_err()
         {

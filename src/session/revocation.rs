@@ -73,7 +73,10 @@ impl RevocationView {
         token_window: Duration,
         overlap: Duration,
     ) -> Result<(), DbErr> {
-        let started = store::now();
+        // The database's clock, like the revocations' own stamps: instances' clocks may
+        // disagree, and a revocation stamped by a slow clock must still fall inside the
+        // window read.
+        let started = store::db_now(db).await?;
         let last = self
             .state
             .read()

@@ -1,8 +1,10 @@
 //! The audit trail.
 
 use sea_orm::{
-    ActiveModelTrait as _, ConnectionTrait, DbErr, EntityTrait as _, IntoActiveModel as _,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
+    IntoActiveModel as _, QueryFilter as _,
 };
+use time::OffsetDateTime;
 
 use crate::entity::audit_event;
 
@@ -14,4 +16,16 @@ pub(crate) async fn insert(
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// Deletes the events that occurred before `before`; returns how many.
+pub(crate) async fn delete_before(
+    db: &impl ConnectionTrait,
+    before: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    let result = audit_event::Entity::delete_many()
+        .filter(audit_event::Column::OccurredAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

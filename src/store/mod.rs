@@ -56,6 +56,29 @@ pub(crate) fn now() -> OffsetDateTime {
     now.replace_microsecond(micros).unwrap_or(now)
 }
 
+/// The database's own clock, for writes whose order other instances rely on
+/// (revocations): instances' clocks may disagree, the database's is one. PostgreSQL's
+/// `clock_timestamp()`, MySQL's `SYSDATE(6)`; SQLite lives on one machine, whose clock
+/// every process shares, so there it is this process's clock.
+pub(crate) async fn db_now(db: &impl sea_orm::ConnectionTrait) -> Result<OffsetDateTime, DbErr> {
+    use sea_orm::{DbBackend, Statement};
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS micros"
+        }
+        DbBackend::MySql => "SELECT CAST(UNIX_TIMESTAMP(SYSDATE(6)) * 1000000 AS SIGNED) AS micros",
+        _ => return Ok(now()),
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the database did not tell its time".into()))?;
+    let micros: i64 = row.try_get("", "micros")?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|err| DbErr::Custom(format!("the database's time is out of range: {err}")))
+}
+
 /// Whether an insert failed on a unique index (portable across the three backends).
 pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

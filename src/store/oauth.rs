@@ -45,12 +45,12 @@ pub(crate) async fn consume_state(db: &impl ConnectionTrait, id: Uuid) -> Result
 pub(crate) async fn sweep_states(
     db: &impl ConnectionTrait,
     now: OffsetDateTime,
-) -> Result<(), DbErr> {
-    oauth_state::Entity::delete_many()
+) -> Result<u64, DbErr> {
+    let result = oauth_state::Entity::delete_many()
         .filter(oauth_state::Column::ExpiresAt.lt(now))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected)
 }
 
 /// The account linked for the external identity (issuer, subject).

@@ -8,7 +8,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::entity::one_time_secret;
+use crate::entity::{code_failure, one_time_secret};
 
 pub(crate) async fn insert(
     db: &impl ConnectionTrait,
@@ -142,4 +142,136 @@ pub(crate) async fn attempts(db: &impl ConnectionTrait, id: Uuid) -> Result<i32,
         .one(db)
         .await?
         .map_or(i32::MAX, |row| row.attempts))
+}
+
+/// Wrong codes counted against `identifier` in the window that started at or after
+/// `window_cut` (a day ago); 0 when there is none.
+pub(crate) async fn code_failures(
+    db: &impl ConnectionTrait,
+    purpose: &str,
+    identifier: &str,
+    window_cut: OffsetDateTime,
+) -> Result<i32, DbErr> {
+    Ok(
+        code_failure::Entity::find_by_id((purpose.to_owned(), identifier.to_owned()))
+            .one(db)
+            .await?
+            .filter(|row| row.window_started_at >= window_cut)
+            .map_or(0, |row| row.failures),
+    )
+}
+
+/// Counts one wrong code against `identifier`, atomically, starting a new window when the
+/// last one began before `window_cut`. Returns the count in the window.
+pub(crate) async fn count_code_failure(
+    db: &impl ConnectionTrait,
+    purpose: &str,
+    identifier: &str,
+    now: OffsetDateTime,
+    window_cut: OffsetDateTime,
+) -> Result<i32, DbErr> {
+    use code_failure::Column;
+    let key = || {
+        Column::Purpose
+            .eq(purpose)
+            .and(Column::Identifier.eq(identifier))
+    };
+    for _ in 0..2 {
+        let counted = code_failure::Entity::update_many()
+            .col_expr(Column::Failures, Expr::col(Column::Failures).add(1))
+            .filter(key())
+            .filter(Column::WindowStartedAt.gte(window_cut))
+            .exec(db)
+            .await?;
+        if counted.rows_affected == 0 {
+            let restarted = code_failure::Entity::update_many()
+                .col_expr(Column::Failures, Expr::value(1))
+                .col_expr(Column::WindowStartedAt, Expr::value(now))
+                .col_expr(
+                    Column::NotifiedAt,
+                    Expr::value(Option::<OffsetDateTime>::None),
+                )
+                .filter(key())
+                .filter(Column::WindowStartedAt.lt(window_cut))
+                .exec(db)
+                .await?;
+            if restarted.rows_affected == 0 {
+                let row = code_failure::Model {
+                    purpose: purpose.to_owned(),
+                    identifier: identifier.to_owned(),
+                    failures: 1,
+                    window_started_at: now,
+                    notified_at: None,
+                };
+                match code_failure::Entity::insert(row.into_active_model())
+                    .exec_without_returning(db)
+                    .await
+                {
+                    Ok(_) => {}
+                    // Another guess created the row a moment ago: count on it.
+                    Err(err) if super::is_unique_violation(&err) => continue,
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        return code_failures(db, purpose, identifier, window_cut).await;
+    }
+    code_failures(db, purpose, identifier, window_cut).await
+}
+
+/// Marks that the owner was told the cap was reached in this window: `true` for exactly
+/// one caller once `failures >= cap`.
+pub(crate) async fn claim_failure_notice(
+    db: &impl ConnectionTrait,
+    purpose: &str,
+    identifier: &str,
+    cap: i32,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    use code_failure::Column;
+    let result = code_failure::Entity::update_many()
+        .col_expr(Column::NotifiedAt, Expr::value(Some(now)))
+        .filter(Column::Purpose.eq(purpose))
+        .filter(Column::Identifier.eq(identifier))
+        .filter(Column::Failures.gte(cap))
+        .filter(Column::NotifiedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// A right code ends the run of wrong ones.
+pub(crate) async fn clear_code_failures(
+    db: &impl ConnectionTrait,
+    purpose: &str,
+    identifier: &str,
+) -> Result<(), DbErr> {
+    code_failure::Entity::delete_by_id((purpose.to_owned(), identifier.to_owned()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes secrets that expired before `before` (used or not); returns how many.
+pub(crate) async fn delete_expired(
+    db: &impl ConnectionTrait,
+    before: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    let result = one_time_secret::Entity::delete_many()
+        .filter(one_time_secret::Column::ExpiresAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Deletes counts of wrong codes whose window started before `before`.
+pub(crate) async fn delete_stale_code_failures(
+    db: &impl ConnectionTrait,
+    before: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    let result = code_failure::Entity::delete_many()
+        .filter(code_failure::Column::WindowStartedAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

@@ -269,26 +269,39 @@ pub(crate) async fn accept_invitation(
     Ok(result.rows_affected == 1)
 }
 
-/// Makes `org_id` the session's active organization and swaps its refresh token.
+/// Makes `org_id` the session's active organization, if the session is the user's and
+/// live. The refresh token is not touched.
 pub(crate) async fn switch_session(
     db: &impl ConnectionTrait,
     session_id: Uuid,
+    user_id: Uuid,
     org_id: Option<Uuid>,
-    refresh_hash: String,
     now: OffsetDateTime,
 ) -> Result<bool, DbErr> {
     let result = session::Entity::update_many()
         .col_expr(session::Column::ActiveOrgId, Expr::value(org_id))
-        .col_expr(session::Column::RefreshHash, Expr::value(refresh_hash))
-        .col_expr(
-            session::Column::PreviousRefreshHash,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(session::Column::RotatedAt, Expr::value(Some(now)))
         .col_expr(session::Column::LastActiveAt, Expr::value(now))
         .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Revokes every pending invitation to `email` (a password reset or change kills the
+/// outstanding links to the address). Returns how many.
+pub(crate) async fn revoke_invitations_to(
+    db: &impl ConnectionTrait,
+    email: &str,
+    now: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    let result = invitation::Entity::update_many()
+        .col_expr(invitation::Column::RevokedAt, Expr::value(Some(now)))
+        .filter(invitation::Column::Email.eq(email))
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .filter(invitation::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

@@ -209,12 +209,12 @@ pub(crate) async fn insert_challenge(
 pub(crate) async fn sweep_challenges(
     db: &impl ConnectionTrait,
     now: OffsetDateTime,
-) -> Result<(), DbErr> {
-    webauthn_challenge::Entity::delete_many()
+) -> Result<u64, DbErr> {
+    let result = webauthn_challenge::Entity::delete_many()
         .filter(webauthn_challenge::Column::ExpiresAt.lt(now))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected)
 }
 
 /// Removes the user's ceremonies of `kind` (a registration begun again replaces the last).

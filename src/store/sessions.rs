@@ -92,15 +92,24 @@ pub(crate) async fn rotate(
     Ok(result.rows_affected == 1)
 }
 
+/// Sessions a revocation ended, and when, by the database's clock.
+#[derive(Debug, Clone)]
+pub(crate) struct Revoked {
+    pub(crate) ids: Vec<Uuid>,
+    pub(crate) at: OffsetDateTime,
+}
+
 /// Revokes the given sessions of `user_id` that are still live; returns the ids it revoked.
+/// `revoked_at` comes from the database's clock: other instances poll by it, and a writer
+/// whose own clock ran behind would otherwise stamp its revocation before their last poll.
 pub(crate) async fn revoke(
     db: &impl ConnectionTrait,
     user_id: Uuid,
     ids: Option<&[Uuid]>,
     except: Option<Uuid>,
     reason: &str,
-    now: OffsetDateTime,
-) -> Result<Vec<Uuid>, DbErr> {
+) -> Result<Revoked, DbErr> {
+    let now = super::db_now(db).await?;
     let mut live = session::Entity::find()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::RevokedAt.is_null());
@@ -112,7 +121,10 @@ pub(crate) async fn revoke(
     }
     let targets: Vec<Uuid> = live.all(db).await?.into_iter().map(|s| s.id).collect();
     if targets.is_empty() {
-        return Ok(targets);
+        return Ok(Revoked {
+            ids: targets,
+            at: now,
+        });
     }
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Some(now)))
@@ -124,7 +136,10 @@ pub(crate) async fn revoke(
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(targets)
+    Ok(Revoked {
+        ids: targets,
+        at: now,
+    })
 }
 
 /// Sessions revoked at or after `since`, with when their last access token could expire.
@@ -140,4 +155,23 @@ pub(crate) async fn revoked_since(
         .into_iter()
         .filter_map(|row| row.revoked_at.map(|at| (row.id, at)))
         .collect())
+}
+
+/// Deletes sessions that ended (revoked, or past their idle or absolute lifetime) before
+/// `before`; returns how many.
+pub(crate) async fn delete_ended(
+    db: &impl ConnectionTrait,
+    before: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    use sea_orm::Condition;
+    let result = session::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(session::Column::RevokedAt.lt(before))
+                .add(session::Column::ExpiresAt.lt(before))
+                .add(session::Column::IdleExpiresAt.lt(before)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

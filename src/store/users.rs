@@ -154,14 +154,14 @@ pub(crate) async fn update_profile(
     Ok(())
 }
 
-/// Disables (with a token cut-off at `now`) or re-enables a user. Returns whether the
-/// user exists.
+/// Disables (with a token cut-off now, by the database's clock) or re-enables a user.
+/// Returns when, if the user exists.
 pub(crate) async fn set_disabled(
     db: &impl ConnectionTrait,
     user_id: Uuid,
     disabled: bool,
-    now: OffsetDateTime,
-) -> Result<bool, DbErr> {
+) -> Result<Option<OffsetDateTime>, DbErr> {
+    let now = super::db_now(db).await?;
     let mut update = user::Entity::update_many()
         .col_expr(
             user::Column::DisabledAt,
@@ -172,7 +172,7 @@ pub(crate) async fn set_disabled(
     if disabled {
         update = update.col_expr(user::Column::TokensValidAfter, Expr::value(Some(now)));
     }
-    Ok(update.exec(db).await?.rows_affected == 1)
+    Ok((update.exec(db).await?.rows_affected == 1).then_some(now))
 }
 
 /// Marks the email address verified (keeps an earlier verification time).
@@ -191,45 +191,49 @@ pub(crate) async fn mark_email_verified(
     Ok(())
 }
 
-/// Sets (or first creates) the user's password hash.
+/// Sets (or first creates) the user's password hash, in one statement: two first
+/// passwords set at once both succeed (the later one wins) instead of one of them hitting
+/// the unique key.
 pub(crate) async fn set_password(
     db: &impl ConnectionTrait,
     user_id: Uuid,
     hash: String,
     now: OffsetDateTime,
 ) -> Result<(), DbErr> {
-    let updated = password_credential::Entity::update_many()
-        .col_expr(password_credential::Column::Hash, Expr::value(hash.clone()))
-        .col_expr(password_credential::Column::UpdatedAt, Expr::value(now))
-        .filter(password_credential::Column::UserId.eq(user_id))
-        .exec(db)
+    use sea_orm::sea_query::OnConflict;
+    let credential = password_credential::Model {
+        user_id,
+        hash: Redacted(hash),
+        updated_at: now,
+    };
+    password_credential::Entity::insert(credential.into_active_model().reset_all())
+        .on_conflict(
+            OnConflict::column(password_credential::Column::UserId)
+                .update_columns([
+                    password_credential::Column::Hash,
+                    password_credential::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
         .await?;
-    if updated.rows_affected == 0 {
-        let credential = password_credential::Model {
-            user_id,
-            hash: Redacted(hash),
-            updated_at: now,
-        };
-        password_credential::Entity::insert(credential.into_active_model().reset_all())
-            .exec_without_returning(db)
-            .await?;
-    }
     Ok(())
 }
 
-/// Refuses every access token of the user issued before `now`.
+/// Refuses every access token of the user issued before now (by the database's clock, as
+/// other instances poll by it); returns the cut-off.
 pub(crate) async fn cut_off_tokens(
     db: &impl ConnectionTrait,
     user_id: Uuid,
-    now: OffsetDateTime,
-) -> Result<(), DbErr> {
+) -> Result<OffsetDateTime, DbErr> {
+    let now = super::db_now(db).await?;
     user::Entity::update_many()
         .col_expr(user::Column::TokensValidAfter, Expr::value(Some(now)))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(user_id))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(now)
 }
 
 /// Users whose token cut-off moved at or after `since`: `(user, cut-off)`.
@@ -247,10 +251,14 @@ pub(crate) async fn cutoffs_since(
         .collect())
 }
 
-/// Removes the user's password (they sign in some other way until they set one).
-pub(crate) async fn delete_password(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
-    password_credential::Entity::delete_by_id(user_id)
+/// Removes the user's password (they sign in some other way until they set one). Returns
+/// whether there was one.
+pub(crate) async fn delete_password(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<bool, DbErr> {
+    let result = password_credential::Entity::delete_by_id(user_id)
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected > 0)
 }

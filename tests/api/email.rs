@@ -37,17 +37,70 @@ async fn a_signed_in_user_verifies_their_address_by_link() {
     assert_eq!(email.kind, "email_verification");
     assert!(email.html.contains("Confirm my email"));
 
-    let resp = get_(&path_of(&link)).send(&t.app).await;
+    // A browser (or a mail scanner) opening the link gets a confirm page and verifies
+    // nothing, however often it looks.
+    for _ in 0..2 {
+        let page = get_(&path_of(&link))
+            .header("accept", "text/html")
+            .send(&t.app)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(page.text.contains("<form method=\"post\""), "{}", page.text);
+        // What is confirmed, for which (masked) address, when the account was made, and
+        // what to do if it was not you.
+        assert!(page.text.contains("v***@example.com"), "{}", page.text);
+        let today = time::OffsetDateTime::now_utc().date().to_string();
+        assert!(page.text.contains(&today), "{}", page.text);
+        assert!(page.text.contains("do nothing"), "{}", page.text);
+        assert!(!page.text.contains("verify@example.com"));
+        assert!(
+            page.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+    }
+    let me = get_("/v1/auth/me")
+        .bearer(&grant.access_token())
+        .send(&t.app)
+        .await;
+    assert_eq!(me.json["user"]["email_verified"], false);
+
+    // A JSON client verifies directly.
+    let resp = get_(&path_of(&link))
+        .header("accept", "application/json")
+        .send(&t.app)
+        .await;
     assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
     assert_eq!(resp.json["user"]["email_verified"], true);
     // Single use.
-    let again = get_(&path_of(&link)).send(&t.app).await;
+    let again = get_(&path_of(&link))
+        .header("accept", "application/json")
+        .send(&t.app)
+        .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert_eq!(again.error_code(), "token_invalid");
     // The next token says so once refreshed.
     let refreshed = refresh(&t.app, &grant.refresh_token()).await;
     assert_eq!(claims(&refreshed.access_token())["email_verified"], true);
     assert!(t.audit.kinds().contains(&"email_verified".to_owned()));
+}
+
+/// The confirm page's form, as the person's browser posts it: fields and cookie.
+fn confirm_form(page: &Resp) -> (String, String) {
+    let cookie = page.cookie("__confirm").expect("a __confirm cookie");
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.text.find(&marker).unwrap() + marker.len();
+        page.text[start..].split('"').next().unwrap().to_owned()
+    };
+    let form = format!(
+        "token={}&redirect_url={}&csrf={}",
+        field("token"),
+        urlencode(&field("redirect_url").replace("&amp;", "&")),
+        field("csrf")
+    );
+    (form, cookie)
 }
 
 #[tokio::test]
@@ -84,10 +137,63 @@ async fn verification_by_post_and_redirects_by_get() {
         assert!(resp.headers.get("location").is_none());
     }
 
-    let resp = get_(&path_of(&link)).send(&t.app).await;
-    assert_eq!(resp.status, StatusCode::SEE_OTHER);
+    // The person opens the link and presses the button: verified, then sent on.
+    let page = get_(&path_of(&link))
+        .header("accept", "text/html")
+        .send(&t.app)
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let (form, cookie) = confirm_form(&page);
+    // Without the page's cookie (a form posted from elsewhere), or cross-site: refused.
+    let resp = post_("/v1/auth/email/verify")
+        .raw("application/x-www-form-urlencoded", form.clone())
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN, "{}", resp.text);
+    let resp = post_("/v1/auth/email/verify")
+        .raw("application/x-www-form-urlencoded", form.clone())
+        .cookie(&cookie)
+        .header("sec-fetch-site", "cross-site")
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN, "{}", resp.text);
+    let resp = post_("/v1/auth/email/verify")
+        .raw("application/x-www-form-urlencoded", form.clone())
+        .cookie(&cookie)
+        .origin("https://evil.example")
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN, "{}", resp.text);
+    let me = get_("/v1/auth/me")
+        .bearer(&grant.access_token())
+        .send(&t.app)
+        .await;
+    assert_eq!(me.json["user"]["email_verified"], false);
+
+    let resp = post_("/v1/auth/email/verify")
+        .raw("application/x-www-form-urlencoded", form.clone())
+        .cookie(&cookie)
+        .origin(ORIGIN)
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.text);
     assert_eq!(resp.headers["location"], "/welcome?from=email");
-    // A used link redirects with the error, still only to the allowed target.
+    let me = get_("/v1/auth/me")
+        .bearer(&grant.access_token())
+        .send(&t.app)
+        .await;
+    assert_eq!(me.json["user"]["email_verified"], true);
+    // The form again, or the used link opened again: sent on with the error.
+    let resp = post_("/v1/auth/email/verify")
+        .raw("application/x-www-form-urlencoded", form)
+        .cookie(&cookie)
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        resp.headers["location"],
+        "/welcome?from=email&error=token_invalid"
+    );
     let resp = get_(&path_of(&link)).send(&t.app).await;
     assert_eq!(resp.status, StatusCode::SEE_OTHER);
     assert_eq!(

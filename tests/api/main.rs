@@ -8,6 +8,7 @@ mod smtp_sink;
 mod account;
 mod email;
 mod errors;
+mod hardening;
 mod keys;
 mod layer;
 mod migrations;

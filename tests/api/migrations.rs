@@ -1,7 +1,6 @@
 //! The migrator: its own bookkeeping table, a real `down`, idempotent `up`.
 
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
-use sea_orm_migration::MigratorTrait as _;
 
 use crate::common::*;
 

@@ -661,10 +661,30 @@ async fn an_email_merges_only_when_both_sides_vouch_for_it() {
             resp.text
         );
     }
-    // Verified by the provider, but not locally: still no merge.
+    // Verified by the provider, but not locally: the provider's word proves the address,
+    // so the unverified account is taken back from whoever registered it (their password
+    // and sessions go) and the identity signs into it.
+    let squatter = sign_in(&t.app, "taken@example.com", PASSWORD).await;
+    assert_eq!(
+        hello(&t.app, &squatter.access_token()).await,
+        StatusCode::OK
+    );
     provider.person("2001", Some("taken@example.com"), Some(json!(true)));
     let trip = begin(&t, &provider, "local", "", None).await;
-    assert_eq!(finish(&t, &trip, true).await.status, StatusCode::CONFLICT);
+    let resp = finish(&t, &trip, true).await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+    assert_eq!(resp.json["user"]["email"], "taken@example.com");
+    assert_eq!(resp.json["user"]["email_verified"], true);
+    assert_eq!(resp.json["user"]["has_password"], false);
+    assert_eq!(
+        hello(&t.app, &squatter.access_token()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&t.app, "taken@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(t.audit.kinds().contains(&"address_claimed".to_owned()));
 
     // Both verified: the identity joins the existing account.
     let user = t

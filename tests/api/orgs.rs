@@ -10,13 +10,14 @@ use crate::common::*;
 
 struct Person {
     token: String,
+    refresh: String,
     id: String,
     email: String,
 }
 
-/// A signed-up person who has verified their address (accepting an invitation signed out
-/// would otherwise take an unverified account back from whoever registered it, ending
-/// its sessions: see `flows::users::claim_unverified`).
+/// A signed-up person who has verified their address (an invitation is accepted by a
+/// signed-in, verified address; signed out it only signs in an address without an
+/// account).
 async fn person(t: &TestApp, email: &str) -> Person {
     let grant = sign_up(&t.app, email).await;
     let id: uuid::Uuid = grant.json["user"]["id"].as_str().unwrap().parse().unwrap();
@@ -30,6 +31,7 @@ async fn person(t: &TestApp, email: &str) -> Person {
     user.update(&t.db).await.unwrap();
     Person {
         token: grant.access_token(),
+        refresh: grant.refresh_token(),
         id: grant.json["user"]["id"].as_str().unwrap().to_owned(),
         email: email.into(),
     }
@@ -56,9 +58,8 @@ async fn add_member(t: &TestApp, org: &str, by: &Person, who: &Person, role: &st
         .await;
     assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.text);
     let token = token_in(&t.email(&who.email, count).await);
-    // Signed-in acceptance needs the address verified: the invitation link itself is the
-    // proof when signed out, so accept signed out here.
     let resp = post_("/v1/orgs/invitations/accept")
+        .bearer(&who.token)
         .json(json!({ "token": token }))
         .send(&t.app)
         .await;
@@ -555,25 +556,53 @@ async fn invitations_are_single_use_and_bound_to_their_address() {
         .send(&t.app)
         .await;
     assert_eq!(resp.status, StatusCode::FORBIDDEN);
-    // Signed out, the link signs the invited address in and joins it.
+    // Signed out, an invitation is no sign-in link for an existing account: the page is
+    // told to sign in first, and nothing is consumed or changed.
     let resp = post_("/v1/orgs/invitations/accept")
         .json(json!({ "token": token }))
         .send(&t.app)
         .await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN, "{}", resp.text);
+    assert_eq!(resp.error_code(), "reauthentication_required");
+    assert!(resp.set_cookie("__session").is_none());
+    assert_eq!(hello(&t.app, &guest).await, StatusCode::OK);
+    // Once the guest proves the address (here: marked verified), signed in, it works.
+    let guest_id: uuid::Uuid = claims(&guest)["sub"].as_str().unwrap().parse().unwrap();
+    let mut row = portcullis::entity::user::Entity::find_by_id(guest_id)
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    row.email_verified_at = Set(Some(time::OffsetDateTime::now_utc()));
+    row.update(&t.db).await.unwrap();
+    let resp = post_("/v1/orgs/invitations/accept")
+        .bearer(&guest)
+        .json(json!({ "token": token }))
+        .send(&t.app)
+        .await;
     assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
-    assert_eq!(resp.json["user"]["email"], "guest@example.com");
-    assert_eq!(resp.json["user"]["email_verified"], true);
     assert_eq!(resp.json["membership"]["role"], "member");
-    assert!(resp.json["access_token"].is_string());
-    // The link proved the address: whoever registered it unverified is out.
-    assert_eq!(hello(&t.app, &guest).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(resp.json["user"]["has_password"], false);
     // Once.
     let again = post_("/v1/orgs/invitations/accept")
         .json(json!({ "token": token }))
         .send(&t.app)
         .await;
     assert_eq!(again.error_code(), "token_invalid");
+
+    // Signed out, for an address without an account, the link signs it in and joins it.
+    invite("newcomer@example.com").send(&t.app).await;
+    let token = token_in(&t.email("newcomer@example.com", 1).await);
+    let resp = post_("/v1/orgs/invitations/accept")
+        .json(json!({ "token": token }))
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+    assert_eq!(resp.json["user"]["email"], "newcomer@example.com");
+    assert_eq!(resp.json["user"]["email_verified"], true);
+    assert_eq!(resp.json["user"]["has_password"], false);
+    assert_eq!(resp.json["membership"]["role"], "member");
+    assert!(resp.json["access_token"].is_string());
 
     // Revoked and expired invitations are refused.
     invite("late@example.com").send(&t.app).await;
@@ -703,8 +732,15 @@ async fn the_active_org_rides_in_the_token_and_permissions_are_read_now() {
             .status,
         StatusCode::OK
     );
-    // The refresh keeps the organization.
-    let refreshed = refresh(&t.app, &switched.refresh_token()).await;
+    // The switch answered an access token only; the session's own refresh token goes on
+    // working and keeps the organization.
+    assert!(
+        switched.json.get("refresh_token").is_none(),
+        "{}",
+        switched.text
+    );
+    let refreshed = refresh(&t.app, &member.refresh).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
     assert_eq!(claims(&refreshed.access_token())["org_role"], "admin");
 
     // A demotion takes effect on the very next request, while the token still says admin.

@@ -323,7 +323,7 @@ async fn a_registration_belongs_to_the_user_who_began_it() {
     let stale = refresh(&t.app, &stale.refresh_token()).await;
     let resp = begin_registration(&t.app, &stale.access_token()).await;
     assert_eq!(resp.status, StatusCode::FORBIDDEN);
-    assert_eq!(resp.error_code(), "forbidden");
+    assert_eq!(resp.error_code(), "reauthentication_required");
 }
 
 /// A registration answer built by hand (attestation format `none`), so a test can choose
@@ -860,4 +860,32 @@ async fn a_password_reset_removes_passkeys_of_whoever_registered_the_address_unv
     assert_eq!(resp.status, StatusCode::UNAUTHORIZED);
     // And a registration the squatter had begun cannot be completed any more.
     assert_eq!(hello(&t.app, &squatter).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn methods_the_host_turned_off_do_not_count_as_a_way_in() {
+    use portcullis::SignInMethod::{EmailOtp, MagicLink, Password};
+    let on = app().await;
+    // The same deployment, but with the password, links and codes turned off.
+    let off = app_on(on.db.clone(), |b| {
+        b.disable_methods([Password, MagicLink, EmailOtp])
+    })
+    .await;
+    let grant = sign_up(&on.app, "only-passkey@example.com").await;
+    let token = grant.access_token();
+    let mut device = Device::new();
+    let passkey = register(&on.app, &token, &mut device).await;
+    let path = format!("/v1/auth/me/passkeys/{}", passkey["id"].as_str().unwrap());
+    // Where the password and the email still work, the passkey may go; where they are
+    // off, it is the last way in.
+    let resp = req(Method::DELETE, &path)
+        .bearer(&token)
+        .send(&off.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::CONFLICT, "{}", resp.text);
+    let resp = req(Method::DELETE, &path)
+        .bearer(&token)
+        .send(&on.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
 }

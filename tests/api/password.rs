@@ -80,11 +80,36 @@ async fn sign_up_answers_a_full_session_grant() {
 }
 
 #[tokio::test]
-async fn cookies_are_secure_on_an_https_public_url() {
+async fn cookies_are_secure_and_host_only_on_an_https_public_url() {
     let t = app_with(|b| b.public_url("https://app.example.com")).await;
     let resp = sign_up(&t.app, "secure@example.com").await;
-    assert!(resp.set_cookie("__session").unwrap().contains("Secure"));
-    assert!(resp.set_cookie("__client").unwrap().contains("Secure"));
+    // `__Host-` names: a browser takes them only from this very host, Secure, Path=/,
+    // without Domain, so a sibling subdomain cannot plant one.
+    for name in ["__Host-session", "__Host-client"] {
+        let line = resp.set_cookie(name).unwrap_or_else(|| panic!("no {name}"));
+        assert!(line.contains("Secure"), "{line}");
+        assert!(line.contains("Path=/"), "{line}");
+        assert!(!line.contains("Domain"), "{line}");
+    }
+    assert!(resp.set_cookie("__session").is_none());
+    let session = resp.cookie("__Host-session").unwrap();
+    assert_eq!(
+        get_("/hello").cookie(&session).send(&t.app).await.status,
+        StatusCode::OK
+    );
+    // A name the host chose stays as it is.
+    let t = app_with(|b| {
+        let mut config = portcullis::Config::default();
+        config.session_cookie = "app_session".into();
+        config.public_url = "https://app.example.com".into();
+        config.secret = Some(secret());
+        config.rate_limit = false;
+        b.config(config)
+    })
+    .await;
+    let resp = sign_up(&t.app, "named@example.com").await;
+    assert!(resp.set_cookie("app_session").is_some());
+    assert!(resp.set_cookie("__Host-client").is_some());
 }
 
 #[tokio::test]

@@ -1,0 +1,71 @@
+//! Retention: what portcullis deletes on a schedule, so that nothing a stranger can create
+//! (codes and links to invented addresses, ceremonies, authorizations, failed sign-ins in
+//! the audit trail) grows without bound.
+//!
+//! Every [`retention_sweep_interval`](crate::Config::retention_sweep_interval) (an hour by
+//! default) each instance deletes:
+//!
+//! - one-time secrets (links, codes, invitations' tokens) a day after they expired;
+//! - passkey ceremonies and social sign-ins in flight once they expired;
+//! - counts of wrong codes once their day is over;
+//! - sessions [`ended_session_retention`](crate::Config::ended_session_retention) after
+//!   they ended (revoked, or past their lifetime);
+//! - audit events older than [`audit_retention`](crate::Config::audit_retention), unless
+//!   the host keeps them forever.
+//!
+//! Hosts that prefer their own scheduler turn the interval to zero and call
+//! [`Portcullis::sweep`](crate::Portcullis::sweep).
+
+use crate::{Error, portcullis::Inner, store};
+
+/// What one sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Swept {
+    /// Expired one-time secrets.
+    pub one_time_secrets: u64,
+    /// Expired passkey ceremonies.
+    pub passkey_ceremonies: u64,
+    /// Expired social sign-ins in flight.
+    pub oauth_states: u64,
+    /// Sessions that ended long enough ago.
+    pub sessions: u64,
+    /// Counts of wrong codes whose day is over.
+    pub code_failures: u64,
+    /// Audit events past their retention.
+    pub audit_events: u64,
+}
+
+/// One-time secrets stay a day past their expiry: the hourly code budget and "this link
+/// was already used" still read them.
+const SECRET_GRACE: time::Duration = time::Duration::DAY;
+
+/// Deletes what the retention rules let go of, as of `now`.
+pub(crate) async fn sweep(inner: &Inner) -> Result<Swept, Error> {
+    let now = inner.now();
+    let db = &inner.db;
+    let ago = |duration: std::time::Duration| {
+        now - time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
+    };
+    let mut swept = Swept {
+        one_time_secrets: store::one_time::delete_expired(db, now - SECRET_GRACE).await?,
+        code_failures: store::one_time::delete_stale_code_failures(db, now - time::Duration::DAY)
+            .await?,
+        passkey_ceremonies: store::passkeys::sweep_challenges(db, now).await?,
+        oauth_states: store::oauth::sweep_states(db, now).await?,
+        sessions: store::sessions::delete_ended(db, ago(inner.config.ended_session_retention))
+            .await?,
+        audit_events: 0,
+    };
+    if let Some(keep) = inner.config.audit_retention {
+        swept.audit_events = store::audit::delete_before(db, ago(keep)).await?;
+    }
+    tracing::debug!(?swept, "retention sweep done");
+    Ok(swept)
+}
+
+/// The earliest a sweep may delete an ended session: a revocation must stay readable by
+/// every instance's poll for as long as a token of that session can be valid.
+pub(crate) fn min_session_retention() -> std::time::Duration {
+    std::time::Duration::from_secs(3600)
+}
