@@ -602,8 +602,11 @@ async fn concurrent_first_passwords_never_fail() {
         .collect();
     let results = parallel(&t.app, requests).await;
     for resp in &results {
+        // Each either set the first password, or found one set a moment earlier (and then
+        // rightly asked for it), or met a busy database: never a 500.
         assert!(
-            resp.status == StatusCode::OK || resp.status == StatusCode::SERVICE_UNAVAILABLE,
+            [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::SERVICE_UNAVAILABLE]
+                .contains(&resp.status),
             "{} {}",
             resp.status,
             resp.text
