@@ -605,8 +605,12 @@ async fn concurrent_first_passwords_never_fail() {
         // Each either set the first password, or found one set a moment earlier (and then
         // rightly asked for it), or met a busy database: never a 500.
         assert!(
-            [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::SERVICE_UNAVAILABLE]
-                .contains(&resp.status),
+            [
+                StatusCode::OK,
+                StatusCode::FORBIDDEN,
+                StatusCode::SERVICE_UNAVAILABLE
+            ]
+            .contains(&resp.status),
             "{} {}",
             resp.status,
             resp.text
