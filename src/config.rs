@@ -652,10 +652,16 @@ impl Config {
                 range: "above zero and below the access-token lifetime",
             });
         }
-        if self.ended_session_retention < crate::flows::retention::min_session_retention() {
+        if self.ended_session_retention
+            < crate::flows::retention::min_session_retention(
+                self.access_token_ttl,
+                self.clock_leeway,
+                self.revocation_poll_interval,
+            )
+        {
             return Err(ConfigError::Out {
                 setting: "ended_session_retention",
-                range: "at least 1 hour",
+                range: "at least 1 hour, and twice the access-token lifetime",
             });
         }
         if self.body_limit < 1024 {

@@ -144,10 +144,11 @@ impl Hasher {
             } else {
                 return Verified::No;
             };
-            // bcrypt reads only the first 72 bytes: past them, a match says nothing about
-            // the rest, so the guess must never become the stored password. The sign-in
+            // bcrypt reads only the first 72 bytes: from 72 on, a match says nothing about
+            // what follows (the stored password may be longer), so the guess must never
+            // become the stored password. The sign-in
             // stands (the old system accepted the same), the bcrypt hash stays.
-            if format == HashFormat::Bcrypt && matched.len() > BCRYPT_MAX_BYTES {
+            if format == HashFormat::Bcrypt && matched.len() >= BCRYPT_MAX_BYTES {
                 return Verified::Yes { rehash: false };
             }
             let rehash = format != HashFormat::Argon2 || !is_current_argon2id(&stored, &ours);

@@ -907,10 +907,9 @@ async fn settle(
                 Some(local) if email_verified => {
                     claim = users::claim_unverified(&txn, &local, false).await?;
                     store::users::mark_email_verified(&txn, local.id, now).await?;
-                    let local = user::Model {
-                        email_verified_at: Some(now),
-                        ..local
-                    };
+                    let local = store::users::find(&txn, local.id)
+                        .await?
+                        .ok_or(Error::InvalidCredentials)?;
                     let account =
                         new_account(provider, local.id, &subject, email.clone(), true, now);
                     insert_account(&txn, &account).await?;

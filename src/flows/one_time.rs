@@ -19,9 +19,11 @@ use crate::{
     AuditEvent, Error,
     audit::AuditKind,
     crypto,
-    delivery::Message,
+    delivery::{Message, TextMessage},
     entity::{Redacted, one_time_secret},
     portcullis::Inner,
+    rate_limit::Limit,
+    session::client_ip::ClientInfo,
     store,
 };
 
@@ -153,6 +155,7 @@ pub(crate) async fn check_code(
     purpose: Purpose,
     identifier: &str,
     code: &str,
+    client: &ClientInfo,
 ) -> Result<one_time_secret::Model, Error> {
     let db = &inner.db;
     let now = inner.now();
@@ -171,19 +174,28 @@ pub(crate) async fn check_code(
     if row.expires_at <= now {
         return Err(Error::TokenExpired);
     }
+    // A guess at a live code counts against every guess made anywhere (made-up addresses
+    // with no code never touch this budget, so they cannot drain it for everyone).
+    inner.throttle(Limit::CodeGuessGlobal, "", client).await?;
     if !store::one_time::count_attempt(db, row.id, MAX_CODE_ATTEMPTS).await? {
+        return Err(Error::TooManyAttempts);
+    }
+    // Counted as a failure before the comparison, like the attempt above, so parallel
+    // guesses cannot slip past the cap; a right code clears the count.
+    let failures =
+        store::one_time::count_code_failure(db, purpose.as_str(), identifier, now, window_cut)
+            .await?;
+    if failures > cap {
+        store::one_time::mark_consumed(db, row.id, now).await?;
         return Err(Error::TooManyAttempts);
     }
     let expected = code_hash(inner, purpose, identifier, code);
     if !crypto::ct_eq(expected.as_bytes(), row.secret_hash.0.as_bytes()) {
-        let failures =
-            store::one_time::count_code_failure(db, purpose.as_str(), identifier, now, window_cut)
-                .await?;
         if failures >= cap
             && store::one_time::claim_failure_notice(db, purpose.as_str(), identifier, cap, now)
                 .await?
         {
-            notify_code_guessing(inner, purpose, identifier).await?;
+            notify_code_guessing(inner, purpose, identifier).await;
         }
         // Read the count back: with parallel guesses, ours may not be the last one counted.
         let attempts = store::one_time::attempts(db, row.id).await?;
@@ -198,23 +210,26 @@ pub(crate) async fn check_code(
     Ok(row)
 }
 
-/// Tells the account behind `identifier`, if there is one, that its codes are paused.
-async fn notify_code_guessing(
-    inner: &Inner,
-    purpose: Purpose,
-    identifier: &str,
-) -> Result<(), Error> {
-    let (user, channel) = match purpose {
-        Purpose::SmsOtp => (
-            store::users::find_by_phone(&inner.db, identifier).await?,
-            "your phone number",
-        ),
-        _ => (
-            store::users::find_by_email(&inner.db, identifier).await?,
-            "your email address",
-        ),
+/// Tells the account behind `identifier`, if there is one, that its codes are paused: by
+/// email, or by text when the account has only a phone. A failure is logged: the refusal
+/// stands either way.
+async fn notify_code_guessing(inner: &Inner, purpose: Purpose, identifier: &str) {
+    let found = match purpose {
+        Purpose::SmsOtp => store::users::find_by_phone(&inner.db, identifier).await,
+        _ => store::users::find_by_email(&inner.db, identifier).await,
     };
-    let Some(user) = user else { return Ok(()) };
+    let user = match found {
+        Ok(Some(user)) => user,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::error!(error = %err, "finding whom to tell about code guessing failed");
+            return;
+        }
+    };
+    let channel = match purpose {
+        Purpose::SmsOtp => "your phone number",
+        _ => "your email address",
+    };
     inner
         .audit(
             AuditEvent::new(AuditKind::CodeGuessingCapped)
@@ -222,8 +237,22 @@ async fn notify_code_guessing(
                 .detail("purpose", purpose.as_str()),
         )
         .await;
-    inner.notify_user(&user, &Message::TooManyWrongCodes { channel });
-    Ok(())
+    if user.email.is_some() {
+        inner.notify_user(&user, &Message::TooManyWrongCodes { channel });
+    } else if let Some(phone) = &user.phone {
+        let body = format!(
+            "{}: many wrong sign-in codes were entered for this number today; code sign-in is paused for a day.",
+            inner.config.app_name
+        );
+        inner.deliver_text(
+            TextMessage {
+                to: phone.clone(),
+                body,
+                kind: "too_many_wrong_codes",
+            },
+            Some(user.id),
+        );
+    }
 }
 
 /// Consumes a checked secret, if nobody has yet (of concurrent redemptions exactly one

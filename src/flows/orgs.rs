@@ -22,6 +22,7 @@ use crate::{
         one_time::{self, Purpose},
         profile, redirect,
         sessions::{self, Grant},
+        users,
     },
     portcullis::Inner,
     rate_limit::Limit,
@@ -296,11 +297,12 @@ pub(crate) async fn change_role(
 /// for themselves (leaving); never the last owner.
 pub(crate) async fn remove(
     inner: &Inner,
-    actor: Uuid,
+    claims: &Claims,
     org_id: Uuid,
     target: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
+    let actor = claims.sub;
     let txn = inner.db.begin().await?;
     store::orgs::lock_org(&txn, org_id)
         .await?
@@ -318,6 +320,10 @@ pub(crate) async fn remove(
             return Err(Error::forbidden(
                 "you cannot remove someone ranked above you",
             ));
+        }
+        if current.role == OWNER {
+            // Removing an owner is demoting one, all the way.
+            sessions::require_fresh(inner, claims.auth_time)?;
         }
         current
     };
@@ -347,12 +353,13 @@ pub(crate) async fn remove(
 /// limits like every other email (an invitation carries text the inviter chose).
 pub(crate) async fn invite(
     inner: &Arc<Inner>,
-    actor: Uuid,
+    claims: &Claims,
     org_id: Uuid,
     email: &str,
     role: &str,
     client: &ClientInfo,
 ) -> Result<invitation::Model, Error> {
+    let actor = claims.sub;
     let email = normalize_email(email)?;
     let role = inner
         .roles
@@ -365,6 +372,10 @@ pub(crate) async fn invite(
         return Err(Error::forbidden(
             "you cannot invite to a role above your own",
         ));
+    }
+    if role.name == OWNER {
+        // An invitation to own is ownership changing hands, as a promotion would be.
+        sessions::require_fresh(inner, claims.auth_time)?;
     }
     let inviter = store::users::find(&inner.db, actor)
         .await?
@@ -544,6 +555,7 @@ pub(crate) async fn accept(
         .await?
         .ok_or(Error::TokenInvalid)?;
 
+    let mut claim = None;
     let user = match caller {
         Some(claims) => {
             let user = store::users::find(&txn, claims.sub)
@@ -560,11 +572,22 @@ pub(crate) async fn accept(
             user
         }
         None => match store::users::find_by_email(&txn, &invitation.email).await? {
-            // Nothing was consumed: the transaction rolls back with this answer.
-            Some(_) => {
+            // A real account: its owner signs in first. Nothing was consumed: the
+            // transaction rolls back with this answer.
+            Some(user) if user.email_verified_at.is_some() => {
                 return Err(Error::ReauthenticationRequired(
                     "this address has an account: sign in to it, then accept the invitation".into(),
                 ));
+            }
+            // An account that only claims the address, unverified: the link proves the
+            // mailbox, so it is taken back from whoever registered it (everything they
+            // added goes) and signed in like a new one.
+            Some(user) => {
+                claim = users::claim_unverified(&txn, &user, false).await?;
+                store::users::mark_email_verified(&txn, user.id, now).await?;
+                store::users::find(&txn, user.id)
+                    .await?
+                    .ok_or(Error::TokenInvalid)?
             }
             None => create_invited(&txn, &invitation.email, now).await?,
         },
@@ -593,7 +616,7 @@ pub(crate) async fn accept(
         txn.commit().await?;
         Accepted::Joined(membership.clone())
     } else {
-        // A new account, created a moment ago for the invited (and now proven) address.
+        // A new account (or one just taken back) for the invited, now proven, address.
         let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
         let grant = sessions::start(
             inner,
@@ -605,6 +628,7 @@ pub(crate) async fn accept(
         )
         .await?;
         txn.commit().await?;
+        users::claimed(inner, grant.user.id, claim, "invitation", client).await;
         Accepted::SignedIn(Box::new(grant), membership.clone())
     };
     inner

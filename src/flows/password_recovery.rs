@@ -256,10 +256,10 @@ pub(crate) async fn reset(
     if !inner.config.sign_in_after_reset {
         return Ok(None);
     }
-    let user = crate::entity::user::Model {
-        email_verified_at: user.email_verified_at.or(Some(now)),
-        ..user
-    };
+    // Read back: verified now, and a claim blanked what the previous holder wrote.
+    let user = store::users::find(&inner.db, user.id)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
     let grant = sessions::start(inner, &inner.db, user, true, sessions::PASSWORD, client).await?;
     Ok(Some(grant))
 }

@@ -333,8 +333,8 @@ pub(crate) async fn verify_email_code(
 ) -> Result<Grant, Error> {
     let email = normalize_email(email)?;
     check_code_shape(code)?;
-    throttle_guess(inner, client).await?;
-    let row = one_time::check_code(inner, Purpose::EmailOtp, &email, code).await?;
+    throttle_redeem(inner, client).await?;
+    let row = one_time::check_code(inner, Purpose::EmailOtp, &email, code, client).await?;
     let txn = inner.db.begin().await?;
     one_time::consume_checked(&txn, &row).await?;
     finish(inner, txn, Channel::Email, row, sessions::EMAIL_OTP, client).await
@@ -352,8 +352,8 @@ pub(crate) async fn verify_sms_code(
     }
     let phone = normalize_phone(phone, &inner.config.sms_allowed_prefixes)?;
     check_code_shape(code)?;
-    throttle_guess(inner, client).await?;
-    let row = one_time::check_code(inner, Purpose::SmsOtp, &phone, code).await?;
+    throttle_redeem(inner, client).await?;
+    let row = one_time::check_code(inner, Purpose::SmsOtp, &phone, code, client).await?;
     let txn = inner.db.begin().await?;
     one_time::consume_checked(&txn, &row).await?;
     finish(inner, txn, Channel::Phone, row, sessions::SMS_OTP, client).await
@@ -371,13 +371,6 @@ async fn throttle_redeem(inner: &Inner, client: &ClientInfo) -> Result<(), Error
     inner
         .throttle(Limit::RedeemPerIp, &client.ip_key(), client)
         .await
-}
-
-/// A code guess counts against the client's IP and against every guess made anywhere:
-/// guessing spread over many addresses (and many IPs) stays slow in total.
-async fn throttle_guess(inner: &Inner, client: &ClientInfo) -> Result<(), Error> {
-    throttle_redeem(inner, client).await?;
-    inner.throttle(Limit::CodeGuessGlobal, "", client).await
 }
 
 /// After a secret was consumed in `txn`: find (or create) the account, mark the address
@@ -423,22 +416,14 @@ async fn finish(
     };
     // An account that held this address unverified is taken back from whoever made it.
     let claim = users::claim_unverified(&txn, &user, was_verified || created).await?;
-    let user = match channel {
-        Channel::Email => {
-            store::users::mark_email_verified(&txn, user.id, now).await?;
-            user::Model {
-                email_verified_at: user.email_verified_at.or(Some(now)),
-                ..user
-            }
-        }
-        Channel::Phone => {
-            store::users::mark_phone_verified(&txn, user.id, now).await?;
-            user::Model {
-                phone_verified_at: user.phone_verified_at.or(Some(now)),
-                ..user
-            }
-        }
-    };
+    match channel {
+        Channel::Email => store::users::mark_email_verified(&txn, user.id, now).await?,
+        Channel::Phone => store::users::mark_phone_verified(&txn, user.id, now).await?,
+    }
+    // Read back: verified now, and a claim above blanked what the previous holder wrote.
+    let user = store::users::find(&txn, user.id)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
     let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
     let grant = sessions::start(inner, &txn, user, has_password, method, client).await?;
     txn.commit().await?;

@@ -44,8 +44,10 @@ const SECRET_GRACE: time::Duration = time::Duration::DAY;
 pub(crate) async fn sweep(inner: &Inner) -> Result<Swept, Error> {
     let now = inner.now();
     let db = &inner.db;
+    // Revocations are stamped by the database's clock: judge their age by it too.
+    let db_now = store::db_now(db).await?;
     let ago = |duration: std::time::Duration| {
-        now - time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
+        db_now - time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
     };
     let mut swept = Swept {
         one_time_secrets: store::one_time::delete_expired(db, now - SECRET_GRACE).await?,
@@ -65,7 +67,13 @@ pub(crate) async fn sweep(inner: &Inner) -> Result<Swept, Error> {
 }
 
 /// The earliest a sweep may delete an ended session: a revocation must stay readable by
-/// every instance's poll for as long as a token of that session can be valid.
-pub(crate) fn min_session_retention() -> std::time::Duration {
-    std::time::Duration::from_secs(3600)
+/// every instance's poll (a new one reads back a whole token lifetime) for as long as a
+/// token of that session can be valid. An hour, or more for long-lived access tokens.
+pub(crate) fn min_session_retention(
+    access_token_ttl: std::time::Duration,
+    clock_leeway: std::time::Duration,
+    poll_interval: std::time::Duration,
+) -> std::time::Duration {
+    let window = access_token_ttl + clock_leeway + poll_interval * 2;
+    std::time::Duration::from_secs(3600).max(window * 2)
 }

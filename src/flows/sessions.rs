@@ -195,8 +195,9 @@ pub(crate) async fn start(
     // An administrator may have disabled the account while this sign-in was checking the
     // password: `Users::disable` revokes only the sessions it can see, so look again now
     // that this one exists.
-    let disabled = store::users::find(db, user.id)
-        .await?
+    let fresh = store::users::find(db, user.id).await?;
+    let disabled = fresh
+        .as_ref()
         .is_none_or(|fresh| fresh.disabled_at.is_some());
     if disabled {
         let revoked =
@@ -204,7 +205,13 @@ pub(crate) async fn start(
         inner.apply_revocations(&revoked);
         return Err(Error::UserDisabled);
     }
-    grant(inner, db, user, has_password, row, &refresh, now).await
+    // A cut-off set a moment ago (in this very transaction, when this sign-in took an
+    // account back) was stamped by the database's clock, which may run a little ahead of
+    // ours: the new token is issued no earlier, so the cut-off never catches it.
+    let issued_at = fresh
+        .and_then(|fresh| fresh.tokens_valid_after)
+        .map_or(now, |cutoff| cutoff.max(now));
+    grant(inner, db, user, has_password, row, &refresh, issued_at).await
 }
 
 /// Builds the grant for a session: a fresh access token plus the given refresh token.

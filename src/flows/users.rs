@@ -355,6 +355,7 @@ pub(crate) struct Claimed {
     password: bool,
     passkeys: u64,
     accounts: u64,
+    memberships: u64,
     cutoff: OffsetDateTime,
     revoked: store::sessions::Revoked,
 }
@@ -362,8 +363,9 @@ pub(crate) struct Claimed {
 /// Proving an address that an account held *unverified* is taking the account over from
 /// whoever created it: they may have been an attacker who registered someone else's
 /// address with a password of their own (pre-account takeover). So the password, the
-/// passkeys and the linked provider accounts go, every token is cut off and every session
-/// ends — in the caller's transaction. After the commit, hand the answer to [`claimed`].
+/// passkeys, the linked provider accounts, the profile they wrote and the organizations
+/// they joined go, every token is cut off and every session ends — in the caller's
+/// transaction. After the commit, hand the answer to [`claimed`].
 pub(crate) async fn claim_unverified(
     db: &impl sea_orm::ConnectionTrait,
     user: &user::Model,
@@ -379,12 +381,16 @@ pub(crate) async fn claim_unverified(
     let passkeys = store::passkeys::delete_all(db, user.id).await?;
     store::passkeys::delete_challenges_of(db, user.id).await?;
     let accounts = store::oauth::delete_accounts_of(db, user.id).await?;
+    // What they wrote and joined was theirs, not the address owner's.
+    store::users::clear_profile(db, user.id).await?;
+    let memberships = store::orgs::delete_memberships_of(db, user.id).await?;
     let cutoff = store::users::cut_off_tokens(db, user.id).await?;
     let revoked = store::sessions::revoke(db, user.id, None, None, "address_claimed").await?;
     Ok(Some(Claimed {
         password,
         passkeys,
         accounts,
+        memberships,
         cutoff,
         revoked,
     }))
@@ -411,6 +417,7 @@ pub(crate) async fn claimed(
                 .detail("password_removed", claim.password)
                 .detail("passkeys_removed", claim.passkeys)
                 .detail("accounts_removed", claim.accounts)
+                .detail("memberships_removed", claim.memberships)
                 .detail("sessions_revoked", claim.revoked.ids.len()),
         )
         .await;

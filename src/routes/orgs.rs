@@ -255,7 +255,7 @@ pub(crate) async fn remove_member(
     client: ClientInfo,
     Path((id, target)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Error> {
-    orgs::remove(&auth.inner, user.id(), id, target, &client).await?;
+    orgs::remove(&auth.inner, user.claims(), id, target, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
@@ -275,8 +275,15 @@ pub(crate) async fn invite(
     Path(id): Path<Uuid>,
     Json(body): Json<InviteBody>,
 ) -> Result<Response, Error> {
-    let invitation =
-        orgs::invite(&auth.inner, user.id(), id, &body.email, &body.role, &client).await?;
+    let invitation = orgs::invite(
+        &auth.inner,
+        user.claims(),
+        id,
+        &body.email,
+        &body.role,
+        &client,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         ok(json!({ "invitation": invitation_view(&invitation) })),

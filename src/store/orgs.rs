@@ -305,3 +305,15 @@ pub(crate) async fn revoke_invitations_to(
         .await?;
     Ok(result.rows_affected)
 }
+
+/// Removes every membership of the user; returns how many.
+pub(crate) async fn delete_memberships_of(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<u64, DbErr> {
+    let result = membership::Entity::delete_many()
+        .filter(membership::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -262,3 +262,15 @@ pub(crate) async fn delete_password(
         .await?;
     Ok(result.rows_affected > 0)
 }
+
+/// Blanks what a user wrote about themselves: name, picture, metadata.
+pub(crate) async fn clear_profile(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::Name, Expr::value(Option::<String>::None))
+        .col_expr(user::Column::ImageUrl, Expr::value(Option::<String>::None))
+        .col_expr(user::Column::Metadata, Expr::value("{}"))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

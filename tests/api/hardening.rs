@@ -71,6 +71,8 @@ async fn switching_organization_answers_an_access_token_only() {
     let owner = verified(&t, "switch@example.com").await;
     let org = create_org(&t, &owner.access_token(), "Switch").await;
     let presented = owner.access_token();
+    // A second later, a token minted now would outlive the presented one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let resp = req(Method::PATCH, "/v1/orgs/current")
         .bearer(&presented)
         .json(json!({ "org_id": org }))
@@ -85,7 +87,8 @@ async fn switching_organization_answers_an_access_token_only() {
     assert_eq!(claims(&switched)["org_id"], org.as_str());
     // Never outlives the token it was bought with: switching cannot keep a stolen access
     // token alive.
-    assert!(claims(&switched)["exp"].as_i64() <= claims(&presented)["exp"].as_i64());
+    assert_eq!(claims(&switched)["exp"], claims(&presented)["exp"]);
+    assert!(claims(&switched)["iat"].as_i64() > claims(&presented)["iat"].as_i64());
     assert_eq!(hello(&t.app, &switched).await, StatusCode::OK);
     // The owner's own refresh token is untouched: it works, trips no reuse detection,
     // and the refreshed token carries the active organization.
@@ -212,11 +215,96 @@ async fn ownership_changes_and_deletion_need_a_fresh_session() {
     .send(&t.app)
     .await;
     assert_eq!(resp.error_code(), "reauthentication_required");
+    // Removing an owner is demoting one; inviting an owner is promoting one.
+    let resp = req(
+        Method::DELETE,
+        &format!("/v1/orgs/{org}/members/{}", user_id(&owner)),
+    )
+    .bearer(&stale_other)
+    .send(&t.app)
+    .await;
+    assert_eq!(resp.error_code(), "reauthentication_required");
+    let resp = post_(&format!("/v1/orgs/{org}/invitations"))
+        .bearer(&stale_other)
+        .json(json!({ "email": "new-owner@example.com", "role": "owner" }))
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.error_code(), "reauthentication_required");
+    let resp = post_(&format!("/v1/orgs/{org}/invitations"))
+        .bearer(&stale_other)
+        .json(json!({ "email": "new-member@example.com", "role": "member" }))
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.text);
     let resp = req(Method::DELETE, &format!("/v1/orgs/{org}"))
         .bearer(&fresh_owner.access_token())
         .send(&t.app)
         .await;
     assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+}
+
+// 2 and 3. Signed out, an invitation to an address an *unverified* account holds proves
+// the mailbox: the account is taken back from whoever registered it, and signed in.
+#[tokio::test]
+async fn an_invitation_takes_back_an_unverified_account() {
+    let t = app().await;
+    let owner = verified(&t, "host@example.com").await;
+    let org = create_org(&t, &owner.access_token(), "Hosts").await;
+    let squatter = sign_up(&t.app, "victim@example.com").await;
+    req(Method::PATCH, "/v1/auth/me")
+        .bearer(&squatter.access_token())
+        .json(json!({ "name": "Squatter", "metadata": { "planted": true } }))
+        .send(&t.app)
+        .await;
+    let squatters_org = create_org(&t, &squatter.access_token(), "Squat").await;
+    post_(&format!("/v1/orgs/{org}/invitations"))
+        .bearer(&owner.access_token())
+        .json(json!({ "email": "victim@example.com", "role": "member" }))
+        .send(&t.app)
+        .await;
+    let token = token_in(&t.email("victim@example.com", 1).await);
+    let resp = post_("/v1/orgs/invitations/accept")
+        .json(json!({ "token": token }))
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+    assert_eq!(resp.json["user"]["email_verified"], true);
+    assert_eq!(resp.json["user"]["has_password"], false);
+    assert_eq!(resp.json["user"]["name"], serde_json::Value::Null);
+    assert_eq!(resp.json["user"]["metadata"], json!({}));
+    assert_eq!(hello(&t.app, &resp.access_token()).await, StatusCode::OK);
+    // The squatter's session, password and memberships are gone.
+    assert_eq!(
+        hello(&t.app, &squatter.access_token()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&t.app, "victim@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let orgs = get_("/v1/orgs")
+        .bearer(&resp.access_token())
+        .send(&t.app)
+        .await;
+    let ids: Vec<&str> = orgs.json["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [org.as_str()], "{}", orgs.text);
+    assert!(!ids.contains(&squatters_org.as_str()));
+    let claim = t
+        .audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|e| e.kind.as_str() == "address_claimed")
+        .cloned()
+        .expect("an address_claimed event");
+    assert_eq!(claim.detail["via"], "invitation");
+    assert_eq!(claim.detail["memberships_removed"], 1);
 }
 
 // 5. Invitations as a spam relay.
@@ -438,23 +526,42 @@ async fn code_guesses_share_a_global_budget() {
         )
     })
     .await;
-    // Guesses at different addresses, from different IPs: only the global budget counts
-    // them together.
-    let statuses: Vec<u16> = futures_statuses(&t, 5).await;
-    assert_eq!(statuses, [400, 400, 400, 429, 429]);
-}
-
-async fn futures_statuses(t: &TestApp, n: usize) -> Vec<u16> {
-    let mut statuses = Vec::new();
-    for i in 0..n {
+    // Guesses at made-up addresses (no code was ever sent there) cost nothing: they
+    // cannot drain the budget for everyone.
+    for i in 0..6 {
         let resp = post_("/v1/auth/email-otp/verify")
-            .json(json!({ "email": format!("spread{i}@example.com"), "code": "123456" }))
+            .json(json!({ "email": format!("made-up{i}@example.com"), "code": "123456" }))
+            .ip(&format!("198.51.100.{}", i + 1))
+            .send(&t.app)
+            .await;
+        assert_eq!(resp.error_code(), "token_invalid");
+    }
+    // Guesses at live codes of different addresses, from different IPs: only the global
+    // budget counts them together.
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let email = format!("spread{i}@example.com");
+        let sent = post_("/v1/auth/sign-in/email-otp")
+            .json(json!({ "email": email }))
+            .ip(&format!("203.0.113.{}", i + 1))
+            .send(&t.app)
+            .await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+        let message = t.email(&email, 1).await;
+        let code = message
+            .subject
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        let resp = post_("/v1/auth/email-otp/verify")
+            .json(json!({ "email": email, "code": wrong(&code) }))
             .ip(&format!("198.51.100.{}", i + 1))
             .send(&t.app)
             .await;
         statuses.push(resp.status.as_u16());
     }
-    statuses
+    assert_eq!(statuses, [400, 400, 400, 429, 429]);
 }
 
 // 8. A credential cookie sent twice is refused (session fixation by a planted cookie).
@@ -529,6 +636,21 @@ async fn a_long_bcrypt_password_is_never_upgraded_from_a_truncated_match() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.hash.0, hash);
+    // Exactly the first 72 bytes match too (bcrypt never saw more): still no upgrade.
+    assert_eq!(
+        sign_in(&t.app, "legacy@example.com", &prefix).await.status,
+        StatusCode::OK
+    );
+    let stored = portcullis::entity::password_credential::Entity::find_by_id(user.id)
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.hash.0, hash);
+    assert_eq!(
+        sign_in(&t.app, "legacy@example.com", &real).await.status,
+        StatusCode::OK
+    );
     // A short bcrypt password is still upgraded at the first sign-in.
     let short = bcrypt::hash("a short legacy password", 4).unwrap();
     let imported = t
@@ -761,6 +883,39 @@ async fn claims_switches_revocations_and_role_changes_are_audited() {
         .send(&t.app)
         .await;
     assert_eq!(resp.status, StatusCode::OK);
+    let member = verified(&t, "promoted@example.com").await;
+    post_(&format!("/v1/orgs/{org}/invitations"))
+        .bearer(&owner.access_token())
+        .json(json!({ "email": "promoted@example.com", "role": "member" }))
+        .send(&t.app)
+        .await;
+    let token = token_in(&t.email("promoted@example.com", 1).await);
+    post_("/v1/orgs/invitations/accept")
+        .bearer(&member.access_token())
+        .json(json!({ "token": token }))
+        .send(&t.app)
+        .await;
+    let resp = req(
+        Method::PATCH,
+        &format!("/v1/orgs/{org}/members/{}", user_id(&member)),
+    )
+    .bearer(&owner.access_token())
+    .json(json!({ "role": "admin" }))
+    .send(&t.app)
+    .await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+    let role_change = t
+        .audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|e| e.kind.as_str() == "role_changed")
+        .cloned()
+        .expect("a role_changed event");
+    assert_eq!(role_change.detail["from"], "member");
+    assert_eq!(role_change.detail["to"], "admin");
+    assert_eq!(role_change.detail["by"], user_id(&owner));
     let kinds = t.audit.kinds();
     for kind in ["org_switched", "invitation_revoked", "invitation_sent"] {
         assert!(
