@@ -204,7 +204,7 @@ impl AuditEvent {
         self
     }
 
-    pub(crate) fn client(mut self, client: &crate::session::client_ip::ClientInfo) -> Self {
+    pub(crate) fn client(mut self, client: &crate::client::ClientInfo) -> Self {
         self.ip = client.ip.map(|ip| ip.to_string());
         self.user_agent.clone_from(&client.user_agent);
         self

@@ -9,11 +9,12 @@ use crate::{
     Secret, TokenDelivery,
     crypto::{DerivedKeys, password::Hasher},
     delivery::{DefaultTemplates, EmailTemplates, LogMailer, LogSmsSender, Mailer, SmsSender},
-    flows::{BreachedPasswords, signing_keys::KeyRing},
+    keys::KeyRing,
+    policy::BreachedPasswords,
     portcullis::Inner,
     rate_limit::{Limit, Rule},
-    roles::{Role, Roles},
-    session::{client_ip::TrustedProxies, revocation::RevocationView},
+    policy::roles::{Role, Roles},
+    client::TrustedProxies, session::{revocation::RevocationView},
 };
 
 /// Builds a [`Portcullis`]. Every setting has a safe default except the secret.
@@ -455,9 +456,9 @@ impl PortcullisBuilder {
         }
 
         #[cfg(feature = "passkeys")]
-        let webauthn = crate::flows::passkeys::relying_party(&config, &origins)?;
+        let webauthn = crate::relying_party::relying_party(&config, &origins)?;
         #[cfg(feature = "oauth")]
-        let oauth = crate::flows::oauth::OAuth::new(config.oauth_providers.clone())
+        let oauth = crate::oauth::OAuth::new(config.oauth_providers.clone())
             .map_err(ConfigError::OAuth)?;
         #[cfg(not(feature = "oauth"))]
         if !config.oauth_providers.is_empty() {

@@ -1,8 +1,13 @@
 //! Configuration: [`Config`], its environment reader, and the checks `build()` runs.
 
-use std::{fmt, net::IpAddr, time::Duration};
+use std::{fmt, time::Duration};
 
-use crate::{Secret, flows::password_policy::PasswordPolicy, session::client_ip::TrustedProxies};
+use crate::{
+    Secret,
+    client::TrustedProxies,
+    policy::password::PasswordPolicy,
+    origin::{Origin, Origins},
+};
 
 /// How a session grant hands its tokens to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -595,15 +600,13 @@ impl Config {
     }
 
     /// Checks every setting, returning the normalised public origin and allowed origins.
-    pub(crate) fn validate(&self) -> Result<CheckedOrigins, ConfigError> {
+    pub(crate) fn validate(&self) -> Result<Origins, ConfigError> {
         let public = Origin::parse(&self.public_url).ok_or_else(|| ConfigError::PublicUrl {
             url: self.public_url.clone(),
         })?;
         let mut allowed = vec![public.clone()];
         for origin in &self.allowed_origins {
-            let parsed = Origin::parse(origin)
-                .filter(|o| o.is_bare(origin))
-                .ok_or_else(|| ConfigError::AllowedOrigin {
+            let parsed = Origin::parse_bare(origin).ok_or_else(|| ConfigError::AllowedOrigin {
                     origin: origin.clone(),
                 })?;
             if !allowed.contains(&parsed) {
@@ -706,7 +709,7 @@ impl Config {
                 )));
             }
         }
-        Ok(CheckedOrigins {
+        Ok(Origins {
             issuer: public.serialize(),
             allowed,
         })
@@ -802,92 +805,6 @@ fn parse_bool(text: &str) -> Option<bool> {
         "1" | "true" | "on" | "yes" => Some(true),
         "0" | "false" | "off" | "no" => Some(false),
         _ => None,
-    }
-}
-
-/// The public origin and every allowed origin, parsed once at `build()`.
-#[derive(Debug, Clone)]
-pub(crate) struct CheckedOrigins {
-    /// The public origin as text: the `iss` of our tokens.
-    pub(crate) issuer: String,
-    pub(crate) allowed: Vec<Origin>,
-}
-
-/// A parsed web origin: scheme, lower-cased host and explicit port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Origin {
-    pub(crate) scheme: &'static str,
-    pub(crate) host: String,
-    pub(crate) port: u16,
-}
-
-impl Origin {
-    /// Parses the origin of an absolute `http`/`https` URL; anything after the authority
-    /// (path, query) is allowed here and ignored. Userinfo, control characters,
-    /// backslashes and empty hosts are refused.
-    pub(crate) fn parse(url: &str) -> Option<Self> {
-        if url
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
-        {
-            return None;
-        }
-        let lower = url.to_ascii_lowercase();
-        let (scheme, rest, default_port) = if let Some(rest) = lower.strip_prefix("https://") {
-            ("https", rest, 443)
-        } else if let Some(rest) = lower.strip_prefix("http://") {
-            ("http", rest, 80)
-        } else {
-            return None;
-        };
-        let authority = rest.split(['/', '?', '#']).next()?;
-        if authority.is_empty() || authority.contains('@') {
-            return None;
-        }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-                if host.contains(':') && !host.starts_with('[') {
-                    return None;
-                }
-                (host, port.parse::<u16>().ok()?)
-            }
-            _ => (authority, default_port),
-        };
-        let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))
-        {
-            inner.parse::<std::net::Ipv6Addr>().is_ok()
-        } else {
-            !host.is_empty()
-                && host.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                })
-        };
-        if !host_ok || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
-            return None;
-        }
-        Some(Self {
-            scheme,
-            host: host.to_owned(),
-            port,
-        })
-    }
-
-    /// Whether `text` is this origin and nothing more (no path, query or fragment).
-    fn is_bare(&self, text: &str) -> bool {
-        let after_scheme = text.split_once("://").map_or("", |(_, rest)| rest);
-        !after_scheme.trim_end_matches('/').contains(['/', '?', '#'])
-    }
-
-    /// `scheme://host[:port]`, the form browsers send in `Origin`.
-    pub(crate) fn serialize(&self) -> String {
-        let default = if self.scheme == "https" { 443 } else { 80 };
-        if self.port == default {
-            format!("{}://{}", self.scheme, self.host)
-        } else {
-            format!("{}://{}:{}", self.scheme, self.host, self.port)
-        }
     }
 }
 
@@ -1100,30 +1017,5 @@ mod tests {
         assert!(c.secure_cookies());
         c.cookie_secure = Some(false);
         assert!(!c.secure_cookies());
-    }
-
-    #[test]
-    fn origins_parse_strictly() {
-        let o = Origin::parse("HTTPS://App.Example.com:443/path?q").unwrap();
-        assert_eq!(o.serialize(), "https://app.example.com");
-        assert_eq!(Origin::parse("http://localhost:3000").unwrap().port, 3000);
-        assert_eq!(
-            Origin::parse("http://[::1]:8080").unwrap().serialize(),
-            "http://[::1]:8080"
-        );
-        for bad in [
-            "javascript:alert(1)",
-            "//evil.example",
-            "https://user@evil.example",
-            "https://evil.example\\@good.example",
-            "https://",
-            "https://exa mple.com",
-            "https://example.com:99999",
-            "ftp://example.com",
-            "https://a..b",
-            "https://evil.example\n",
-        ] {
-            assert_eq!(Origin::parse(bad), None, "{bad}");
-        }
     }
 }

@@ -240,19 +240,19 @@ macro_rules! permissions {
 
 permissions! {
     /// `org:read`.
-    OrgRead => crate::roles::ORG_READ;
+    OrgRead => crate::policy::roles::ORG_READ;
     /// `org:update`.
-    OrgUpdate => crate::roles::ORG_UPDATE;
+    OrgUpdate => crate::policy::roles::ORG_UPDATE;
     /// `org:delete`.
-    OrgDelete => crate::roles::ORG_DELETE;
+    OrgDelete => crate::policy::roles::ORG_DELETE;
     /// `members:read`.
-    MembersRead => crate::roles::MEMBERS_READ;
+    MembersRead => crate::policy::roles::MEMBERS_READ;
     /// `members:manage`.
-    MembersManage => crate::roles::MEMBERS_MANAGE;
+    MembersManage => crate::policy::roles::MEMBERS_MANAGE;
     /// `invitations:manage`.
-    InvitationsManage => crate::roles::INVITATIONS_MANAGE;
+    InvitationsManage => crate::policy::roles::INVITATIONS_MANAGE;
     /// `billing:manage`.
-    BillingManage => crate::roles::BILLING_MANAGE;
+    BillingManage => crate::policy::roles::BILLING_MANAGE;
 }
 
 /// Requires permission `P` in the caller's active organization (set with

@@ -64,12 +64,16 @@
 
 mod audit;
 mod builder;
+pub mod client;
+mod keys;
+mod origin;
+#[cfg(feature = "passkeys")]
+mod relying_party;
 mod config;
 mod crypto;
 mod error;
 mod extract;
 mod portcullis;
-mod providers;
 pub mod rate_limit;
 mod routes;
 mod store;
@@ -78,7 +82,8 @@ pub mod delivery;
 pub mod entity;
 pub mod flows;
 pub mod migration;
-pub mod roles;
+pub mod oauth;
+pub mod policy;
 pub mod session;
 
 pub use self::audit::{AuditEvent, AuditHook, AuditKind};
@@ -91,18 +96,17 @@ pub use self::extract::{
     MembersRead, OrgDelete, OrgRead, OrgUpdate, Permission, RequirePermission,
 };
 pub use self::flows::{
-    BreachedPasswords,
     email_address::normalize_email,
-    password_policy::PasswordPolicy,
     phone::normalize_phone,
     sessions::Grant,
     users::{ImportedUser, NewUser},
 };
 pub use self::migration::Migrator;
+pub use self::policy::{BreachedPasswords, PasswordPolicy};
 pub use self::portcullis::Portcullis;
-pub use self::providers::{OAuthProvider, Protocol, UserApi};
+pub use self::oauth::{OAuthProvider, Protocol, UserApi};
 pub use self::rate_limit::{BoxFuture, MemoryRateLimiter, RateLimiter, Rule, Throttled};
-pub use self::session::client_ip::{ClientInfo, TrustedProxies};
+pub use self::client::{ClientInfo, TrustedProxies};
 
 /// Applies portcullis' pending migrations (tracked in `portcullis_migrations`, apart from
 /// the host's own). Safe to call at every start-up.

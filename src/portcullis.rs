@@ -13,13 +13,16 @@ use uuid::Uuid;
 use crate::{
     AuditEvent, Config, Error, PortcullisBuilder, RateLimiter,
     audit::AuditKind,
-    config::CheckedOrigins,
+    origin::Origins,
     crypto::{DerivedKeys, jwt::Claims, password::Hasher},
     delivery::{self, Branding, Email, EmailTemplates, Mailer, Message, SmsSender, TextMessage},
-    flows::{self, BreachedPasswords, signing_keys::KeyRing},
+    flows,
+    keys::{self, KeyRing},
+    policy::BreachedPasswords,
     rate_limit::{Limit, Rule},
     routes,
-    session::{SessionLayer, client_ip::ClientInfo, revocation::RevocationView, verify},
+    client::ClientInfo,
+    session::{SessionLayer, revocation::RevocationView, verify},
     store,
 };
 
@@ -61,7 +64,7 @@ pub struct Portcullis {
 pub(crate) struct Inner {
     pub(crate) db: DatabaseConnection,
     pub(crate) config: Config,
-    pub(crate) origins: CheckedOrigins,
+    pub(crate) origins: Origins,
     pub(crate) keys: DerivedKeys,
     pub(crate) hasher: Hasher,
     pub(crate) key_ring: KeyRing,
@@ -77,14 +80,14 @@ pub(crate) struct Inner {
     /// `None`: SMS sign-in is off (production without a sender).
     pub(crate) sms_sender: Option<Arc<dyn SmsSender>>,
     /// Organization roles: the built-in ones and the host's.
-    pub(crate) roles: crate::roles::Roles,
+    pub(crate) roles: crate::policy::roles::Roles,
     /// The passkey relying party; `None` when the public URL cannot host passkeys (an IP
     /// address).
     #[cfg(feature = "passkeys")]
     pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
     /// Social sign-in; `None` when no provider is configured.
     #[cfg(feature = "oauth")]
-    pub(crate) oauth: Option<crate::flows::oauth::OAuth>,
+    pub(crate) oauth: Option<crate::oauth::OAuth>,
     /// Throttle keys recently audited, so a flood writes one audit row per key a minute.
     pub(crate) throttle_audited: quick_cache::sync::Cache<String, Instant>,
     /// The host's changes to the default limits.
@@ -187,7 +190,7 @@ impl Portcullis {
     /// A database error.
     pub async fn rotate_signing_key(&self) -> Result<String, Error> {
         let inner = &self.inner;
-        let kid = flows::signing_keys::rotate(&inner.db, &inner.keys, inner.retired_key_lifetime())
+        let kid = keys::rotate(&inner.db, &inner.keys, inner.retired_key_lifetime())
             .await?;
         inner.key_ring.reload(&inner.db, &inner.keys).await?;
         inner

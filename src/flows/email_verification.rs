@@ -10,17 +10,17 @@ use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use crate::{
+    origin,
     AuditEvent, Error,
     audit::AuditKind,
     delivery::Message,
     entity::user,
     flows::{
         one_time::{self, Purpose},
-        redirect,
     },
     portcullis::Inner,
     rate_limit::Limit,
-    session::client_ip::ClientInfo,
+    client::ClientInfo,
     store,
 };
 
@@ -42,7 +42,7 @@ pub(crate) async fn send(
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let redirect_url = redirect_url
-        .map(|target| redirect::check(&target, &inner.origins.allowed))
+        .map(|target| inner.origins.check_redirect(&target))
         .transpose()?;
     let recipient_key = match &recipient {
         Recipient::SignedIn(id) => format!("user:{id}"),
@@ -100,7 +100,7 @@ async fn send_now(
         inner.origins.issuer, inner.config.auth_base_path
     );
     if let Some(target) = &redirect_url {
-        link = redirect::with_query(&link, "redirect_url", &redirect::encode_query_value(target));
+        link = origin::with_query(&link, "redirect_url", &origin::encode_query_value(target));
     }
     let message = inner.render_email(
         &email,

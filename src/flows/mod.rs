@@ -14,32 +14,11 @@ pub(crate) mod orgs;
 #[cfg(feature = "passkeys")]
 pub(crate) mod passkeys;
 pub(crate) mod password;
-pub(crate) mod password_policy;
 pub(crate) mod password_recovery;
 pub(crate) mod passwordless;
 pub(crate) mod phone;
 pub(crate) mod profile;
-pub(crate) mod redirect;
 pub mod retention;
 pub mod sessions;
-pub(crate) mod signing_keys;
 pub mod users;
 
-use std::fmt;
-
-use crate::rate_limit::BoxFuture;
-
-/// A breached-password corpus (for example a k-anonymity range API) consulted when a
-/// password is set.
-///
-/// When the check itself fails, the password is accepted and the failure logged (an
-/// outage of the corpus does not stop sign-ups), unless the host chose
-/// [`breached_passwords_fail_closed`](crate::Config::breached_passwords_fail_closed):
-/// then it is refused with 503 `unavailable`.
-pub trait BreachedPasswords: Send + Sync + fmt::Debug + 'static {
-    /// Whether the password appears in the corpus.
-    fn is_breached<'a>(
-        &'a self,
-        password: &'a str,
-    ) -> BoxFuture<'a, Result<bool, Box<dyn std::error::Error + Send + Sync>>>;
-}

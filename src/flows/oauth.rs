@@ -15,206 +15,32 @@
 //! otherwise it creates a user (or, when the address belongs to an account, asks the
 //! person to sign in and link).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, RwLock},
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
-use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse as _,
-    core::{
-        CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-        CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-        CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-        CoreSubjectIdentifierType, CoreUserInfoClaims,
-    },
-};
 use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error, OAuthProvider, Protocol, UserApi,
+    AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
     crypto,
     delivery::Message,
     entity::{oauth_account, oauth_state, user},
     flows::{
         email_address::normalize_email,
-        redirect,
         sessions::{self, Grant},
         users,
     },
+    oauth::{Identity, OAuth, OAuthProvider, Protocol, client::refused},
     portcullis::Inner,
     rate_limit::Limit,
-    session::client_ip::ClientInfo,
     store,
 };
 
 /// An authorization must come back within this.
 const STATE_TTL: Duration = Duration::from_secs(10 * 60);
-/// Discovery documents (with their keys) are fetched again after this.
-const METADATA_TTL: Duration = Duration::from_secs(10 * 60);
-/// ID tokens must be signed with the provider's keys: never with the client secret (HMAC),
-/// whatever the discovery document offers.
-const ASYMMETRIC_ALGS: [CoreJwsSigningAlgorithm; 10] = [
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-    CoreJwsSigningAlgorithm::EdDsa,
-];
-/// The largest provider answer read.
-const MAX_RESPONSE_BYTES: usize = 1 << 20;
-
-/// The discovery field we read beyond the core ones: whether the provider names itself in
-/// its authorization responses (RFC 9207), in which case a response without `iss` is
-/// refused.
-#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
-struct Rfc9207 {
-    #[serde(default)]
-    authorization_response_iss_parameter_supported: bool,
-}
-
-impl openidconnect::AdditionalProviderMetadata for Rfc9207 {}
-
-/// A discovery document, with [`Rfc9207`].
-type Metadata = openidconnect::ProviderMetadata<
-    Rfc9207,
-    CoreAuthDisplay,
-    CoreClientAuthMethod,
-    CoreClaimName,
-    CoreClaimType,
-    CoreGrantType,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm,
-    CoreJsonWebKey,
-    CoreResponseMode,
-    CoreResponseType,
-    CoreSubjectIdentifierType,
->;
-
-/// The providers, the HTTP client that reaches them, and their discovery documents.
-pub(crate) struct OAuth {
-    providers: Vec<OAuthProvider>,
-    http: reqwest::Client,
-    metadata: RwLock<HashMap<String, (Instant, Metadata)>>,
-}
-
-impl OAuth {
-    /// `None` when no provider is configured.
-    pub(crate) fn new(providers: Vec<OAuthProvider>) -> Result<Option<Self>, String> {
-        if providers.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Self {
-            providers,
-            http: crate::delivery::http_client::client()?,
-            metadata: RwLock::new(HashMap::new()),
-        }))
-    }
-
-    /// The configured providers.
-    pub(crate) fn providers(&self) -> &[OAuthProvider] {
-        &self.providers
-    }
-
-    fn provider(&self, name: &str) -> Result<&OAuthProvider, Error> {
-        self.providers
-            .iter()
-            .find(|p| p.name() == name)
-            .ok_or(Error::NotFound)
-    }
-
-    /// The provider's discovery document (cached; `fresh` fetches it again, for new keys).
-    async fn metadata(
-        &self,
-        provider: &OAuthProvider,
-        issuer: &str,
-        fresh: bool,
-    ) -> Result<Metadata, Error> {
-        if !fresh
-            && let Ok(cache) = self.metadata.read()
-            && let Some((at, metadata)) = cache.get(provider.name())
-            && at.elapsed() < METADATA_TTL
-        {
-            return Ok(metadata.clone());
-        }
-        let issuer_url = IssuerUrl::new(issuer.to_owned())
-            .map_err(|err| Error::Internal(format!("issuer {issuer:?}: {err}").into()))?;
-        let http = self.client();
-        // openidconnect checks that the document's `issuer` is exactly the configured one.
-        let metadata = Metadata::discover_async(issuer_url, &http)
-            .await
-            .map_err(|err| unavailable(provider, "discovery", &err))?;
-        if let Ok(mut cache) = self.metadata.write() {
-            cache.insert(
-                provider.name().to_owned(),
-                (Instant::now(), metadata.clone()),
-            );
-        }
-        Ok(metadata)
-    }
-
-    /// The HTTP client, in the shape the oauth2/openidconnect crates call.
-    fn client(&self) -> impl Fn(openidconnect::HttpRequest) -> HttpFuture + use<> {
-        let client = self.http.clone();
-        move |request| Box::pin(send(client.clone(), request))
-    }
-}
-
-type HttpFuture =
-    std::pin::Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send>>;
-
-/// A failed call to a provider.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct HttpError(String);
-
-async fn send(
-    client: reqwest::Client,
-    request: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, HttpError> {
-    let (parts, body) = request.into_parts();
-    let response = client
-        .request(parts.method, parts.uri.to_string())
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|err| HttpError(err.without_url().to_string()))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let mut body = Vec::new();
-    let mut response = response;
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|err| HttpError(err.without_url().to_string()))?
-    {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(HttpError("provider answer too large".into()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let mut out = http::Response::new(body);
-    *out.status_mut() = status;
-    *out.headers_mut() = headers;
-    Ok(out)
-}
-
-fn unavailable(provider: &OAuthProvider, what: &str, err: &dyn std::fmt::Display) -> Error {
-    tracing::warn!(provider = provider.name(), error = %err, "{what} at the provider failed");
-    Error::Unavailable(format!("{} {what} failed", provider.name()).into())
-}
 
 fn oauth(inner: &Inner) -> Result<&OAuth, Error> {
     inner.oauth.as_ref().ok_or(Error::NotFound)
@@ -277,7 +103,7 @@ pub(crate) async fn authorize(
     let provider = oauth.provider(name)?;
     let redirect_url = redirect_url
         .filter(|target| !target.is_empty())
-        .map(|target| redirect::check(target, &inner.origins.allowed))
+        .map(|target| inner.origins.check_redirect(target))
         .transpose()?;
     inner
         .throttle(Limit::OAuthAuthorizePerIp, &client.ip_key(), client)
@@ -289,42 +115,9 @@ pub(crate) async fn authorize(
     let state = crypto::random_token();
     let nonce = crypto::random_token();
     let browser_secret = crypto::random_token();
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let redirect_uri = RedirectUrl::new(callback_url(inner, name))
-        .map_err(|err| Error::Internal(Box::new(err)))?;
-    let scopes = provider
-        .scope_list()
-        .iter()
-        .filter(|scope| scope.as_str() != "openid")
-        .map(|scope| Scope::new(scope.clone()));
-    let location = match provider.protocol() {
-        Protocol::OpenIdConnect { issuer } => {
-            let metadata = oauth.metadata(provider, issuer, false).await?;
-            let client = oidc_client(provider, metadata).set_redirect_uri(redirect_uri);
-            let state = state.clone();
-            let nonce = nonce.clone();
-            let (url, _, _) = client
-                .authorize_url(
-                    CoreAuthenticationFlow::AuthorizationCode,
-                    move || CsrfToken::new(state),
-                    move || Nonce::new(nonce),
-                )
-                .add_scopes(scopes)
-                .set_pkce_challenge(challenge)
-                .url();
-            url.to_string()
-        }
-        Protocol::OAuth2 { .. } => {
-            let client = oauth2_client(provider, redirect_uri)?;
-            let state = state.clone();
-            let (url, _) = client
-                .authorize_url(move || CsrfToken::new(state))
-                .add_scopes(scopes)
-                .set_pkce_challenge(challenge)
-                .url();
-            url.to_string()
-        }
-    };
+    let (location, pkce_verifier) = oauth
+        .authorization_url(provider, callback_url(inner, name), &state, &nonce)
+        .await?;
 
     let now = store::now();
     sweep_now_and_then(inner, now).await?;
@@ -334,7 +127,7 @@ pub(crate) async fn authorize(
         browser_hash: crypto::sha256_hex(browser_secret.as_bytes()),
         provider: provider.name().to_owned(),
         issuer: provider.issuer_id().to_owned(),
-        pkce_verifier: verifier.secret().clone(),
+        pkce_verifier,
         nonce,
         redirect_url,
         link_user_id: link.map(|l| l.user_id),
@@ -347,63 +140,6 @@ pub(crate) async fn authorize(
         location,
         browser_secret,
     })
-}
-
-type OidcClient = CoreClient<
-    openidconnect::EndpointSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointMaybeSet,
-    openidconnect::EndpointMaybeSet,
->;
-
-/// An OpenID Connect client for the provider, from its discovery document.
-fn oidc_client(provider: &OAuthProvider, metadata: Metadata) -> OidcClient {
-    CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(provider.client_id().to_owned()),
-        provider
-            .client_secret()
-            .map(|s| ClientSecret::new(s.to_owned())),
-    )
-}
-
-type OAuth2Client = oauth2::Client<
-    oauth2::basic::BasicErrorResponse,
-    oauth2::basic::BasicTokenResponse,
-    oauth2::basic::BasicTokenIntrospectionResponse,
-    oauth2::StandardRevocableToken,
-    oauth2::basic::BasicRevocationErrorResponse,
-    oauth2::EndpointSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointSet,
->;
-
-fn oauth2_client(
-    provider: &OAuthProvider,
-    redirect_uri: RedirectUrl,
-) -> Result<OAuth2Client, Error> {
-    let Protocol::OAuth2 {
-        authorize_url,
-        token_url,
-        ..
-    } = provider.protocol()
-    else {
-        return Err(Error::NotFound);
-    };
-    let bad = |err: oauth2::url::ParseError| Error::Internal(Box::new(err));
-    let mut client =
-        oauth2::basic::BasicClient::new(oauth2::ClientId::new(provider.client_id().to_owned()))
-            .set_auth_uri(oauth2::AuthUrl::new(authorize_url.clone()).map_err(bad)?)
-            .set_token_uri(oauth2::TokenUrl::new(token_url.clone()).map_err(bad)?)
-            .set_redirect_uri(redirect_uri);
-    if let Some(secret) = provider.client_secret() {
-        client = client.set_client_secret(oauth2::ClientSecret::new(secret.to_owned()));
-    }
-    Ok(client)
 }
 
 /// Sweeps expired authorizations at most once a minute per instance.
@@ -450,14 +186,6 @@ impl From<Error> for Failed {
             redirect_url: None,
         }
     }
-}
-
-/// What the provider said about the person.
-struct Identity {
-    subject: String,
-    email: Option<String>,
-    email_verified: bool,
-    name: Option<String>,
 }
 
 /// `GET /oauth/{provider}/callback`. `browser_secret` is the binding cookie's value;
@@ -537,29 +265,33 @@ pub(crate) async fn callback(
     // RFC 9207: an OpenID Connect provider that names itself must name the one we sent
     // the person to, and one that says it always does must not leave it out. (OAuth 2.0
     // providers' stored issuer is our own label for them, not an identifier to compare.)
-    if let Protocol::OpenIdConnect { issuer } = provider.protocol() {
-        let advertised = oauth
-            .metadata(provider, issuer, false)
-            .await
-            .map_err(&fail)?
-            .additional_metadata()
-            .authorization_response_iss_parameter_supported;
-        let wrong = match params.iss.as_deref() {
-            Some(iss) => iss != row.issuer,
-            None => advertised,
-        };
-        if wrong {
-            return Err(fail(Error::forbidden(
-                "the answer came from another issuer",
-            )));
-        }
+    let advertised = oauth.requires_iss(provider).await.map_err(&fail)?;
+    let wrong = match params.iss.as_deref() {
+        Some(iss) => iss != row.issuer && matches!(provider.protocol(), Protocol::OpenIdConnect { .. }),
+        None => advertised,
+    };
+    if wrong {
+        return Err(fail(Error::forbidden(
+            "the answer came from another issuer",
+        )));
     }
     let code = params
         .code
         .filter(|code| !code.is_empty() && code.len() <= 2048)
         .ok_or_else(|| fail(Error::invalid_request("code: missing")))?;
 
-    let identity = match exchange(inner, oauth, provider, &row, code).await {
+    let leeway = i64::try_from(inner.config.clock_leeway.as_secs()).unwrap_or(0);
+    let exchanged = oauth
+        .exchange(
+            provider,
+            callback_url(inner, provider.name()),
+            code,
+            &row.pkce_verifier,
+            &row.nonce,
+            leeway,
+        )
+        .await;
+    let identity = match exchanged {
         Ok(identity) => identity,
         Err(error) => {
             inner
@@ -590,224 +322,6 @@ fn error_code(raw: &str) -> String {
         raw.to_owned()
     } else {
         "error".to_owned()
-    }
-}
-
-/// Exchanges the code (with the PKCE verifier) and establishes who the person is.
-async fn exchange(
-    inner: &Inner,
-    oauth: &OAuth,
-    provider: &OAuthProvider,
-    row: &oauth_state::Model,
-    code: String,
-) -> Result<Identity, Error> {
-    let redirect_uri = RedirectUrl::new(callback_url(inner, provider.name()))
-        .map_err(|err| Error::Internal(Box::new(err)))?;
-    let http = oauth.client();
-    let verifier = PkceCodeVerifier::new(row.pkce_verifier.clone());
-    match provider.protocol() {
-        Protocol::OpenIdConnect { issuer } => {
-            let metadata = oauth.metadata(provider, issuer, false).await?;
-            let client = oidc_client(provider, metadata).set_redirect_uri(redirect_uri);
-            let tokens = client
-                .exchange_code(AuthorizationCode::new(code))
-                .map_err(|err| Error::Internal(Box::new(err)))?
-                .set_pkce_verifier(verifier)
-                .request_async(&http)
-                .await
-                .map_err(|err| token_error(provider, &err))?;
-            let id_token = tokens
-                .id_token()
-                .ok_or_else(|| refused(provider, "no ID token"))?;
-            let nonce = Nonce::new(row.nonce.clone());
-            let refreshed;
-            let first = client.id_token_verifier().set_allowed_algs(ASYMMETRIC_ALGS);
-            let (claims, verifier) = match id_token.claims(&first, &nonce) {
-                Ok(claims) => (claims.clone(), first),
-                Err(error) => {
-                    // The provider may have rotated its keys since we cached them.
-                    let metadata = oauth.metadata(provider, issuer, true).await?;
-                    refreshed = oidc_client(provider, metadata);
-                    let retry = refreshed
-                        .id_token_verifier()
-                        .set_allowed_algs(ASYMMETRIC_ALGS);
-                    let claims = id_token
-                        .claims(&retry, &nonce)
-                        .cloned()
-                        .map_err(|_| refused(provider, &format!("ID token: {error}")))?;
-                    (claims, retry)
-                }
-            };
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let iat = claims.issue_time().timestamp();
-            let leeway = i64::try_from(inner.config.clock_leeway.as_secs()).unwrap_or(0);
-            if iat > now + leeway || iat < now - 600 - leeway {
-                return Err(refused(provider, "ID token issued at an implausible time"));
-            }
-            if let Some(expected) = claims.access_token_hash() {
-                let alg = id_token
-                    .signing_alg()
-                    .map_err(|err| refused(provider, &err.to_string()))?;
-                let key = id_token
-                    .signing_key(&verifier)
-                    .map_err(|err| refused(provider, &err.to_string()))?;
-                let actual = AccessTokenHash::from_token(tokens.access_token(), alg, key)
-                    .map_err(|err| refused(provider, &err.to_string()))?;
-                if actual != *expected {
-                    return Err(refused(provider, "access token does not match at_hash"));
-                }
-            }
-            let subject = claims.subject().as_str().to_owned();
-            let mut identity = Identity {
-                subject,
-                email: claims.email().map(|e| e.as_str().to_owned()),
-                email_verified: claims.email_verified() == Some(true),
-                name: claims
-                    .name()
-                    .and_then(|n| n.get(None))
-                    .map(|n| n.as_str().to_owned()),
-            };
-            // Many providers keep the email for userinfo.
-            if identity.email.is_none()
-                && let Ok(request) = client.user_info(
-                    tokens.access_token().to_owned(),
-                    Some(claims.subject().clone()),
-                )
-            {
-                let info: CoreUserInfoClaims = request
-                    .request_async(&http)
-                    .await
-                    .map_err(|err| refused(provider, &format!("userinfo: {err}")))?;
-                identity.email = info.email().map(|e| e.as_str().to_owned());
-                identity.email_verified = info.email_verified() == Some(true);
-                if identity.name.is_none() {
-                    identity.name = info
-                        .name()
-                        .and_then(|n| n.get(None))
-                        .map(|n| n.as_str().to_owned());
-                }
-            }
-            Ok(identity)
-        }
-        Protocol::OAuth2 { api_base, api, .. } => {
-            let client = oauth2_client(provider, redirect_uri)?;
-            let tokens = client
-                .exchange_code(oauth2::AuthorizationCode::new(code))
-                .set_pkce_verifier(oauth2::PkceCodeVerifier::new(row.pkce_verifier.clone()))
-                .request_async(&http)
-                .await
-                .map_err(|err| token_error(provider, &err))?;
-            user_api(
-                oauth,
-                provider,
-                api_base,
-                *api,
-                tokens.access_token().secret(),
-            )
-            .await
-        }
-    }
-}
-
-fn refused(provider: &OAuthProvider, why: &str) -> Error {
-    tracing::warn!(provider = provider.name(), why, "social sign-in refused");
-    Error::InvalidCredentials
-}
-
-fn token_error<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static>(
-    provider: &OAuthProvider,
-    err: &oauth2::RequestTokenError<RE, T>,
-) -> Error {
-    match err {
-        oauth2::RequestTokenError::ServerResponse(_) => {
-            tracing::info!(provider = provider.name(), error = %err, "the provider refused the code");
-            Error::TokenInvalid
-        }
-        // An answer we cannot read (a malformed or non-conforming ID token among it) is
-        // not an identity.
-        oauth2::RequestTokenError::Parse(..) => refused(provider, &err.to_string()),
-        _ => unavailable(provider, "token exchange", err),
-    }
-}
-
-/// The identity from an OAuth 2.0 provider's user API.
-async fn user_api(
-    oauth: &OAuth,
-    provider: &OAuthProvider,
-    api_base: &str,
-    api: UserApi,
-    access_token: &str,
-) -> Result<Identity, Error> {
-    // Through the same client and size cap as every other provider call.
-    let get = |path: &str| {
-        let url = format!("{}{path}", api_base.trim_end_matches('/'));
-        let client = oauth.http.clone();
-        async move {
-            let request = http::Request::get(url)
-                .header(
-                    http::header::AUTHORIZATION,
-                    format!("Bearer {access_token}"),
-                )
-                .header(http::header::ACCEPT, "application/json")
-                .body(Vec::new())
-                .map_err(|err| HttpError(err.to_string()))?;
-            let response = send(client, request).await?;
-            if !response.status().is_success() {
-                return Err(HttpError(format!("status {}", response.status())));
-            }
-            Ok(response.into_body())
-        }
-    };
-    let read = |what: &'static str| move |err: HttpError| unavailable(provider, what, &err);
-    let parse = |what: &'static str| {
-        move |err: serde_json::Error| refused(provider, &format!("{what}: {err}"))
-    };
-    match api {
-        UserApi::GitHub => {
-            #[derive(Deserialize)]
-            struct GitHubUser {
-                id: u64,
-                name: Option<String>,
-            }
-            #[derive(Deserialize)]
-            struct GitHubEmail {
-                email: Option<String>,
-                primary: bool,
-                verified: bool,
-            }
-            let user: GitHubUser =
-                serde_json::from_slice(&get("/user").await.map_err(read("user API"))?)
-                    .map_err(parse("user API"))?;
-            let emails: Vec<GitHubEmail> =
-                serde_json::from_slice(&get("/user/emails").await.map_err(read("emails API"))?)
-                    .map_err(parse("emails API"))?;
-            let primary = emails.into_iter().find(|e| e.primary && e.email.is_some());
-            Ok(Identity {
-                subject: user.id.to_string(),
-                email_verified: primary.as_ref().is_some_and(|e| e.verified),
-                email: primary.and_then(|e| e.email),
-                name: user.name,
-            })
-        }
-        UserApi::Discord => {
-            #[derive(Deserialize)]
-            struct DiscordUser {
-                id: String,
-                email: Option<String>,
-                #[serde(default)]
-                verified: Option<bool>,
-                global_name: Option<String>,
-            }
-            let user: DiscordUser =
-                serde_json::from_slice(&get("/users/@me").await.map_err(read("user API"))?)
-                    .map_err(parse("user API"))?;
-            Ok(Identity {
-                subject: user.id,
-                email_verified: user.verified == Some(true),
-                email: user.email,
-                name: user.global_name,
-            })
-        }
     }
 }
 

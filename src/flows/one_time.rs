@@ -23,7 +23,7 @@ use crate::{
     entity::{Redacted, one_time_secret},
     portcullis::Inner,
     rate_limit::Limit,
-    session::client_ip::ClientInfo,
+    client::ClientInfo,
     store,
 };
 

@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, TransactionTrait as _};
 use uuid::Uuid;
 
 use crate::{
+    origin,
     AuditEvent, Error,
     audit::AuditKind,
     crypto::jwt::Claims,
@@ -20,14 +21,14 @@ use crate::{
     flows::{
         email_address::normalize_email,
         one_time::{self, Purpose},
-        profile, redirect,
+        profile,
         sessions::{self, Grant},
         users,
     },
     portcullis::Inner,
     rate_limit::Limit,
-    roles::{self, OWNER, Role},
-    session::client_ip::ClientInfo,
+    policy::roles::{self, OWNER, Role},
+    client::ClientInfo,
     store,
 };
 
@@ -426,7 +427,7 @@ pub(crate) async fn invite(
         .invitation_accept_url
         .clone()
         .unwrap_or_else(|| format!("{}/accept-invitation", inner.origins.issuer));
-    let link = redirect::with_query(&page, "token", &token);
+    let link = origin::with_query(&page, "token", &token);
     let organization = name_for_email(&org.name);
     let message = inner.render_email(
         &email,

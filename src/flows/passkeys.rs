@@ -26,19 +26,19 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Url, WebauthnError,
+    RegisterPublicKeyCredential, WebauthnError,
 };
 use webauthn_rs::{
-    Webauthn, WebauthnBuilder,
+    Webauthn,
     fake::{FakePasskeyDistribution, WebauthnFakeCredentialGenerator},
 };
 use webauthn_rs_proto::{AllowCredentials, ResidentKeyRequirement};
 
 use crate::{
-    AuditEvent, Config, ConfigError, Error,
+    AuditEvent, Error,
     audit::AuditKind,
-    config::{CheckedOrigins, Origin},
     crypto,
+    relying_party::CEREMONY_TTL,
     delivery::Message,
     entity::{passkey, user, webauthn_challenge},
     flows::{
@@ -48,12 +48,10 @@ use crate::{
     },
     portcullis::Inner,
     rate_limit::Limit,
-    session::client_ip::ClientInfo,
+    client::ClientInfo,
     store,
 };
 
-/// A ceremony lives at most this long (and the browser is told the same timeout).
-const CEREMONY_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 /// WebAuthn caps credential ids at 1023 bytes.
 const MAX_CREDENTIAL_ID_LEN: usize = 1023;
 /// Passkeys one account may hold.
@@ -67,88 +65,6 @@ const REGISTRATION: &str = "registration";
 const SIGN_IN: &str = "sign_in";
 /// Sign-in with whichever discoverable credential the browser offers.
 const DISCOVERABLE: &str = "discoverable";
-
-/// Builds the relying party from the configuration, or `None` (passkeys off, with a
-/// warning) when the RP id was left to default and the public URL's host is an IP
-/// address, which WebAuthn does not accept.
-pub(crate) fn relying_party(
-    config: &Config,
-    origins: &CheckedOrigins,
-) -> Result<Option<Webauthn>, ConfigError> {
-    let bad = |why: String| ConfigError::Passkeys(why);
-    let public = origins
-        .allowed
-        .first()
-        .ok_or_else(|| bad("no public origin".into()))?;
-    let rp_id = match &config.passkey_rp_id {
-        Some(rp_id) => rp_id.trim().trim_end_matches('.').to_ascii_lowercase(),
-        None if is_ip(&public.host) => {
-            tracing::warn!(
-                host = %public.host,
-                "portcullis: passkeys are off: WebAuthn needs a domain name, and the public URL's host is an IP address"
-            );
-            return Ok(None);
-        }
-        None => public.host.clone(),
-    };
-    if rp_id.is_empty() || is_ip(&rp_id) || rp_id.contains(['/', ':', '@']) {
-        return Err(bad(format!("RP id {rp_id:?} is not a domain name")));
-    }
-    if !under(&public.host, &rp_id) {
-        return Err(bad(format!(
-            "RP id {rp_id:?} is neither the public URL's host {:?} nor a parent domain of it",
-            public.host
-        )));
-    }
-    let mut urls = vec![origin_url(public)?];
-    for text in &config.passkey_origins {
-        let origin = Origin::parse(text)
-            .filter(|origin| origin.serialize() == text.trim_end_matches('/'))
-            .ok_or_else(|| {
-                bad(format!(
-                    "origin {text:?} is not of the form scheme://host[:port]"
-                ))
-            })?;
-        if !under(&origin.host, &rp_id) {
-            return Err(bad(format!(
-                "origin {text:?} is not under the RP id {rp_id:?}"
-            )));
-        }
-        urls.push(origin_url(&origin)?);
-    }
-    urls.dedup();
-    tracing::debug!(rp_id = %rp_id, origins = ?urls.iter().map(Url::as_str).collect::<Vec<_>>(), "passkey relying party");
-    let mut builder = WebauthnBuilder::new(&rp_id, &urls[0])
-        .map_err(|err| bad(format!("relying party: {err}")))?
-        .rp_name(&config.app_name)
-        .timeout(CEREMONY_TTL);
-    for url in &urls[1..] {
-        builder = builder.append_allowed_origin(url);
-    }
-    builder
-        .build()
-        .map(Some)
-        .map_err(|err| bad(format!("relying party: {err}")))
-}
-
-fn is_ip(host: &str) -> bool {
-    host.trim_matches(['[', ']'])
-        .parse::<std::net::IpAddr>()
-        .is_ok()
-}
-
-/// `host` is `domain` or a subdomain of it.
-fn under(host: &str, domain: &str) -> bool {
-    host == domain
-        || host
-            .strip_suffix(domain)
-            .is_some_and(|rest| rest.ends_with('.'))
-}
-
-fn origin_url(origin: &Origin) -> Result<Url, ConfigError> {
-    Url::parse(&origin.serialize())
-        .map_err(|err| ConfigError::Passkeys(format!("origin {}: {err}", origin.serialize())))
-}
 
 /// The relying party, or 404 when passkeys are off.
 fn relying(inner: &Inner) -> Result<&Webauthn, Error> {

@@ -15,7 +15,7 @@ use crate::{
     },
     portcullis::Inner,
     rate_limit::Limit,
-    session::client_ip::ClientInfo,
+    client::ClientInfo,
     store,
 };
 

@@ -17,6 +17,7 @@ use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use crate::{
+    origin::{self, Origin},
     AuditEvent, Error,
     audit::AuditKind,
     crypto::{self, password::Verified},
@@ -25,13 +26,13 @@ use crate::{
         email_address::normalize_email,
         one_time::{self, Purpose, USER_LINK_PURPOSES},
         password::check_new_password,
-        profile, redirect,
+        profile,
         sessions::{self, Grant},
         users,
     },
     portcullis::Inner,
     rate_limit::Limit,
-    session::client_ip::ClientInfo,
+    client::ClientInfo,
     store,
 };
 
@@ -55,13 +56,13 @@ struct Checked {
 fn check_options(inner: &Inner, options: ForgotOptions) -> Result<Checked, Error> {
     let redirect_url = options
         .redirect_url
-        .map(|target| redirect::check(&target, &inner.origins.allowed))
+        .map(|target| inner.origins.check_redirect(&target))
         .transpose()?;
     // A base URL is only ever one of our own allowed origins: never a link to elsewhere.
     let base_url = match options.base_url {
         Some(base) => {
-            let origin = crate::config::Origin::parse(&base)
-                .filter(|origin| inner.origins.allowed.contains(origin))
+            let origin = Origin::parse(&base)
+                .filter(|origin| inner.origins.allows(origin))
                 .ok_or_else(|| Error::invalid_request("base_url: not an allowed origin"))?;
             Some(origin.serialize())
         }
@@ -71,8 +72,8 @@ fn check_options(inner: &Inner, options: ForgotOptions) -> Result<Checked, Error
     // A logo comes from one of our own origins only: an arbitrary image URL would be a
     // tracking pixel telling a stranger that the address has an account.
     if let Some(logo) = profile::image_url(options.logo_url)? {
-        let ours = crate::config::Origin::parse(&logo)
-            .is_some_and(|origin| inner.origins.allowed.contains(&origin));
+        let ours = Origin::parse(&logo)
+            .is_some_and(|origin| inner.origins.allows(&origin));
         if !ours {
             return Err(Error::invalid_request(
                 "logo_url: must be on the public or an allowed origin",
@@ -174,9 +175,9 @@ async fn send_reset(
         Some(base) => format!("{base}{}", path_of(&page)),
         None => page,
     };
-    let mut link = redirect::with_query(&page, "token", &token);
+    let mut link = origin::with_query(&page, "token", &token);
     if let Some(target) = &checked.redirect_url {
-        link = redirect::with_query(&link, "redirect_url", &redirect::encode_query_value(target));
+        link = origin::with_query(&link, "redirect_url", &origin::encode_query_value(target));
     }
     let message = inner.render_email(
         email,

@@ -15,6 +15,7 @@ use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use uuid::Uuid;
 
 use crate::{
+    origin,
     AuditEvent, Error,
     audit::AuditKind,
     delivery::{Message, TextMessage},
@@ -23,13 +24,12 @@ use crate::{
         email_address::normalize_email,
         one_time::{self, Purpose},
         phone::normalize_phone,
-        redirect,
         sessions::{self, Grant, Method},
         users,
     },
     portcullis::Inner,
     rate_limit::Limit,
-    session::client_ip::ClientInfo,
+    client::ClientInfo,
     store,
 };
 
@@ -120,7 +120,7 @@ pub(crate) async fn send_magic_link(
 ) -> Result<(), Error> {
     let email = normalize_email(email)?;
     let redirect_url = redirect_url
-        .map(|target| redirect::check(&target, &inner.origins.allowed))
+        .map(|target| inner.origins.check_redirect(&target))
         .transpose()?;
     throttle_send(inner, &MAGIC_LINK_SENDS, &email, client).await?;
     let inner = inner.clone();
@@ -145,10 +145,10 @@ pub(crate) async fn send_magic_link(
                 inner.origins.issuer, inner.config.auth_base_path
             );
             if let Some(target) = &redirect_url {
-                link = redirect::with_query(
+                link = origin::with_query(
                     &link,
                     "redirect_url",
-                    &redirect::encode_query_value(target),
+                    &origin::encode_query_value(target),
                 );
             }
             let message = inner.render_email(

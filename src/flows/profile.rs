@@ -1,7 +1,7 @@
 //! The user-editable profile fields, validated the same way on sign-up, `PATCH /me` and
 //! the Rust API.
 
-use crate::{Error, config::Origin};
+use crate::{Error, origin::Origin};
 
 /// The largest `metadata` object accepted, serialised, in bytes.
 pub(crate) const MAX_METADATA_LEN: usize = 16 * 1024;

@@ -25,7 +25,7 @@ use crate::{
     crypto::{self, jwt::Claims},
     entity::{Redacted, session, user},
     portcullis::Inner,
-    session::client_ip::ClientInfo,
+    client::ClientInfo,
     store,
 };
 

@@ -31,7 +31,7 @@ use crate::{
     entity::user,
     flows::{email_address::normalize_email, password::check_new_password, profile, sessions},
     portcullis::Inner,
-    session::client_ip::ClientInfo,
+    client::ClientInfo,
     store,
 };
 

@@ -18,7 +18,7 @@ use crate::{
     CurrentUser, Error, Portcullis, SignInMethod, crypto,
     flows::{email_address::normalize_email, profile},
     rate_limit::Limit,
-    session::{client_ip::ClientInfo, cookie, csrf},
+    client::ClientInfo, session::{cookie, csrf},
     store,
 };
 

@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, header};
 use super::views::set_cookies;
 use crate::{
     Error, Portcullis,
-    config::Origin,
+    origin::Origin,
     crypto,
     delivery::templates::escape_html,
     session::{cookie, csrf},
@@ -149,7 +149,7 @@ pub(crate) fn check_form(
         .get(header::ORIGIN)
         .and_then(|origin| origin.to_str().ok())
         .is_some_and(|origin| {
-            Origin::parse(origin).is_none_or(|origin| !inner.origins.allowed.contains(&origin))
+            Origin::parse(origin).is_none_or(|origin| !inner.origins.allows(&origin))
         });
     if cross_site || foreign_origin {
         return Err(Error::forbidden("cross-site request refused"));

@@ -16,14 +16,14 @@ use super::{
     views::{UserView, ok, set_cookies},
 };
 use crate::{
+    origin,
     CurrentUser, Error, Portcullis,
     delivery::{mask_email, templates::escape_html},
     flows::{
         email_address::normalize_email,
         email_verification::{self, Recipient},
-        redirect,
     },
-    session::{client_ip::ClientInfo, cookie},
+    client::ClientInfo, session::{cookie},
     store,
 };
 
@@ -108,7 +108,7 @@ pub(crate) async fn verify(
     let target = if form.redirect_url.is_empty() {
         "/".to_owned()
     } else {
-        redirect::check(&form.redirect_url, &inner.origins.allowed)?
+        inner.origins.check_redirect(&form.redirect_url)?
     };
     match email_verification::verify(inner, &form.token, &client).await {
         Ok(_) => {
@@ -120,7 +120,7 @@ pub(crate) async fn verify(
             Ok(response)
         }
         Err(err) if err.status().is_client_error() && !form.redirect_url.is_empty() => {
-            Ok(Redirect::to(&redirect::with_query(&target, "error", err.code())).into_response())
+            Ok(Redirect::to(&origin::with_query(&target, "error", err.code())).into_response())
         }
         Err(err) => Err(err),
     }
@@ -170,7 +170,7 @@ pub(crate) async fn verify_link(
     let target = query
         .redirect_url
         .filter(|target| !target.is_empty())
-        .map(|target| redirect::check(&target, &inner.origins.allowed))
+        .map(|target| inner.origins.check_redirect(&target))
         .transpose()?;
     if wants_json(&headers) {
         let user = email_verification::verify(inner, &query.token, &client).await?;
@@ -179,7 +179,7 @@ pub(crate) async fn verify_link(
     }
     let Some((address, created_at)) = email_verification::peek(inner, &query.token).await? else {
         return Ok(match target {
-            Some(target) => Redirect::to(&redirect::with_query(
+            Some(target) => Redirect::to(&origin::with_query(
                 &target,
                 "error",
                 Error::TokenInvalid.code(),

@@ -9,7 +9,7 @@ use axum::{
 use http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 
-use crate::{Error, Portcullis, session::client_ip::ClientInfo};
+use crate::{Error, Portcullis, client::ClientInfo};
 
 /// A JSON body. Only `application/json` (or `+json`) is accepted, so a cross-site form
 /// can never reach a handler as a "simple request".

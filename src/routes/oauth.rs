@@ -21,14 +21,14 @@ use super::{
     views::{GrantResponse, ok, rfc3339, set_cookies},
 };
 use crate::{
+    origin,
     CurrentUser, Error, Portcullis,
     entity::oauth_account,
     flows::{
         self,
         oauth::{CallbackParams, Failed, Outcome},
-        redirect,
     },
-    session::{client_ip::ClientInfo, cookie},
+    client::ClientInfo, session::{cookie},
 };
 
 /// The cookie binding an authorization to the browser that started it.
@@ -176,7 +176,7 @@ pub(crate) async fn callback(
             error,
             redirect_url: Some(target),
         }) if !json && error.status().is_client_error() => {
-            Redirect::to(&redirect::with_query(&target, "error", error.code())).into_response()
+            Redirect::to(&origin::with_query(&target, "error", error.code())).into_response()
         }
         Err(Failed { error, .. }) => return Err(error),
     };

@@ -34,8 +34,8 @@ use crate::{
     CurrentUser, Error, Portcullis,
     entity::{invitation, membership, organization},
     flows::orgs::{self, Accepted},
-    roles,
-    session::client_ip::ClientInfo,
+    policy::roles,
+    client::ClientInfo,
     store,
 };
 

@@ -22,7 +22,7 @@ use super::{
     views::{GrantResponse, ok, rfc3339},
 };
 use crate::{
-    CurrentUser, Error, Portcullis, entity::passkey, flows, session::client_ip::ClientInfo,
+    CurrentUser, Error, Portcullis, entity::passkey, flows, client::ClientInfo,
 };
 
 pub(super) fn router() -> Router<Portcullis> {

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     CurrentUser, Error, Portcullis,
     flows::{self, password::SignedUp},
-    session::client_ip::ClientInfo,
+    client::ClientInfo,
 };
 
 pub(super) fn router() -> Router<Portcullis> {

@@ -21,8 +21,9 @@ use super::{
 use crate::{
     Error, Portcullis,
     delivery::templates::escape_html,
-    flows::{passwordless, redirect},
-    session::{client_ip::ClientInfo, cookie},
+    flows::passwordless,
+    origin,
+    client::ClientInfo, session::{cookie},
 };
 
 pub(super) fn magic_link_router() -> Router<Portcullis> {
@@ -88,7 +89,7 @@ pub(crate) async fn open_magic_link(
     let target = query
         .redirect_url
         .filter(|target| !target.is_empty())
-        .map(|target| redirect::check(&target, &inner.origins.allowed))
+        .map(|target| inner.origins.check_redirect(&target))
         .transpose()?;
     if wants_json(&headers) {
         let grant = passwordless::verify_magic_link(inner, &query.token, &client).await?;
@@ -166,7 +167,7 @@ pub(crate) async fn verify_magic_link(
         let Json(body) = Json::<VerifyJson>::from_request(request, &()).await?;
         // A JSON client navigates itself; the target is still checked, never echoed blindly.
         if let Some(target) = body.redirect_url.filter(|target| !target.is_empty()) {
-            redirect::check(&target, &inner.origins.allowed)?;
+            inner.origins.check_redirect(&target)?;
         }
         let grant = passwordless::verify_magic_link(inner, &body.token, &client).await?;
         return Ok(GrantResponse {
@@ -187,13 +188,13 @@ pub(crate) async fn verify_magic_link(
     let target = if form.redirect_url.is_empty() {
         "/".to_owned()
     } else {
-        redirect::check(&form.redirect_url, &inner.origins.allowed)?
+        inner.origins.check_redirect(&form.redirect_url)?
     };
     let grant = match passwordless::verify_magic_link(inner, &form.token, &client).await {
         Ok(grant) => grant,
         Err(err) if err.status().is_client_error() && !form.redirect_url.is_empty() => {
             return Ok(
-                Redirect::to(&redirect::with_query(&target, "error", err.code())).into_response(),
+                Redirect::to(&origin::with_query(&target, "error", err.code())).into_response(),
             );
         }
         Err(err) => return Err(err),

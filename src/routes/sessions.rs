@@ -22,7 +22,7 @@ use crate::{
     audit::AuditKind,
     flows::sessions as flow,
     rate_limit::Limit,
-    session::{client_ip::ClientInfo, cookie, csrf},
+    client::ClientInfo, session::{cookie, csrf},
     store,
 };
 

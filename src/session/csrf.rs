@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     Error,
-    config::Origin,
+    origin::Origin,
     crypto::{self, DerivedKeys},
 };
 

@@ -36,7 +36,6 @@
 //! # }
 //! ```
 
-pub(crate) mod client_ip;
 pub(crate) mod cookie;
 pub(crate) mod csrf;
 pub(crate) mod layer;

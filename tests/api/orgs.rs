@@ -808,7 +808,7 @@ async fn the_active_org_rides_in_the_token_and_permissions_are_read_now() {
 #[tokio::test]
 async fn host_roles_work_like_built_in_ones() {
     let t = app_with(|b| {
-        b.role(portcullis::roles::Role::new(
+        b.role(portcullis::policy::roles::Role::new(
             "billing",
             150,
             ["org:read", "billing:manage"],

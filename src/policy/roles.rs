@@ -13,7 +13,7 @@
 //!
 //! ```rust,no_run
 //! # async fn run(db: sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
-//! use portcullis::{Portcullis, Secret, roles::Role};
+//! use portcullis::{Portcullis, Secret, policy::Role};
 //!
 //! let auth = Portcullis::builder(db)
 //!     .secret(Secret::generate())

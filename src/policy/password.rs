@@ -3,9 +3,9 @@
 //! repetitive or sequential strings, and words from the context (the email's local part,
 //! the user's name, the product's name).
 
-use std::{collections::HashSet, sync::LazyLock};
+use std::{collections::HashSet, fmt, sync::LazyLock};
 
-use crate::{ConfigError, Error, crypto::password::normalize};
+use crate::{ConfigError, Error, crypto::password::normalize, rate_limit::BoxFuture};
 
 /// The hard floor for the minimum length; [`PasswordPolicy::min_length`] cannot go below it.
 pub(crate) const MIN_LENGTH_FLOOR: usize = 8;
@@ -174,6 +174,21 @@ fn is_sequential(lower: &str) -> bool {
         let reversed: String = seq.chars().rev().collect();
         seq.contains(lower) || reversed.contains(lower)
     })
+}
+
+/// A breached-password corpus (for example a k-anonymity range API) consulted when a
+/// password is set.
+///
+/// When the check itself fails, the password is accepted and the failure logged (an
+/// outage of the corpus does not stop sign-ups), unless the host chose
+/// [`breached_passwords_fail_closed`](crate::Config::breached_passwords_fail_closed):
+/// then it is refused with 503 `unavailable`.
+pub trait BreachedPasswords: Send + Sync + fmt::Debug + 'static {
+    /// Whether the password appears in the corpus.
+    fn is_breached<'a>(
+        &'a self,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<bool, Box<dyn std::error::Error + Send + Sync>>>;
 }
 
 #[cfg(test)]

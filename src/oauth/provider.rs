@@ -252,7 +252,7 @@ impl OAuthProvider {
             *a = authorize_url.into();
             *t = token_url.into();
             *b = api_base.into();
-            if let Some(origin) = crate::config::Origin::parse(a) {
+            if let Some(origin) = crate::origin::Origin::parse(a) {
                 *issuer = origin.serialize();
             }
         }
@@ -328,7 +328,7 @@ impl OAuthProvider {
             } => vec![authorize_url, token_url, api_base],
         };
         for url in urls {
-            let origin = crate::config::Origin::parse(url);
+            let origin = crate::origin::Origin::parse(url);
             let https = origin.as_ref().is_some_and(|o| o.scheme == "https");
             let local_http = origin.as_ref().is_some_and(|o| {
                 o.scheme == "http"
