@@ -4,7 +4,7 @@
 //! cargo bench --bench layer
 //! ```
 //!
-//! 1. **Layer**: the same `/hello` route bare, and behind `SessionLayer` + `CurrentUser`
+//! 1. **Layer**: the same `/hello` route bare, and behind `AuthLayer` + `CurrentUser`
 //!    with a warm verified-token cache, in-process (`oneshot`, the strictest view: the
 //!    route does almost nothing) and over real HTTP/1.1 on loopback. Target: throughput
 //!    ≥ 0.85× the bare route.
@@ -135,7 +135,7 @@ fn layer(c: &mut Criterion) {
     group.bench_function("no-op tower layer", |b| {
         b.iter_custom(|iters| run_requests(&noop, &setup.token, iters));
     });
-    group.bench_function("SessionLayer + CurrentUser (warm cache)", |b| {
+    group.bench_function("AuthLayer + CurrentUser (warm cache)", |b| {
         b.iter_custom(|iters| run_requests(&layered, &setup.token, iters));
     });
     group.finish();

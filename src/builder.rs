@@ -7,14 +7,17 @@ use sea_orm::{DatabaseConnection, DbErr};
 use crate::{
     AuditHook, Config, ConfigError, MemoryRateLimiter, PasswordPolicy, Portcullis, RateLimiter,
     Secret, TokenDelivery,
+    audit::Auditor,
+    auth::revocation::RevocationView,
+    client::TrustedProxies,
+    context::{Clock, Context},
     crypto::{DerivedKeys, password::Hasher},
+    delivery::{Branding, outbox::Outbox},
     delivery::{DefaultTemplates, EmailTemplates, LogMailer, LogSmsSender, Mailer, SmsSender},
     keys::KeyRing,
     policy::BreachedPasswords,
-    portcullis::Inner,
-    rate_limit::{Limit, Rule},
     policy::roles::{Role, Roles},
-    client::TrustedProxies, session::{revocation::RevocationView},
+    rate_limit::{Limit, Rule, Throttle},
 };
 
 /// Builds a [`Portcullis`]. Every setting has a safe default except the secret.
@@ -59,10 +62,10 @@ impl std::fmt::Debug for PortcullisBuilder {
 }
 
 impl PortcullisBuilder {
-    pub(crate) fn new(db: DatabaseConnection) -> Self {
+    pub(crate) fn new(db: DatabaseConnection, config: Config) -> Self {
         Self {
             db,
-            config: Config::default(),
+            config,
             rate_limiter: None,
             audit_hook: None,
             breached: None,
@@ -458,8 +461,8 @@ impl PortcullisBuilder {
         #[cfg(feature = "passkeys")]
         let webauthn = crate::relying_party::relying_party(&config, &origins)?;
         #[cfg(feature = "oauth")]
-        let oauth = crate::oauth::OAuth::new(config.oauth_providers.clone())
-            .map_err(ConfigError::OAuth)?;
+        let oauth =
+            crate::oauth::OAuth::new(config.oauth_providers.clone()).map_err(ConfigError::OAuth)?;
         #[cfg(not(feature = "oauth"))]
         if !config.oauth_providers.is_empty() {
             return Err(ConfigError::OAuth(
@@ -478,36 +481,62 @@ impl PortcullisBuilder {
             )
             .await?;
 
-        let inner = Inner {
+        let auditor = Auditor {
+            db: self.db.clone(),
+            hook: self.audit_hook,
+        };
+        let rate_limiter = self
+            .rate_limiter
+            .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default()));
+        let throttle = Throttle::new(
+            rate_limiter,
+            config.rate_limit,
+            self.limits,
+            auditor.clone(),
+        );
+        let from = config.email_from.clone().unwrap_or_else(|| {
+            let host = origins
+                .public()
+                .map_or("localhost", |public| public.host.trim_matches(['[', ']']));
+            Outbox::default_from(&config.app_name, host)
+        });
+        let branding = Branding {
+            product_name: config.app_name.clone(),
+            logo_url: config.logo_url.clone(),
+            support_email: config.support_email.clone(),
+            client_alias: None,
+        };
+        let outbox = Outbox::new(
+            mailer,
+            templates,
+            sms_sender,
+            auditor.clone(),
+            from,
+            branding,
+        );
+        let ctx = Context {
             token_cache: quick_cache::sync::Cache::new(config.token_cache_capacity),
-            throttle_audited: quick_cache::sync::Cache::new(10_000),
             origins,
             keys,
             hasher,
             key_ring,
             revocation,
-            rate_limiter: self
-                .rate_limiter
-                .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
-            auditor: crate::audit::Auditor {
-                db: self.db.clone(),
-                hook: self.audit_hook,
-            },
+            throttle,
+            auditor,
+            outbox,
             db: self.db,
             breached: self.breached,
-            mailer,
-            templates,
-            sms_sender,
             roles: self.roles,
-            limits: self.limits,
-            clock_offset: self.clock_offset,
             #[cfg(feature = "passkeys")]
             webauthn,
             #[cfg(feature = "oauth")]
             oauth,
+            clock: Clock {
+                offset: self.clock_offset,
+            },
             config,
         };
-        Ok(Portcullis::from_inner(inner))
+        Ok(Portcullis::start(ctx))
     }
 }
 

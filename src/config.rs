@@ -5,8 +5,8 @@ use std::{fmt, time::Duration};
 use crate::{
     Secret,
     client::TrustedProxies,
-    policy::password::PasswordPolicy,
     origin::{Origin, Origins},
+    policy::password::PasswordPolicy,
 };
 
 /// How a session grant hands its tokens to the client.
@@ -586,6 +586,17 @@ impl Config {
         }
     }
 
+    /// The longest an access token is accepted after it was issued: lifetime plus leeway.
+    pub(crate) fn token_window(&self) -> Duration {
+        self.access_token_ttl + self.clock_leeway
+    }
+
+    /// How long a retired signing key stays published: a token it signed just before the
+    /// rotation reached every instance must still verify until it expires.
+    pub(crate) fn retired_key_lifetime(&self) -> Duration {
+        self.token_window() + self.revocation_poll_interval * 2
+    }
+
     /// Whether the host left `method` on (it may still be unavailable: SMS without a
     /// sender, passkeys on an IP address, social sign-in without a provider).
     #[must_use]
@@ -607,8 +618,8 @@ impl Config {
         let mut allowed = vec![public.clone()];
         for origin in &self.allowed_origins {
             let parsed = Origin::parse_bare(origin).ok_or_else(|| ConfigError::AllowedOrigin {
-                    origin: origin.clone(),
-                })?;
+                origin: origin.clone(),
+            })?;
             if !allowed.contains(&parsed) {
                 allowed.push(parsed);
             }

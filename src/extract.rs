@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use crate::{
     Error,
+    auth::layer::{AuthState, RequestAuth},
     crypto::jwt::Claims,
     entity::user,
-    session::layer::{AuthState, RequestAuth},
     store,
 };
 
@@ -134,8 +134,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUserRecord {
         }
         let current =
             <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        let auth = request_auth(parts)?.auth.clone();
-        let user = store::users::find(&auth.inner.db, current.id())
+        let ctx = request_auth(parts)?.ctx.clone();
+        let user = store::users::find(&ctx.db, current.id())
             .await
             .map_err(|err| AuthRejection::Load(err.into()))?
             .ok_or(AuthRejection::Unauthorized)?;
@@ -162,7 +162,7 @@ pub enum AuthRejection {
     DuplicateCookie,
     /// The session layer does not wrap this route: a wiring bug in the host (500).
     #[error(
-        "portcullis: no SessionLayer on this route; add `.layer(auth.session_layer())` as the outermost layer of your Router"
+        "portcullis: no AuthLayer on this route; add `.layer(auth.session_layer())` as the outermost layer of your Router"
     )]
     MissingLayer,
     /// Loading the user row failed.
@@ -177,7 +177,7 @@ impl AuthRejection {
         match self {
             Self::Unauthorized => Error::Unauthorized,
             Self::Csrf => Error::forbidden("cross-site request refused (CSRF check failed)"),
-            Self::DuplicateCookie => Error::from(crate::session::cookie::Duplicate),
+            Self::DuplicateCookie => Error::from(crate::auth::cookie::Duplicate),
             Self::MissingLayer => Error::internal(Self::MissingLayer.to_string()),
             Self::Load(err) => err,
         }
@@ -287,15 +287,14 @@ impl<S: Send + Sync, P: Permission> FromRequestParts<S> for RequirePermission<P>
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        let auth = request_auth(parts)?.auth.clone();
+        let ctx = request_auth(parts)?.ctx.clone();
         let org_id = user.org_id.ok_or_else(|| {
             AuthRejection::Load(Error::forbidden(
                 "no active organization; switch to one first",
             ))
         })?;
-        let inner = &auth.inner;
         let (membership, _) =
-            crate::flows::orgs::authorize(inner, &inner.db, user.id(), org_id, P::NAME)
+            crate::flows::orgs::authorize(&ctx, &ctx.db, user.id(), org_id, P::NAME)
                 .await
                 .map_err(|err| match err {
                     // Removed since the token was issued: not allowed, rather than "not found".

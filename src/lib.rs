@@ -65,29 +65,31 @@
 mod audit;
 mod builder;
 pub mod client;
-mod keys;
-mod origin;
-#[cfg(feature = "passkeys")]
-mod relying_party;
 mod config;
+mod context;
 mod crypto;
 mod error;
 mod extract;
+mod keys;
+mod origin;
 mod portcullis;
 pub mod rate_limit;
+#[cfg(feature = "passkeys")]
+mod relying_party;
 mod routes;
 mod store;
 
+pub mod auth;
 pub mod delivery;
 pub mod entity;
 pub mod flows;
 pub mod migration;
 pub mod oauth;
 pub mod policy;
-pub mod session;
 
 pub use self::audit::{AuditEvent, AuditHook, AuditKind};
 pub use self::builder::{BuildError, PortcullisBuilder};
+pub use self::client::{ClientInfo, TrustedProxies};
 pub use self::config::{Argon2Params, Config, ConfigError, SignInMethod, TokenDelivery};
 pub use self::crypto::{MIN_SECRET_LEN, Secret, SecretError, jwt::Claims};
 pub use self::error::{Error, Result};
@@ -102,11 +104,10 @@ pub use self::flows::{
     users::{ImportedUser, NewUser},
 };
 pub use self::migration::Migrator;
+pub use self::oauth::{OAuthProvider, Protocol, UserApi};
 pub use self::policy::{BreachedPasswords, PasswordPolicy};
 pub use self::portcullis::Portcullis;
-pub use self::oauth::{OAuthProvider, Protocol, UserApi};
 pub use self::rate_limit::{BoxFuture, MemoryRateLimiter, RateLimiter, Rule, Throttled};
-pub use self::client::{ClientInfo, TrustedProxies};
 
 /// Applies portcullis' pending migrations (tracked in `portcullis_migrations`, apart from
 /// the host's own). Safe to call at every start-up.
@@ -127,6 +128,6 @@ pub mod __private {
     /// sight, bypassing (and not filling) the verified-token cache.
     #[must_use]
     pub fn verify_first_sight(auth: &Portcullis, token: &str) -> bool {
-        crate::session::verify::verify_uncached(&auth.inner, token)
+        crate::auth::verify::verify_uncached(auth.context(), token)
     }
 }

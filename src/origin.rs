@@ -79,10 +79,7 @@ impl Origin {
 
     /// Whether the host is an IP address (WebAuthn needs a domain name).
     pub(crate) fn is_ip(&self) -> bool {
-        self.host
-            .trim_matches(['[', ']'])
-            .parse::<IpAddr>()
-            .is_ok()
+        self.host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
     }
 
     /// `scheme://host[:port]`, the form browsers send in `Origin`.

@@ -15,8 +15,14 @@ use std::{
     future::Future,
     hash::{BuildHasher as _, RandomState},
     pin::Pin,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
+};
+
+use crate::{
+    AuditEvent, Error,
+    audit::{AuditKind, Auditor},
+    client::ClientInfo,
 };
 
 /// A boxed future, as returned by the object-safe traits of this crate.
@@ -426,6 +432,76 @@ impl RateLimiter for MemoryRateLimiter {
     fn check<'a>(&'a self, key: &'a str, rule: Rule) -> BoxFuture<'a, Result<(), Throttled>> {
         let result = self.check_now(key, rule, Instant::now());
         Box::pin(std::future::ready(result))
+    }
+}
+
+/// The limits as one instance applies them: the host's [`RateLimiter`], the rules (the
+/// defaults and the host's changes), and the audit of refusals.
+pub(crate) struct Throttle {
+    limiter: Arc<dyn RateLimiter>,
+    enabled: bool,
+    rules: HashMap<Limit, Rule>,
+    /// Keys refused recently, so a flood writes one audit row per key a minute.
+    audited: quick_cache::sync::Cache<String, Instant>,
+    auditor: Auditor,
+}
+
+impl Throttle {
+    pub(crate) fn new(
+        limiter: Arc<dyn RateLimiter>,
+        enabled: bool,
+        rules: HashMap<Limit, Rule>,
+        auditor: Auditor,
+    ) -> Self {
+        Self {
+            limiter,
+            enabled,
+            rules,
+            audited: quick_cache::sync::Cache::new(10_000),
+            auditor,
+        }
+    }
+
+    /// Counts one attempt against `limit` for `subject` (an IP key, an address, a user
+    /// id; `""` for the global limits), unless rate limiting is off. A refusal is audited
+    /// once a minute per key, naming the limit but never the subject (it may be an
+    /// address).
+    pub(crate) async fn check(
+        &self,
+        limit: Limit,
+        subject: &str,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let rule = self
+            .rules
+            .get(&limit)
+            .copied()
+            .unwrap_or_else(|| limit.default_rule());
+        let key = limit.key(subject);
+        let Err(throttled) = self.limiter.check(&key, rule).await else {
+            return Ok(());
+        };
+        let recently = self
+            .audited
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
+        if !recently {
+            self.audited.insert(key, Instant::now());
+            self.auditor
+                .record(
+                    AuditEvent::new(AuditKind::Throttled)
+                        .client(client)
+                        .detail("limit", limit.name()),
+                )
+                .await;
+        }
+        let secs = throttled.retry_after.as_secs_f64().ceil();
+        Err(Error::RateLimited {
+            retry_after_secs: (secs as u64).max(1),
+        })
     }
 }
 

@@ -92,4 +92,3 @@ fn origin_url(origin: &Origin) -> Result<Url, ConfigError> {
     Url::parse(&origin.serialize())
         .map_err(|err| ConfigError::Passkeys(format!("origin {}: {err}", origin.serialize())))
 }
-

@@ -15,6 +15,7 @@
 
 #[cfg(any(feature = "sms", feature = "oauth"))]
 pub(crate) mod http_client;
+pub(crate) mod outbox;
 pub mod sms;
 #[cfg(feature = "smtp")]
 mod smtp;

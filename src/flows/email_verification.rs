@@ -10,17 +10,15 @@ use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use crate::{
-    origin,
     AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
+    context::Context,
     delivery::Message,
     entity::user,
-    flows::{
-        one_time::{self, Purpose},
-    },
-    portcullis::Inner,
+    flows::one_time::{self, Purpose},
+    origin,
     rate_limit::Limit,
-    client::ClientInfo,
     store,
 };
 
@@ -36,13 +34,13 @@ pub(crate) enum Recipient {
 /// Sends a verification link, if there is an unverified account to send it to. Always
 /// answers the same; only bad input and throttling are errors.
 pub(crate) async fn send(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     recipient: Recipient,
     redirect_url: Option<String>,
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let redirect_url = redirect_url
-        .map(|target| inner.origins.check_redirect(&target))
+        .map(|target| ctx.origins.check_redirect(&target))
         .transpose()?;
     let recipient_key = match &recipient {
         Recipient::SignedIn(id) => format!("user:{id}"),
@@ -50,18 +48,20 @@ pub(crate) async fn send(
     };
     // The client's own limit, then everyone's, and only then a key per recipient: a flood
     // the global limit stops never fills memory with recipients.
-    inner
-        .throttle(Limit::VerificationSendPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::VerificationSendPerIp, &client.ip_key(), client)
         .await?;
-    inner.throttle(Limit::EmailSendGlobal, "", client).await?;
-    inner
-        .throttle(Limit::VerificationSendPerRecipient, &recipient_key, client)
+    ctx.throttle
+        .check(Limit::EmailSendGlobal, "", client)
+        .await?;
+    ctx.throttle
+        .check(Limit::VerificationSendPerRecipient, &recipient_key, client)
         .await?;
 
-    let inner = inner.clone();
+    let ctx = ctx.clone();
     let client = client.clone();
     tokio::spawn(async move {
-        if let Err(err) = send_now(&inner, recipient, redirect_url, &client).await {
+        if let Err(err) = send_now(&ctx, recipient, redirect_url, &client).await {
             tracing::error!(error = ?err, "sending a verification email failed");
         }
     });
@@ -69,14 +69,14 @@ pub(crate) async fn send(
 }
 
 async fn send_now(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     recipient: Recipient,
     redirect_url: Option<String>,
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let user = match recipient {
-        Recipient::SignedIn(id) => store::users::find(&inner.db, id).await?,
-        Recipient::Email(email) => store::users::find_by_email(&inner.db, &email).await?,
+        Recipient::SignedIn(id) => store::users::find(&ctx.db, id).await?,
+        Recipient::Email(email) => store::users::find_by_email(&ctx.db, &email).await?,
     };
     let Some(user) = user.filter(|u| u.email_verified_at.is_none() && u.disabled_at.is_none())
     else {
@@ -86,30 +86,30 @@ async fn send_now(
         return Ok(());
     };
     let token = one_time::issue(
-        &inner.db,
+        ctx,
         Purpose::EmailVerification,
         Some(user.id),
         &email,
-        inner.config.email_verification_ttl,
+        ctx.config.email_verification_ttl,
         None,
     )
     .await?;
     // The link points at our own `GET /email/verify`, on the configured public URL only.
     let mut link = format!(
         "{}{}/email/verify?token={token}",
-        inner.origins.issuer, inner.config.auth_base_path
+        ctx.origins.issuer, ctx.config.auth_base_path
     );
     if let Some(target) = &redirect_url {
         link = origin::with_query(&link, "redirect_url", &origin::encode_query_value(target));
     }
-    let message = inner.render_email(
+    let message = ctx.outbox.render(
         &email,
         &Message::EmailVerification { link: &link },
-        &inner.branding(),
+        &ctx.outbox.branding(),
     );
-    inner.deliver(message, Some(user.id));
-    inner
-        .audit(
+    ctx.outbox.send(message, Some(user.id));
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::EmailVerificationSent)
                 .user(user.id)
                 .client(client),
@@ -121,21 +121,21 @@ async fn send_now(
 /// What a live verification link is for, without consuming it (for the confirm page): the
 /// address and when its account was created.
 pub(crate) async fn peek(
-    inner: &Inner,
+    ctx: &Context,
     token: &str,
 ) -> Result<Option<(String, time::OffsetDateTime)>, Error> {
     if token.len() != 43 {
         return Ok(None);
     }
     let hash = crate::crypto::sha256_hex(token.as_bytes());
-    let Some(row) = store::one_time::find(&inner.db, Purpose::EmailVerification.as_str(), &hash)
+    let Some(row) = store::one_time::find(&ctx.db, Purpose::EmailVerification.as_str(), &hash)
         .await?
-        .filter(|row| row.consumed_at.is_none() && row.expires_at > inner.now())
+        .filter(|row| row.consumed_at.is_none() && row.expires_at > ctx.now())
     else {
         return Ok(None);
     };
     let user = match row.user_id {
-        Some(id) => store::users::find(&inner.db, id).await?,
+        Some(id) => store::users::find(&ctx.db, id).await?,
         None => None,
     };
     let Some(user) = user else {
@@ -149,15 +149,15 @@ pub(crate) async fn peek(
 
 /// Consumes a verification token and marks its address verified, in one transaction.
 pub(crate) async fn verify(
-    inner: &Inner,
+    ctx: &Context,
     token: &str,
     client: &ClientInfo,
 ) -> Result<user::Model, Error> {
-    inner
-        .throttle(Limit::RedeemPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::RedeemPerIp, &client.ip_key(), client)
         .await?;
-    let txn = inner.db.begin().await?;
-    let row = one_time::consume(&txn, Purpose::EmailVerification, token).await?;
+    let txn = ctx.db.begin().await?;
+    let row = one_time::consume(&txn, Purpose::EmailVerification, token, ctx.now()).await?;
     let user = match row.user_id {
         Some(id) => store::users::find(&txn, id).await?,
         None => None,
@@ -167,11 +167,11 @@ pub(crate) async fn verify(
     if user.email.is_none() || user.email != row.identifier {
         return Err(Error::TokenInvalid);
     }
-    let now = store::now();
+    let now = ctx.now();
     store::users::mark_email_verified(&txn, user.id, now).await?;
     txn.commit().await?;
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::EmailVerified)
                 .user(user.id)
                 .client(client),

@@ -20,5 +20,5 @@ pub(crate) mod phone;
 pub(crate) mod profile;
 pub mod retention;
 pub mod sessions;
+pub(crate) mod sign_in_methods;
 pub mod users;
-

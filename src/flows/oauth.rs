@@ -25,16 +25,16 @@ use crate::{
     AuditEvent, Error,
     audit::AuditKind,
     client::ClientInfo,
+    context::Context,
     crypto,
     delivery::Message,
     entity::{oauth_account, oauth_state, user},
     flows::{
         email_address::normalize_email,
         sessions::{self, Grant},
-        users,
+        sign_in_methods, users,
     },
     oauth::{Identity, OAuth, OAuthProvider, Protocol, client::refused},
-    portcullis::Inner,
     rate_limit::Limit,
     store,
 };
@@ -42,32 +42,32 @@ use crate::{
 /// An authorization must come back within this.
 const STATE_TTL: Duration = Duration::from_secs(10 * 60);
 
-fn oauth(inner: &Inner) -> Result<&OAuth, Error> {
-    inner.oauth.as_ref().ok_or(Error::NotFound)
+fn oauth(ctx: &Context) -> Result<&OAuth, Error> {
+    ctx.oauth.as_ref().ok_or(Error::NotFound)
 }
 
 /// The callback URL registered with providers: `{public}{base}/oauth/{name}/callback`.
-pub(crate) fn callback_url(inner: &Inner, provider: &str) -> String {
+pub(crate) fn callback_url(ctx: &Context, provider: &str) -> String {
     format!(
         "{}{}/oauth/{provider}/callback",
-        inner.origins.issuer, inner.config.auth_base_path
+        ctx.origins.issuer, ctx.config.auth_base_path
     )
 }
 
 /// The URL that starts a sign-in with `provider`.
-pub(crate) fn authorize_url(inner: &Inner, provider: &str) -> String {
+pub(crate) fn authorize_url(ctx: &Context, provider: &str) -> String {
     format!(
         "{}{}/oauth/{provider}/authorize",
-        inner.origins.issuer, inner.config.auth_base_path
+        ctx.origins.issuer, ctx.config.auth_base_path
     )
 }
 
 /// The configured providers: (name, label).
-pub(crate) fn providers(inner: &Inner) -> Vec<(String, String)> {
-    if !inner.method_available(crate::SignInMethod::OAuth) {
+pub(crate) fn providers(ctx: &Context) -> Vec<(String, String)> {
+    if !sign_in_methods::available(ctx, crate::SignInMethod::OAuth) {
         return Vec::new();
     }
-    inner.oauth.as_ref().map_or_else(Vec::new, |oauth| {
+    ctx.oauth.as_ref().map_or_else(Vec::new, |oauth| {
         oauth
             .providers()
             .iter()
@@ -93,34 +93,34 @@ pub(crate) struct Linking {
 /// `GET /oauth/{provider}/authorize`. With `link`, the provider is linked to that user
 /// instead of signing in.
 pub(crate) async fn authorize(
-    inner: &Inner,
+    ctx: &Context,
     name: &str,
     redirect_url: Option<&str>,
     link: Option<Linking>,
     client: &ClientInfo,
 ) -> Result<Started, Error> {
-    let oauth = oauth(inner)?;
+    let oauth = oauth(ctx)?;
     let provider = oauth.provider(name)?;
     let redirect_url = redirect_url
         .filter(|target| !target.is_empty())
-        .map(|target| inner.origins.check_redirect(target))
+        .map(|target| ctx.origins.check_redirect(target))
         .transpose()?;
-    inner
-        .throttle(Limit::OAuthAuthorizePerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::OAuthAuthorizePerIp, &client.ip_key(), client)
         .await?;
-    inner
-        .throttle(Limit::OAuthAuthorizeGlobal, "", client)
+    ctx.throttle
+        .check(Limit::OAuthAuthorizeGlobal, "", client)
         .await?;
 
     let state = crypto::random_token();
     let nonce = crypto::random_token();
     let browser_secret = crypto::random_token();
     let (location, pkce_verifier) = oauth
-        .authorization_url(provider, callback_url(inner, name), &state, &nonce)
+        .authorization_url(provider, callback_url(ctx, name), &state, &nonce)
         .await?;
 
-    let now = store::now();
-    sweep_now_and_then(inner, now).await?;
+    let now = ctx.now();
+    sweep_now_and_then(ctx, now).await?;
     let row = oauth_state::Model {
         id: Uuid::now_v7(),
         state_hash: crypto::sha256_hex(state.as_bytes()),
@@ -135,7 +135,7 @@ pub(crate) async fn authorize(
         created_at: now,
         expires_at: now + STATE_TTL,
     };
-    store::oauth::insert_state(&inner.db, row).await?;
+    store::oauth::insert_state(&ctx.db, row).await?;
     Ok(Started {
         location,
         browser_secret,
@@ -143,10 +143,10 @@ pub(crate) async fn authorize(
 }
 
 /// Sweeps expired authorizations at most once a minute per instance.
-async fn sweep_now_and_then(inner: &Inner, now: time::OffsetDateTime) -> Result<(), Error> {
+async fn sweep_now_and_then(ctx: &Context, now: time::OffsetDateTime) -> Result<(), Error> {
     static SWEEP: store::Every = store::Every::seconds(60);
     if SWEEP.due(now) {
-        store::oauth::sweep_states(&inner.db, now).await?;
+        store::oauth::sweep_states(&ctx.db, now).await?;
     }
     Ok(())
 }
@@ -191,29 +191,29 @@ impl From<Error> for Failed {
 /// `GET /oauth/{provider}/callback`. `browser_secret` is the binding cookie's value;
 /// `session_id` the session the callback request carries, if any.
 pub(crate) async fn callback(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     name: &str,
     params: CallbackParams,
     browser_secret: Option<&str>,
     session_id: Option<Uuid>,
     client: &ClientInfo,
 ) -> Result<(Outcome, Option<String>), Failed> {
-    let oauth = oauth(inner)?;
+    let oauth = oauth(ctx)?;
     let provider = oauth.provider(name)?;
-    inner
-        .throttle(Limit::OAuthCallbackPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::OAuthCallbackPerIp, &client.ip_key(), client)
         .await?;
     let state = params
         .state
         .as_deref()
         .filter(|s| s.len() == 43 && crypto::b64_decode(s).is_some())
         .ok_or(Error::TokenInvalid)?;
-    let row = store::oauth::find_state(&inner.db, &crypto::sha256_hex(state.as_bytes()))
+    let row = store::oauth::find_state(&ctx.db, &crypto::sha256_hex(state.as_bytes()))
         .await
         .map_err(Error::from)?
         .ok_or(Error::TokenInvalid)?;
     // Used up before anything else: whatever happens next, this state never works again.
-    if !store::oauth::consume_state(&inner.db, row.id)
+    if !store::oauth::consume_state(&ctx.db, row.id)
         .await
         .map_err(Error::from)?
     {
@@ -223,7 +223,7 @@ pub(crate) async fn callback(
         error,
         redirect_url: row.redirect_url.clone(),
     };
-    if row.expires_at <= store::now() {
+    if row.expires_at <= ctx.now() {
         return Err(fail(Error::TokenExpired));
     }
     // A state from another provider's authorization is not this provider's to finish.
@@ -245,7 +245,7 @@ pub(crate) async fn callback(
     // sign-out on a shared computer, not in someone else's session.
     if let Some(started_in) = row.link_session_id {
         let live = match session_id.filter(|id| *id == started_in) {
-            Some(id) => store::sessions::is_live(&inner.db, id, store::now())
+            Some(id) => store::sessions::is_live(&ctx.db, id, ctx.now())
                 .await
                 .map_err(Error::from)?,
             None => false,
@@ -267,7 +267,9 @@ pub(crate) async fn callback(
     // providers' stored issuer is our own label for them, not an identifier to compare.)
     let advertised = oauth.requires_iss(provider).await.map_err(&fail)?;
     let wrong = match params.iss.as_deref() {
-        Some(iss) => iss != row.issuer && matches!(provider.protocol(), Protocol::OpenIdConnect { .. }),
+        Some(iss) => {
+            iss != row.issuer && matches!(provider.protocol(), Protocol::OpenIdConnect { .. })
+        }
         None => advertised,
     };
     if wrong {
@@ -280,11 +282,11 @@ pub(crate) async fn callback(
         .filter(|code| !code.is_empty() && code.len() <= 2048)
         .ok_or_else(|| fail(Error::invalid_request("code: missing")))?;
 
-    let leeway = i64::try_from(inner.config.clock_leeway.as_secs()).unwrap_or(0);
+    let leeway = i64::try_from(ctx.config.clock_leeway.as_secs()).unwrap_or(0);
     let exchanged = oauth
         .exchange(
             provider,
-            callback_url(inner, provider.name()),
+            callback_url(ctx, provider.name()),
             code,
             &row.pkce_verifier,
             &row.nonce,
@@ -294,8 +296,8 @@ pub(crate) async fn callback(
     let identity = match exchanged {
         Ok(identity) => identity,
         Err(error) => {
-            inner
-                .audit(
+            ctx.auditor
+                .record(
                     AuditEvent::new(AuditKind::SignInFailed)
                         .client(client)
                         .detail("method", sessions::OAUTH.name)
@@ -307,7 +309,7 @@ pub(crate) async fn callback(
         }
     };
     let redirect_url = row.redirect_url.clone();
-    settle(inner, provider, &row, identity, client)
+    settle(ctx, provider, &row, identity, client)
         .await
         .map(|outcome| (outcome, redirect_url))
         .map_err(fail)
@@ -328,7 +330,7 @@ fn error_code(raw: &str) -> String {
 /// Finds or creates the account for the identity, links it, and signs in (or, for a
 /// linking flow, just links).
 async fn settle(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     provider: &OAuthProvider,
     row: &oauth_state::Model,
     identity: Identity,
@@ -349,9 +351,9 @@ async fn settle(
         .and_then(|e| normalize_email(e).ok());
     let email_verified = email.is_some() && identity.email_verified;
     let issuer = provider.issuer_id();
-    let now = store::now();
+    let now = ctx.now();
 
-    let txn = inner.db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let existing = store::oauth::find_identity(&txn, issuer, &subject).await?;
 
     if let Some(link_user) = row.link_user_id {
@@ -380,9 +382,10 @@ async fn settle(
                 );
                 insert_account(&txn, &account).await?;
                 txn.commit().await?;
-                audit_link(inner, &account, client).await;
+                audit_link(ctx, &account, client).await;
                 let method = format!("Your {} account", provider.label());
-                inner.notify_user(&user, &Message::SignInMethodAdded { method: &method });
+                ctx.outbox
+                    .notify(&user, &Message::SignInMethodAdded { method: &method });
                 return Ok(Outcome::Linked(account));
             }
         };
@@ -461,26 +464,27 @@ async fn settle(
     if user.disabled_at.is_some() {
         return Err(Error::UserDisabled);
     }
-    if inner.config.require_email_verification
+    if ctx.config.require_email_verification
         && user.email.is_some()
         && user.email_verified_at.is_none()
     {
         return Err(Error::EmailNotVerified);
     }
     let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
-    let grant = sessions::start(inner, &txn, user, has_password, sessions::OAUTH, client).await?;
+    let grant = sessions::start(ctx, &txn, user, has_password, sessions::OAUTH, client).await?;
     txn.commit().await?;
-    users::claimed(inner, grant.user.id, claim, "oauth", client).await;
+    users::claimed(ctx, grant.user.id, claim, "oauth", client).await;
     if let Some(account) = &created {
-        audit_link(inner, account, client).await;
+        audit_link(ctx, account, client).await;
     }
     if merged {
         // Joined an existing account by its email: the owner hears of it.
         let method = format!("Your {} account", provider.label());
-        inner.notify_user(&grant.user, &Message::SignInMethodAdded { method: &method });
+        ctx.outbox
+            .notify(&grant.user, &Message::SignInMethodAdded { method: &method });
     }
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::SignIn)
                 .user(grant.user.id)
                 .session(grant.session.id)
@@ -561,9 +565,9 @@ async fn create_user(
         })
 }
 
-async fn audit_link(inner: &Inner, account: &oauth_account::Model, client: &ClientInfo) {
-    inner
-        .audit(
+async fn audit_link(ctx: &Context, account: &oauth_account::Model, client: &ClientInfo) {
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::AccountLinked)
                 .user(account.user_id)
                 .client(client)
@@ -574,20 +578,20 @@ async fn audit_link(inner: &Inner, account: &oauth_account::Model, client: &Clie
 }
 
 /// `GET /me/accounts`.
-pub(crate) async fn list(inner: &Inner, user_id: Uuid) -> Result<Vec<oauth_account::Model>, Error> {
-    Ok(store::oauth::list_accounts(&inner.db, user_id).await?)
+pub(crate) async fn list(ctx: &Context, user_id: Uuid) -> Result<Vec<oauth_account::Model>, Error> {
+    Ok(store::oauth::list_accounts(&ctx.db, user_id).await?)
 }
 
 /// `DELETE /me/accounts/{id}`: unlinks unless it is the last way to sign in (409); 404
 /// for an account that is not the caller's.
 pub(crate) async fn unlink(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     user_id: Uuid,
     session_id: Uuid,
     id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
-    let txn = inner.db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let user = store::users::lock(&txn, user_id)
         .await?
         .ok_or(Error::Unauthorized)?;
@@ -598,7 +602,7 @@ pub(crate) async fn unlink(
         .await?
         .saturating_sub(1);
     let passkeys = store::passkeys::count(&txn, user_id).await?;
-    if !users::can_still_sign_in(inner, &txn, &user, passkeys, left).await? {
+    if !sign_in_methods::can_still_sign_in(ctx, &txn, &user, passkeys, left).await? {
         return Err(Error::Conflict(
             "this account is the last way to sign in; add another first".into(),
         ));
@@ -607,8 +611,8 @@ pub(crate) async fn unlink(
         return Err(Error::NotFound);
     }
     txn.commit().await?;
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::AccountUnlinked)
                 .user(user_id)
                 .session(session_id)
@@ -617,12 +621,13 @@ pub(crate) async fn unlink(
                 .detail("account_id", id.to_string()),
         )
         .await;
-    let label = inner
+    let label = ctx
         .oauth
         .as_ref()
         .and_then(|o| o.providers().iter().find(|p| p.name() == account.provider))
         .map_or(account.provider.clone(), |p| p.label().to_owned());
     let method = format!("Your {label} account");
-    inner.notify_user(&user, &Message::SignInMethodRemoved { method: &method });
+    ctx.outbox
+        .notify(&user, &Message::SignInMethodRemoved { method: &method });
     Ok(())
 }

@@ -13,17 +13,18 @@
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
     AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
+    context::Context,
     crypto,
     delivery::{Message, TextMessage},
     entity::{Redacted, one_time_secret},
-    portcullis::Inner,
     rate_limit::Limit,
-    client::ClientInfo,
     store,
 };
 
@@ -80,7 +81,7 @@ pub(crate) const USER_LINK_PURPOSES: &[&str] = &[
 /// Issues a new link token of `purpose` for `identifier` (superseding older ones) and
 /// returns the token to send.
 pub(crate) async fn issue(
-    db: &impl ConnectionTrait,
+    ctx: &Context,
     purpose: Purpose,
     user_id: Option<Uuid>,
     identifier: &str,
@@ -89,7 +90,17 @@ pub(crate) async fn issue(
 ) -> Result<String, Error> {
     let token = crypto::random_token();
     let hash = crypto::sha256_hex(token.as_bytes());
-    insert(db, purpose, user_id, identifier, lifetime, data, hash).await?;
+    insert(
+        &ctx.db,
+        purpose,
+        user_id,
+        identifier,
+        lifetime,
+        data,
+        hash,
+        ctx.now(),
+    )
+    .await?;
     Ok(token)
 }
 
@@ -102,24 +113,31 @@ pub(crate) const CODE_GUESS_BUDGET_PER_HOUR: i64 = 15;
 /// Issues a new six-digit code of `purpose` for `identifier` (superseding older ones) and
 /// returns it. Stored as HMAC(server-derived key, purpose ‖ identifier ‖ code).
 pub(crate) async fn issue_code(
-    inner: &Inner,
+    ctx: &Context,
     purpose: Purpose,
     user_id: Option<Uuid>,
     identifier: &str,
     lifetime: Duration,
 ) -> Result<String, Error> {
     let code = crypto::random_code();
-    let hash = code_hash(inner, purpose, identifier, &code);
+    let hash = code_hash(ctx, purpose, identifier, &code);
     insert(
-        &inner.db, purpose, user_id, identifier, lifetime, None, hash,
+        &ctx.db,
+        purpose,
+        user_id,
+        identifier,
+        lifetime,
+        None,
+        hash,
+        ctx.now(),
     )
     .await?;
     Ok(code)
 }
 
-fn code_hash(inner: &Inner, purpose: Purpose, identifier: &str, code: &str) -> String {
+fn code_hash(ctx: &Context, purpose: Purpose, identifier: &str, code: &str) -> String {
     let tag = crypto::hmac_parts(
-        &inner.keys.codes,
+        &ctx.keys.codes,
         &[
             purpose.as_str().as_bytes(),
             identifier.as_bytes(),
@@ -151,17 +169,17 @@ const FAILURE_WINDOW: time::Duration = time::Duration::DAY;
 /// expired one, [`Error::TooManyAttempts`] once the code, the hourly budget or the daily
 /// cap of the address is used up.
 pub(crate) async fn check_code(
-    inner: &Inner,
+    ctx: &Context,
     purpose: Purpose,
     identifier: &str,
     code: &str,
     client: &ClientInfo,
 ) -> Result<one_time_secret::Model, Error> {
-    let db = &inner.db;
-    let now = inner.now();
+    let db = &ctx.db;
+    let now = ctx.now();
     let hour_ago = now - time::Duration::HOUR;
     let window_cut = now - FAILURE_WINDOW;
-    let cap = i32::try_from(inner.config.code_failure_cap).unwrap_or(i32::MAX);
+    let cap = i32::try_from(ctx.config.code_failure_cap).unwrap_or(i32::MAX);
     if store::one_time::code_failures(db, purpose.as_str(), identifier, window_cut).await? >= cap
         || store::one_time::attempts_since(db, purpose.as_str(), identifier, hour_ago).await?
             >= CODE_GUESS_BUDGET_PER_HOUR
@@ -176,7 +194,9 @@ pub(crate) async fn check_code(
     }
     // A guess at a live code counts against every guess made anywhere (made-up addresses
     // with no code never touch this budget, so they cannot drain it for everyone).
-    inner.throttle(Limit::CodeGuessGlobal, "", client).await?;
+    ctx.throttle
+        .check(Limit::CodeGuessGlobal, "", client)
+        .await?;
     if !store::one_time::count_attempt(db, row.id, MAX_CODE_ATTEMPTS).await? {
         return Err(Error::TooManyAttempts);
     }
@@ -189,13 +209,13 @@ pub(crate) async fn check_code(
         store::one_time::mark_consumed(db, row.id, now).await?;
         return Err(Error::TooManyAttempts);
     }
-    let expected = code_hash(inner, purpose, identifier, code);
+    let expected = code_hash(ctx, purpose, identifier, code);
     if !crypto::ct_eq(expected.as_bytes(), row.secret_hash.0.as_bytes()) {
         if failures >= cap
             && store::one_time::claim_failure_notice(db, purpose.as_str(), identifier, cap, now)
                 .await?
         {
-            notify_code_guessing(inner, purpose, identifier).await;
+            notify_code_guessing(ctx, purpose, identifier).await;
         }
         // Read the count back: with parallel guesses, ours may not be the last one counted.
         let attempts = store::one_time::attempts(db, row.id).await?;
@@ -213,10 +233,10 @@ pub(crate) async fn check_code(
 /// Tells the account behind `identifier`, if there is one, that its codes are paused: by
 /// email, or by text when the account has only a phone. A failure is logged: the refusal
 /// stands either way.
-async fn notify_code_guessing(inner: &Inner, purpose: Purpose, identifier: &str) {
+async fn notify_code_guessing(ctx: &Context, purpose: Purpose, identifier: &str) {
     let found = match purpose {
-        Purpose::SmsOtp => store::users::find_by_phone(&inner.db, identifier).await,
-        _ => store::users::find_by_email(&inner.db, identifier).await,
+        Purpose::SmsOtp => store::users::find_by_phone(&ctx.db, identifier).await,
+        _ => store::users::find_by_email(&ctx.db, identifier).await,
     };
     let user = match found {
         Ok(Some(user)) => user,
@@ -230,21 +250,22 @@ async fn notify_code_guessing(inner: &Inner, purpose: Purpose, identifier: &str)
         Purpose::SmsOtp => "your phone number",
         _ => "your email address",
     };
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::CodeGuessingCapped)
                 .user(user.id)
                 .detail("purpose", purpose.as_str()),
         )
         .await;
     if user.email.is_some() {
-        inner.notify_user(&user, &Message::TooManyWrongCodes { channel });
+        ctx.outbox
+            .notify(&user, &Message::TooManyWrongCodes { channel });
     } else if let Some(phone) = &user.phone {
         let body = format!(
             "{}: many wrong sign-in codes were entered for this number today; code sign-in is paused for a day.",
-            inner.config.app_name
+            ctx.config.app_name
         );
-        inner.deliver_text(
+        ctx.outbox.send_text(
             TextMessage {
                 to: phone.clone(),
                 body,
@@ -260,8 +281,9 @@ async fn notify_code_guessing(inner: &Inner, purpose: Purpose, identifier: &str)
 pub(crate) async fn consume_checked(
     db: &impl ConnectionTrait,
     row: &one_time_secret::Model,
+    now: OffsetDateTime,
 ) -> Result<(), Error> {
-    if store::one_time::mark_consumed(db, row.id, store::now()).await? {
+    if store::one_time::mark_consumed(db, row.id, now).await? {
         Ok(())
     } else {
         Err(Error::TokenInvalid)
@@ -276,8 +298,8 @@ async fn insert(
     lifetime: Duration,
     data: Option<serde_json::Value>,
     secret_hash: String,
+    now: OffsetDateTime,
 ) -> Result<(), Error> {
-    let now = store::now();
     let lifetime = lifetime.min(purpose.max_lifetime());
     store::one_time::supersede(db, purpose.as_str(), identifier, now).await?;
     let row = one_time_secret::Model {
@@ -303,12 +325,12 @@ pub(crate) async fn consume(
     db: &impl ConnectionTrait,
     purpose: Purpose,
     token: &str,
+    now: OffsetDateTime,
 ) -> Result<one_time_secret::Model, Error> {
     // Our tokens are exactly 43 base64url characters; anything else is not worth a query.
     if token.len() != 43 || crypto::b64_decode(token).is_none_or(|bytes| bytes.len() != 32) {
         return Err(Error::TokenInvalid);
     }
-    let now = store::now();
     let hash = crypto::sha256_hex(token.as_bytes());
     let row = store::one_time::find(db, purpose.as_str(), &hash)
         .await?

@@ -12,9 +12,10 @@ use sea_orm::{ConnectionTrait, TransactionTrait as _};
 use uuid::Uuid;
 
 use crate::{
-    origin,
     AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
+    context::Context,
     crypto::jwt::Claims,
     delivery::Message,
     entity::{invitation, membership, organization, user},
@@ -25,10 +26,9 @@ use crate::{
         sessions::{self, Grant},
         users,
     },
-    portcullis::Inner,
-    rate_limit::Limit,
+    origin,
     policy::roles::{self, OWNER, Role},
-    client::ClientInfo,
+    rate_limit::Limit,
     store,
 };
 
@@ -38,7 +38,7 @@ pub(crate) const INVITATION_DAYS: i64 = 7;
 /// The caller's membership of `org_id` and its role, provided it grants `permission`.
 /// Non-members get [`Error::NotFound`], members without the permission [`Error::Forbidden`].
 pub(crate) async fn authorize(
-    inner: &Inner,
+    ctx: &Context,
     db: &impl ConnectionTrait,
     user_id: Uuid,
     org_id: Uuid,
@@ -47,7 +47,7 @@ pub(crate) async fn authorize(
     let membership = store::orgs::membership(db, org_id, user_id)
         .await?
         .ok_or(Error::NotFound)?;
-    let role = inner
+    let role = ctx
         .roles
         .get(&membership.role)
         .cloned()
@@ -58,6 +58,20 @@ pub(crate) async fn authorize(
         )));
     }
     Ok((membership, role))
+}
+
+/// Whether `user_id` holds `permission` in `org_id` (for host code, from Rust).
+pub(crate) async fn has_permission(
+    ctx: &Context,
+    user_id: Uuid,
+    org_id: Uuid,
+    permission: &str,
+) -> Result<bool, Error> {
+    match authorize(ctx, &ctx.db, user_id, org_id, permission).await {
+        Ok(_) => Ok(true),
+        Err(Error::NotFound | Error::Forbidden(_)) => Ok(false),
+        Err(other) => Err(other),
+    }
 }
 
 /// A slug from a name: lower-case ASCII letters and digits, single dashes.
@@ -107,7 +121,7 @@ pub(crate) fn check_name(name: &str) -> Result<String, Error> {
 
 /// Creates an organization; the caller becomes its owner.
 pub(crate) async fn create(
-    inner: &Inner,
+    ctx: &Context,
     user_id: Uuid,
     name: &str,
     slug: Option<&str>,
@@ -115,7 +129,7 @@ pub(crate) async fn create(
 ) -> Result<(organization::Model, membership::Model), Error> {
     let name = check_name(name)?;
     let explicit = slug.map(check_slug).transpose()?;
-    let now = store::now();
+    let now = ctx.now();
     // A derived slug that is taken gets a short random suffix; an explicit one is a 409.
     let candidates = match &explicit {
         Some(slug) => vec![slug.clone()],
@@ -141,7 +155,7 @@ pub(crate) async fn create(
             created_at: now,
             updated_at: now,
         };
-        let txn = inner.db.begin().await?;
+        let txn = ctx.db.begin().await?;
         let inserted = store::orgs::insert_org(&txn, org.clone()).await;
         match inserted {
             Err(err) if store::is_unique_violation(&err) => continue,
@@ -149,8 +163,8 @@ pub(crate) async fn create(
         }
         store::orgs::insert_membership(&txn, owner.clone()).await?;
         txn.commit().await?;
-        inner
-            .audit(
+        ctx.auditor
+            .record(
                 AuditEvent::new(AuditKind::OrgCreated)
                     .user(user_id)
                     .client(client)
@@ -175,12 +189,12 @@ pub(crate) struct Update {
 
 /// Renames an organization (or changes its slug or metadata): `org:update`.
 pub(crate) async fn update(
-    inner: &Inner,
+    ctx: &Context,
     user_id: Uuid,
     org_id: Uuid,
     change: Update,
 ) -> Result<organization::Model, Error> {
-    authorize(inner, &inner.db, user_id, org_id, roles::ORG_UPDATE).await?;
+    authorize(ctx, &ctx.db, user_id, org_id, roles::ORG_UPDATE).await?;
     let change = store::orgs::OrgChange {
         name: change.name.as_deref().map(check_name).transpose()?,
         slug: change.slug.as_deref().map(check_slug).transpose()?,
@@ -188,9 +202,9 @@ pub(crate) async fn update(
             .metadata
             .map(|value| profile::metadata(Some(value)))
             .transpose()?,
-        now: store::now(),
+        now: ctx.now(),
     };
-    store::orgs::update_org(&inner.db, org_id, change)
+    store::orgs::update_org(&ctx.db, org_id, change)
         .await
         .map_err(|err| {
             if store::is_unique_violation(&err) {
@@ -199,27 +213,27 @@ pub(crate) async fn update(
                 err.into()
             }
         })?;
-    store::orgs::find_org(&inner.db, org_id)
+    store::orgs::find_org(&ctx.db, org_id)
         .await?
         .ok_or(Error::NotFound)
 }
 
 /// Deletes an organization: `org:delete` (owners), from a fresh session.
 pub(crate) async fn delete(
-    inner: &Inner,
+    ctx: &Context,
     actor: &Claims,
     org_id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let user_id = actor.sub;
-    authorize(inner, &inner.db, user_id, org_id, roles::ORG_DELETE).await?;
-    sessions::require_fresh(inner, actor.auth_time)?;
-    let txn = inner.db.begin().await?;
+    authorize(ctx, &ctx.db, user_id, org_id, roles::ORG_DELETE).await?;
+    sessions::require_fresh(ctx, actor.auth_time)?;
+    let txn = ctx.db.begin().await?;
     store::orgs::clear_active_org(&txn, org_id, None).await?;
     store::orgs::delete_org(&txn, org_id).await?;
     txn.commit().await?;
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::OrgDeleted)
                 .user(user_id)
                 .client(client)
@@ -233,31 +247,31 @@ pub(crate) async fn delete(
 /// the caller's, never for someone ranked above the caller, and never the last owner's.
 /// Making someone an owner or demoting an owner needs a fresh session.
 pub(crate) async fn change_role(
-    inner: &Inner,
+    ctx: &Context,
     claims: &Claims,
     org_id: Uuid,
     target: Uuid,
     role: &str,
     client: &ClientInfo,
 ) -> Result<membership::Model, Error> {
-    let new_role = inner
+    let new_role = ctx
         .roles
         .get(role)
         .cloned()
         .ok_or_else(|| Error::invalid_request("role: unknown role"))?;
-    let txn = inner.db.begin().await?;
+    let txn = ctx.db.begin().await?;
     store::orgs::lock_org(&txn, org_id)
         .await?
         .ok_or(Error::NotFound)?;
     let actor = claims.sub;
-    let (_, actor_role) = authorize(inner, &txn, actor, org_id, roles::MEMBERS_MANAGE).await?;
+    let (_, actor_role) = authorize(ctx, &txn, actor, org_id, roles::MEMBERS_MANAGE).await?;
     if actor == target {
         return Err(Error::forbidden("nobody changes their own role"));
     }
     let current = store::orgs::membership(&txn, org_id, target)
         .await?
         .ok_or(Error::NotFound)?;
-    let current_rank = inner.roles.get(&current.role).map_or(0, |r| r.rank);
+    let current_rank = ctx.roles.get(&current.role).map_or(0, |r| r.rank);
     if new_role.rank > actor_role.rank || current_rank > actor_role.rank {
         return Err(Error::forbidden(
             "you cannot grant or change a role above your own",
@@ -265,7 +279,7 @@ pub(crate) async fn change_role(
     }
     if new_role.name == OWNER || current.role == OWNER {
         // Ownership changes hands: only someone who signed in a moment ago.
-        sessions::require_fresh(inner, claims.auth_time)?;
+        sessions::require_fresh(ctx, claims.auth_time)?;
     }
     if current.role == OWNER
         && new_role.name != OWNER
@@ -273,11 +287,11 @@ pub(crate) async fn change_role(
     {
         return Err(Error::Conflict("the last owner cannot be demoted".into()));
     }
-    let now = store::now();
+    let now = ctx.now();
     store::orgs::set_role(&txn, org_id, target, &new_role.name, now).await?;
     txn.commit().await?;
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::RoleChanged)
                 .user(target)
                 .client(client)
@@ -297,14 +311,14 @@ pub(crate) async fn change_role(
 /// Removes a member: `members:manage` for someone ranked at or below the caller, or anyone
 /// for themselves (leaving); never the last owner.
 pub(crate) async fn remove(
-    inner: &Inner,
+    ctx: &Context,
     claims: &Claims,
     org_id: Uuid,
     target: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let actor = claims.sub;
-    let txn = inner.db.begin().await?;
+    let txn = ctx.db.begin().await?;
     store::orgs::lock_org(&txn, org_id)
         .await?
         .ok_or(Error::NotFound)?;
@@ -313,18 +327,18 @@ pub(crate) async fn remove(
             .await?
             .ok_or(Error::NotFound)?
     } else {
-        let (_, actor_role) = authorize(inner, &txn, actor, org_id, roles::MEMBERS_MANAGE).await?;
+        let (_, actor_role) = authorize(ctx, &txn, actor, org_id, roles::MEMBERS_MANAGE).await?;
         let current = store::orgs::membership(&txn, org_id, target)
             .await?
             .ok_or(Error::NotFound)?;
-        if inner.roles.get(&current.role).map_or(0, |r| r.rank) > actor_role.rank {
+        if ctx.roles.get(&current.role).map_or(0, |r| r.rank) > actor_role.rank {
             return Err(Error::forbidden(
                 "you cannot remove someone ranked above you",
             ));
         }
         if current.role == OWNER {
             // Removing an owner is demoting one, all the way.
-            sessions::require_fresh(inner, claims.auth_time)?;
+            sessions::require_fresh(ctx, claims.auth_time)?;
         }
         current
     };
@@ -336,8 +350,8 @@ pub(crate) async fn remove(
     store::orgs::delete_membership(&txn, org_id, target).await?;
     store::orgs::clear_active_org(&txn, org_id, Some(target)).await?;
     txn.commit().await?;
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::MemberRemoved)
                 .user(target)
                 .client(client)
@@ -353,7 +367,7 @@ pub(crate) async fn remove(
 /// for seven days, counted against the per-IP, per-recipient, per-sender and global email
 /// limits like every other email (an invitation carries text the inviter chose).
 pub(crate) async fn invite(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     claims: &Claims,
     org_id: Uuid,
     email: &str,
@@ -362,13 +376,12 @@ pub(crate) async fn invite(
 ) -> Result<invitation::Model, Error> {
     let actor = claims.sub;
     let email = normalize_email(email)?;
-    let role = inner
+    let role = ctx
         .roles
         .get(role)
         .cloned()
         .ok_or_else(|| Error::invalid_request("role: unknown role"))?;
-    let (_, actor_role) =
-        authorize(inner, &inner.db, actor, org_id, roles::INVITATIONS_MANAGE).await?;
+    let (_, actor_role) = authorize(ctx, &ctx.db, actor, org_id, roles::INVITATIONS_MANAGE).await?;
     if role.rank > actor_role.rank {
         return Err(Error::forbidden(
             "you cannot invite to a role above your own",
@@ -376,29 +389,31 @@ pub(crate) async fn invite(
     }
     if role.name == OWNER {
         // An invitation to own is ownership changing hands, as a promotion would be.
-        sessions::require_fresh(inner, claims.auth_time)?;
+        sessions::require_fresh(ctx, claims.auth_time)?;
     }
-    let inviter = store::users::find(&inner.db, actor)
+    let inviter = store::users::find(&ctx.db, actor)
         .await?
         .ok_or(Error::Unauthorized)?;
     if inviter.email_verified_at.is_none() {
         // A brand-new unverified account must not mail strangers in our name.
         return Err(Error::EmailNotVerified);
     }
-    let org = store::orgs::find_org(&inner.db, org_id)
+    let org = store::orgs::find_org(&ctx.db, org_id)
         .await?
         .ok_or(Error::NotFound)?;
-    inner
-        .throttle(Limit::InvitationSendPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::InvitationSendPerIp, &client.ip_key(), client)
         .await?;
-    inner
-        .throttle(Limit::InvitationSendPerSender, &actor.to_string(), client)
+    ctx.throttle
+        .check(Limit::InvitationSendPerSender, &actor.to_string(), client)
         .await?;
-    inner.throttle(Limit::EmailSendGlobal, "", client).await?;
-    inner
-        .throttle(Limit::InvitationSendPerRecipient, &email, client)
+    ctx.throttle
+        .check(Limit::EmailSendGlobal, "", client)
         .await?;
-    let now = inner.now();
+    ctx.throttle
+        .check(Limit::InvitationSendPerRecipient, &email, client)
+        .await?;
+    let now = ctx.now();
     let row = invitation::Model {
         id: Uuid::now_v7(),
         org_id,
@@ -411,10 +426,10 @@ pub(crate) async fn invite(
         accepted_by: None,
         revoked_at: None,
     };
-    store::orgs::insert_invitation(&inner.db, row.clone()).await?;
+    store::orgs::insert_invitation(&ctx.db, row.clone()).await?;
     // The token is a one-time secret of its own purpose, naming this invitation.
     let token = one_time::issue(
-        &inner.db,
+        ctx,
         Purpose::Invitation,
         None,
         &format!("{org_id}:{email}"),
@@ -422,25 +437,25 @@ pub(crate) async fn invite(
         Some(serde_json::json!({ "invitation_id": row.id })),
     )
     .await?;
-    let page = inner
+    let page = ctx
         .config
         .invitation_accept_url
         .clone()
-        .unwrap_or_else(|| format!("{}/accept-invitation", inner.origins.issuer));
+        .unwrap_or_else(|| format!("{}/accept-invitation", ctx.origins.issuer));
     let link = origin::with_query(&page, "token", &token);
     let organization = name_for_email(&org.name);
-    let message = inner.render_email(
+    let message = ctx.outbox.render(
         &email,
         &Message::Invitation {
             organization: &organization,
             role: &role.name,
             link: &link,
         },
-        &inner.branding(),
+        &ctx.outbox.branding(),
     );
-    inner.deliver(message, None);
-    inner
-        .audit(
+    ctx.outbox.send(message, None);
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::InvitationSent)
                 .user(actor)
                 .client(client)
@@ -481,24 +496,24 @@ pub(crate) fn name_for_email(name: &str) -> String {
 
 /// Revokes a pending invitation: `invitations:manage`.
 pub(crate) async fn revoke_invitation(
-    inner: &Inner,
+    ctx: &Context,
     actor: Uuid,
     org_id: Uuid,
     invitation_id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
-    authorize(inner, &inner.db, actor, org_id, roles::INVITATIONS_MANAGE).await?;
-    let invitation = store::orgs::find_invitation(&inner.db, invitation_id)
+    authorize(ctx, &ctx.db, actor, org_id, roles::INVITATIONS_MANAGE).await?;
+    let invitation = store::orgs::find_invitation(&ctx.db, invitation_id)
         .await?
         .filter(|invitation| invitation.org_id == org_id)
         .ok_or(Error::NotFound)?;
-    if !store::orgs::revoke_invitation(&inner.db, invitation.id, inner.now()).await? {
+    if !store::orgs::revoke_invitation(&ctx.db, invitation.id, ctx.now()).await? {
         return Err(Error::Conflict(
             "the invitation is no longer pending".into(),
         ));
     }
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::InvitationRevoked)
                 .user(actor)
                 .client(client)
@@ -522,16 +537,16 @@ pub(crate) enum Accepted {
 /// yet: an invitation is not a sign-in link for an existing account, whose owner signs in
 /// first (403 `reauthentication_required`).
 pub(crate) async fn accept(
-    inner: &Inner,
+    ctx: &Context,
     token: &str,
     caller: Option<&Claims>,
     client: &ClientInfo,
 ) -> Result<Accepted, Error> {
-    inner
-        .throttle(Limit::RedeemPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::RedeemPerIp, &client.ip_key(), client)
         .await?;
-    let txn = inner.db.begin().await?;
-    let secret = one_time::consume(&txn, Purpose::Invitation, token).await?;
+    let txn = ctx.db.begin().await?;
+    let secret = one_time::consume(&txn, Purpose::Invitation, token, ctx.now()).await?;
     let invitation_id = secret
         .data
         .as_deref()
@@ -545,7 +560,7 @@ pub(crate) async fn accept(
     let invitation = store::orgs::find_invitation(&txn, invitation_id)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    let now = store::now();
+    let now = ctx.now();
     if invitation.revoked_at.is_some() || invitation.accepted_at.is_some() {
         return Err(Error::TokenInvalid);
     }
@@ -619,21 +634,14 @@ pub(crate) async fn accept(
     } else {
         // A new account (or one just taken back) for the invited, now proven, address.
         let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
-        let grant = sessions::start(
-            inner,
-            &txn,
-            user,
-            has_password,
-            sessions::INVITATION,
-            client,
-        )
-        .await?;
+        let grant =
+            sessions::start(ctx, &txn, user, has_password, sessions::INVITATION, client).await?;
         txn.commit().await?;
-        users::claimed(inner, grant.user.id, claim, "invitation", client).await;
+        users::claimed(ctx, grant.user.id, claim, "invitation", client).await;
         Accepted::SignedIn(Box::new(grant), membership.clone())
     };
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::InvitationAccepted)
                 .user(membership.user_id)
                 .client(client)

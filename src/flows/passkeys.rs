@@ -37,18 +37,18 @@ use webauthn_rs_proto::{AllowCredentials, ResidentKeyRequirement};
 use crate::{
     AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
+    context::Context,
     crypto,
-    relying_party::CEREMONY_TTL,
     delivery::Message,
     entity::{passkey, user, webauthn_challenge},
     flows::{
         email_address::normalize_email,
         sessions::{self, Grant},
-        users,
+        sign_in_methods,
     },
-    portcullis::Inner,
     rate_limit::Limit,
-    client::ClientInfo,
+    relying_party::CEREMONY_TTL,
     store,
 };
 
@@ -67,12 +67,16 @@ const SIGN_IN: &str = "sign_in";
 const DISCOVERABLE: &str = "discoverable";
 
 /// The relying party, or 404 when passkeys are off.
-fn relying(inner: &Inner) -> Result<&Webauthn, Error> {
-    inner.webauthn.as_ref().ok_or(Error::NotFound)
+fn relying(ctx: &Context) -> Result<&Webauthn, Error> {
+    ctx.webauthn.as_ref().ok_or(Error::NotFound)
 }
 
-fn ceremony_row(kind: &str, user_id: Option<Uuid>, state: String) -> webauthn_challenge::Model {
-    let now = store::now();
+fn ceremony_row(
+    kind: &str,
+    user_id: Option<Uuid>,
+    state: String,
+    now: OffsetDateTime,
+) -> webauthn_challenge::Model {
     webauthn_challenge::Model {
         id: Uuid::new_v4(),
         kind: kind.to_owned(),
@@ -119,32 +123,32 @@ fn check_name(name: Option<&str>) -> Result<Option<String>, Error> {
 
 /// The user's handle, made on first use. Of two racing first uses, the unique index
 /// keeps one and the other reads it back.
-async fn handle_for(inner: &Inner, user_id: Uuid) -> Result<Uuid, Error> {
-    if let Some(handle) = store::passkeys::handle_of(&inner.db, user_id).await? {
+async fn handle_for(ctx: &Context, user_id: Uuid) -> Result<Uuid, Error> {
+    if let Some(handle) = store::passkeys::handle_of(&ctx.db, user_id).await? {
         return Ok(handle);
     }
-    match store::passkeys::insert_handle(&inner.db, user_id, Uuid::new_v4()).await {
+    match store::passkeys::insert_handle(&ctx.db, user_id, Uuid::new_v4()).await {
         Ok(()) => {}
         Err(err) if store::is_unique_violation(&err) => {}
         Err(err) => return Err(err.into()),
     }
-    store::passkeys::handle_of(&inner.db, user_id)
+    store::passkeys::handle_of(&ctx.db, user_id)
         .await?
         .ok_or(Error::NotFound)
 }
 
 /// `POST /me/passkeys/register/begin`: the creation options for the browser.
 pub(crate) async fn begin_registration(
-    inner: &Inner,
+    ctx: &Context,
     user_id: Uuid,
     client: &ClientInfo,
 ) -> Result<Value, Error> {
-    let webauthn = relying(inner)?;
-    inner
-        .throttle(Limit::PasskeyRegisterPerUser, &user_id.to_string(), client)
+    let webauthn = relying(ctx)?;
+    ctx.throttle
+        .check(Limit::PasskeyRegisterPerUser, &user_id.to_string(), client)
         .await?;
-    let user = active_user(inner, user_id).await?;
-    let existing = store::passkeys::list(&inner.db, user.id).await?;
+    let user = active_user(ctx, user_id).await?;
+    let existing = store::passkeys::list(&ctx.db, user.id).await?;
     if existing.len() as u64 >= MAX_PASSKEYS_PER_USER {
         return Err(too_many_passkeys());
     }
@@ -152,7 +156,7 @@ pub(crate) async fn begin_registration(
         .iter()
         .map(|row| crypto::b64_decode(&row.credential_id).unwrap_or_default())
         .collect();
-    let handle = handle_for(inner, user.id).await?;
+    let handle = handle_for(ctx, user.id).await?;
     let label = user
         .email
         .clone()
@@ -167,10 +171,10 @@ pub(crate) async fn begin_registration(
         selection.resident_key = Some(ResidentKeyRequirement::Preferred);
     }
     // One registration in flight per user: a new begin replaces the last.
-    store::passkeys::delete_challenges(&inner.db, REGISTRATION, user.id).await?;
-    sweep_now_and_then(inner).await?;
-    let row = ceremony_row(REGISTRATION, Some(user.id), to_json(&state)?);
-    store::passkeys::insert_challenge(&inner.db, row).await?;
+    store::passkeys::delete_challenges(&ctx.db, REGISTRATION, user.id).await?;
+    sweep_now_and_then(ctx).await?;
+    let row = ceremony_row(REGISTRATION, Some(user.id), to_json(&state)?, ctx.now());
+    store::passkeys::insert_challenge(&ctx.db, row).await?;
     serde_json::to_value(&options.public_key).map_err(|err| Error::Internal(Box::new(err)))
 }
 
@@ -185,19 +189,19 @@ pub(crate) struct Registration<'a> {
 /// `POST /me/passkeys/register/complete`: check the browser's answer against the user's
 /// ceremony and store the passkey.
 pub(crate) async fn complete_registration(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     registration: Registration<'_>,
     client: &ClientInfo,
 ) -> Result<passkey::Model, Error> {
-    let webauthn = relying(inner)?;
+    let webauthn = relying(ctx)?;
     let name = check_name(registration.name)?;
     let credential: RegisterPublicKeyCredential = parse_credential(registration.credential)?;
-    let user = active_user(inner, registration.user_id).await?;
+    let user = active_user(ctx, registration.user_id).await?;
 
-    let ceremony = store::passkeys::newest_challenge_of(&inner.db, REGISTRATION, user.id)
+    let ceremony = store::passkeys::newest_challenge_of(&ctx.db, REGISTRATION, user.id)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    take(inner, &ceremony).await?;
+    take(ctx, &ceremony).await?;
     let state: PasskeyRegistration = from_json(&ceremony.state)?;
     let passkey = match webauthn.finish_passkey_registration(&credential, &state) {
         Ok(passkey) => passkey,
@@ -205,7 +209,7 @@ pub(crate) async fn complete_registration(
         // this error: the authenticator registered it already.
         Err(WebauthnError::CredentialAlteredAlgFromRequest)
             if store::passkeys::find_by_credential(
-                &inner.db,
+                &ctx.db,
                 &crypto::sha256_hex(&credential.raw_id),
             )
             .await?
@@ -227,11 +231,11 @@ pub(crate) async fn complete_registration(
             "credential: credential ids are at most 1023 bytes",
         ));
     }
-    let now = store::now();
+    let now = ctx.now();
     // One transaction under the user's row lock: an address claim (which removes the
     // passkeys of whoever held the account unverified) either runs first and ends this
     // session, or runs after and removes this passkey too.
-    let txn = inner.db.begin().await?;
+    let txn = ctx.db.begin().await?;
     store::users::lock(&txn, user.id).await?;
     let live = store::sessions::is_live(&txn, registration.session_id, now).await?;
     if !live {
@@ -272,8 +276,8 @@ pub(crate) async fn complete_registration(
         })?;
     txn.commit().await?;
 
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::PasskeyAdded)
                 .user(user.id)
                 .session(registration.session_id)
@@ -281,7 +285,7 @@ pub(crate) async fn complete_registration(
                 .detail("passkey_id", row.id.to_string()),
         )
         .await;
-    inner.notify_user(
+    ctx.outbox.notify(
         &user,
         &Message::SignInMethodAdded {
             method: "A passkey",
@@ -327,17 +331,17 @@ impl Stored {
 /// email, the options list that account's passkeys (or a decoy); without, the browser
 /// offers any discoverable passkey (autofill).
 pub(crate) async fn begin_sign_in(
-    inner: &Inner,
+    ctx: &Context,
     email: Option<&str>,
     client: &ClientInfo,
 ) -> Result<(Uuid, Value), Error> {
-    let webauthn = relying(inner)?;
+    let webauthn = relying(ctx)?;
     let email = email.map(normalize_email).transpose()?;
-    inner
-        .throttle(Limit::PasskeyBeginPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::PasskeyBeginPerIp, &client.ip_key(), client)
         .await?;
-    inner
-        .throttle(Limit::PasskeyBeginGlobal, "", client)
+    ctx.throttle
+        .check(Limit::PasskeyBeginGlobal, "", client)
         .await?;
     let (mut options, state) = webauthn
         .start_discoverable_authentication()
@@ -347,13 +351,13 @@ pub(crate) async fn begin_sign_in(
     let (kind, user_id) = match &email {
         None => (DISCOVERABLE, None),
         Some(email) => {
-            let account = store::users::find_by_email(&inner.db, email)
+            let account = store::users::find_by_email(&ctx.db, email)
                 .await?
                 .filter(|user| user.disabled_at.is_none());
             // The same queries and work whether or not the address has an account.
             let owner = account.as_ref().map_or(Uuid::nil(), |user| user.id);
-            let passkeys = store::passkeys::list(&inner.db, owner).await?;
-            let decoys = decoy_credential_ids(inner, email)?;
+            let passkeys = store::passkeys::list(&ctx.db, owner).await?;
+            let decoys = decoy_credential_ids(ctx, email)?;
             let allow: Vec<Vec<u8>> = if passkeys.is_empty() {
                 decoys
             } else {
@@ -374,10 +378,10 @@ pub(crate) async fn begin_sign_in(
             (SIGN_IN, bound)
         }
     };
-    sweep_now_and_then(inner).await?;
-    let row = ceremony_row(kind, user_id, to_json(&state)?);
+    sweep_now_and_then(ctx).await?;
+    let row = ceremony_row(kind, user_id, to_json(&state)?, ctx.now());
     let id = row.id;
-    store::passkeys::insert_challenge(&inner.db, row).await?;
+    store::passkeys::insert_challenge(&ctx.db, row).await?;
     let options =
         serde_json::to_value(&options.public_key).map_err(|err| Error::Internal(Box::new(err)))?;
     Ok((id, options))
@@ -386,8 +390,8 @@ pub(crate) async fn begin_sign_in(
 /// Credential ids that look like a real account's (webauthn-rs draws their number and
 /// lengths from what real authenticators produce), for an address without passkeys.
 /// Keyed by the server secret, so they are stable per address and reveal nothing.
-fn decoy_credential_ids(inner: &Inner, email: &str) -> Result<Vec<Vec<u8>>, Error> {
-    let key = crypto::hmac_parts(&inner.keys.codes, &[b"passkey-decoy-key"]);
+fn decoy_credential_ids(ctx: &Context, email: &str) -> Result<Vec<Vec<u8>>, Error> {
+    let key = crypto::hmac_parts(&ctx.keys.codes, &[b"passkey-decoy-key"]);
     let generator = WebauthnFakeCredentialGenerator::<FakePasskeyDistribution>::new(key.as_ref())
         .map_err(|err| Error::Internal(Box::new(err)))?;
     let mut ids: Vec<Vec<u8>> = generator
@@ -399,7 +403,7 @@ fn decoy_credential_ids(inner: &Inner, email: &str) -> Result<Vec<Vec<u8>>, Erro
     // The distribution sometimes draws no credential at all; a real account with passkeys
     // never has an empty list (and an empty list would offer every passkey of the site).
     if ids.is_empty() {
-        let tag = crypto::hmac_parts(&inner.keys.codes, &[b"passkey-decoy-one", email.as_bytes()]);
+        let tag = crypto::hmac_parts(&ctx.keys.codes, &[b"passkey-decoy-one", email.as_bytes()]);
         ids.push(tag.as_ref()[..16].to_vec());
     }
     Ok(ids)
@@ -407,32 +411,32 @@ fn decoy_credential_ids(inner: &Inner, email: &str) -> Result<Vec<Vec<u8>>, Erro
 
 /// Sweeps expired ceremonies at most once a minute per instance, so a flood of begins
 /// does not turn into a flood of table-wide deletes.
-async fn sweep_now_and_then(inner: &Inner) -> Result<(), Error> {
+async fn sweep_now_and_then(ctx: &Context) -> Result<(), Error> {
     static SWEEP: store::Every = store::Every::seconds(60);
-    let now = store::now();
+    let now = ctx.now();
     if SWEEP.due(now) {
-        store::passkeys::sweep_challenges(&inner.db, now).await?;
+        store::passkeys::sweep_challenges(&ctx.db, now).await?;
     }
     Ok(())
 }
 
 /// `POST /passkeys/authenticate/complete`: check the answer and start a session.
 pub(crate) async fn complete_sign_in(
-    inner: &Inner,
+    ctx: &Context,
     challenge_id: Uuid,
     credential: Value,
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
-    let webauthn = relying(inner)?;
+    let webauthn = relying(ctx)?;
     let credential: PublicKeyCredential = parse_credential(credential)?;
-    inner
-        .throttle(Limit::PasskeyCompletePerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::PasskeyCompletePerIp, &client.ip_key(), client)
         .await?;
-    let ceremony = store::passkeys::find_challenge(&inner.db, challenge_id)
+    let ceremony = store::passkeys::find_challenge(&ctx.db, challenge_id)
         .await?
         .filter(|row| row.kind == SIGN_IN || row.kind == DISCOVERABLE)
         .ok_or(Error::TokenInvalid)?;
-    take(inner, &ceremony).await?;
+    take(ctx, &ceremony).await?;
 
     let raw_id = credential.get_credential_id();
     if raw_id.is_empty() || raw_id.len() > MAX_CREDENTIAL_ID_LEN {
@@ -446,11 +450,11 @@ pub(crate) async fn complete_sign_in(
         if let Some(user_id) = user_id {
             event = event.user(user_id);
         }
-        inner.audit(event).await;
+        ctx.auditor.record(event).await;
         Error::InvalidCredentials
     };
     let Some(row) =
-        store::passkeys::find_by_credential(&inner.db, &crypto::sha256_hex(raw_id)).await?
+        store::passkeys::find_by_credential(&ctx.db, &crypto::sha256_hex(raw_id)).await?
     else {
         return Err(refuse("unknown_passkey", None).await);
     };
@@ -466,7 +470,7 @@ pub(crate) async fn complete_sign_in(
         (SIGN_IN, None, _) => false,
         (DISCOVERABLE, _, None) => false,
         (_, _, Some(handle)) => {
-            store::passkeys::user_of_handle(&inner.db, handle).await? == Some(row.user_id)
+            store::passkeys::user_of_handle(&ctx.db, handle).await? == Some(row.user_id)
         }
         _ => true,
     };
@@ -480,7 +484,7 @@ pub(crate) async fn complete_sign_in(
     {
         Ok(result) => result,
         Err(WebauthnError::CredentialPossibleCompromise) => {
-            counter_regression(inner, &row, client).await;
+            counter_regression(ctx, &row, client).await;
             return Err(Error::InvalidCredentials);
         }
         Err(err) => {
@@ -490,14 +494,14 @@ pub(crate) async fn complete_sign_in(
     };
     passkey.update_credential(&result);
 
-    let txn = inner.db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let user = store::users::find(&txn, row.user_id)
         .await?
         .ok_or(Error::InvalidCredentials)?;
     if user.disabled_at.is_some() {
         return Err(Error::UserDisabled);
     }
-    if inner.config.require_email_verification
+    if ctx.config.require_email_verification
         && user.email.is_some()
         && user.email_verified_at.is_none()
     {
@@ -512,13 +516,13 @@ pub(crate) async fn complete_sign_in(
             passkey_json: &to_json(&passkey)?,
             backup_eligible: result.backup_eligible(),
             backup_state: result.backup_state(),
-            now: store::now(),
+            now: ctx.now(),
         },
     )
     .await?;
     if !recorded {
         drop(txn);
-        if store::passkeys::find_by_credential(&inner.db, &row.credential_hash)
+        if store::passkeys::find_by_credential(&ctx.db, &row.credential_hash)
             .await?
             .is_none()
         {
@@ -527,14 +531,14 @@ pub(crate) async fn complete_sign_in(
         }
         // Another sign-in moved the counter between our read and our write: two copies
         // of one authenticator at work.
-        counter_regression(inner, &row, client).await;
+        counter_regression(ctx, &row, client).await;
         return Err(Error::InvalidCredentials);
     }
     let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
-    let grant = sessions::start(inner, &txn, user, has_password, sessions::PASSKEY, client).await?;
+    let grant = sessions::start(ctx, &txn, user, has_password, sessions::PASSKEY, client).await?;
     txn.commit().await?;
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::SignIn)
                 .user(grant.user.id)
                 .session(grant.session.id)
@@ -546,10 +550,10 @@ pub(crate) async fn complete_sign_in(
     Ok(grant)
 }
 
-async fn counter_regression(inner: &Inner, row: &passkey::Model, client: &ClientInfo) {
+async fn counter_regression(ctx: &Context, row: &passkey::Model, client: &ClientInfo) {
     tracing::warn!(passkey_id = %row.id, user_id = %row.user_id, "passkey counter went backwards; possible cloned authenticator");
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::PasskeyCounterRegression)
                 .user(row.user_id)
                 .client(client)
@@ -560,8 +564,8 @@ async fn counter_regression(inner: &Inner, row: &passkey::Model, client: &Client
 
 /// Consumes a ceremony before its answer is checked: whatever happens next, it cannot be
 /// answered twice. Expired ceremonies are consumed too, and say so.
-async fn take(inner: &Inner, ceremony: &webauthn_challenge::Model) -> Result<(), Error> {
-    if !store::passkeys::take_challenge(&inner.db, ceremony.id).await? {
+async fn take(ctx: &Context, ceremony: &webauthn_challenge::Model) -> Result<(), Error> {
+    if !store::passkeys::take_challenge(&ctx.db, ceremony.id).await? {
         return Err(Error::TokenInvalid);
     }
     if ceremony.expires_at <= OffsetDateTime::now_utc() {
@@ -570,8 +574,8 @@ async fn take(inner: &Inner, ceremony: &webauthn_challenge::Model) -> Result<(),
     Ok(())
 }
 
-async fn active_user(inner: &Inner, user_id: Uuid) -> Result<user::Model, Error> {
-    let user = store::users::find(&inner.db, user_id)
+async fn active_user(ctx: &Context, user_id: Uuid) -> Result<user::Model, Error> {
+    let user = store::users::find(&ctx.db, user_id)
         .await?
         .ok_or(Error::Unauthorized)?;
     if user.disabled_at.is_some() {
@@ -581,22 +585,22 @@ async fn active_user(inner: &Inner, user_id: Uuid) -> Result<user::Model, Error>
 }
 
 /// `GET /me/passkeys`.
-pub(crate) async fn list(inner: &Inner, user_id: Uuid) -> Result<Vec<passkey::Model>, Error> {
-    Ok(store::passkeys::list(&inner.db, user_id).await?)
+pub(crate) async fn list(ctx: &Context, user_id: Uuid) -> Result<Vec<passkey::Model>, Error> {
+    Ok(store::passkeys::list(&ctx.db, user_id).await?)
 }
 
 /// `PATCH /me/passkeys/{id}`: 404 for a passkey that is not the caller's.
 pub(crate) async fn rename(
-    inner: &Inner,
+    ctx: &Context,
     user_id: Uuid,
     id: Uuid,
     name: &str,
 ) -> Result<passkey::Model, Error> {
     let name = check_name(Some(name))?.ok_or_else(|| Error::invalid_request("name: required"))?;
-    if !store::passkeys::rename(&inner.db, user_id, id, &name).await? {
+    if !store::passkeys::rename(&ctx.db, user_id, id, &name).await? {
         return Err(Error::NotFound);
     }
-    store::passkeys::find_for_user(&inner.db, user_id, id)
+    store::passkeys::find_for_user(&ctx.db, user_id, id)
         .await?
         .ok_or(Error::NotFound)
 }
@@ -604,13 +608,13 @@ pub(crate) async fn rename(
 /// `DELETE /me/passkeys/{id}`: removes the passkey unless it is the account's last way
 /// to sign in (409). 404 for a passkey that is not the caller's.
 pub(crate) async fn remove(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     user_id: Uuid,
     session_id: Uuid,
     id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
-    let txn = inner.db.begin().await?;
+    let txn = ctx.db.begin().await?;
     let user = store::users::lock(&txn, user_id)
         .await?
         .ok_or(Error::Unauthorized)?;
@@ -621,7 +625,7 @@ pub(crate) async fn remove(
         .await?
         .saturating_sub(1);
     let accounts = store::oauth::count_accounts(&txn, user_id).await?;
-    if !users::can_still_sign_in(inner, &txn, &user, left, accounts).await? {
+    if !sign_in_methods::can_still_sign_in(ctx, &txn, &user, left, accounts).await? {
         return Err(Error::Conflict(
             "this passkey is the account's last way to sign in; add another first".into(),
         ));
@@ -630,8 +634,8 @@ pub(crate) async fn remove(
         return Err(Error::NotFound);
     }
     txn.commit().await?;
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::PasskeyRemoved)
                 .user(user_id)
                 .session(session_id)
@@ -640,6 +644,7 @@ pub(crate) async fn remove(
         )
         .await;
     let method = format!("A passkey named \"{}\"", row.name);
-    inner.notify_user(&user, &Message::SignInMethodRemoved { method: &method });
+    ctx.outbox
+        .notify(&user, &Message::SignInMethodRemoved { method: &method });
     Ok(())
 }

@@ -5,6 +5,8 @@ use uuid::Uuid;
 use crate::{
     AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
+    context::Context,
     crypto::password::Verified,
     entity::user,
     flows::{
@@ -13,9 +15,7 @@ use crate::{
         sessions::{self, Grant},
         users,
     },
-    portcullis::Inner,
     rate_limit::Limit,
-    client::ClientInfo,
     store,
 };
 
@@ -30,16 +30,16 @@ pub(crate) struct SignUp {
 /// Checks a new password against the policy (with the account's context words) and the
 /// breached-password corpus, if one is configured.
 pub(crate) async fn check_new_password(
-    inner: &Inner,
+    ctx: &Context,
     password: &str,
     email: Option<&str>,
     name: Option<&str>,
 ) -> Result<(), Error> {
-    let mut context = vec![inner.config.app_name.as_str()];
+    let mut context = vec![ctx.config.app_name.as_str()];
     context.extend(email.map(local_part));
     context.extend(name);
-    inner.config.password_policy.check(password, &context)?;
-    if let Some(corpus) = &inner.breached {
+    ctx.config.password_policy.check(password, &context)?;
+    if let Some(corpus) = &ctx.breached {
         match corpus.is_breached(password).await {
             Ok(true) => {
                 return Err(Error::WeakPassword(
@@ -47,7 +47,7 @@ pub(crate) async fn check_new_password(
                 ));
             }
             Ok(false) => {}
-            Err(err) if inner.config.breached_passwords_fail_closed => {
+            Err(err) if ctx.config.breached_passwords_fail_closed => {
                 tracing::error!(error = %err, "breached-password check failed; refusing");
                 return Err(Error::Unavailable(err));
             }
@@ -60,26 +60,26 @@ pub(crate) async fn check_new_password(
 /// Creates an account with a password and signs it in (unless the host requires a
 /// verified email first).
 pub(crate) async fn sign_up(
-    inner: &Inner,
+    ctx: &Context,
     input: SignUp,
     client: &ClientInfo,
 ) -> Result<SignedUp, Error> {
     let email = normalize_email(&input.email)?;
     let name = profile::name(input.name)?;
     let metadata = profile::metadata(input.metadata)?;
-    inner
-        .throttle(Limit::SignUpPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::SignUpPerIp, &client.ip_key(), client)
         .await?;
-    check_new_password(inner, &input.password, Some(&email), name.as_deref()).await?;
+    check_new_password(ctx, &input.password, Some(&email), name.as_deref()).await?;
     // The contract answers 409 for a taken address anyway; checking first saves a hash.
-    if store::users::find_by_email(&inner.db, &email)
+    if store::users::find_by_email(&ctx.db, &email)
         .await?
         .is_some()
     {
         return Err(Error::EmailTaken);
     }
-    let hash = inner.hasher.hash(&input.password).await?;
-    let now = store::now();
+    let hash = ctx.hasher.hash(&input.password).await?;
+    let now = ctx.now();
     let row = user::Model {
         id: Uuid::now_v7(),
         email: Some(email),
@@ -94,11 +94,11 @@ pub(crate) async fn sign_up(
         created_at: now,
         updated_at: now,
     };
-    let user = users::insert(inner, row, Some(hash)).await?;
-    if inner.config.require_email_verification {
+    let user = users::insert(ctx, row, Some(hash)).await?;
+    if ctx.config.require_email_verification {
         // The account exists, but nobody signs in to it before the address is verified.
-        inner
-            .audit(
+        ctx.auditor
+            .record(
                 AuditEvent::new(AuditKind::SignUp)
                     .user(user.id)
                     .client(client),
@@ -106,9 +106,9 @@ pub(crate) async fn sign_up(
             .await;
         return Ok(SignedUp::VerificationRequired(Box::new(user)));
     }
-    let grant = sessions::start(inner, &inner.db, user, true, sessions::PASSWORD, client).await?;
-    inner
-        .audit(
+    let grant = sessions::start(ctx, &ctx.db, user, true, sessions::PASSWORD, client).await?;
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::SignUp)
                 .user(grant.user.id)
                 .session(grant.session.id)
@@ -133,35 +133,35 @@ pub(crate) enum SignedUp {
 /// same work: one argon2id verification. Only a correct password reveals that the account
 /// is disabled or unverified.
 pub(crate) async fn sign_in(
-    inner: &Inner,
+    ctx: &Context,
     email: &str,
     password: &str,
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
     let email = normalize_email(email)?;
-    if inner.config.password_policy.too_long(password) {
+    if ctx.config.password_policy.too_long(password) {
         // No account has such a password; refuse before hashing anything.
         return Err(Error::InvalidCredentials);
     }
-    inner
-        .throttle(Limit::SignInPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::SignInPerIp, &client.ip_key(), client)
         .await?;
-    inner
-        .throttle(
+    ctx.throttle
+        .check(
             Limit::SignInPerEmailAndIp,
             &format!("{}:{email}", client.ip_key()),
             client,
         )
         .await?;
-    inner
-        .throttle(Limit::SignInPerEmail, &email, client)
+    ctx.throttle
+        .check(Limit::SignInPerEmail, &email, client)
         .await?;
 
-    let user = store::users::find_by_email(&inner.db, &email).await?;
+    let user = store::users::find_by_email(&ctx.db, &email).await?;
     // The same two queries whether or not the account exists.
     let stored =
-        store::users::password_hash(&inner.db, user.as_ref().map_or(Uuid::nil(), |u| u.id)).await?;
-    let verified = inner.hasher.verify(password, stored.as_deref()).await?;
+        store::users::password_hash(&ctx.db, user.as_ref().map_or(Uuid::nil(), |u| u.id)).await?;
+    let verified = ctx.hasher.verify(password, stored.as_deref()).await?;
 
     let (user, rehash) = match (user, verified) {
         (Some(user), Verified::Yes { rehash }) => (user, rehash),
@@ -177,14 +177,14 @@ pub(crate) async fn sign_in(
             if let Some(user) = &user {
                 event = event.user(user.id);
             }
-            inner.audit(event).await;
+            ctx.auditor.record(event).await;
             return Err(Error::InvalidCredentials);
         }
     };
 
     if user.disabled_at.is_some() {
-        inner
-            .audit(
+        ctx.auditor
+            .record(
                 AuditEvent::new(AuditKind::SignInFailed)
                     .user(user.id)
                     .client(client)
@@ -193,9 +193,9 @@ pub(crate) async fn sign_in(
             .await;
         return Err(Error::UserDisabled);
     }
-    if inner.config.require_email_verification && user.email_verified_at.is_none() {
-        inner
-            .audit(
+    if ctx.config.require_email_verification && user.email_verified_at.is_none() {
+        ctx.auditor
+            .record(
                 AuditEvent::new(AuditKind::SignInFailed)
                     .user(user.id)
                     .client(client)
@@ -207,15 +207,15 @@ pub(crate) async fn sign_in(
     // The hash this sign-in is granted for (after any upgrade).
     let mut granted_for = stored;
     if rehash && let Some(old) = granted_for.take() {
-        granted_for = Some(upgrade_hash(inner, user.id, old, password.to_owned()).await);
+        granted_for = Some(upgrade_hash(ctx, user.id, old, password.to_owned()).await);
     }
     let user_id = user.id;
-    let grant = sessions::start(inner, &inner.db, user, true, sessions::PASSWORD, client).await?;
+    let grant = sessions::start(ctx, &ctx.db, user, true, sessions::PASSWORD, client).await?;
     // A reset or change may have committed while this password was being checked: the
     // new session must not outlive the password it was granted for.
-    if store::users::password_hash(&inner.db, user_id).await? != granted_for {
+    if store::users::password_hash(&ctx.db, user_id).await? != granted_for {
         sessions::revoke(
-            inner,
+            ctx,
             user_id,
             Some(&[grant.session.id]),
             None,
@@ -224,8 +224,8 @@ pub(crate) async fn sign_in(
         .await?;
         return Err(Error::InvalidCredentials);
     }
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::SignIn)
                 .user(grant.user.id)
                 .session(grant.session.id)
@@ -237,18 +237,18 @@ pub(crate) async fn sign_in(
 
 /// Re-hashes a stale or imported hash with current argon2id and returns the hash now
 /// stored. A failure only costs the upgrade, never the sign-in.
-async fn upgrade_hash(inner: &Inner, user_id: Uuid, old: String, password: String) -> String {
+async fn upgrade_hash(ctx: &Context, user_id: Uuid, old: String, password: String) -> String {
     let result = async {
-        let new = inner.hasher.hash(&password).await?;
+        let new = ctx.hasher.hash(&password).await?;
         let upgraded =
-            store::users::upgrade_password_hash(&inner.db, user_id, &old, new.clone()).await?;
+            store::users::upgrade_password_hash(&ctx.db, user_id, &old, new.clone()).await?;
         Ok::<_, Error>(upgraded.then_some(new))
     }
     .await;
     match result {
         Ok(Some(new)) => {
-            inner
-                .audit(AuditEvent::new(AuditKind::PasswordRehashed).user(user_id))
+            ctx.auditor
+                .record(AuditEvent::new(AuditKind::PasswordRehashed).user(user_id))
                 .await;
             new
         }

@@ -17,9 +17,10 @@ use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use crate::{
-    origin::{self, Origin},
     AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
+    context::Context,
     crypto::{self, password::Verified},
     delivery::{Branding, Message, single_line},
     flows::{
@@ -30,9 +31,8 @@ use crate::{
         sessions::{self, Grant},
         users,
     },
-    portcullis::Inner,
+    origin::{self, Origin},
     rate_limit::Limit,
-    client::ClientInfo,
     store,
 };
 
@@ -53,27 +53,26 @@ struct Checked {
     branding: Branding,
 }
 
-fn check_options(inner: &Inner, options: ForgotOptions) -> Result<Checked, Error> {
+fn check_options(ctx: &Context, options: ForgotOptions) -> Result<Checked, Error> {
     let redirect_url = options
         .redirect_url
-        .map(|target| inner.origins.check_redirect(&target))
+        .map(|target| ctx.origins.check_redirect(&target))
         .transpose()?;
     // A base URL is only ever one of our own allowed origins: never a link to elsewhere.
     let base_url = match options.base_url {
         Some(base) => {
             let origin = Origin::parse(&base)
-                .filter(|origin| inner.origins.allows(origin))
+                .filter(|origin| ctx.origins.allows(origin))
                 .ok_or_else(|| Error::invalid_request("base_url: not an allowed origin"))?;
             Some(origin.serialize())
         }
         None => None,
     };
-    let mut branding = inner.branding();
+    let mut branding = ctx.outbox.branding();
     // A logo comes from one of our own origins only: an arbitrary image URL would be a
     // tracking pixel telling a stranger that the address has an account.
     if let Some(logo) = profile::image_url(options.logo_url)? {
-        let ours = Origin::parse(&logo)
-            .is_some_and(|origin| inner.origins.allows(&origin));
+        let ours = Origin::parse(&logo).is_some_and(|origin| ctx.origins.allows(&origin));
         if !ours {
             return Err(Error::invalid_request(
                 "logo_url: must be on the public or an allowed origin",
@@ -118,26 +117,28 @@ fn check_options(inner: &Inner, options: ForgotOptions) -> Result<Checked, Error
 
 /// Starts a password reset for `email`, if it has an account. Always answers the same.
 pub(crate) async fn forgot(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     email: &str,
     options: ForgotOptions,
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let email = normalize_email(email)?;
-    let checked = check_options(inner, options)?;
+    let checked = check_options(ctx, options)?;
     // The client's own limit, then everyone's, then the recipient's (see the send flows).
-    inner
-        .throttle(Limit::ResetSendPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::ResetSendPerIp, &client.ip_key(), client)
         .await?;
-    inner.throttle(Limit::EmailSendGlobal, "", client).await?;
-    inner
-        .throttle(Limit::ResetSendPerRecipient, &email, client)
+    ctx.throttle
+        .check(Limit::EmailSendGlobal, "", client)
+        .await?;
+    ctx.throttle
+        .check(Limit::ResetSendPerRecipient, &email, client)
         .await?;
 
-    let inner = inner.clone();
+    let ctx = ctx.clone();
     let client = client.clone();
     tokio::spawn(async move {
-        if let Err(err) = send_reset(&inner, &email, checked, &client).await {
+        if let Err(err) = send_reset(&ctx, &email, checked, &client).await {
             tracing::error!(error = ?err, "sending a password-reset email failed");
         }
     });
@@ -145,31 +146,31 @@ pub(crate) async fn forgot(
 }
 
 async fn send_reset(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     email: &str,
     checked: Checked,
     client: &ClientInfo,
 ) -> Result<(), Error> {
-    let Some(user) = store::users::find_by_email(&inner.db, email).await? else {
+    let Some(user) = store::users::find_by_email(&ctx.db, email).await? else {
         return Ok(());
     };
     if user.disabled_at.is_some() {
         return Ok(());
     }
     let token = one_time::issue(
-        &inner.db,
+        ctx,
         Purpose::PasswordReset,
         Some(user.id),
         email,
-        inner.config.password_reset_ttl,
+        ctx.config.password_reset_ttl,
         None,
     )
     .await?;
-    let page = inner
+    let page = ctx
         .config
         .password_reset_url
         .clone()
-        .unwrap_or_else(|| format!("{}/reset-password", inner.origins.issuer));
+        .unwrap_or_else(|| format!("{}/reset-password", ctx.origins.issuer));
     let page = match &checked.base_url {
         // Same page, on another of our own origins.
         Some(base) => format!("{base}{}", path_of(&page)),
@@ -179,14 +180,14 @@ async fn send_reset(
     if let Some(target) = &checked.redirect_url {
         link = origin::with_query(&link, "redirect_url", &origin::encode_query_value(target));
     }
-    let message = inner.render_email(
+    let message = ctx.outbox.render(
         email,
         &Message::PasswordReset { link: &link },
         &checked.branding,
     );
-    inner.deliver(message, Some(user.id));
-    inner
-        .audit(
+    ctx.outbox.send(message, Some(user.id));
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::PasswordResetRequested)
                 .user(user.id)
                 .client(client),
@@ -206,25 +207,25 @@ fn path_of(url: &str) -> &str {
 /// Completes a password reset. Answers a grant only when the host enabled
 /// `sign_in_after_reset`.
 pub(crate) async fn reset(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     token: &str,
     password: &str,
     client: &ClientInfo,
 ) -> Result<Option<Grant>, Error> {
-    inner
-        .throttle(Limit::RedeemPerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::RedeemPerIp, &client.ip_key(), client)
         .await?;
     // Look before consuming: a password the policy refuses must not burn the link.
-    let peeked = peek(inner, token).await?;
-    let user = store::users::find(&inner.db, peeked)
+    let peeked = peek(ctx, token).await?;
+    let user = store::users::find(&ctx.db, peeked)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    check_new_password(inner, password, user.email.as_deref(), user.name.as_deref()).await?;
-    let hash = inner.hasher.hash(password).await?;
+    check_new_password(ctx, password, user.email.as_deref(), user.name.as_deref()).await?;
+    let hash = ctx.hasher.hash(password).await?;
 
-    let now = inner.now();
-    let txn = inner.db.begin().await?;
-    let row = one_time::consume(&txn, Purpose::PasswordReset, token).await?;
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let row = one_time::consume(&txn, Purpose::PasswordReset, token, ctx.now()).await?;
     let user = store::users::find(&txn, user.id)
         .await?
         .ok_or(Error::TokenInvalid)?;
@@ -242,26 +243,26 @@ pub(crate) async fn reset(
     kill_outstanding_links(&txn, &user, now).await?;
     txn.commit().await?;
 
-    inner.revocation.set_cutoff(user.id, cutoff);
-    inner.apply_revocations(&revoked);
-    users::claimed(inner, user.id, claim, "password_reset", client).await;
-    inner
-        .audit(
+    ctx.revocation.set_cutoff(user.id, cutoff);
+    ctx.revocation.apply(&revoked, ctx.config.token_window());
+    users::claimed(ctx, user.id, claim, "password_reset", client).await;
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::PasswordReset)
                 .user(user.id)
                 .client(client)
                 .detail("sessions_revoked", revoked.ids.len()),
         )
         .await;
-    inner.notify_user(&user, &Message::PasswordChanged);
-    if !inner.config.sign_in_after_reset {
+    ctx.outbox.notify(&user, &Message::PasswordChanged);
+    if !ctx.config.sign_in_after_reset {
         return Ok(None);
     }
     // Read back: verified now, and a claim blanked what the previous holder wrote.
-    let user = store::users::find(&inner.db, user.id)
+    let user = store::users::find(&ctx.db, user.id)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    let grant = sessions::start(inner, &inner.db, user, true, sessions::PASSWORD, client).await?;
+    let grant = sessions::start(ctx, &ctx.db, user, true, sessions::PASSWORD, client).await?;
     Ok(Some(grant))
 }
 
@@ -281,18 +282,18 @@ async fn kill_outstanding_links(
 }
 
 /// The user a live reset token belongs to, without consuming it.
-async fn peek(inner: &Inner, token: &str) -> Result<Uuid, Error> {
+async fn peek(ctx: &Context, token: &str) -> Result<Uuid, Error> {
     if token.len() != 43 || crypto::b64_decode(token).is_none_or(|bytes| bytes.len() != 32) {
         return Err(Error::TokenInvalid);
     }
     let hash = crypto::sha256_hex(token.as_bytes());
-    let row = store::one_time::find(&inner.db, Purpose::PasswordReset.as_str(), &hash)
+    let row = store::one_time::find(&ctx.db, Purpose::PasswordReset.as_str(), &hash)
         .await?
         .ok_or(Error::TokenInvalid)?;
     if row.consumed_at.is_some() {
         return Err(Error::TokenInvalid);
     }
-    if row.expires_at <= store::now() {
+    if row.expires_at <= ctx.now() {
         return Err(Error::TokenExpired);
     }
     row.user_id.ok_or(Error::TokenInvalid)
@@ -309,35 +310,35 @@ pub(crate) struct Change<'a> {
 
 /// Changes the signed-in user's password; their other sessions are revoked, this one kept.
 pub(crate) async fn change(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     change: Change<'_>,
     client: &ClientInfo,
 ) -> Result<(), Error> {
     if change
         .current_password
-        .is_some_and(|p| inner.config.password_policy.too_long(p))
+        .is_some_and(|p| ctx.config.password_policy.too_long(p))
     {
         return Err(Error::forbidden("the current password is wrong"));
     }
-    inner
-        .throttle(
+    ctx.throttle
+        .check(
             Limit::PasswordChangePerUser,
             &change.user_id.to_string(),
             client,
         )
         .await?;
-    inner
-        .throttle(Limit::PasswordChangePerIp, &client.ip_key(), client)
+    ctx.throttle
+        .check(Limit::PasswordChangePerIp, &client.ip_key(), client)
         .await?;
-    let user = store::users::find(&inner.db, change.user_id)
+    let user = store::users::find(&ctx.db, change.user_id)
         .await?
         .ok_or(Error::Unauthorized)?;
-    match store::users::password_hash(&inner.db, user.id).await? {
+    match store::users::password_hash(&ctx.db, user.id).await? {
         Some(stored) => {
             let current = change.current_password.unwrap_or_default();
-            if inner.hasher.verify(current, Some(&stored)).await? == Verified::No {
-                inner
-                    .audit(
+            if ctx.hasher.verify(current, Some(&stored)).await? == Verified::No {
+                ctx.auditor
+                    .record(
                         AuditEvent::new(AuditKind::SignInFailed)
                             .user(user.id)
                             .client(client)
@@ -358,20 +359,20 @@ pub(crate) async fn change(
         }
         // No password yet (a passkey or social account): a recent sign-in stands in for it.
         None => {
-            sessions::require_fresh(inner, change.auth_time)?;
+            sessions::require_fresh(ctx, change.auth_time)?;
         }
     }
     check_new_password(
-        inner,
+        ctx,
         change.new_password,
         user.email.as_deref(),
         user.name.as_deref(),
     )
     .await?;
-    let hash = inner.hasher.hash(change.new_password).await?;
+    let hash = ctx.hasher.hash(change.new_password).await?;
 
-    let now = inner.now();
-    let txn = inner.db.begin().await?;
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
     store::users::set_password(&txn, user.id, hash, now).await?;
     let revoked = store::sessions::revoke(
         &txn,
@@ -384,9 +385,9 @@ pub(crate) async fn change(
     kill_outstanding_links(&txn, &user, now).await?;
     txn.commit().await?;
 
-    inner.apply_revocations(&revoked);
-    inner
-        .audit(
+    ctx.revocation.apply(&revoked, ctx.config.token_window());
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::PasswordChanged)
                 .user(user.id)
                 .session(change.session_id)
@@ -394,7 +395,7 @@ pub(crate) async fn change(
                 .detail("sessions_revoked", revoked.ids.len()),
         )
         .await;
-    inner.notify_user(&user, &Message::PasswordChanged);
+    ctx.outbox.notify(&user, &Message::PasswordChanged);
     Ok(())
 }
 

@@ -15,9 +15,10 @@ use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use uuid::Uuid;
 
 use crate::{
-    origin,
     AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
+    context::Context,
     delivery::{Message, TextMessage},
     entity::user,
     flows::{
@@ -27,9 +28,8 @@ use crate::{
         sessions::{self, Grant, Method},
         users,
     },
-    portcullis::Inner,
+    origin,
     rate_limit::Limit,
-    client::ClientInfo,
     store,
 };
 
@@ -73,34 +73,36 @@ const SMS_CODE_SENDS: SendLimits = SendLimits {
 /// recipient's keys, so a flood it refuses never leaves a key per invented recipient in
 /// memory. Keys never depend on whether an account exists.
 async fn throttle_send(
-    inner: &Inner,
+    ctx: &Context,
     limits: &SendLimits,
     recipient: &str,
     client: &ClientInfo,
 ) -> Result<(), Error> {
-    inner
-        .throttle(limits.per_ip, &client.ip_key(), client)
+    ctx.throttle
+        .check(limits.per_ip, &client.ip_key(), client)
         .await?;
-    inner.throttle(limits.global, "", client).await?;
-    inner.throttle(limits.cooldown, recipient, client).await?;
-    inner.throttle(limits.hourly, recipient, client).await
+    ctx.throttle.check(limits.global, "", client).await?;
+    ctx.throttle
+        .check(limits.cooldown, recipient, client)
+        .await?;
+    ctx.throttle.check(limits.hourly, recipient, client).await
 }
 
 /// The account an address belongs to, if we may send to it: an existing, enabled account,
 /// or (`Ok(Some(None))`) a stranger who may sign up through this channel.
 async fn recipient_account(
-    inner: &Inner,
+    ctx: &Context,
     channel: Channel,
     identifier: &str,
 ) -> Result<Option<Option<user::Model>>, Error> {
     let (existing, sign_up) = match channel {
         Channel::Email => (
-            store::users::find_by_email(&inner.db, identifier).await?,
-            inner.config.sign_up_by_email,
+            store::users::find_by_email(&ctx.db, identifier).await?,
+            ctx.config.sign_up_by_email,
         ),
         Channel::Phone => (
-            store::users::find_by_phone(&inner.db, identifier).await?,
-            inner.config.sign_up_by_phone,
+            store::users::find_by_phone(&ctx.db, identifier).await?,
+            ctx.config.sign_up_by_phone,
         ),
     };
     Ok(match existing {
@@ -113,51 +115,48 @@ async fn recipient_account(
 
 /// `POST /sign-in/magic-link`.
 pub(crate) async fn send_magic_link(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     email: &str,
     redirect_url: Option<String>,
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let email = normalize_email(email)?;
     let redirect_url = redirect_url
-        .map(|target| inner.origins.check_redirect(&target))
+        .map(|target| ctx.origins.check_redirect(&target))
         .transpose()?;
-    throttle_send(inner, &MAGIC_LINK_SENDS, &email, client).await?;
-    let inner = inner.clone();
+    throttle_send(ctx, &MAGIC_LINK_SENDS, &email, client).await?;
+    let ctx = ctx.clone();
     let client = client.clone();
     tokio::spawn(async move {
         let result = async {
-            let Some(account) = recipient_account(&inner, Channel::Email, &email).await? else {
+            let Some(account) = recipient_account(&ctx, Channel::Email, &email).await? else {
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
             let token = one_time::issue(
-                &inner.db,
+                &ctx,
                 Purpose::MagicLink,
                 user_id,
                 &email,
-                inner.config.magic_link_ttl,
+                ctx.config.magic_link_ttl,
                 None,
             )
             .await?;
             let mut link = format!(
                 "{}{}/magic-link/verify?token={token}",
-                inner.origins.issuer, inner.config.auth_base_path
+                ctx.origins.issuer, ctx.config.auth_base_path
             );
             if let Some(target) = &redirect_url {
-                link = origin::with_query(
-                    &link,
-                    "redirect_url",
-                    &origin::encode_query_value(target),
-                );
+                link =
+                    origin::with_query(&link, "redirect_url", &origin::encode_query_value(target));
             }
-            let message = inner.render_email(
+            let message = ctx.outbox.render(
                 &email,
                 &Message::MagicLink { link: &link },
-                &inner.branding(),
+                &ctx.outbox.branding(),
             );
-            inner.deliver(message, user_id);
-            sent(&inner, user_id, "magic_link", &client).await;
+            ctx.outbox.send(message, user_id);
+            sent(&ctx, user_id, "magic_link", &client).await;
             Ok::<_, Error>(())
         }
         .await;
@@ -170,45 +169,39 @@ pub(crate) async fn send_magic_link(
 
 /// `POST /sign-in/email-otp`.
 pub(crate) async fn send_email_code(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     email: &str,
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let email = normalize_email(email)?;
-    throttle_send(inner, &EMAIL_CODE_SENDS, &email, client).await?;
-    let inner = inner.clone();
+    throttle_send(ctx, &EMAIL_CODE_SENDS, &email, client).await?;
+    let ctx = ctx.clone();
     let client = client.clone();
     tokio::spawn(async move {
         let result = async {
-            let Some(account) = recipient_account(&inner, Channel::Email, &email).await? else {
+            let Some(account) = recipient_account(&ctx, Channel::Email, &email).await? else {
                 // A code nobody receives: guesses at this address then behave exactly as
                 // at any other (five wrong, then 429), revealing nothing.
-                one_time::issue_code(
-                    &inner,
-                    Purpose::EmailOtp,
-                    None,
-                    &email,
-                    inner.config.code_ttl,
-                )
-                .await?;
+                one_time::issue_code(&ctx, Purpose::EmailOtp, None, &email, ctx.config.code_ttl)
+                    .await?;
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
             let code = one_time::issue_code(
-                &inner,
+                &ctx,
                 Purpose::EmailOtp,
                 user_id,
                 &email,
-                inner.config.code_ttl,
+                ctx.config.code_ttl,
             )
             .await?;
-            let message = inner.render_email(
+            let message = ctx.outbox.render(
                 &email,
                 &Message::SignInCode { code: &code },
-                &inner.branding(),
+                &ctx.outbox.branding(),
             );
-            inner.deliver(message, user_id);
-            sent(&inner, user_id, "email_otp", &client).await;
+            ctx.outbox.send(message, user_id);
+            sent(&ctx, user_id, "email_otp", &client).await;
             Ok::<_, Error>(())
         }
         .await;
@@ -220,45 +213,40 @@ pub(crate) async fn send_email_code(
 }
 
 /// Whether SMS sign-in is available (a sender is configured, or this is development).
-pub(crate) fn sms_enabled(inner: &Inner) -> bool {
-    inner.method_available(crate::SignInMethod::SmsOtp)
+pub(crate) fn sms_enabled(ctx: &Context) -> bool {
+    crate::flows::sign_in_methods::available(ctx, crate::SignInMethod::SmsOtp)
 }
 
 /// `POST /sign-in/sms-otp`.
 pub(crate) async fn send_sms_code(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     phone: &str,
     client: &ClientInfo,
 ) -> Result<(), Error> {
-    if !sms_enabled(inner) {
+    if !sms_enabled(ctx) {
         return Err(Error::NotFound);
     }
-    let phone = normalize_phone(phone, &inner.config.sms_allowed_prefixes)?;
-    throttle_send(inner, &SMS_CODE_SENDS, &phone, client).await?;
-    let inner = inner.clone();
+    let phone = normalize_phone(phone, &ctx.config.sms_allowed_prefixes)?;
+    throttle_send(ctx, &SMS_CODE_SENDS, &phone, client).await?;
+    let ctx = ctx.clone();
     let client = client.clone();
     tokio::spawn(async move {
         let result = async {
-            let Some(account) = recipient_account(&inner, Channel::Phone, &phone).await? else {
+            let Some(account) = recipient_account(&ctx, Channel::Phone, &phone).await? else {
                 // As for email: an unsent decoy code keeps guessing behaviour uniform.
-                one_time::issue_code(&inner, Purpose::SmsOtp, None, &phone, inner.config.code_ttl)
+                one_time::issue_code(&ctx, Purpose::SmsOtp, None, &phone, ctx.config.code_ttl)
                     .await?;
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
-            let code = one_time::issue_code(
-                &inner,
-                Purpose::SmsOtp,
-                user_id,
-                &phone,
-                inner.config.code_ttl,
-            )
-            .await?;
+            let code =
+                one_time::issue_code(&ctx, Purpose::SmsOtp, user_id, &phone, ctx.config.code_ttl)
+                    .await?;
             let body = format!(
                 "{code} is your {} code. It expires in 10 minutes. Never share it.",
-                inner.config.app_name
+                ctx.config.app_name
             );
-            inner.deliver_text(
+            ctx.outbox.send_text(
                 TextMessage {
                     to: phone.clone(),
                     body,
@@ -266,7 +254,7 @@ pub(crate) async fn send_sms_code(
                 },
                 user_id,
             );
-            sent(&inner, user_id, "sms_otp", &client).await;
+            sent(&ctx, user_id, "sms_otp", &client).await;
             Ok::<_, Error>(())
         }
         .await;
@@ -277,19 +265,19 @@ pub(crate) async fn send_sms_code(
     Ok(())
 }
 
-async fn sent(inner: &Inner, user_id: Option<Uuid>, kind: &str, client: &ClientInfo) {
+async fn sent(ctx: &Context, user_id: Option<Uuid>, kind: &str, client: &ClientInfo) {
     let mut event = AuditEvent::new(AuditKind::PasswordlessSent)
         .client(client)
         .detail("kind", kind);
     if let Some(user_id) = user_id {
         event = event.user(user_id);
     }
-    inner.audit(event).await;
+    ctx.auditor.record(event).await;
 }
 
 /// The address a live magic link was sent to, without consuming it (for the confirm page).
 pub(crate) async fn magic_link_recipient(
-    inner: &Inner,
+    ctx: &Context,
     token: &str,
 ) -> Result<Option<String>, Error> {
     if token.len() != 43 {
@@ -297,7 +285,7 @@ pub(crate) async fn magic_link_recipient(
     }
     let hash = crate::crypto::sha256_hex(token.as_bytes());
     Ok(
-        store::one_time::find(&inner.db, Purpose::MagicLink.as_str(), &hash)
+        store::one_time::find(&ctx.db, Purpose::MagicLink.as_str(), &hash)
             .await?
             .filter(|row| row.consumed_at.is_none())
             .and_then(|row| row.identifier),
@@ -306,57 +294,49 @@ pub(crate) async fn magic_link_recipient(
 
 /// `GET`/`POST /magic-link/verify`: consumes the link and signs in.
 pub(crate) async fn verify_magic_link(
-    inner: &Inner,
+    ctx: &Context,
     token: &str,
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
-    throttle_redeem(inner, client).await?;
-    let txn = inner.db.begin().await?;
-    let row = one_time::consume(&txn, Purpose::MagicLink, token).await?;
-    finish(
-        inner,
-        txn,
-        Channel::Email,
-        row,
-        sessions::MAGIC_LINK,
-        client,
-    )
-    .await
+    throttle_redeem(ctx, client).await?;
+    let txn = ctx.db.begin().await?;
+    let row = one_time::consume(&txn, Purpose::MagicLink, token, ctx.now()).await?;
+    finish(ctx, txn, Channel::Email, row, sessions::MAGIC_LINK, client).await
 }
 
 /// `POST /email-otp/verify`.
 pub(crate) async fn verify_email_code(
-    inner: &Inner,
+    ctx: &Context,
     email: &str,
     code: &str,
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
     let email = normalize_email(email)?;
     check_code_shape(code)?;
-    throttle_redeem(inner, client).await?;
-    let row = one_time::check_code(inner, Purpose::EmailOtp, &email, code, client).await?;
-    let txn = inner.db.begin().await?;
-    one_time::consume_checked(&txn, &row).await?;
-    finish(inner, txn, Channel::Email, row, sessions::EMAIL_OTP, client).await
+    throttle_redeem(ctx, client).await?;
+    let row = one_time::check_code(ctx, Purpose::EmailOtp, &email, code, client).await?;
+    let txn = ctx.db.begin().await?;
+    one_time::consume_checked(&txn, &row, ctx.now()).await?;
+    finish(ctx, txn, Channel::Email, row, sessions::EMAIL_OTP, client).await
 }
 
 /// `POST /sms/verify`.
 pub(crate) async fn verify_sms_code(
-    inner: &Inner,
+    ctx: &Context,
     phone: &str,
     code: &str,
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
-    if !sms_enabled(inner) {
+    if !sms_enabled(ctx) {
         return Err(Error::NotFound);
     }
-    let phone = normalize_phone(phone, &inner.config.sms_allowed_prefixes)?;
+    let phone = normalize_phone(phone, &ctx.config.sms_allowed_prefixes)?;
     check_code_shape(code)?;
-    throttle_redeem(inner, client).await?;
-    let row = one_time::check_code(inner, Purpose::SmsOtp, &phone, code, client).await?;
-    let txn = inner.db.begin().await?;
-    one_time::consume_checked(&txn, &row).await?;
-    finish(inner, txn, Channel::Phone, row, sessions::SMS_OTP, client).await
+    throttle_redeem(ctx, client).await?;
+    let row = one_time::check_code(ctx, Purpose::SmsOtp, &phone, code, client).await?;
+    let txn = ctx.db.begin().await?;
+    one_time::consume_checked(&txn, &row, ctx.now()).await?;
+    finish(ctx, txn, Channel::Phone, row, sessions::SMS_OTP, client).await
 }
 
 fn check_code_shape(code: &str) -> Result<(), Error> {
@@ -367,16 +347,16 @@ fn check_code_shape(code: &str) -> Result<(), Error> {
     }
 }
 
-async fn throttle_redeem(inner: &Inner, client: &ClientInfo) -> Result<(), Error> {
-    inner
-        .throttle(Limit::RedeemPerIp, &client.ip_key(), client)
+async fn throttle_redeem(ctx: &Context, client: &ClientInfo) -> Result<(), Error> {
+    ctx.throttle
+        .check(Limit::RedeemPerIp, &client.ip_key(), client)
         .await
 }
 
 /// After a secret was consumed in `txn`: find (or create) the account, mark the address
 /// verified, start the session, and commit all of it at once.
 async fn finish(
-    inner: &Inner,
+    ctx: &Context,
     txn: DatabaseTransaction,
     channel: Channel,
     row: crate::entity::one_time_secret::Model,
@@ -396,20 +376,20 @@ async fn finish(
         // account registered since then is someone else's claim on the address.
         (None, None) => {
             let allowed = match channel {
-                Channel::Email => inner.config.sign_up_by_email,
-                Channel::Phone => inner.config.sign_up_by_phone,
+                Channel::Email => ctx.config.sign_up_by_email,
+                Channel::Phone => ctx.config.sign_up_by_phone,
             };
             if !allowed {
                 return Err(Error::TokenInvalid);
             }
-            (create(&txn, channel, &identifier).await?, true)
+            (create(&txn, channel, &identifier, ctx.now()).await?, true)
         }
         _ => return Err(Error::TokenInvalid),
     };
     if user.disabled_at.is_some() {
         return Err(Error::UserDisabled);
     }
-    let now = inner.now();
+    let now = ctx.now();
     let was_verified = match channel {
         Channel::Email => user.email_verified_at.is_some(),
         Channel::Phone => user.phone_verified_at.is_some(),
@@ -425,11 +405,11 @@ async fn finish(
         .await?
         .ok_or(Error::TokenInvalid)?;
     let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
-    let grant = sessions::start(inner, &txn, user, has_password, method, client).await?;
+    let grant = sessions::start(ctx, &txn, user, has_password, method, client).await?;
     txn.commit().await?;
-    users::claimed(inner, grant.user.id, claim, method.name, client).await;
-    inner
-        .audit(
+    users::claimed(ctx, grant.user.id, claim, method.name, client).await;
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::SignIn)
                 .user(grant.user.id)
                 .session(grant.session.id)
@@ -445,8 +425,8 @@ async fn create(
     txn: &DatabaseTransaction,
     channel: Channel,
     identifier: &str,
+    now: time::OffsetDateTime,
 ) -> Result<user::Model, Error> {
-    let now = store::now();
     let row = user::Model {
         email: (channel == Channel::Email).then(|| identifier.to_owned()),
         phone: (channel == Channel::Phone).then(|| identifier.to_owned()),

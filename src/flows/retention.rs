@@ -16,7 +16,7 @@
 //! Hosts that prefer their own scheduler turn the interval to zero and call
 //! [`Portcullis::sweep`](crate::Portcullis::sweep).
 
-use crate::{Error, portcullis::Inner, store};
+use crate::{Error, context::Context, store};
 
 /// What one sweep deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,9 +41,9 @@ pub struct Swept {
 const SECRET_GRACE: time::Duration = time::Duration::DAY;
 
 /// Deletes what the retention rules let go of, as of `now`.
-pub(crate) async fn sweep(inner: &Inner) -> Result<Swept, Error> {
-    let now = inner.now();
-    let db = &inner.db;
+pub(crate) async fn sweep(ctx: &Context) -> Result<Swept, Error> {
+    let now = ctx.now();
+    let db = &ctx.db;
     // Revocations are stamped by the database's clock: judge their age by it too.
     let db_now = store::db_now(db).await?;
     let ago = |duration: std::time::Duration| {
@@ -55,11 +55,11 @@ pub(crate) async fn sweep(inner: &Inner) -> Result<Swept, Error> {
             .await?,
         passkey_ceremonies: store::passkeys::sweep_challenges(db, now).await?,
         oauth_states: store::oauth::sweep_states(db, now).await?,
-        sessions: store::sessions::delete_ended(db, ago(inner.config.ended_session_retention))
+        sessions: store::sessions::delete_ended(db, ago(ctx.config.ended_session_retention))
             .await?,
         audit_events: 0,
     };
-    if let Some(keep) = inner.config.audit_retention {
+    if let Some(keep) = ctx.config.audit_retention {
         swept.audit_events = store::audit::delete_before(db, ago(keep)).await?;
     }
     tracing::debug!(?swept, "retention sweep done");

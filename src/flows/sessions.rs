@@ -22,10 +22,10 @@ use uuid::Uuid;
 use crate::{
     AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
+    context::Context,
     crypto::{self, jwt::Claims},
     entity::{Redacted, session, user},
-    portcullis::Inner,
-    client::ClientInfo,
     store,
 };
 
@@ -135,9 +135,9 @@ impl RefreshToken {
     }
 
     /// The token that replaces this one on rotation.
-    fn child(&self, inner: &Inner) -> Self {
+    fn child(&self, ctx: &Context) -> Self {
         let tag = crypto::hmac_parts(
-            &inner.keys.refresh_chain,
+            &ctx.keys.refresh_chain,
             &[b"refresh-token", self.session_id.as_bytes(), &self.secret],
         );
         let mut secret = [0u8; SECRET_LEN];
@@ -158,15 +158,15 @@ fn add(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
 /// transaction that consumed the one-time secret this sign-in rests on (so both commit or
 /// neither does); nothing here touches the pool while a transaction is open.
 pub(crate) async fn start(
-    inner: &Inner,
+    ctx: &Context,
     db: &impl ConnectionTrait,
     user: user::Model,
     has_password: bool,
     method: Method,
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
-    let now = store::now();
-    let config = &inner.config;
+    let now = ctx.now();
+    let config = &ctx.config;
     let expires_at = add(now, config.session_lifetime);
     let refresh = RefreshToken {
         session_id: Uuid::now_v7(),
@@ -202,7 +202,7 @@ pub(crate) async fn start(
     if disabled {
         let revoked =
             store::sessions::revoke(db, user.id, Some(&[row.id]), None, "user_disabled").await?;
-        inner.apply_revocations(&revoked);
+        ctx.revocation.apply(&revoked, ctx.config.token_window());
         return Err(Error::UserDisabled);
     }
     // A cut-off set a moment ago (in this very transaction, when this sign-in took an
@@ -211,12 +211,12 @@ pub(crate) async fn start(
     let issued_at = fresh
         .and_then(|fresh| fresh.tokens_valid_after)
         .map_or(now, |cutoff| cutoff.max(now));
-    grant(inner, db, user, has_password, row, &refresh, issued_at).await
+    grant(ctx, db, user, has_password, row, &refresh, issued_at).await
 }
 
 /// Builds the grant for a session: a fresh access token plus the given refresh token.
 async fn grant(
-    inner: &Inner,
+    ctx: &Context,
     db: &impl ConnectionTrait,
     user: user::Model,
     has_password: bool,
@@ -236,9 +236,9 @@ async fn grant(
             }
         }
     }
-    let claims = access_claims(inner, &user, &session, org_role, now);
+    let claims = access_claims(ctx, &user, &session, org_role, now);
     let expires_in = u64::try_from(claims.exp - claims.iat).unwrap_or(0);
-    let access_token = inner.key_ring.current().signing.sign(&claims)?;
+    let access_token = ctx.key_ring.current().signing.sign(&claims)?;
     Ok(Grant {
         user,
         has_password,
@@ -250,18 +250,18 @@ async fn grant(
 }
 
 fn access_claims(
-    inner: &Inner,
+    ctx: &Context,
     user: &user::Model,
     session: &session::Model,
     org_role: Option<String>,
     now: OffsetDateTime,
 ) -> Claims {
     let iat = now.unix_timestamp();
-    let ttl = i64::try_from(inner.config.access_token_ttl.as_secs()).unwrap_or(300);
+    let ttl = i64::try_from(ctx.config.access_token_ttl.as_secs()).unwrap_or(300);
     // An access token never outlives its session.
     let exp = (iat + ttl).min(session.expires_at.unix_timestamp());
     Claims {
-        iss: inner.origins.issuer.clone(),
+        iss: ctx.origins.issuer.clone(),
         sub: user.id,
         sid: session.id,
         iat,
@@ -278,19 +278,19 @@ fn access_claims(
 
 /// Exchanges a refresh token for a new grant (see the [module docs](self)).
 pub(crate) async fn refresh(
-    inner: &Inner,
+    ctx: &Context,
     token: &str,
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
     let presented = RefreshToken::parse(token).ok_or(Error::Unauthorized)?;
-    let now = store::now();
+    let now = ctx.now();
     let presented_hash = presented.hash();
-    let child = presented.child(inner);
+    let child = presented.child(ctx);
     let child_hash = child.hash();
 
     // At most two rounds: a lost rotation race is re-judged on the winner's row.
     for _ in 0..2 {
-        let session = store::sessions::find(&inner.db, presented.session_id)
+        let session = store::sessions::find(&ctx.db, presented.session_id)
             .await?
             .ok_or(Error::Unauthorized)?;
         if session.revoked_at.is_some()
@@ -299,21 +299,20 @@ pub(crate) async fn refresh(
         {
             return Err(Error::Unauthorized);
         }
-        let user = store::users::find(&inner.db, session.user_id)
+        let user = store::users::find(&ctx.db, session.user_id)
             .await?
             .ok_or(Error::Unauthorized)?;
         if user.disabled_at.is_some() {
             return Err(Error::UserDisabled);
         }
-        if inner.config.require_email_verification && user.email_verified_at.is_none() {
+        if ctx.config.require_email_verification && user.email_verified_at.is_none() {
             return Err(Error::EmailNotVerified);
         }
 
         if crypto::ct_eq(presented_hash.as_bytes(), session.refresh_hash.0.as_bytes()) {
-            let idle_expires_at =
-                add(now, inner.config.session_idle_timeout).min(session.expires_at);
+            let idle_expires_at = add(now, ctx.config.session_idle_timeout).min(session.expires_at);
             let rotated = store::sessions::rotate(
-                &inner.db,
+                &ctx.db,
                 session.id,
                 store::sessions::Rotation {
                     expected_hash: presented_hash.clone(),
@@ -336,10 +335,10 @@ pub(crate) async fn refresh(
                 idle_expires_at,
                 ..session
             };
-            let has_password = store::users::password_hash(&inner.db, user.id)
+            let has_password = store::users::password_hash(&ctx.db, user.id)
                 .await?
                 .is_some();
-            return grant(inner, &inner.db, user, has_password, session, &child, now).await;
+            return grant(ctx, &ctx.db, user, has_password, session, &child, now).await;
         }
 
         let is_parent = session
@@ -351,26 +350,26 @@ pub(crate) async fn refresh(
         let child_is_current =
             crypto::ct_eq(child_hash.as_bytes(), session.refresh_hash.0.as_bytes());
         if is_parent && child_is_current {
-            if within_grace(inner, &session, now) {
+            if within_grace(ctx, &session, now) {
                 // A racing tab: same session, same (already current) child token. Audited,
                 // so a copy of the token ridden through the window leaves a trace.
-                inner
-                    .audit(
+                ctx.auditor
+                    .record(
                         AuditEvent::new(AuditKind::RefreshGraceUse)
                             .user(user.id)
                             .session(session.id)
                             .client(client),
                     )
                     .await;
-                let has_password = store::users::password_hash(&inner.db, user.id)
+                let has_password = store::users::password_hash(&ctx.db, user.id)
                     .await?
                     .is_some();
-                return grant(inner, &inner.db, user, has_password, session, &child, now).await;
+                return grant(ctx, &ctx.db, user, has_password, session, &child, now).await;
             }
-            return Err(replayed(inner, &session, client).await);
+            return Err(replayed(ctx, &session, client).await);
         }
-        if is_ancestor(inner, &child, &session) {
-            return Err(replayed(inner, &session, client).await);
+        if is_ancestor(ctx, &child, &session) {
+            return Err(replayed(ctx, &session, client).await);
         }
         // Not a token of this session at all (forged or garbled): refuse, revoke nothing.
         return Err(Error::Unauthorized);
@@ -380,9 +379,9 @@ pub(crate) async fn refresh(
 
 /// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough for a
 /// sensitive change (403 `reauthentication_required` otherwise).
-pub(crate) fn require_fresh(inner: &Inner, auth_time: i64) -> Result<(), Error> {
-    let window = i64::try_from(inner.config.fresh_session_window.as_secs()).unwrap_or(0);
-    if inner.now().unix_timestamp() - auth_time > window {
+pub(crate) fn require_fresh(ctx: &Context, auth_time: i64) -> Result<(), Error> {
+    let window = i64::try_from(ctx.config.fresh_session_window.as_secs()).unwrap_or(0);
+    if ctx.now().unix_timestamp() - auth_time > window {
         return Err(Error::reauthentication_required());
     }
     Ok(())
@@ -396,13 +395,13 @@ pub(crate) fn session_id_of(token: &str) -> Option<Uuid> {
 /// The (user, session) a refresh token currently belongs to: its hash is the session's
 /// current or previous one and the session is live. Rotates nothing.
 pub(crate) async fn owner_of_refresh_token(
-    inner: &Inner,
+    ctx: &Context,
     token: &str,
 ) -> Result<Option<(Uuid, Uuid)>, Error> {
     let Some(presented) = RefreshToken::parse(token) else {
         return Ok(None);
     };
-    let Some(session) = store::sessions::find(&inner.db, presented.session_id).await? else {
+    let Some(session) = store::sessions::find(&ctx.db, presented.session_id).await? else {
         return Ok(None);
     };
     let hash = presented.hash();
@@ -412,20 +411,19 @@ pub(crate) async fn owner_of_refresh_token(
             .previous_refresh_hash
             .as_ref()
             .is_some_and(|previous| crypto::ct_eq(hash.as_bytes(), previous.0.as_bytes()))
-            && within_grace(inner, &session, store::now()));
+            && within_grace(ctx, &session, ctx.now()));
     Ok((matches && session.revoked_at.is_none()).then_some((session.user_id, session.id)))
 }
 
 /// Whether the session rotated recently enough for its previous token to be tolerated.
-fn within_grace(inner: &Inner, session: &session::Model, now: OffsetDateTime) -> bool {
-    let grace =
-        time::Duration::try_from(inner.config.refresh_grace).unwrap_or(time::Duration::ZERO);
+fn within_grace(ctx: &Context, session: &session::Model, now: OffsetDateTime) -> bool {
+    let grace = time::Duration::try_from(ctx.config.refresh_grace).unwrap_or(time::Duration::ZERO);
     session.rotated_at.is_some_and(|at| now - at <= grace)
 }
 
 /// Whether `child` (the presented token's child) leads to the session's current token by
 /// walking the chain forward.
-fn is_ancestor(inner: &Inner, child: &RefreshToken, session: &session::Model) -> bool {
+fn is_ancestor(ctx: &Context, child: &RefreshToken, session: &session::Model) -> bool {
     let current = session.refresh_hash.0.as_bytes();
     let mut step = RefreshToken {
         session_id: child.session_id,
@@ -435,16 +433,16 @@ fn is_ancestor(inner: &Inner, child: &RefreshToken, session: &session::Model) ->
         if crypto::ct_eq(step.hash().as_bytes(), current) {
             return true;
         }
-        step = step.child(inner);
+        step = step.child(ctx);
     }
     false
 }
 
 /// A dead refresh token came back: someone holds a copy. Revoke the whole session.
-async fn replayed(inner: &Inner, session: &session::Model, client: &ClientInfo) -> Error {
+async fn replayed(ctx: &Context, session: &session::Model, client: &ClientInfo) -> Error {
     tracing::warn!(session_id = %session.id, "refresh token replayed; revoking the session");
     if let Err(err) = revoke(
-        inner,
+        ctx,
         session.user_id,
         Some(&[session.id]),
         None,
@@ -454,8 +452,8 @@ async fn replayed(inner: &Inner, session: &session::Model, client: &ClientInfo) 
     {
         return err;
     }
-    inner
-        .audit(
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::RefreshTokenReuse)
                 .user(session.user_id)
                 .session(session.id)
@@ -468,14 +466,14 @@ async fn replayed(inner: &Inner, session: &session::Model, client: &ClientInfo) 
 /// Revokes sessions of `user_id` (the given ones, or all; minus `except`) in the database
 /// and, at once, in this instance's revocation view. Returns the ids revoked.
 pub(crate) async fn revoke(
-    inner: &Inner,
+    ctx: &Context,
     user_id: Uuid,
     ids: Option<&[Uuid]>,
     except: Option<Uuid>,
     reason: &str,
 ) -> Result<Vec<Uuid>, Error> {
-    let revoked = store::sessions::revoke(&inner.db, user_id, ids, except, reason).await?;
-    inner.apply_revocations(&revoked);
+    let revoked = store::sessions::revoke(&ctx.db, user_id, ids, except, reason).await?;
+    ctx.revocation.apply(&revoked, ctx.config.token_window());
     Ok(revoked.ids)
 }
 
@@ -496,43 +494,43 @@ pub(crate) struct Switched {
 /// the presented one does, so switching back and forth cannot keep a stolen access token
 /// alive.
 pub(crate) async fn switch_org(
-    inner: &Inner,
+    ctx: &Context,
     claims: &Claims,
     org_id: Option<Uuid>,
     client: &ClientInfo,
 ) -> Result<Switched, Error> {
     if let Some(org_id) = org_id
-        && store::orgs::membership(&inner.db, org_id, claims.sub)
+        && store::orgs::membership(&ctx.db, org_id, claims.sub)
             .await?
             .is_none()
     {
         // Not a member: as if the organization did not exist.
         return Err(Error::NotFound);
     }
-    let now = inner.now();
-    if !store::orgs::switch_session(&inner.db, claims.sid, claims.sub, org_id, now).await? {
+    let now = ctx.now();
+    if !store::orgs::switch_session(&ctx.db, claims.sid, claims.sub, org_id, now).await? {
         return Err(Error::Unauthorized);
     }
-    let session = store::sessions::find(&inner.db, claims.sid)
+    let session = store::sessions::find(&ctx.db, claims.sid)
         .await?
         .filter(|s| s.expires_at > now && s.idle_expires_at > now)
         .ok_or(Error::Unauthorized)?;
-    let user = store::users::find(&inner.db, claims.sub)
+    let user = store::users::find(&ctx.db, claims.sub)
         .await?
         .filter(|u| u.disabled_at.is_none())
         .ok_or(Error::Unauthorized)?;
     let org_role = match org_id {
-        Some(org_id) => store::orgs::membership(&inner.db, org_id, user.id)
+        Some(org_id) => store::orgs::membership(&ctx.db, org_id, user.id)
             .await?
             .map(|m| m.role),
         None => None,
     };
-    let mut new_claims = access_claims(inner, &user, &session, org_role, now);
+    let mut new_claims = access_claims(ctx, &user, &session, org_role, now);
     new_claims.exp = new_claims.exp.min(claims.exp);
     let expires_in = u64::try_from(new_claims.exp - new_claims.iat).unwrap_or(0);
-    let access_token = inner.key_ring.current().signing.sign(&new_claims)?;
-    inner
-        .audit(
+    let access_token = ctx.key_ring.current().signing.sign(&new_claims)?;
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::OrgSwitched)
                 .user(user.id)
                 .session(session.id)
@@ -547,15 +545,20 @@ pub(crate) async fn switch_org(
     })
 }
 
+/// The user's live sessions, newest first.
+pub(crate) async fn list(ctx: &Context, user_id: Uuid) -> Result<Vec<session::Model>, Error> {
+    Ok(store::sessions::list_active(&ctx.db, user_id, ctx.now()).await?)
+}
+
 /// Session administration from Rust; see [`Portcullis::sessions`](crate::Portcullis::sessions).
 #[derive(Debug, Clone, Copy)]
 pub struct Sessions<'a> {
-    inner: &'a Inner,
+    ctx: &'a Context,
 }
 
 impl<'a> Sessions<'a> {
-    pub(crate) fn new(inner: &'a Inner) -> Self {
-        Self { inner }
+    pub(crate) fn new(ctx: &'a Context) -> Self {
+        Self { ctx }
     }
 
     /// The user's live sessions, newest first.
@@ -564,7 +567,7 @@ impl<'a> Sessions<'a> {
     ///
     /// A database error.
     pub async fn list(&self, user_id: Uuid) -> Result<Vec<session::Model>, Error> {
-        Ok(store::sessions::list_active(&self.inner.db, user_id, store::now()).await?)
+        list(self.ctx, user_id).await
     }
 
     /// Revokes one session. Returns whether it was live.
@@ -573,11 +576,11 @@ impl<'a> Sessions<'a> {
     ///
     /// A database error.
     pub async fn revoke(&self, session_id: Uuid) -> Result<bool, Error> {
-        let Some(session) = store::sessions::find(&self.inner.db, session_id).await? else {
+        let Some(session) = store::sessions::find(&self.ctx.db, session_id).await? else {
             return Ok(false);
         };
         let revoked = revoke(
-            self.inner,
+            self.ctx,
             session.user_id,
             Some(&[session_id]),
             None,
@@ -585,8 +588,9 @@ impl<'a> Sessions<'a> {
         )
         .await?;
         if !revoked.is_empty() {
-            self.inner
-                .audit(
+            self.ctx
+                .auditor
+                .record(
                     AuditEvent::new(AuditKind::SessionRevoked)
                         .user(session.user_id)
                         .session(session_id)
@@ -603,10 +607,11 @@ impl<'a> Sessions<'a> {
     ///
     /// A database error.
     pub async fn revoke_all(&self, user_id: Uuid) -> Result<usize, Error> {
-        let revoked = revoke(self.inner, user_id, None, None, "admin").await?;
+        let revoked = revoke(self.ctx, user_id, None, None, "admin").await?;
         if !revoked.is_empty() {
-            self.inner
-                .audit(
+            self.ctx
+                .auditor
+                .record(
                     AuditEvent::new(AuditKind::SessionRevoked)
                         .user(user_id)
                         .detail("reason", "admin")

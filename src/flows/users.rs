@@ -27,11 +27,11 @@ use uuid::Uuid;
 use crate::{
     AuditEvent, Error,
     audit::AuditKind,
+    client::ClientInfo,
+    context::Context,
     crypto::password::HashFormat,
     entity::user,
     flows::{email_address::normalize_email, password::check_new_password, profile, sessions},
-    portcullis::Inner,
-    client::ClientInfo,
     store,
 };
 
@@ -154,12 +154,12 @@ impl std::fmt::Debug for ImportedUser {
 /// Account administration; see [`Portcullis::users`](crate::Portcullis::users).
 #[derive(Debug, Clone, Copy)]
 pub struct Users<'a> {
-    inner: &'a Inner,
+    ctx: &'a Context,
 }
 
 impl<'a> Users<'a> {
-    pub(crate) fn new(inner: &'a Inner) -> Self {
-        Self { inner }
+    pub(crate) fn new(ctx: &'a Context) -> Self {
+        Self { ctx }
     }
 
     /// Creates a user, hashing the password if there is one.
@@ -173,8 +173,8 @@ impl<'a> Users<'a> {
         let name = profile::name(new.name)?;
         let hash = match &new.password {
             Some(password) => {
-                check_new_password(self.inner, password, Some(&email), name.as_deref()).await?;
-                Some(self.inner.hasher.hash(password).await?)
+                check_new_password(self.ctx, password, Some(&email), name.as_deref()).await?;
+                Some(self.ctx.hasher.hash(password).await?)
             }
             None => None,
         };
@@ -184,6 +184,7 @@ impl<'a> Users<'a> {
             profile::metadata(new.metadata)?,
             new.email_verified,
             None,
+            self.ctx.now(),
         );
         self.insert_audited(row, hash, "create").await
     }
@@ -210,6 +211,7 @@ impl<'a> Users<'a> {
             profile::metadata(imported.metadata)?,
             imported.email_verified,
             imported.created_at,
+            self.ctx.now(),
         );
         self.insert_audited(row, imported.password_hash, "import")
             .await
@@ -221,7 +223,7 @@ impl<'a> Users<'a> {
     ///
     /// A database error.
     pub async fn find(&self, id: Uuid) -> Result<Option<user::Model>, Error> {
-        Ok(store::users::find(&self.inner.db, id).await?)
+        Ok(store::users::find(&self.ctx.db, id).await?)
     }
 
     /// The user with this email address (normalised first).
@@ -231,7 +233,7 @@ impl<'a> Users<'a> {
     /// [`Error::InvalidRequest`] for a malformed address, or a database error.
     pub async fn find_by_email(&self, email: &str) -> Result<Option<user::Model>, Error> {
         let email = normalize_email(email)?;
-        Ok(store::users::find_by_email(&self.inner.db, &email).await?)
+        Ok(store::users::find_by_email(&self.ctx.db, &email).await?)
     }
 
     /// Disables a user: sign-in and refresh answer 403 `user_disabled`, and every session
@@ -242,14 +244,14 @@ impl<'a> Users<'a> {
     ///
     /// A database error.
     pub async fn disable(&self, user_id: Uuid) -> Result<bool, Error> {
-        let inner = self.inner;
-        let Some(at) = store::users::set_disabled(&inner.db, user_id, true).await? else {
+        let ctx = self.ctx;
+        let Some(at) = store::users::set_disabled(&ctx.db, user_id, true).await? else {
             return Ok(false);
         };
-        inner.revocation.set_cutoff(user_id, at);
-        let revoked = sessions::revoke(inner, user_id, None, None, "user_disabled").await?;
-        inner
-            .audit(
+        ctx.revocation.set_cutoff(user_id, at);
+        let revoked = sessions::revoke(ctx, user_id, None, None, "user_disabled").await?;
+        ctx.auditor
+            .record(
                 AuditEvent::new(AuditKind::UserDisabled)
                     .user(user_id)
                     .detail("sessions", revoked.len()),
@@ -265,12 +267,13 @@ impl<'a> Users<'a> {
     ///
     /// A database error.
     pub async fn enable(&self, user_id: Uuid) -> Result<bool, Error> {
-        let found = store::users::set_disabled(&self.inner.db, user_id, false)
+        let found = store::users::set_disabled(&self.ctx.db, user_id, false)
             .await?
             .is_some();
         if found {
-            self.inner
-                .audit(AuditEvent::new(AuditKind::UserEnabled).user(user_id))
+            self.ctx
+                .auditor
+                .record(AuditEvent::new(AuditKind::UserEnabled).user(user_id))
                 .await;
         }
         Ok(found)
@@ -282,9 +285,10 @@ impl<'a> Users<'a> {
         hash: Option<String>,
         how: &str,
     ) -> Result<user::Model, Error> {
-        let user = insert(self.inner, row, hash).await?;
-        self.inner
-            .audit(
+        let user = insert(self.ctx, row, hash).await?;
+        self.ctx
+            .auditor
+            .record(
                 AuditEvent::new(AuditKind::UserCreated)
                     .user(user.id)
                     .detail("via", how),
@@ -297,11 +301,11 @@ impl<'a> Users<'a> {
 /// Inserts a new account (and its password hash). Of two inserts racing for one address,
 /// the unique index decides: the loser gets [`Error::EmailTaken`].
 pub(crate) async fn insert(
-    inner: &Inner,
+    ctx: &Context,
     row: user::Model,
     hash: Option<String>,
 ) -> Result<user::Model, Error> {
-    store::users::insert(&inner.db, row, hash)
+    store::users::insert(&ctx.db, row, hash)
         .await
         .map_err(|err| {
             if store::is_unique_violation(&err) {
@@ -318,8 +322,8 @@ fn new_row(
     metadata: String,
     email_verified: bool,
     created_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
 ) -> user::Model {
-    let now = store::now();
     user::Model {
         email: Some(email),
         email_verified_at: email_verified.then_some(now),
@@ -399,17 +403,18 @@ pub(crate) async fn claim_unverified(
 /// After a claim committed: cut this instance's view off at once, and audit what the claim
 /// took from whoever had held the address (`via`: how the address was proven).
 pub(crate) async fn claimed(
-    inner: &Inner,
+    ctx: &Context,
     user_id: Uuid,
     claim: Option<Claimed>,
     via: &str,
     client: &ClientInfo,
 ) {
     let Some(claim) = claim else { return };
-    inner.revocation.set_cutoff(user_id, claim.cutoff);
-    inner.apply_revocations(&claim.revoked);
-    inner
-        .audit(
+    ctx.revocation.set_cutoff(user_id, claim.cutoff);
+    ctx.revocation
+        .apply(&claim.revoked, ctx.config.token_window());
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::AddressClaimed)
                 .user(user_id)
                 .client(client)
@@ -421,26 +426,4 @@ pub(crate) async fn claimed(
                 .detail("sessions_revoked", claim.revoked.ids.len()),
         )
         .await;
-}
-
-/// Whether the account can still sign in with `passkeys_left` passkeys and
-/// `accounts_left` linked provider accounts, counting only the methods this deployment
-/// offers: a password; its email address, if links, codes or a password reset reach it;
-/// its phone, if texts do; a passkey; a provider. Read inside the transaction that holds
-/// the user's row lock.
-#[cfg_attr(not(any(feature = "passkeys", feature = "oauth")), allow(dead_code))]
-pub(crate) async fn can_still_sign_in(
-    inner: &Inner,
-    db: &impl sea_orm::ConnectionTrait,
-    user: &user::Model,
-    passkeys_left: u64,
-    accounts_left: u64,
-) -> Result<bool, Error> {
-    use crate::SignInMethod as M;
-    let on = |method| inner.method_available(method);
-    Ok((passkeys_left > 0 && on(M::Passkey))
-        || (accounts_left > 0 && on(M::OAuth))
-        || (user.email.is_some() && (on(M::MagicLink) || on(M::EmailOtp) || on(M::Password)))
-        || (user.phone.is_some() && on(M::SmsOtp))
-        || (on(M::Password) && store::users::password_hash(db, user.id).await?.is_some()))
 }

@@ -181,7 +181,11 @@ pub(super) async fn send(
     Ok(out)
 }
 
-pub(super) fn unavailable(provider: &OAuthProvider, what: &str, err: &dyn std::fmt::Display) -> Error {
+pub(super) fn unavailable(
+    provider: &OAuthProvider,
+    what: &str,
+    err: &dyn std::fmt::Display,
+) -> Error {
     tracing::warn!(provider = provider.name(), error = %err, "{what} at the provider failed");
     Error::Unavailable(format!("{} {what} failed", provider.name()).into())
 }
@@ -319,113 +323,113 @@ impl OAuth {
         nonce: &str,
         leeway_secs: i64,
     ) -> Result<Identity, Error> {
-    let oauth = self;
-    let redirect_uri =
-        RedirectUrl::new(callback_url).map_err(|err| Error::Internal(Box::new(err)))?;
-    let http = oauth.client();
-    let verifier = PkceCodeVerifier::new(pkce_verifier.to_owned());
-    match provider.protocol() {
-        Protocol::OpenIdConnect { issuer } => {
-            let metadata = oauth.metadata(provider, issuer, false).await?;
-            let client = oidc_client(provider, metadata).set_redirect_uri(redirect_uri);
-            let tokens = client
-                .exchange_code(AuthorizationCode::new(code))
-                .map_err(|err| Error::Internal(Box::new(err)))?
-                .set_pkce_verifier(verifier)
-                .request_async(&http)
-                .await
-                .map_err(|err| token_error(provider, &err))?;
-            let id_token = tokens
-                .id_token()
-                .ok_or_else(|| refused(provider, "no ID token"))?;
-            let nonce = Nonce::new(nonce.to_owned());
-            let refreshed;
-            let first = client.id_token_verifier().set_allowed_algs(ASYMMETRIC_ALGS);
-            let (claims, verifier) = match id_token.claims(&first, &nonce) {
-                Ok(claims) => (claims.clone(), first),
-                Err(error) => {
-                    // The provider may have rotated its keys since we cached them.
-                    let metadata = oauth.metadata(provider, issuer, true).await?;
-                    refreshed = oidc_client(provider, metadata);
-                    let retry = refreshed
-                        .id_token_verifier()
-                        .set_allowed_algs(ASYMMETRIC_ALGS);
-                    let claims = id_token
-                        .claims(&retry, &nonce)
-                        .cloned()
-                        .map_err(|_| refused(provider, &format!("ID token: {error}")))?;
-                    (claims, retry)
-                }
-            };
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let iat = claims.issue_time().timestamp();
-            let leeway = leeway_secs;
-            if iat > now + leeway || iat < now - 600 - leeway {
-                return Err(refused(provider, "ID token issued at an implausible time"));
-            }
-            if let Some(expected) = claims.access_token_hash() {
-                let alg = id_token
-                    .signing_alg()
-                    .map_err(|err| refused(provider, &err.to_string()))?;
-                let key = id_token
-                    .signing_key(&verifier)
-                    .map_err(|err| refused(provider, &err.to_string()))?;
-                let actual = AccessTokenHash::from_token(tokens.access_token(), alg, key)
-                    .map_err(|err| refused(provider, &err.to_string()))?;
-                if actual != *expected {
-                    return Err(refused(provider, "access token does not match at_hash"));
-                }
-            }
-            let subject = claims.subject().as_str().to_owned();
-            let mut identity = Identity {
-                subject,
-                email: claims.email().map(|e| e.as_str().to_owned()),
-                email_verified: claims.email_verified() == Some(true),
-                name: claims
-                    .name()
-                    .and_then(|n| n.get(None))
-                    .map(|n| n.as_str().to_owned()),
-            };
-            // Many providers keep the email for userinfo.
-            if identity.email.is_none()
-                && let Ok(request) = client.user_info(
-                    tokens.access_token().to_owned(),
-                    Some(claims.subject().clone()),
-                )
-            {
-                let info: CoreUserInfoClaims = request
+        let oauth = self;
+        let redirect_uri =
+            RedirectUrl::new(callback_url).map_err(|err| Error::Internal(Box::new(err)))?;
+        let http = oauth.client();
+        let verifier = PkceCodeVerifier::new(pkce_verifier.to_owned());
+        match provider.protocol() {
+            Protocol::OpenIdConnect { issuer } => {
+                let metadata = oauth.metadata(provider, issuer, false).await?;
+                let client = oidc_client(provider, metadata).set_redirect_uri(redirect_uri);
+                let tokens = client
+                    .exchange_code(AuthorizationCode::new(code))
+                    .map_err(|err| Error::Internal(Box::new(err)))?
+                    .set_pkce_verifier(verifier)
                     .request_async(&http)
                     .await
-                    .map_err(|err| refused(provider, &format!("userinfo: {err}")))?;
-                identity.email = info.email().map(|e| e.as_str().to_owned());
-                identity.email_verified = info.email_verified() == Some(true);
-                if identity.name.is_none() {
-                    identity.name = info
+                    .map_err(|err| token_error(provider, &err))?;
+                let id_token = tokens
+                    .id_token()
+                    .ok_or_else(|| refused(provider, "no ID token"))?;
+                let nonce = Nonce::new(nonce.to_owned());
+                let refreshed;
+                let first = client.id_token_verifier().set_allowed_algs(ASYMMETRIC_ALGS);
+                let (claims, verifier) = match id_token.claims(&first, &nonce) {
+                    Ok(claims) => (claims.clone(), first),
+                    Err(error) => {
+                        // The provider may have rotated its keys since we cached them.
+                        let metadata = oauth.metadata(provider, issuer, true).await?;
+                        refreshed = oidc_client(provider, metadata);
+                        let retry = refreshed
+                            .id_token_verifier()
+                            .set_allowed_algs(ASYMMETRIC_ALGS);
+                        let claims = id_token
+                            .claims(&retry, &nonce)
+                            .cloned()
+                            .map_err(|_| refused(provider, &format!("ID token: {error}")))?;
+                        (claims, retry)
+                    }
+                };
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let iat = claims.issue_time().timestamp();
+                let leeway = leeway_secs;
+                if iat > now + leeway || iat < now - 600 - leeway {
+                    return Err(refused(provider, "ID token issued at an implausible time"));
+                }
+                if let Some(expected) = claims.access_token_hash() {
+                    let alg = id_token
+                        .signing_alg()
+                        .map_err(|err| refused(provider, &err.to_string()))?;
+                    let key = id_token
+                        .signing_key(&verifier)
+                        .map_err(|err| refused(provider, &err.to_string()))?;
+                    let actual = AccessTokenHash::from_token(tokens.access_token(), alg, key)
+                        .map_err(|err| refused(provider, &err.to_string()))?;
+                    if actual != *expected {
+                        return Err(refused(provider, "access token does not match at_hash"));
+                    }
+                }
+                let subject = claims.subject().as_str().to_owned();
+                let mut identity = Identity {
+                    subject,
+                    email: claims.email().map(|e| e.as_str().to_owned()),
+                    email_verified: claims.email_verified() == Some(true),
+                    name: claims
                         .name()
                         .and_then(|n| n.get(None))
-                        .map(|n| n.as_str().to_owned());
+                        .map(|n| n.as_str().to_owned()),
+                };
+                // Many providers keep the email for userinfo.
+                if identity.email.is_none()
+                    && let Ok(request) = client.user_info(
+                        tokens.access_token().to_owned(),
+                        Some(claims.subject().clone()),
+                    )
+                {
+                    let info: CoreUserInfoClaims = request
+                        .request_async(&http)
+                        .await
+                        .map_err(|err| refused(provider, &format!("userinfo: {err}")))?;
+                    identity.email = info.email().map(|e| e.as_str().to_owned());
+                    identity.email_verified = info.email_verified() == Some(true);
+                    if identity.name.is_none() {
+                        identity.name = info
+                            .name()
+                            .and_then(|n| n.get(None))
+                            .map(|n| n.as_str().to_owned());
+                    }
                 }
+                Ok(identity)
             }
-            Ok(identity)
-        }
-        Protocol::OAuth2 { api_base, api, .. } => {
-            let client = oauth2_client(provider, redirect_uri)?;
-            let tokens = client
-                .exchange_code(oauth2::AuthorizationCode::new(code))
-                .set_pkce_verifier(oauth2::PkceCodeVerifier::new(pkce_verifier.to_owned()))
-                .request_async(&http)
+            Protocol::OAuth2 { api_base, api, .. } => {
+                let client = oauth2_client(provider, redirect_uri)?;
+                let tokens = client
+                    .exchange_code(oauth2::AuthorizationCode::new(code))
+                    .set_pkce_verifier(oauth2::PkceCodeVerifier::new(pkce_verifier.to_owned()))
+                    .request_async(&http)
+                    .await
+                    .map_err(|err| token_error(provider, &err))?;
+                super::user_api::identify(
+                    oauth,
+                    provider,
+                    api_base,
+                    *api,
+                    tokens.access_token().secret(),
+                )
                 .await
-                .map_err(|err| token_error(provider, &err))?;
-            super::user_api::identify(
-                oauth,
-                provider,
-                api_base,
-                *api,
-                tokens.access_token().secret(),
-            )
-            .await
+            }
         }
-    }
     }
 }
 
@@ -449,4 +453,3 @@ fn token_error<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'stat
         _ => unavailable(provider, "token exchange", err),
     }
 }
-

@@ -21,4 +21,3 @@ pub(crate) struct Identity {
     pub(crate) email_verified: bool,
     pub(crate) name: Option<String>,
 }
-

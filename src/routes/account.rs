@@ -1,5 +1,7 @@
 //! The account: `GET`/`PATCH /me`, `GET /methods`, `POST /identify`, `GET /csrf`.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::State,
@@ -15,14 +17,17 @@ use super::{
     views::{UserView, ok, set_cookies},
 };
 use crate::{
-    CurrentUser, Error, Portcullis, SignInMethod, crypto,
+    CurrentUser, Error, SignInMethod,
+    auth::{cookie, csrf},
+    client::ClientInfo,
+    context::Context,
+    crypto,
     flows::{email_address::normalize_email, profile},
     rate_limit::Limit,
-    client::ClientInfo, session::{cookie, csrf},
     store,
 };
 
-pub(super) fn router() -> Router<Portcullis> {
+pub(super) fn router() -> Router<Arc<Context>> {
     Router::new()
         .route("/me", get(me).patch(update_me))
         .route("/methods", get(methods))
@@ -30,8 +35,8 @@ pub(super) fn router() -> Router<Portcullis> {
         .route("/csrf", get(csrf))
 }
 
-async fn user_view(auth: &Portcullis, user: &CurrentUser) -> Result<UserView, Error> {
-    let db = &auth.inner.db;
+async fn user_view(ctx: &Context, user: &CurrentUser) -> Result<UserView, Error> {
+    let db = &ctx.db;
     let record = store::users::find(db, user.id())
         .await?
         .ok_or(Error::Unauthorized)?;
@@ -41,11 +46,11 @@ async fn user_view(auth: &Portcullis, user: &CurrentUser) -> Result<UserView, Er
 
 /// `GET /me`: the caller and their organization memberships.
 pub(crate) async fn me(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let view = user_view(&auth, &user).await?;
-    let memberships: Vec<serde_json::Value> = store::orgs::memberships_of(&auth.inner.db, user.id())
+    let view = user_view(&ctx, &user).await?;
+    let memberships: Vec<serde_json::Value> = store::orgs::memberships_of(&ctx.db, user.id())
         .await?
         .iter()
         .map(|(membership, org)| json!({ "org_id": membership.org_id, "role": membership.role, "org_name": org.name }))
@@ -67,7 +72,7 @@ pub(crate) struct UpdateMe {
 
 /// `PATCH /me`: change the caller's name, avatar or metadata.
 pub(crate) async fn update_me(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     Json(body): Json<UpdateMe>,
 ) -> Result<Response, Error> {
@@ -89,13 +94,13 @@ pub(crate) async fn update_me(
         },
         now: store::now(),
     };
-    store::users::update_profile(&auth.inner.db, user.id(), change).await?;
-    let view = user_view(&auth, &user).await?;
+    store::users::update_profile(&ctx.db, user.id(), change).await?;
+    let view = user_view(&ctx, &user).await?;
     Ok(ok(json!({ "user": view })).into_response())
 }
 
 /// The sign-in methods this deployment offers (on, and able to work here).
-fn enabled_methods(auth: &Portcullis) -> Vec<&'static str> {
+fn enabled_methods(ctx: &Context) -> Vec<&'static str> {
     [
         SignInMethod::Password,
         SignInMethod::MagicLink,
@@ -104,27 +109,27 @@ fn enabled_methods(auth: &Portcullis) -> Vec<&'static str> {
         SignInMethod::Passkey,
     ]
     .into_iter()
-    .filter(|method| auth.inner.method_available(*method))
+    .filter(|method| crate::flows::sign_in_methods::available(&ctx, *method))
     .map(SignInMethod::name)
     .collect()
 }
 
 /// `GET /methods`: which sign-in methods are enabled.
-pub(crate) async fn methods(State(auth): State<Portcullis>) -> Response {
+pub(crate) async fn methods(State(ctx): State<Arc<Context>>) -> Response {
     #[cfg(feature = "oauth")]
-    let oauth: Vec<serde_json::Value> = crate::flows::oauth::providers(&auth.inner)
+    let oauth: Vec<serde_json::Value> = crate::flows::oauth::providers(&ctx)
         .into_iter()
         .map(|(name, label)| {
             json!({
                 "provider": name,
                 "name": label,
-                "authorize_url": crate::flows::oauth::authorize_url(&auth.inner, &name),
+                "authorize_url": crate::flows::oauth::authorize_url(&ctx, &name),
             })
         })
         .collect();
     #[cfg(not(feature = "oauth"))]
     let oauth: Vec<serde_json::Value> = Vec::new();
-    let on = |method| auth.inner.method_available(method);
+    let on = |method| crate::flows::sign_in_methods::available(&ctx, method);
     ok(json!({
         "password": on(SignInMethod::Password),
         "magic_link": on(SignInMethod::MagicLink),
@@ -147,27 +152,26 @@ pub(crate) struct IdentifyBody {
 /// discovery, every address gets the same answer (the methods an unknown account would
 /// see), so this endpoint tells nobody who has an account.
 pub(crate) async fn identify(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<IdentifyBody>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     let email = normalize_email(&body.email)?;
-    inner
-        .throttle(Limit::IdentifyPerIp, &client.ip_key(), &client)
+    ctx.throttle
+        .check(Limit::IdentifyPerIp, &client.ip_key(), &client)
         .await?;
-    if !inner.config.account_discovery {
-        return Ok(ok(json!({ "methods": enabled_methods(&auth) })).into_response());
+    if !ctx.config.account_discovery {
+        return Ok(ok(json!({ "methods": enabled_methods(&ctx) })).into_response());
     }
-    let Some(user) = store::users::find_by_email(&inner.db, &email).await? else {
+    let Some(user) = store::users::find_by_email(&ctx.db, &email).await? else {
         return Ok(
-            ok(json!({ "exists": false, "methods": enabled_methods(&auth) })).into_response(),
+            ok(json!({ "exists": false, "methods": enabled_methods(&ctx) })).into_response(),
         );
     };
-    let on = |method| inner.method_available(method);
+    let on = |method| crate::flows::sign_in_methods::available(&ctx, method);
     let mut methods = Vec::new();
     if on(SignInMethod::Password)
-        && store::users::password_hash(&inner.db, user.id)
+        && store::users::password_hash(&ctx.db, user.id)
             .await?
             .is_some()
     {
@@ -183,7 +187,7 @@ pub(crate) async fn identify(
     if user.phone.is_some() && on(SignInMethod::SmsOtp) {
         methods.push("sms_otp");
     }
-    if on(SignInMethod::Passkey) && store::passkeys::count(&inner.db, user.id).await? > 0 {
+    if on(SignInMethod::Passkey) && store::passkeys::count(&ctx.db, user.id).await? > 0 {
         methods.push("passkey");
     }
     Ok(ok(json!({ "exists": true, "methods": methods })).into_response())
@@ -192,21 +196,20 @@ pub(crate) async fn identify(
 /// `GET /csrf`: a CSRF token for `X-CSRF-Token`. Signed in, it is bound to the session;
 /// signed out, to a random value kept in the `__csrf` cookie (for pre-session forms).
 pub(crate) async fn csrf(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: Option<CurrentUser>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
-    let config = &inner.config;
+    let config = &ctx.config;
     if let Some(user) = user {
-        let token = csrf::session_token(&inner.keys, user.session_id());
+        let token = csrf::session_token(&ctx.keys, user.session_id());
         return Ok(ok(json!({ "csrf_token": token })).into_response());
     }
     let existing = cookie::read(&headers, &config.csrf_cookie)?
         .filter(|nonce| crypto::b64_decode(nonce).is_some_and(|b| b.len() == 32))
         .map(str::to_owned);
     let nonce = existing.clone().unwrap_or_else(crypto::random_token);
-    let token = csrf::token(&inner.keys, nonce.as_bytes());
+    let token = csrf::token(&ctx.keys, nonce.as_bytes());
     let mut response = ok(json!({ "csrf_token": token })).into_response();
     if existing.is_none() {
         let lifetime = i64::try_from(config.session_lifetime.as_secs()).unwrap_or(i64::MAX);

@@ -11,11 +11,12 @@ use http::{HeaderMap, HeaderValue, header};
 
 use super::views::set_cookies;
 use crate::{
-    Error, Portcullis,
-    origin::Origin,
+    Error,
+    auth::{cookie, csrf},
+    context::Context,
     crypto,
     delivery::templates::escape_html,
-    session::{cookie, csrf},
+    origin::Origin,
 };
 
 /// How long a confirm page's form stays usable.
@@ -23,8 +24,8 @@ const CONFIRM_SECONDS: i64 = 600;
 
 /// The pre-session cookie binding a confirm page's form to this browser: `__Host-` when
 /// cookies are `Secure`, so a sibling subdomain cannot plant it.
-pub(crate) fn cookie_name(auth: &Portcullis) -> &'static str {
-    if auth.inner.config.secure_cookies() {
+pub(crate) fn cookie_name(ctx: &Context) -> &'static str {
+    if ctx.config.secure_cookies() {
         "__Host-confirm"
     } else {
         "__confirm"
@@ -32,17 +33,12 @@ pub(crate) fn cookie_name(auth: &Portcullis) -> &'static str {
 }
 
 /// The form's CSRF field: bound to the page's purpose, the browser's nonce and one link.
-pub(crate) fn form_token(
-    auth: &Portcullis,
-    purpose: &str,
-    nonce: &str,
-    link_token: &str,
-) -> String {
+pub(crate) fn form_token(ctx: &Context, purpose: &str, nonce: &str, link_token: &str) -> String {
     let binding = format!(
         "{purpose}:{nonce}:{}",
         crypto::sha256_hex(link_token.as_bytes())
     );
-    csrf::token(&auth.inner.keys, binding.as_bytes())
+    csrf::token(&ctx.keys, binding.as_bytes())
 }
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}\
@@ -67,10 +63,9 @@ pub(crate) struct Page<'a> {
 }
 
 /// The page, with its CSP and the nonce cookie its form is bound to.
-pub(crate) fn render(auth: &Portcullis, page: &Page<'_>) -> Response {
-    let inner = &auth.inner;
+pub(crate) fn render(ctx: &Context, page: &Page<'_>) -> Response {
     let nonce = crypto::random_token();
-    let csrf = form_token(auth, page.purpose, &nonce, page.token);
+    let csrf = form_token(&ctx, page.purpose, &nonce, page.token);
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -91,14 +86,14 @@ pub(crate) fn render(auth: &Portcullis, page: &Page<'_>) -> Response {
     );
     let mut response = Html(html).into_response();
     let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&csp(auth)) {
+    if let Ok(csp) = HeaderValue::from_str(&csp(&ctx)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     set_cookies(
         headers,
         [cookie::set(
-            &inner.config,
-            cookie_name(auth),
+            &ctx.config,
+            cookie_name(&ctx),
             &nonce,
             CONFIRM_SECONDS,
         )],
@@ -108,7 +103,7 @@ pub(crate) fn render(auth: &Portcullis, page: &Page<'_>) -> Response {
 
 /// A restrictive CSP: our one inline style, and forms posting to us (whose answer may
 /// redirect to any allowed origin).
-fn csp(auth: &Portcullis) -> String {
+fn csp(ctx: &Context) -> String {
     let style_hash = {
         use base64::Engine as _;
         let digest = ring::digest::digest(&ring::digest::SHA256, STYLE.as_bytes());
@@ -118,7 +113,7 @@ fn csp(auth: &Portcullis) -> String {
         )
     };
     let form_action: Vec<String> = std::iter::once("'self'".to_owned())
-        .chain(auth.inner.origins.allowed.iter().map(Origin::serialize))
+        .chain(ctx.origins.allowed.iter().map(Origin::serialize))
         .collect();
     format!(
         "default-src 'none'; style-src '{style_hash}'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
@@ -137,25 +132,24 @@ pub(crate) fn is_form(headers: &HeaderMap) -> bool {
 /// Checks that a confirm form comes from a page we served to this browser, on our own
 /// origin, for this very link.
 pub(crate) fn check_form(
-    auth: &Portcullis,
+    ctx: &Context,
     headers: &HeaderMap,
     purpose: &str,
     link_token: &str,
     field: &str,
 ) -> Result<(), Error> {
-    let inner = &auth.inner;
     let cross_site = csrf::is_cross_site(headers);
     let foreign_origin = headers
         .get(header::ORIGIN)
         .and_then(|origin| origin.to_str().ok())
         .is_some_and(|origin| {
-            Origin::parse(origin).is_none_or(|origin| !inner.origins.allows(&origin))
+            Origin::parse(origin).is_none_or(|origin| !ctx.origins.allows(&origin))
         });
     if cross_site || foreign_origin {
         return Err(Error::forbidden("cross-site request refused"));
     }
-    let nonce = cookie::read(headers, cookie_name(auth)).map_err(|_| duplicate())?;
-    let expected = nonce.map(|nonce| form_token(auth, purpose, nonce, link_token));
+    let nonce = cookie::read(headers, cookie_name(&ctx)).map_err(|_| duplicate())?;
+    let expected = nonce.map(|nonce| form_token(&ctx, purpose, nonce, link_token));
     if !expected.is_some_and(|expected| crypto::ct_eq(expected.as_bytes(), field.as_bytes())) {
         return Err(Error::forbidden(
             "this form was not opened in this browser; open the link again",

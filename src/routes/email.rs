@@ -1,5 +1,7 @@
 //! Email verification: `POST /email/send-verification`, `POST` and `GET /email/verify`.
 
+use std::sync::Arc;
+
 use axum::{
     Form, Router,
     extract::{FromRequest, Request, State},
@@ -16,18 +18,19 @@ use super::{
     views::{UserView, ok, set_cookies},
 };
 use crate::{
-    origin,
-    CurrentUser, Error, Portcullis,
+    CurrentUser, Error,
+    auth::cookie,
+    client::ClientInfo,
+    context::Context,
     delivery::{mask_email, templates::escape_html},
     flows::{
         email_address::normalize_email,
         email_verification::{self, Recipient},
     },
-    client::ClientInfo, session::{cookie},
-    store,
+    origin, store,
 };
 
-pub(super) fn router() -> Router<Portcullis> {
+pub(super) fn router() -> Router<Arc<Context>> {
     Router::new()
         .route("/email/send-verification", post(send_verification))
         .route("/email/verify", post(verify).get(verify_link))
@@ -47,7 +50,7 @@ pub(crate) struct SendVerificationBody {
 /// (signed out) to `email`. The answer is the same whether or not an unverified account
 /// exists there.
 pub(crate) async fn send_verification(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: Option<CurrentUser>,
     client: ClientInfo,
     OptionalJson(body): OptionalJson<SendVerificationBody>,
@@ -58,7 +61,7 @@ pub(crate) async fn send_verification(
         (None, Some(email)) => Recipient::Email(normalize_email(&email)?),
         (None, None) => return Err(Error::invalid_request("email: required when signed out")),
     };
-    email_verification::send(&auth.inner, recipient, body.redirect_url, &client).await?;
+    email_verification::send(&ctx, recipient, body.redirect_url, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
@@ -76,10 +79,10 @@ impl std::fmt::Debug for VerifyBody {
 }
 
 async fn verified_view(
-    auth: &Portcullis,
+    ctx: &Context,
     user: &crate::entity::user::Model,
 ) -> Result<UserView, Error> {
-    let has_password = store::users::password_hash(&auth.inner.db, user.id)
+    let has_password = store::users::password_hash(&ctx.db, user.id)
         .await?
         .is_some();
     Ok(UserView::new(user, has_password))
@@ -89,33 +92,32 @@ async fn verified_view(
 /// `{ token }` answers `{ ok, user }`; the confirm page's form (with its CSRF field) gets a
 /// 303 to its `redirect_url` (or `/`).
 pub(crate) async fn verify(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     request: Request,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     if !confirm::is_form(request.headers()) {
         let Json(body) = Json::<VerifyBody>::from_request(request, &()).await?;
-        let user = email_verification::verify(inner, &body.token, &client).await?;
-        let view = verified_view(&auth, &user).await?;
+        let user = email_verification::verify(&ctx, &body.token, &client).await?;
+        let view = verified_view(&ctx, &user).await?;
         return Ok(ok(json!({ "user": view })).into_response());
     }
     let headers = request.headers().clone();
     let Form(form) = Form::<VerifyForm>::from_request(request, &())
         .await
         .map_err(|_| Error::invalid_request("malformed form"))?;
-    confirm::check_form(&auth, &headers, CONFIRM_PURPOSE, &form.token, &form.csrf)?;
+    confirm::check_form(&ctx, &headers, CONFIRM_PURPOSE, &form.token, &form.csrf)?;
     let target = if form.redirect_url.is_empty() {
         "/".to_owned()
     } else {
-        inner.origins.check_redirect(&form.redirect_url)?
+        ctx.origins.check_redirect(&form.redirect_url)?
     };
-    match email_verification::verify(inner, &form.token, &client).await {
+    match email_verification::verify(&ctx, &form.token, &client).await {
         Ok(_) => {
             let mut response = Redirect::to(&target).into_response();
             set_cookies(
                 response.headers_mut(),
-                [cookie::clear(&inner.config, confirm::cookie_name(&auth))],
+                [cookie::clear(&ctx.config, confirm::cookie_name(&ctx))],
             );
             Ok(response)
         }
@@ -160,24 +162,23 @@ pub(crate) struct VerifyLink {
 /// every link verifies nothing, and a person who did not create the account is told to
 /// do nothing.
 pub(crate) async fn verify_link(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     headers: HeaderMap,
     Query(query): Query<VerifyLink>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     // Checked before anything else: an unchecked target is never redirected to.
     let target = query
         .redirect_url
         .filter(|target| !target.is_empty())
-        .map(|target| inner.origins.check_redirect(&target))
+        .map(|target| ctx.origins.check_redirect(&target))
         .transpose()?;
     if wants_json(&headers) {
-        let user = email_verification::verify(inner, &query.token, &client).await?;
-        let view = verified_view(&auth, &user).await?;
+        let user = email_verification::verify(&ctx, &query.token, &client).await?;
+        let view = verified_view(&ctx, &user).await?;
         return Ok(ok(json!({ "user": view })).into_response());
     }
-    let Some((address, created_at)) = email_verification::peek(inner, &query.token).await? else {
+    let Some((address, created_at)) = email_verification::peek(&ctx, &query.token).await? else {
         return Ok(match target {
             Some(target) => Redirect::to(&origin::with_query(
                 &target,
@@ -188,12 +189,12 @@ pub(crate) async fn verify_link(
             None => Error::TokenInvalid.into_response(),
         });
     };
-    let app = escape_html(&inner.config.app_name);
+    let app = escape_html(&ctx.config.app_name);
     let masked = escape_html(&mask_email(&address));
     let created = escape_html(&created_at.date().to_string());
-    let title = format!("Confirm your email address for {}", inner.config.app_name);
+    let title = format!("Confirm your email address for {}", ctx.config.app_name);
     Ok(confirm::render(
-        &auth,
+        &ctx,
         &confirm::Page {
             title: &title,
             lead_html: format!(
@@ -202,7 +203,7 @@ pub(crate) async fn verify_link(
                  <p>If you did not create that account, do nothing: close this page, and \
                  the address stays unconfirmed.</p>"
             ),
-            action: format!("{}/email/verify", inner.config.auth_base_path),
+            action: format!("{}/email/verify", ctx.config.auth_base_path),
             button: "Confirm my address",
             token: &query.token,
             redirect_url: target.as_deref().unwrap_or(""),

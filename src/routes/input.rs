@@ -2,6 +2,8 @@
 //! errors: 400 `invalid_request` (wrong content type, malformed JSON, missing or invalid
 //! field, bad UUID) or 413 `payload_too_large`.
 
+use std::sync::Arc;
+
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Request, rejection::BytesRejection},
@@ -9,7 +11,7 @@ use axum::{
 use http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 
-use crate::{Error, Portcullis, client::ClientInfo};
+use crate::{Error, client::ClientInfo, context::Context};
 
 /// A JSON body. Only `application/json` (or `+json`) is accepted, so a cross-site form
 /// can never reach a handler as a "simple request".
@@ -119,14 +121,14 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
-impl FromRequestParts<Portcullis> for ClientInfo {
+impl FromRequestParts<Arc<Context>> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        auth: &Portcullis,
+        ctx: &Arc<Context>,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(parts, &auth.inner.config.trusted_proxies))
+        Ok(Self::from_parts(parts, &ctx.config.trusted_proxies))
     }
 }
 

@@ -63,18 +63,20 @@ pub(crate) mod sessions;
 pub(crate) mod views;
 pub(crate) mod well_known;
 
+use std::sync::Arc;
+
 use axum::{Router, extract::DefaultBodyLimit, middleware, response::Response};
 use http::{HeaderValue, header};
 
-use crate::{Error, Portcullis, SignInMethod};
+use crate::{Error, SignInMethod, context::Context};
 
-pub(crate) fn router<S>(auth: Portcullis) -> Router<S>
+pub(crate) fn router<S>(ctx: Arc<Context>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let body_limit = auth.inner.config.body_limit;
+    let body_limit = ctx.config.body_limit;
     // A method the host turned off has no routes at all: they answer 404.
-    let on = |method| auth.inner.config.method_on(method);
+    let on = |method| ctx.config.method_on(method);
     let mut router = Router::new().merge(email::router());
     if on(SignInMethod::Password) {
         router = router.merge(password::router());
@@ -103,7 +105,7 @@ where
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::map_response(security_headers))
-        .with_state(auth)
+        .with_state(ctx)
 }
 
 pub(crate) async fn not_found() -> Error {

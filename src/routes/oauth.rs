@@ -4,6 +4,8 @@
 //! The protocol work is in [`flows::oauth`]; these handlers deal with the browser: the
 //! binding cookie, redirects, and JSON for clients that ask for it.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::{Query, State},
@@ -21,14 +23,16 @@ use super::{
     views::{GrantResponse, ok, rfc3339, set_cookies},
 };
 use crate::{
-    origin,
-    CurrentUser, Error, Portcullis,
+    CurrentUser, Error,
+    auth::cookie,
+    client::ClientInfo,
+    context::Context,
     entity::oauth_account,
     flows::{
         self,
         oauth::{CallbackParams, Failed, Outcome},
     },
-    client::ClientInfo, session::{cookie},
+    origin,
 };
 
 /// The cookie binding an authorization to the browser that started it.
@@ -36,7 +40,7 @@ const BINDING_COOKIE: &str = "__oauth";
 /// Its lifetime: the authorization's.
 const BINDING_MAX_AGE: i64 = 10 * 60;
 
-pub(super) fn router() -> Router<Portcullis> {
+pub(super) fn router() -> Router<Arc<Context>> {
     Router::new()
         .route("/oauth/{provider}/authorize", get(authorize))
         .route("/oauth/{provider}/callback", get(callback))
@@ -44,8 +48,8 @@ pub(super) fn router() -> Router<Portcullis> {
         .route("/me/accounts/{id}", delete(unlink))
 }
 
-fn binding_cookie(auth: &Portcullis) -> &'static str {
-    if auth.inner.config.secure_cookies() {
+fn binding_cookie(ctx: &Context) -> &'static str {
+    if ctx.config.secure_cookies() {
         "__Host-oauth"
     } else {
         BINDING_COOKIE
@@ -62,7 +66,7 @@ pub(crate) struct AuthorizeQuery {
 /// `GET /oauth/{provider}/authorize?redirect_url=`: 302 to the provider. Signed in (with
 /// a fresh session), the provider is linked to the caller instead of signing in.
 pub(crate) async fn authorize(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     Path(provider): Path<String>,
     user: Option<CurrentUser>,
     client: ClientInfo,
@@ -72,10 +76,10 @@ pub(crate) async fn authorize(
     let Query(query) = query.map_err(|_| Error::invalid_request("malformed query"))?;
     let link = match &user {
         Some(user) => {
-            require_fresh(&auth, user)?;
+            require_fresh(&ctx, user)?;
             // Another site may link to this page; it must not start a link in the
             // signed-in person's session (it could finish with the attacker's account).
-            if crate::session::csrf::is_cross_site(&headers) {
+            if crate::auth::csrf::is_cross_site(&headers) {
                 return Err(Error::forbidden(
                     "linking a provider must start from this site",
                 ));
@@ -88,7 +92,7 @@ pub(crate) async fn authorize(
         None => None,
     };
     let started = flows::oauth::authorize(
-        &auth.inner,
+        &ctx,
         &provider,
         query.redirect_url.as_deref(),
         link,
@@ -99,8 +103,8 @@ pub(crate) async fn authorize(
     set_cookies(
         response.headers_mut(),
         [cookie::set(
-            &auth.inner.config,
-            binding_cookie(&auth),
+            &ctx.config,
+            binding_cookie(&ctx),
             &started.browser_secret,
             BINDING_MAX_AGE,
         )],
@@ -113,19 +117,18 @@ pub(crate) async fn authorize(
 /// the provider when the flow began signed in. Failures go back to the stored
 /// `redirect_url` with `?error=<code>` when there is one, else answer the JSON error.
 pub(crate) async fn callback(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     Path(provider): Path<String>,
     user: Option<CurrentUser>,
     client: ClientInfo,
     headers: HeaderMap,
     query: Result<Query<CallbackParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     let Query(params) = query.map_err(|_| Error::invalid_request("malformed query"))?;
     let json = wants_json(&headers);
-    let secret = cookie::read(&headers, binding_cookie(&auth))?.map(str::to_owned);
+    let secret = cookie::read(&headers, binding_cookie(&ctx))?.map(str::to_owned);
     let result = flows::oauth::callback(
-        inner,
+        &ctx,
         &provider,
         params,
         secret.as_deref(),
@@ -133,21 +136,21 @@ pub(crate) async fn callback(
         &client,
     )
     .await;
-    let clear = cookie::clear(&inner.config, binding_cookie(&auth));
+    let clear = cookie::clear(&ctx.config, binding_cookie(&ctx));
     let mut response = match result {
         Ok((Outcome::SignedIn(grant), target)) => {
             if json {
                 GrantResponse {
                     grant: *grant,
                     status: StatusCode::OK,
-                    config: &inner.config,
+                    config: &ctx.config,
                 }
                 .into_response()
             } else {
                 let mut response = GrantResponse {
                     grant: *grant,
                     status: StatusCode::OK,
-                    config: &inner.config,
+                    config: &ctx.config,
                 }
                 .into_response();
                 // The browser gets the cookies of the grant and goes on; the body (with
@@ -208,10 +211,10 @@ impl AccountView {
 
 /// `GET /me/accounts`: `{ ok, accounts: [ {id, provider, email, created_at, last_used_at} ] }`.
 pub(crate) async fn list(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let rows = flows::oauth::list(&auth.inner, user.id()).await?;
+    let rows = flows::oauth::list(&ctx, user.id()).await?;
     let accounts: Vec<AccountView> = rows.iter().map(AccountView::new).collect();
     Ok(ok(json!({ "accounts": accounts })).into_response())
 }
@@ -219,12 +222,12 @@ pub(crate) async fn list(
 /// `DELETE /me/accounts/{id}` (fresh session): `{ ok }`; 409 `conflict` when it is the
 /// account's last way to sign in; 404 when not the caller's.
 pub(crate) async fn unlink(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    require_fresh(&auth, &user)?;
-    flows::oauth::unlink(&auth.inner, user.id(), user.session_id(), id, &client).await?;
+    require_fresh(&ctx, &user)?;
+    flows::oauth::unlink(&ctx, user.id(), user.session_id(), id, &client).await?;
     Ok(ok(json!({})).into_response())
 }

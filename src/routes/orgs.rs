@@ -14,6 +14,8 @@
 //!
 //! Non-members get 404 for every route of an organization.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::{DefaultBodyLimit, State},
@@ -31,19 +33,20 @@ use super::{
     views::{GrantResponse, SessionView, grant_with, ok, rfc3339, set_cookies},
 };
 use crate::{
-    CurrentUser, Error, Portcullis,
+    CurrentUser, Error,
+    client::ClientInfo,
+    context::Context,
     entity::{invitation, membership, organization},
     flows::orgs::{self, Accepted},
     policy::roles,
-    client::ClientInfo,
     store,
 };
 
-pub(crate) fn router<S>(auth: Portcullis) -> Router<S>
+pub(crate) fn router<S>(ctx: Arc<Context>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let body_limit = auth.inner.config.body_limit;
+    let body_limit = ctx.config.body_limit;
     Router::new()
         .route("/", get(list).post(create))
         .route("/current", patch(switch))
@@ -63,7 +66,7 @@ where
         .method_not_allowed_fallback(super::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::map_response(super::security_headers))
-        .with_state(auth)
+        .with_state(ctx)
 }
 
 fn org_view(org: &organization::Model, role: Option<&str>) -> Value {
@@ -106,10 +109,10 @@ fn invitation_view(invitation: &invitation::Model) -> Value {
 
 /// `GET /v1/orgs`: the caller's organizations with their role in each.
 pub(crate) async fn list(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let memberships = store::orgs::memberships_of(&auth.inner.db, user.id()).await?;
+    let memberships = store::orgs::memberships_of(&ctx.db, user.id()).await?;
     let orgs: Vec<Value> = memberships
         .iter()
         .map(|(membership, org)| json!({ "id": org.id, "name": org.name, "slug": org.slug, "role": membership.role }))
@@ -128,19 +131,13 @@ pub(crate) struct CreateBody {
 
 /// `POST /v1/orgs`: create an organization; the caller becomes its owner (201).
 pub(crate) async fn create(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Json(body): Json<CreateBody>,
 ) -> Result<Response, Error> {
-    let (org, membership) = orgs::create(
-        &auth.inner,
-        user.id(),
-        &body.name,
-        body.slug.as_deref(),
-        &client,
-    )
-    .await?;
+    let (org, membership) =
+        orgs::create(&ctx, user.id(), &body.name, body.slug.as_deref(), &client).await?;
     Ok((
         StatusCode::CREATED,
         ok(json!({ "org": org_view(&org, Some(&membership.role)) })),
@@ -150,13 +147,12 @@ pub(crate) async fn create(
 
 /// `GET /v1/orgs/{id}`: read an organization (members).
 pub(crate) async fn read(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
-    let (membership, _) = orgs::authorize(inner, &inner.db, user.id(), id, roles::ORG_READ).await?;
-    let org = store::orgs::find_org(&inner.db, id)
+    let (membership, _) = orgs::authorize(&ctx, &ctx.db, user.id(), id, roles::ORG_READ).await?;
+    let org = store::orgs::find_org(&ctx.db, id)
         .await?
         .ok_or(Error::NotFound)?;
     Ok(ok(json!({ "org": org_view(&org, Some(&membership.role)) })).into_response())
@@ -176,7 +172,7 @@ pub(crate) struct UpdateBody {
 
 /// `PATCH /v1/orgs/{id}`: rename (`org:update`).
 pub(crate) async fn update(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
     Json(body): Json<UpdateBody>,
@@ -186,8 +182,8 @@ pub(crate) async fn update(
         slug: body.slug,
         metadata: body.metadata,
     };
-    let org = orgs::update(&auth.inner, user.id(), id, change).await?;
-    let role = store::orgs::membership(&auth.inner.db, id, user.id())
+    let org = orgs::update(&ctx, user.id(), id, change).await?;
+    let role = store::orgs::membership(&ctx.db, id, user.id())
         .await?
         .map(|m| m.role);
     Ok(ok(json!({ "org": org_view(&org, role.as_deref()) })).into_response())
@@ -195,24 +191,23 @@ pub(crate) async fn update(
 
 /// `DELETE /v1/orgs/{id}`: delete (`org:delete`, owners).
 pub(crate) async fn remove_org(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    orgs::delete(&auth.inner, user.claims(), id, &client).await?;
+    orgs::delete(&ctx, user.claims(), id, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
 /// `GET /v1/orgs/{id}/members`: members with their roles (`members:read`).
 pub(crate) async fn members(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
-    orgs::authorize(inner, &inner.db, user.id(), id, roles::MEMBERS_READ).await?;
-    let members: Vec<Value> = store::orgs::members(&inner.db, id)
+    orgs::authorize(&ctx, &ctx.db, user.id(), id, roles::MEMBERS_READ).await?;
+    let members: Vec<Value> = store::orgs::members(&ctx.db, id)
         .await?
         .iter()
         .map(|(membership, member)| {
@@ -237,25 +232,25 @@ pub(crate) struct RoleBody {
 
 /// `PATCH /v1/orgs/{id}/members/{user_id}`: change a role (`members:manage`).
 pub(crate) async fn change_role(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Path((id, target)): Path<(Uuid, Uuid)>,
     Json(body): Json<RoleBody>,
 ) -> Result<Response, Error> {
     let membership =
-        orgs::change_role(&auth.inner, user.claims(), id, target, &body.role, &client).await?;
+        orgs::change_role(&ctx, user.claims(), id, target, &body.role, &client).await?;
     Ok(ok(json!({ "member": membership_view(&membership) })).into_response())
 }
 
 /// `DELETE /v1/orgs/{id}/members/{user_id}`: remove a member, or leave.
 pub(crate) async fn remove_member(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Path((id, target)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Error> {
-    orgs::remove(&auth.inner, user.claims(), id, target, &client).await?;
+    orgs::remove(&ctx, user.claims(), id, target, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
@@ -269,21 +264,14 @@ pub(crate) struct InviteBody {
 
 /// `POST /v1/orgs/{id}/invitations`: email a one-time invitation (7 days), 201.
 pub(crate) async fn invite(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Path(id): Path<Uuid>,
     Json(body): Json<InviteBody>,
 ) -> Result<Response, Error> {
-    let invitation = orgs::invite(
-        &auth.inner,
-        user.claims(),
-        id,
-        &body.email,
-        &body.role,
-        &client,
-    )
-    .await?;
+    let invitation =
+        orgs::invite(&ctx, user.claims(), id, &body.email, &body.role, &client).await?;
     Ok((
         StatusCode::CREATED,
         ok(json!({ "invitation": invitation_view(&invitation) })),
@@ -293,25 +281,24 @@ pub(crate) async fn invite(
 
 /// `GET /v1/orgs/{id}/invitations`: pending invitations (`invitations:manage`).
 pub(crate) async fn invitations(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
-    orgs::authorize(inner, &inner.db, user.id(), id, roles::INVITATIONS_MANAGE).await?;
-    let pending = store::orgs::pending_invitations(&inner.db, id, store::now()).await?;
+    orgs::authorize(&ctx, &ctx.db, user.id(), id, roles::INVITATIONS_MANAGE).await?;
+    let pending = store::orgs::pending_invitations(&ctx.db, id, store::now()).await?;
     let views: Vec<Value> = pending.iter().map(invitation_view).collect();
     Ok(ok(json!({ "invitations": views })).into_response())
 }
 
 /// `DELETE /v1/orgs/{id}/invitations/{invitation_id}`: revoke (`invitations:manage`).
 pub(crate) async fn revoke_invitation(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Path((id, invitation_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Error> {
-    orgs::revoke_invitation(&auth.inner, user.id(), id, invitation_id, &client).await?;
+    orgs::revoke_invitation(&ctx, user.id(), id, invitation_id, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
@@ -332,14 +319,13 @@ impl std::fmt::Debug for AcceptBody {
 /// invited one (`{ ok, membership }`); signed out, it signs the invited address in (a
 /// session grant with `membership`).
 pub(crate) async fn accept(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: Option<CurrentUser>,
     client: ClientInfo,
     Json(body): Json<AcceptBody>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     match orgs::accept(
-        inner,
+        &ctx,
         &body.token,
         user.as_ref().map(CurrentUser::claims),
         &client,
@@ -353,7 +339,7 @@ pub(crate) async fn accept(
             GrantResponse {
                 grant: *grant,
                 status: StatusCode::OK,
-                config: &inner.config,
+                config: &ctx.config,
             },
             json!({ "membership": membership_view(&membership) }),
         )),
@@ -371,19 +357,18 @@ pub(crate) struct SwitchBody {
 /// carrying `org_id` and `org_role` (and sets the `__session` cookie); the refresh token is
 /// untouched, since an access token alone never yields a longer-lived credential.
 pub(crate) async fn switch(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Json(body): Json<SwitchBody>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     let switched =
-        crate::flows::sessions::switch_org(inner, user.claims(), body.org_id, &client).await?;
-    Ok(access_token_response(inner, &switched))
+        crate::flows::sessions::switch_org(&ctx, user.claims(), body.org_id, &client).await?;
+    Ok(access_token_response(&ctx, &switched))
 }
 
 fn access_token_response(
-    inner: &crate::portcullis::Inner,
+    ctx: &crate::context::Context,
     switched: &crate::flows::sessions::Switched,
 ) -> Response {
     let mut response = ok(json!({
@@ -393,13 +378,13 @@ fn access_token_response(
         "session": SessionView::new(&switched.session, true),
     }))
     .into_response();
-    if inner.config.token_delivery != crate::TokenDelivery::BodyOnly {
+    if ctx.config.token_delivery != crate::TokenDelivery::BodyOnly {
         let age = i64::try_from(switched.expires_in).unwrap_or(0);
         set_cookies(
             response.headers_mut(),
-            [crate::session::cookie::set(
-                &inner.config,
-                &inner.config.session_cookie,
+            [crate::auth::cookie::set(
+                &ctx.config,
+                &ctx.config.session_cookie,
                 &switched.access_token,
                 age,
             )],

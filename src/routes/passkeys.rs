@@ -5,6 +5,8 @@
 //! The ceremony logic is in [`flows::passkeys`]; these handlers parse, check the
 //! fresh-session rule, and render.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::State,
@@ -21,11 +23,9 @@ use super::{
     sessions::require_fresh,
     views::{GrantResponse, ok, rfc3339},
 };
-use crate::{
-    CurrentUser, Error, Portcullis, entity::passkey, flows, client::ClientInfo,
-};
+use crate::{CurrentUser, Error, client::ClientInfo, context::Context, entity::passkey, flows};
 
-pub(super) fn router() -> Router<Portcullis> {
+pub(super) fn router() -> Router<Arc<Context>> {
     Router::new()
         .route("/me/passkeys/register/begin", post(register_begin))
         .route("/me/passkeys/register/complete", post(register_complete))
@@ -61,12 +61,12 @@ impl PasskeyView {
 /// `POST /me/passkeys/register/begin` (fresh session): `{ ok, options }`, the
 /// `PublicKeyCredentialCreationOptions` for `PublicKeyCredential.parseCreationOptionsFromJSON`.
 pub(crate) async fn register_begin(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
 ) -> Result<Response, Error> {
-    require_fresh(&auth, &user)?;
-    let options = flows::passkeys::begin_registration(&auth.inner, user.id(), &client).await?;
+    require_fresh(&ctx, &user)?;
+    let options = flows::passkeys::begin_registration(&ctx, user.id(), &client).await?;
     Ok(ok(json!({ "options": options })).into_response())
 }
 
@@ -83,19 +83,19 @@ pub(crate) struct RegisterBody {
 /// 409 `conflict` when the credential is already registered; 400 `token_invalid` when no
 /// registration is in flight.
 pub(crate) async fn register_complete(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Json(body): Json<RegisterBody>,
 ) -> Result<Response, Error> {
-    require_fresh(&auth, &user)?;
+    require_fresh(&ctx, &user)?;
     let registration = flows::passkeys::Registration {
         user_id: user.id(),
         session_id: user.session_id(),
         name: body.name.as_deref(),
         credential: body.credential,
     };
-    let row = flows::passkeys::complete_registration(&auth.inner, registration, &client).await?;
+    let row = flows::passkeys::complete_registration(&ctx, registration, &client).await?;
     Ok((
         StatusCode::CREATED,
         ok(json!({ "passkey": PasskeyView::new(&row) })),
@@ -114,12 +114,12 @@ pub(crate) struct BeginBody {
 /// `POST /passkeys/authenticate/begin`: `{ ok, challenge_id, options }`, the same shape
 /// for every address; without an email, options for a discoverable passkey (autofill).
 pub(crate) async fn authenticate_begin(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<BeginBody>,
 ) -> Result<Response, Error> {
     let (challenge_id, options) =
-        flows::passkeys::begin_sign_in(&auth.inner, body.email.as_deref(), &client).await?;
+        flows::passkeys::begin_sign_in(&ctx, body.email.as_deref(), &client).await?;
     Ok(ok(json!({ "challenge_id": challenge_id, "options": options })).into_response())
 }
 
@@ -135,27 +135,27 @@ pub(crate) struct CompleteBody {
 /// for an unknown or wrong passkey; 400 `token_invalid` / `token_expired` for a used or
 /// stale ceremony.
 pub(crate) async fn authenticate_complete(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<CompleteBody>,
 ) -> Result<Response, Error> {
     let grant =
-        flows::passkeys::complete_sign_in(&auth.inner, body.challenge_id, body.credential, &client)
+        flows::passkeys::complete_sign_in(&ctx, body.challenge_id, body.credential, &client)
             .await?;
     Ok(GrantResponse {
         grant,
         status: StatusCode::OK,
-        config: &auth.inner.config,
+        config: &ctx.config,
     }
     .into_response())
 }
 
 /// `GET /me/passkeys`: `{ ok, passkeys: [ {id, name, created_at, last_used_at} ] }`.
 pub(crate) async fn list(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let rows = flows::passkeys::list(&auth.inner, user.id()).await?;
+    let rows = flows::passkeys::list(&ctx, user.id()).await?;
     let passkeys: Vec<PasskeyView> = rows.iter().map(PasskeyView::new).collect();
     Ok(ok(json!({ "passkeys": passkeys })).into_response())
 }
@@ -169,24 +169,24 @@ pub(crate) struct RenameBody {
 
 /// `PATCH /me/passkeys/{id}`: rename; `{ ok, passkey }`, 404 when not the caller's.
 pub(crate) async fn rename(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
     Json(body): Json<RenameBody>,
 ) -> Result<Response, Error> {
-    let row = flows::passkeys::rename(&auth.inner, user.id(), id, &body.name).await?;
+    let row = flows::passkeys::rename(&ctx, user.id(), id, &body.name).await?;
     Ok(ok(json!({ "passkey": PasskeyView::new(&row) })).into_response())
 }
 
 /// `DELETE /me/passkeys/{id}` (fresh session): `{ ok }`; 409 `conflict` when it is the
 /// account's last way to sign in; 404 when not the caller's.
 pub(crate) async fn remove(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    require_fresh(&auth, &user)?;
-    flows::passkeys::remove(&auth.inner, user.id(), user.session_id(), id, &client).await?;
+    require_fresh(&ctx, &user)?;
+    flows::passkeys::remove(&ctx, user.id(), user.session_id(), id, &client).await?;
     Ok(ok(json!({})).into_response())
 }

@@ -1,5 +1,7 @@
 //! Email + password: `POST /sign-up/email-password`, `POST /sign-in/email-password`.
 
+use std::sync::Arc;
+
 use std::fmt;
 
 use axum::{Router, extract::State, response::Response, routing::post};
@@ -14,12 +16,13 @@ use super::{
     views::{GrantResponse, UserView, ok},
 };
 use crate::{
-    CurrentUser, Error, Portcullis,
-    flows::{self, password::SignedUp},
+    CurrentUser, Error,
     client::ClientInfo,
+    context::Context,
+    flows::{self, password::SignedUp},
 };
 
-pub(super) fn router() -> Router<Portcullis> {
+pub(super) fn router() -> Router<Arc<Context>> {
     Router::new()
         .route("/sign-up/email-password", post(sign_up))
         .route("/sign-in/email-password", post(sign_in))
@@ -53,7 +56,7 @@ impl fmt::Debug for SignUpBody {
 /// 409 `email_taken`; 400 `weak_password`). When the host requires verified emails, 201
 /// `{ ok, user, email_verification_required: true }` and no session.
 pub(crate) async fn sign_up(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<SignUpBody>,
 ) -> Result<Response, Error> {
@@ -63,11 +66,11 @@ pub(crate) async fn sign_up(
         name: body.name,
         metadata: body.metadata,
     };
-    match flows::password::sign_up(&auth.inner, input, &client).await? {
+    match flows::password::sign_up(&ctx, input, &client).await? {
         SignedUp::SignedIn(grant) => Ok(GrantResponse {
             grant: *grant,
             status: StatusCode::CREATED,
-            config: &auth.inner.config,
+            config: &ctx.config,
         }
         .into_response()),
         SignedUp::VerificationRequired(user) => Ok((
@@ -98,15 +101,15 @@ impl fmt::Debug for SignInBody {
 /// 401 `invalid_credentials`, the same for unknown emails; 403 `user_disabled` or
 /// `email_not_verified` only after a correct password).
 pub(crate) async fn sign_in(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<SignInBody>,
 ) -> Result<Response, Error> {
-    let grant = flows::password::sign_in(&auth.inner, &body.email, &body.password, &client).await?;
+    let grant = flows::password::sign_in(&ctx, &body.email, &body.password, &client).await?;
     Ok(axum::response::IntoResponse::into_response(GrantResponse {
         grant,
         status: StatusCode::OK,
-        config: &auth.inner.config,
+        config: &ctx.config,
     }))
 }
 
@@ -134,7 +137,7 @@ const FORGOT_MESSAGE: &str =
 /// `POST /password/forgot`: email a reset link. 200 with the same body whether or not
 /// the address has an account; only malformed input or throttling differ.
 pub(crate) async fn forgot(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<ForgotBody>,
 ) -> Result<Response, Error> {
@@ -145,7 +148,7 @@ pub(crate) async fn forgot(
         base_url: body.base_url,
         client_alias: body.client_alias,
     };
-    flows::password_recovery::forgot(&auth.inner, &body.email, options, &client).await?;
+    flows::password_recovery::forgot(&ctx, &body.email, options, &client).await?;
     Ok(ok(json!({ "message": FORGOT_MESSAGE })).into_response())
 }
 
@@ -166,17 +169,16 @@ impl fmt::Debug for ResetBody {
 /// `POST /password/reset`: set a new password with an emailed token. Every session of the
 /// user is revoked; 200 `{ ok }` (or a grant when the host enabled sign-in after reset).
 pub(crate) async fn reset(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<ResetBody>,
 ) -> Result<Response, Error> {
-    let grant =
-        flows::password_recovery::reset(&auth.inner, &body.token, &body.password, &client).await?;
+    let grant = flows::password_recovery::reset(&ctx, &body.token, &body.password, &client).await?;
     Ok(match grant {
         Some(grant) => GrantResponse {
             grant,
             status: StatusCode::OK,
-            config: &auth.inner.config,
+            config: &ctx.config,
         }
         .into_response(),
         None => ok(json!({})).into_response(),
@@ -201,7 +203,7 @@ impl fmt::Debug for ChangeBody {
 /// `POST /me/password`: change the password (the current one required; an account
 /// without one needs a fresh session). Other sessions are revoked, this one kept.
 pub(crate) async fn change(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Json(body): Json<ChangeBody>,
@@ -213,6 +215,6 @@ pub(crate) async fn change(
         current_password: body.current_password.as_deref(),
         new_password: &body.new_password,
     };
-    flows::password_recovery::change(&auth.inner, change, &client).await?;
+    flows::password_recovery::change(&ctx, change, &client).await?;
     Ok(ok(json!({})).into_response())
 }

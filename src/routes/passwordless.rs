@@ -1,6 +1,8 @@
 //! Passwordless sign-in: magic links (with a scanner-safe confirm page), email codes and
 //! SMS codes.
 
+use std::sync::Arc;
+
 use std::fmt;
 
 use axum::{
@@ -19,14 +21,11 @@ use super::{
     views::{GrantResponse, ok, set_cookies},
 };
 use crate::{
-    Error, Portcullis,
-    delivery::templates::escape_html,
-    flows::passwordless,
-    origin,
-    client::ClientInfo, session::{cookie},
+    Error, auth::cookie, client::ClientInfo, context::Context, delivery::templates::escape_html,
+    flows::passwordless, origin,
 };
 
-pub(super) fn magic_link_router() -> Router<Portcullis> {
+pub(super) fn magic_link_router() -> Router<Arc<Context>> {
     Router::new()
         .route("/sign-in/magic-link", post(send_magic_link))
         .route(
@@ -35,13 +34,13 @@ pub(super) fn magic_link_router() -> Router<Portcullis> {
         )
 }
 
-pub(super) fn email_code_router() -> Router<Portcullis> {
+pub(super) fn email_code_router() -> Router<Arc<Context>> {
     Router::new()
         .route("/sign-in/email-otp", post(send_email_code))
         .route("/email-otp/verify", post(verify_email_code))
 }
 
-pub(super) fn sms_code_router() -> Router<Portcullis> {
+pub(super) fn sms_code_router() -> Router<Arc<Context>> {
     Router::new()
         .route("/sign-in/sms-otp", post(send_sms_code))
         .route("/sms/verify", post(verify_sms_code))
@@ -59,11 +58,11 @@ pub(crate) struct MagicLinkBody {
 /// `POST /sign-in/magic-link`: email a single-use sign-in link (10 minutes). 200 whatever
 /// the address.
 pub(crate) async fn send_magic_link(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<MagicLinkBody>,
 ) -> Result<Response, Error> {
-    passwordless::send_magic_link(&auth.inner, &body.email, body.redirect_url, &client).await?;
+    passwordless::send_magic_link(&ctx, &body.email, body.redirect_url, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
@@ -80,23 +79,22 @@ pub(crate) struct MagicLinkQuery {
 /// gets a confirm page whose button POSTs the token: the GET consumes nothing, so mail
 /// scanners that open every link do not burn it.
 pub(crate) async fn open_magic_link(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     headers: HeaderMap,
     Query(query): Query<MagicLinkQuery>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     let target = query
         .redirect_url
         .filter(|target| !target.is_empty())
-        .map(|target| inner.origins.check_redirect(&target))
+        .map(|target| ctx.origins.check_redirect(&target))
         .transpose()?;
     if wants_json(&headers) {
-        let grant = passwordless::verify_magic_link(inner, &query.token, &client).await?;
+        let grant = passwordless::verify_magic_link(&ctx, &query.token, &client).await?;
         let mut response = GrantResponse {
             grant,
             status: StatusCode::OK,
-            config: &inner.config,
+            config: &ctx.config,
         }
         .into_response();
         // A GET with `Accept: application/json` is a request any page can make: the
@@ -104,7 +102,7 @@ pub(crate) async fn open_magic_link(
         response.headers_mut().remove(header::SET_COOKIE);
         return Ok(response);
     }
-    let recipient = passwordless::magic_link_recipient(inner, &query.token).await?;
+    let recipient = passwordless::magic_link_recipient(&ctx, &query.token).await?;
     // Which account this signs into, so nobody is talked into someone else's link.
     let who = recipient.map_or_else(String::new, |address| {
         format!(
@@ -112,13 +110,13 @@ pub(crate) async fn open_magic_link(
             escape_html(&crate::delivery::mask_email(&address))
         )
     });
-    let title = format!("Sign in to {}", inner.config.app_name);
+    let title = format!("Sign in to {}", ctx.config.app_name);
     Ok(confirm::render(
-        &auth,
+        &ctx,
         &confirm::Page {
             title: &title,
             lead_html: format!("<p>Press the button to finish signing in{who} on this device.</p>"),
-            action: format!("{}/magic-link/verify", inner.config.auth_base_path),
+            action: format!("{}/magic-link/verify", ctx.config.auth_base_path),
             button: "Sign in",
             token: &query.token,
             redirect_url: target.as_deref().unwrap_or(""),
@@ -158,22 +156,21 @@ impl fmt::Debug for VerifyForm {
 /// `POST /magic-link/verify`: JSON `{ token }` answers a session grant; the confirm page's
 /// form (with its CSRF field) gets the session cookies and a 303 to `redirect_url`.
 pub(crate) async fn verify_magic_link(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     request: Request,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     if !confirm::is_form(request.headers()) {
         let Json(body) = Json::<VerifyJson>::from_request(request, &()).await?;
         // A JSON client navigates itself; the target is still checked, never echoed blindly.
         if let Some(target) = body.redirect_url.filter(|target| !target.is_empty()) {
-            inner.origins.check_redirect(&target)?;
+            ctx.origins.check_redirect(&target)?;
         }
-        let grant = passwordless::verify_magic_link(inner, &body.token, &client).await?;
+        let grant = passwordless::verify_magic_link(&ctx, &body.token, &client).await?;
         return Ok(GrantResponse {
             grant,
             status: StatusCode::OK,
-            config: &inner.config,
+            config: &ctx.config,
         }
         .into_response());
     }
@@ -184,13 +181,13 @@ pub(crate) async fn verify_magic_link(
     let Form(form) = Form::<VerifyForm>::from_request(request, &())
         .await
         .map_err(|_| Error::invalid_request("malformed form"))?;
-    confirm::check_form(&auth, &headers, CONFIRM_PURPOSE, &form.token, &form.csrf)?;
+    confirm::check_form(&ctx, &headers, CONFIRM_PURPOSE, &form.token, &form.csrf)?;
     let target = if form.redirect_url.is_empty() {
         "/".to_owned()
     } else {
-        inner.origins.check_redirect(&form.redirect_url)?
+        ctx.origins.check_redirect(&form.redirect_url)?
     };
-    let grant = match passwordless::verify_magic_link(inner, &form.token, &client).await {
+    let grant = match passwordless::verify_magic_link(&ctx, &form.token, &client).await {
         Ok(grant) => grant,
         Err(err) if err.status().is_client_error() && !form.redirect_url.is_empty() => {
             return Ok(
@@ -199,7 +196,7 @@ pub(crate) async fn verify_magic_link(
         }
         Err(err) => return Err(err),
     };
-    let config = &inner.config;
+    let config = &ctx.config;
     let mut response = Redirect::to(&target).into_response();
     let refresh_age = (grant.session.expires_at - time::OffsetDateTime::now_utc()).whole_seconds();
     let access_age = i64::try_from(grant.expires_in).unwrap_or(0);
@@ -218,7 +215,7 @@ pub(crate) async fn verify_magic_link(
                 &grant.refresh_token,
                 refresh_age,
             ),
-            cookie::clear(config, confirm::cookie_name(&auth)),
+            cookie::clear(config, confirm::cookie_name(&ctx)),
         ],
     );
     Ok(response)
@@ -233,11 +230,11 @@ pub(crate) struct EmailBody {
 
 /// `POST /sign-in/email-otp`: email a six-digit code (10 minutes). 200 whatever the address.
 pub(crate) async fn send_email_code(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<EmailBody>,
 ) -> Result<Response, Error> {
-    passwordless::send_email_code(&auth.inner, &body.email, &client).await?;
+    passwordless::send_email_code(&ctx, &body.email, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
@@ -260,16 +257,15 @@ impl fmt::Debug for EmailCodeBody {
 /// `POST /email-otp/verify`: check the code and sign in (session grant). Five wrong
 /// guesses kill a code (429 `too_many_attempts`).
 pub(crate) async fn verify_email_code(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<EmailCodeBody>,
 ) -> Result<Response, Error> {
-    let grant =
-        passwordless::verify_email_code(&auth.inner, &body.email, &body.code, &client).await?;
+    let grant = passwordless::verify_email_code(&ctx, &body.email, &body.code, &client).await?;
     Ok(GrantResponse {
         grant,
         status: StatusCode::OK,
-        config: &auth.inner.config,
+        config: &ctx.config,
     }
     .into_response())
 }
@@ -284,11 +280,11 @@ pub(crate) struct PhoneBody {
 /// `POST /sign-in/sms-otp`: text a six-digit code (10 minutes). 200 whatever the number;
 /// 400 for a number that is not E.164 (or from a country the host does not accept).
 pub(crate) async fn send_sms_code(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<PhoneBody>,
 ) -> Result<Response, Error> {
-    passwordless::send_sms_code(&auth.inner, &body.phone, &client).await?;
+    passwordless::send_sms_code(&ctx, &body.phone, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 
@@ -310,16 +306,15 @@ impl fmt::Debug for PhoneCodeBody {
 
 /// `POST /sms/verify`: check the code and sign in (session grant).
 pub(crate) async fn verify_sms_code(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     Json(body): Json<PhoneCodeBody>,
 ) -> Result<Response, Error> {
-    let grant =
-        passwordless::verify_sms_code(&auth.inner, &body.phone, &body.code, &client).await?;
+    let grant = passwordless::verify_sms_code(&ctx, &body.phone, &body.code, &client).await?;
     Ok(GrantResponse {
         grant,
         status: StatusCode::OK,
-        config: &auth.inner.config,
+        config: &ctx.config,
     }
     .into_response())
 }

@@ -1,5 +1,7 @@
 //! Sessions: refresh, list, current, permissions, revoke one, sign out, sign out of all.
 
+use std::sync::Arc;
+
 use std::fmt;
 
 use axum::{
@@ -18,15 +20,17 @@ use super::{
     views::{GrantResponse, SessionView, UserView, clear_session_cookies, ok},
 };
 use crate::{
-    AuditEvent, CurrentUser, Error, Portcullis,
+    AuditEvent, CurrentUser, Error,
     audit::AuditKind,
+    auth::{cookie, csrf},
+    client::ClientInfo,
+    context::Context,
     flows::sessions as flow,
     rate_limit::Limit,
-    client::ClientInfo, session::{cookie, csrf},
     store,
 };
 
-pub(super) fn router() -> Router<Portcullis> {
+pub(super) fn router() -> Router<Arc<Context>> {
     Router::new()
         .route("/sessions/refresh", post(refresh))
         .route("/sessions", get(list))
@@ -55,24 +59,23 @@ impl fmt::Debug for RefreshBody {
 /// cookie is attached by the browser to cross-site requests too, so using it requires the
 /// same CSRF proof as any cookie-authenticated request.
 fn refresh_token(
-    auth: &Portcullis,
+    ctx: &Context,
     headers: &HeaderMap,
     body: Option<String>,
 ) -> Result<Option<(String, bool)>, Error> {
     if let Some(token) = body {
         return Ok(Some((token, false)));
     }
-    let inner = &auth.inner;
-    let Some(token) = cookie::read(headers, &inner.config.client_cookie)? else {
+    let Some(token) = cookie::read(headers, &ctx.config.client_cookie)? else {
         return Ok(None);
     };
     let session_id = flow::session_id_of(token).ok_or(Error::Unauthorized)?;
     csrf::check(
         headers,
-        &inner.keys,
-        &inner.origins.allowed,
+        &ctx.keys,
+        &ctx.origins.allowed,
         session_id,
-        &inner.config.csrf_cookie,
+        &ctx.config.csrf_cookie,
     )?;
     Ok(Some((token.to_owned(), true)))
 }
@@ -80,19 +83,18 @@ fn refresh_token(
 /// `POST /sessions/refresh`: rotate the refresh token and answer a new grant. A dead
 /// token replayed after the grace window revokes its whole session (401).
 pub(crate) async fn refresh(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     client: ClientInfo,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<RefreshBody>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
-    inner
-        .throttle(Limit::RefreshPerIp, &client.ip_key(), &client)
+    ctx.throttle
+        .check(Limit::RefreshPerIp, &client.ip_key(), &client)
         .await?;
     let body_token = body.unwrap_or_default().refresh_token;
     let uses_cookie = body_token.is_none();
-    let result = match refresh_token(&auth, &headers, body_token) {
-        Ok(Some((token, _))) => flow::refresh(inner, &token, &client).await,
+    let result = match refresh_token(&ctx, &headers, body_token) {
+        Ok(Some((token, _))) => flow::refresh(&ctx, &token, &client).await,
         Ok(None) => Err(Error::Unauthorized),
         Err(err) => Err(err),
     };
@@ -100,14 +102,14 @@ pub(crate) async fn refresh(
         Ok(grant) => Ok(GrantResponse {
             grant,
             status: StatusCode::OK,
-            config: &inner.config,
+            config: &ctx.config,
         }
         .into_response()),
         Err(err) => {
             let mut response = err.into_response();
             if uses_cookie && response.status() == StatusCode::UNAUTHORIZED {
                 // A dead or garbled cookie would only make the page loop; clear it.
-                clear_session_cookies(response.headers_mut(), &inner.config);
+                clear_session_cookies(response.headers_mut(), &ctx.config);
             }
             Ok(response)
         }
@@ -116,10 +118,10 @@ pub(crate) async fn refresh(
 
 /// `GET /sessions`: the caller's live sessions, newest first.
 pub(crate) async fn list(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let sessions = auth.sessions().list(user.id()).await?;
+    let sessions = flow::list(&ctx, user.id()).await?;
     let views: Vec<SessionView> = sessions
         .iter()
         .map(|s| SessionView::new(s, s.id == user.session_id()))
@@ -129,10 +131,10 @@ pub(crate) async fn list(
 
 /// `GET /sessions/current`: the caller's session and user.
 pub(crate) async fn current(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let db = &auth.inner.db;
+    let db = &ctx.db;
     let session = store::sessions::find(db, user.session_id())
         .await?
         .filter(|s| s.revoked_at.is_none() && s.user_id == user.id())
@@ -151,16 +153,15 @@ pub(crate) async fn current(
 /// `GET /sessions/current/permissions`: the caller's permissions in the session's active
 /// organization (none until an organization is active).
 pub(crate) async fn permissions(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     // Read now, not from the token: a role changed a second ago shows here at once.
     let membership = match user.org_id {
-        Some(org_id) => store::orgs::membership(&inner.db, org_id, user.id()).await?,
+        Some(org_id) => store::orgs::membership(&ctx.db, org_id, user.id()).await?,
         None => None,
     };
-    let role = membership.as_ref().and_then(|m| inner.roles.get(&m.role));
+    let role = membership.as_ref().and_then(|m| ctx.roles.get(&m.role));
     let permissions: Vec<&str> = role
         .map(|r| r.permissions.iter().map(String::as_str).collect())
         .unwrap_or_default();
@@ -175,22 +176,21 @@ pub(crate) async fn permissions(
 /// `DELETE /sessions/{id}`: revoke one of the caller's sessions (400 bad UUID, 403 not
 /// the caller's, 404 unknown).
 pub(crate) async fn revoke(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
-    let session = store::sessions::find(&inner.db, id)
+    let session = store::sessions::find(&ctx.db, id)
         .await?
         .ok_or(Error::NotFound)?;
     if session.user_id != user.id() {
         return Err(Error::forbidden("that session belongs to someone else"));
     }
-    let revoked = flow::revoke(inner, user.id(), Some(&[id]), None, "revoked_by_user").await?;
+    let revoked = flow::revoke(&ctx, user.id(), Some(&[id]), None, "revoked_by_user").await?;
     if !revoked.is_empty() {
-        inner
-            .audit(
+        ctx.auditor
+            .record(
                 AuditEvent::new(AuditKind::SessionRevoked)
                     .user(user.id())
                     .session(id)
@@ -201,7 +201,7 @@ pub(crate) async fn revoke(
     }
     let mut response = ok(json!({})).into_response();
     if id == user.session_id() {
-        clear_session_cookies(response.headers_mut(), &inner.config);
+        clear_session_cookies(response.headers_mut(), &ctx.config);
     }
     Ok(response)
 }
@@ -217,23 +217,22 @@ pub(crate) struct SignOutBody {
 /// `POST /sign-out`: revoke the listed sessions of the caller, or the current one, and
 /// clear the cookies. Works with an expired access token too, through the refresh cookie.
 pub(crate) async fn sign_out(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: Option<CurrentUser>,
     client: ClientInfo,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<SignOutBody>,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
     let body = body.unwrap_or_default();
     let (user_id, current, targets) = match &user {
         Some(user) => {
             let targets = body.session_ids.unwrap_or_else(|| vec![user.session_id()]);
             (Some(user.id()), Some(user.session_id()), targets)
         }
-        None => match refresh_token(&auth, &headers, None)? {
+        None => match refresh_token(&ctx, &headers, None)? {
             // Signed out already as far as the access token goes: the refresh cookie
             // still names a session; end it if the token is really its own.
-            Some((token, _)) => match flow::owner_of_refresh_token(inner, &token).await? {
+            Some((token, _)) => match flow::owner_of_refresh_token(&ctx, &token).await? {
                 Some((user_id, session_id)) => (Some(user_id), Some(session_id), vec![session_id]),
                 None => (None, None, Vec::new()),
             },
@@ -244,9 +243,9 @@ pub(crate) async fn sign_out(
     if let Some(user_id) = user_id
         && !targets.is_empty()
     {
-        revoked = flow::revoke(inner, user_id, Some(&targets), None, "sign_out").await?;
-        inner
-            .audit(
+        revoked = flow::revoke(&ctx, user_id, Some(&targets), None, "sign_out").await?;
+        ctx.auditor
+            .record(
                 AuditEvent::new(AuditKind::SignOut)
                     .user(user_id)
                     .client(&client)
@@ -260,7 +259,7 @@ pub(crate) async fn sign_out(
     let mut response = ok(json!({ "revoked": revoked.len() })).into_response();
     let ends_this_browser = current.is_none_or(|current| targets.contains(&current));
     if ends_this_browser {
-        clear_session_cookies(response.headers_mut(), &inner.config);
+        clear_session_cookies(response.headers_mut(), &ctx.config);
     }
     Ok(response)
 }
@@ -268,15 +267,14 @@ pub(crate) async fn sign_out(
 /// `POST /sign-out/all`: revoke every session of the caller. A sensitive action: it
 /// needs a fresh session (signed in within the configured window).
 pub(crate) async fn sign_out_all(
-    State(auth): State<Portcullis>,
+    State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     client: ClientInfo,
 ) -> Result<Response, Error> {
-    let inner = &auth.inner;
-    require_fresh(&auth, &user)?;
-    let revoked = flow::revoke(inner, user.id(), None, None, "sign_out_all").await?;
-    inner
-        .audit(
+    require_fresh(&ctx, &user)?;
+    let revoked = flow::revoke(&ctx, user.id(), None, None, "sign_out_all").await?;
+    ctx.auditor
+        .record(
             AuditEvent::new(AuditKind::SignOutAll)
                 .user(user.id())
                 .client(&client)
@@ -288,11 +286,11 @@ pub(crate) async fn sign_out_all(
         AxumJson(json!({ "ok": true, "revoked": revoked.len() })),
     )
         .into_response();
-    clear_session_cookies(response.headers_mut(), &inner.config);
+    clear_session_cookies(response.headers_mut(), &ctx.config);
     Ok(response)
 }
 
 /// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough.
-pub(crate) fn require_fresh(auth: &Portcullis, user: &CurrentUser) -> Result<(), Error> {
-    flow::require_fresh(&auth.inner, user.auth_time)
+pub(crate) fn require_fresh(ctx: &Context, user: &CurrentUser) -> Result<(), Error> {
+    flow::require_fresh(&ctx, user.auth_time)
 }

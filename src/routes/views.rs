@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::{
     Config, TokenDelivery,
+    auth::cookie,
     entity::{session, user},
     flows::sessions::Grant,
-    session::cookie,
 };
 
 /// An RFC 3339 UTC timestamp.

@@ -1,5 +1,7 @@
 //! `GET /.well-known/jwks.json` and `GET /healthz`.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::State,
@@ -9,9 +11,9 @@ use axum::{
 };
 use http::{HeaderValue, header};
 
-use crate::{Error, Portcullis, store};
+use crate::{Error, context::Context, store};
 
-pub(crate) fn router<S>(auth: Portcullis) -> Router<S>
+pub(crate) fn router<S>(ctx: Arc<Context>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -20,12 +22,12 @@ where
         .route("/healthz", get(healthz))
         .method_not_allowed_fallback(super::method_not_allowed)
         .layer(middleware::map_response(super::security_headers))
-        .with_state(auth)
+        .with_state(ctx)
 }
 
 /// `GET /.well-known/jwks.json`: every key whose tokens may still be valid.
-pub(crate) async fn jwks(State(auth): State<Portcullis>) -> Response {
-    let keys = auth.inner.key_ring.current();
+pub(crate) async fn jwks(State(ctx): State<Arc<Context>>) -> Response {
+    let keys = ctx.key_ring.current();
     let mut response = (
         [(
             header::CONTENT_TYPE,
@@ -46,7 +48,7 @@ pub(crate) async fn jwks(State(auth): State<Portcullis>) -> Response {
 pub(crate) struct CacheFor(pub(crate) HeaderValue);
 
 /// `GET /healthz`: `{ ok: true }` when the database answers.
-pub(crate) async fn healthz(State(auth): State<Portcullis>) -> Result<Response, Error> {
-    store::ping(&auth.inner.db).await?;
+pub(crate) async fn healthz(State(ctx): State<Arc<Context>>) -> Result<Response, Error> {
+    store::ping(&ctx.db).await?;
     Ok(axum::Json(serde_json::json!({ "ok": true })).into_response())
 }

@@ -1,22 +1,18 @@
-//! [`SessionLayer`] and its service.
+//! [`AuthLayer`] and its service.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{future::Future, pin::Pin, sync::Arc, task::Poll};
 
 use http::{HeaderMap, Request, header};
 use tower::{Layer, Service};
 
+use super::cookie;
 use super::{csrf, verify};
-use crate::{Portcullis, crypto::jwt::Claims, session::cookie};
+use crate::{context::Context, crypto::jwt::Claims};
 
 /// How the request authenticated, as the layer left it in the request extensions.
 #[derive(Clone)]
 pub(crate) struct RequestAuth {
-    pub(crate) auth: Portcullis,
+    pub(crate) ctx: Arc<Context>,
     pub(crate) state: AuthState,
 }
 
@@ -41,38 +37,38 @@ pub(crate) enum Via {
     Cookie,
 }
 
-/// Layer that authenticates every request; see the [module docs](crate::session).
+/// Layer that authenticates every request; see the [module docs](crate::auth).
 ///
 /// Created with [`Portcullis::session_layer`].
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct SessionLayer {
-    auth: Portcullis,
+pub struct AuthLayer {
+    ctx: Arc<Context>,
 }
 
-impl SessionLayer {
-    pub(crate) fn new(auth: Portcullis) -> Self {
-        Self { auth }
+impl AuthLayer {
+    pub(crate) fn new(ctx: Arc<Context>) -> Self {
+        Self { ctx }
     }
 }
 
-impl<S> Layer<S> for SessionLayer {
-    type Service = SessionService<S>;
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SessionService {
+        AuthService {
             inner,
-            auth: self.auth.clone(),
+            ctx: self.ctx.clone(),
         }
     }
 }
 
-/// The service [`SessionLayer`] wraps around the app; see the
-/// [module docs](crate::session).
+/// The service [`AuthLayer`] wraps around the app; see the
+/// [module docs](crate::auth).
 #[derive(Debug, Clone)]
-pub struct SessionService<S> {
+pub struct AuthService<S> {
     inner: S,
-    auth: Portcullis,
+    ctx: Arc<Context>,
 }
 
 /// The access token of a request: the bearer token if there is an `Authorization:
@@ -97,19 +93,19 @@ fn access_token<'h>(
     Ok(cookie::read(headers, cookie_name)?.map(|token| (token, Via::Cookie)))
 }
 
-impl<S> SessionService<S> {
+impl<S> AuthService<S> {
     /// The verdict that needs no I/O: no token, a token this instance already verified,
     /// or one it already refused. `Err` with the token when its signature must be checked
     /// (or strict mode must ask the database).
     fn decide_now<B>(&self, req: &Request<B>) -> Result<AuthState, (String, Via)> {
-        let inner = &self.auth.inner;
-        let (token, via) = match access_token(req.headers(), &inner.config.session_cookie) {
+        let ctx = &self.ctx;
+        let (token, via) = match access_token(req.headers(), &ctx.config.session_cookie) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(AuthState::Anonymous),
             Err(cookie::Duplicate) => return Ok(AuthState::DuplicateCookie),
         };
-        match verify::first_look(inner, token) {
-            verify::FirstLook::Valid(claims) if !inner.config.strict_revocation => {
+        match verify::first_look(ctx, token) {
+            verify::FirstLook::Valid(claims) if !ctx.config.strict_revocation => {
                 Ok(AuthState::Authenticated { claims, via })
             }
             verify::FirstLook::Invalid => Ok(AuthState::Anonymous),
@@ -118,7 +114,7 @@ impl<S> SessionService<S> {
     }
 
     /// Applies the CSRF rule and hands the verdict to the handlers.
-    fn attach<B>(auth: Portcullis, mut state: AuthState, req: &mut Request<B>) {
+    fn attach<B>(ctx: Arc<Context>, mut state: AuthState, req: &mut Request<B>) {
         if let AuthState::Authenticated {
             claims,
             via: Via::Cookie,
@@ -126,20 +122,20 @@ impl<S> SessionService<S> {
             && csrf::is_unsafe(req.method())
             && csrf::check(
                 req.headers(),
-                &auth.inner.keys,
-                &auth.inner.origins.allowed,
+                &ctx.keys,
+                &ctx.origins.allowed,
                 claims.sid,
-                &auth.inner.config.csrf_cookie,
+                &ctx.config.csrf_cookie,
             )
             .is_err()
         {
             state = AuthState::CsrfRefused;
         }
-        req.extensions_mut().insert(RequestAuth { auth, state });
+        req.extensions_mut().insert(RequestAuth { ctx, state });
     }
 }
 
-impl<S, ReqBody> Service<Request<ReqBody>> for SessionService<S>
+impl<S, ReqBody> Service<Request<ReqBody>> for AuthService<S>
 where
     S: Service<Request<ReqBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -150,7 +146,7 @@ where
     type Future = ResponseFuture<S::Future, S::Response, S::Error>;
 
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
@@ -159,7 +155,7 @@ where
             // The common case, decided without I/O: call the service `poll_ready` readied,
             // right now, and hand back its own future (no allocation of ours).
             Ok(state) => {
-                Self::attach(self.auth.clone(), state, &mut req);
+                Self::attach(self.ctx.clone(), state, &mut req);
                 ResponseFuture {
                     kind: Kind::Direct {
                         future: self.inner.call(req),
@@ -171,9 +167,9 @@ where
             Err((token, via)) => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                let auth = self.auth.clone();
+                let ctx = self.ctx.clone();
                 let future = Box::pin(async move {
-                    let state = match verify::authenticate(&auth.inner, &token).await {
+                    let state = match verify::authenticate(&ctx, &token).await {
                         Ok(Some(claims)) => AuthState::Authenticated { claims, via },
                         Ok(None) => AuthState::Anonymous,
                         Err(err) => {
@@ -183,7 +179,7 @@ where
                             AuthState::Anonymous
                         }
                     };
-                    Self::attach(auth, state, &mut req);
+                    Self::attach(ctx, state, &mut req);
                     inner.call(req).await
                 });
                 ResponseFuture {
@@ -195,7 +191,7 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`SessionService`].
+    /// The response future of [`AuthService`].
     pub struct ResponseFuture<F, T, E> {
         #[pin]
         kind: Kind<F, T, E>,
@@ -218,7 +214,7 @@ where
 {
     type Output = Result<T, E>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Direct { future } => future.poll(cx),
             KindProj::Verifying { future } => future.as_mut().poll(cx),

@@ -54,6 +54,16 @@ impl RevocationView {
         }
     }
 
+    /// Applies revocations this instance just committed, at once; they are forgotten when
+    /// no token they concern can still be valid (`token_window` after they happened).
+    pub(crate) fn apply(&self, revoked: &store::sessions::Revoked, token_window: Duration) {
+        let window = i64::try_from(token_window.as_secs()).unwrap_or(i64::MAX);
+        self.revoke_sessions(
+            &revoked.ids,
+            revoked.at.unix_timestamp().saturating_add(window),
+        );
+    }
+
     /// Applies a user's new token cut-off at once.
     pub(crate) fn set_cutoff(&self, user_id: Uuid, at: OffsetDateTime) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);

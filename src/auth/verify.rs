@@ -8,8 +8,8 @@ use std::{
 
 use crate::{
     Error,
+    context::Context,
     crypto::jwt::{self, Claims, Expectations, VerifyError},
-    portcullis::Inner,
     store,
 };
 
@@ -54,11 +54,11 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn expectations(inner: &Inner) -> Expectations<'_> {
+fn expectations(ctx: &Context) -> Expectations<'_> {
     Expectations {
-        issuer: &inner.origins.issuer,
+        issuer: &ctx.origins.issuer,
         now: unix_now(),
-        leeway: i64::try_from(inner.config.clock_leeway.as_secs()).unwrap_or(0),
+        leeway: i64::try_from(ctx.config.clock_leeway.as_secs()).unwrap_or(0),
     }
 }
 
@@ -73,14 +73,14 @@ pub(crate) enum FirstLook {
 }
 
 /// Looks the token up in the cache of verified tokens. No allocation, no I/O.
-pub(crate) fn first_look(inner: &Inner, token: &str) -> FirstLook {
-    let Some(claims) = inner.token_cache.get(&TokenRef(token)) else {
+pub(crate) fn first_look(ctx: &Context, token: &str) -> FirstLook {
+    let Some(claims) = ctx.token_cache.get(&TokenRef(token)) else {
         return FirstLook::Unseen;
     };
     // Issuer and not-before were checked when the token was cached and cannot change;
     // only expiry and revocation can.
-    let expect = expectations(inner);
-    if claims.exp <= expect.now - expect.leeway || inner.revocation.is_revoked(&claims) {
+    let expect = expectations(ctx);
+    if claims.exp <= expect.now - expect.leeway || ctx.revocation.is_revoked(&claims) {
         return FirstLook::Invalid;
     }
     FirstLook::Valid(claims)
@@ -88,58 +88,45 @@ pub(crate) fn first_look(inner: &Inner, token: &str) -> FirstLook {
 
 /// Fully authenticates a token: cache, signature, claims, revocation view, and the
 /// database in strict mode. `Ok(None)` for any token that is not valid now.
-pub(crate) async fn authenticate(inner: &Inner, token: &str) -> Result<Option<Arc<Claims>>, Error> {
-    let claims = match first_look(inner, token) {
+pub(crate) async fn authenticate(ctx: &Context, token: &str) -> Result<Option<Arc<Claims>>, Error> {
+    let claims = match first_look(ctx, token) {
         FirstLook::Valid(claims) => claims,
         FirstLook::Invalid => return Ok(None),
-        FirstLook::Unseen => match verify_signature(inner, token).await? {
+        FirstLook::Unseen => match verify_signature(ctx, token).await? {
             Some(claims) => claims,
             None => return Ok(None),
         },
     };
-    if inner.config.strict_revocation && !still_valid_in_db(inner, &claims).await? {
+    if ctx.config.strict_revocation && !still_valid_in_db(ctx, &claims).await? {
         return Ok(None);
     }
     Ok(Some(claims))
 }
 
 /// First-sight verification without the cache: signature, claims, revocation view.
-pub(crate) fn verify_uncached(inner: &Inner, token: &str) -> bool {
-    jwt::verify(
-        token,
-        &inner.key_ring.current().verifying,
-        &expectations(inner),
-    )
-    .is_ok_and(|claims| !inner.revocation.is_revoked(&claims))
+pub(crate) fn verify_uncached(ctx: &Context, token: &str) -> bool {
+    jwt::verify(token, &ctx.key_ring.current().verifying, &expectations(ctx))
+        .is_ok_and(|claims| !ctx.revocation.is_revoked(&claims))
 }
 
 /// Checks the signature and claims of a token not in the cache, caching it on success.
 pub(crate) async fn verify_signature(
-    inner: &Inner,
+    ctx: &Context,
     token: &str,
 ) -> Result<Option<Arc<Claims>>, Error> {
-    let mut result = jwt::verify(
-        token,
-        &inner.key_ring.current().verifying,
-        &expectations(inner),
-    );
-    if result == Err(VerifyError::UnknownKey) && inner.key_ring.may_reload() {
+    let mut result = jwt::verify(token, &ctx.key_ring.current().verifying, &expectations(ctx));
+    if result == Err(VerifyError::UnknownKey) && ctx.key_ring.may_reload() {
         // Maybe another instance rotated the key a moment ago.
-        inner.key_ring.reload(&inner.db, &inner.keys).await?;
-        result = jwt::verify(
-            token,
-            &inner.key_ring.current().verifying,
-            &expectations(inner),
-        );
+        ctx.key_ring.reload(&ctx.db, &ctx.keys).await?;
+        result = jwt::verify(token, &ctx.key_ring.current().verifying, &expectations(ctx));
     }
     match result {
         Ok(claims) => {
-            if inner.revocation.is_revoked(&claims) {
+            if ctx.revocation.is_revoked(&claims) {
                 return Ok(None);
             }
             let claims = Arc::new(claims);
-            inner
-                .token_cache
+            ctx.token_cache
                 .insert(TokenKey(token.into()), claims.clone());
             Ok(Some(claims))
         }
@@ -151,9 +138,9 @@ pub(crate) async fn verify_signature(
 }
 
 /// Strict mode: the session is live and the user enabled, according to the database.
-async fn still_valid_in_db(inner: &Inner, claims: &Claims) -> Result<bool, Error> {
+async fn still_valid_in_db(ctx: &Context, claims: &Claims) -> Result<bool, Error> {
     let now = store::now();
-    let Some(session) = store::sessions::find(&inner.db, claims.sid).await? else {
+    let Some(session) = store::sessions::find(&ctx.db, claims.sid).await? else {
         return Ok(false);
     };
     if session.revoked_at.is_some()
@@ -163,7 +150,7 @@ async fn still_valid_in_db(inner: &Inner, claims: &Claims) -> Result<bool, Error
     {
         return Ok(false);
     }
-    let Some(user) = store::users::find(&inner.db, claims.sub).await? else {
+    let Some(user) = store::users::find(&ctx.db, claims.sub).await? else {
         return Ok(false);
     };
     let cut_off = user

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::{
     Error,
-    origin::Origin,
     crypto::{self, DerivedKeys},
+    origin::Origin,
 };
 
 /// The request header carrying the token.

@@ -1,4 +1,4 @@
-//! The request side: [`SessionLayer`] authenticates every request without touching the
+//! The request side: [`AuthLayer`] authenticates every request without touching the
 //! database.
 //!
 //! For each request the layer
@@ -42,4 +42,4 @@ pub(crate) mod layer;
 pub(crate) mod revocation;
 pub(crate) mod verify;
 
-pub use self::layer::{ResponseFuture, SessionLayer, SessionService};
+pub use self::layer::{AuthLayer, AuthService, ResponseFuture};

@@ -1,0 +1,93 @@
+//! [`Context`]: what every flow works with, as plain fields. The handle
+//! ([`Portcullis`](crate::Portcullis)) holds one in an `Arc`; the routes, the layer and the
+//! extractors reach it from there. Nothing here decides anything: the services below the
+//! flows ([`Throttle`], [`Auditor`], [`Outbox`], [`KeyRing`]) each live in their own
+//! module, and the flows use them.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use time::OffsetDateTime;
+
+use crate::{
+    Config,
+    audit::Auditor,
+    auth::{revocation::RevocationView, verify::TokenCache},
+    crypto::{DerivedKeys, password::Hasher},
+    delivery::outbox::Outbox,
+    keys::KeyRing,
+    origin::Origins,
+    policy::{BreachedPasswords, Roles},
+    rate_limit::Throttle,
+};
+
+/// Everything a flow needs: the database, the checked configuration, keys, caches and the
+/// services below the flows.
+pub(crate) struct Context {
+    pub(crate) db: DatabaseConnection,
+    /// The configuration, as `build()` checked it.
+    pub(crate) config: Config,
+    /// The public origin (the token issuer) and every allowed origin, parsed.
+    pub(crate) origins: Origins,
+    /// The keys derived from the server secret.
+    pub(crate) keys: DerivedKeys,
+    /// Password hashing on the blocking pool, behind a semaphore.
+    pub(crate) hasher: Hasher,
+    /// The signing keys, shared with every instance through the database.
+    pub(crate) key_ring: KeyRing,
+    /// Verified access tokens → their claims (a signature is checked once per token).
+    pub(crate) token_cache: TokenCache,
+    /// Sessions revoked and users cut off, as this instance knows them.
+    pub(crate) revocation: RevocationView,
+    /// The rate limits.
+    pub(crate) throttle: Throttle,
+    /// The audit trail: the table and the host's hook.
+    pub(crate) auditor: Auditor,
+    /// Emails and texts.
+    pub(crate) outbox: Outbox,
+    /// The host's breached-password corpus, if any.
+    pub(crate) breached: Option<Arc<dyn BreachedPasswords>>,
+    /// Organization roles: the built-in ones and the host's.
+    pub(crate) roles: Roles,
+    /// The passkey relying party; `None` when the public URL cannot host passkeys (an IP
+    /// address).
+    #[cfg(feature = "passkeys")]
+    pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
+    /// Social sign-in; `None` when no provider is configured.
+    #[cfg(feature = "oauth")]
+    pub(crate) oauth: Option<crate::oauth::OAuth>,
+    /// This instance's clock.
+    pub(crate) clock: Clock,
+}
+
+impl Context {
+    /// This instance's clock, at the precision the database stores.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// This instance's clock: the system clock at the precision every backend stores
+/// (microseconds), so a value read back compares equal to the value written. Revocations
+/// never trust it for their order: they are stamped by the database's clock
+/// (`store::db_now`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    /// How far this instance's clock is off (zero, except in tests of clock skew).
+    pub(crate) offset: time::Duration,
+}
+
+impl Clock {
+    pub(crate) fn now(self) -> OffsetDateTime {
+        let now = OffsetDateTime::now_utc() + self.offset;
+        now.replace_microsecond(now.microsecond()).unwrap_or(now)
+    }
+}

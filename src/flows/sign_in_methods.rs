@@ -1,0 +1,46 @@
+//! Which ways into an account this deployment offers, and the last-way rule: nobody
+//! removes the last way they have of signing in (a passkey, a linked provider account).
+//! Passkeys and social sign-in both ask here, inside the transaction that holds the
+//! user's row lock.
+
+use crate::{Error, SignInMethod, context::Context, entity::user, store};
+
+/// Whether `method` is on (the host did not turn it off) and can work here: SMS needs a
+/// sender, passkeys a domain, social sign-in a provider.
+pub(crate) fn available(ctx: &Context, method: SignInMethod) -> bool {
+    if !ctx.config.method_on(method) {
+        return false;
+    }
+    match method {
+        SignInMethod::Password | SignInMethod::MagicLink | SignInMethod::EmailOtp => true,
+        SignInMethod::SmsOtp => ctx.outbox.can_text(),
+        #[cfg(feature = "passkeys")]
+        SignInMethod::Passkey => ctx.webauthn.is_some(),
+        #[cfg(feature = "oauth")]
+        SignInMethod::OAuth => ctx.oauth.is_some(),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+/// Whether the account can still sign in with `passkeys_left` passkeys and
+/// `accounts_left` linked provider accounts, counting only the methods this deployment
+/// offers: a password; its email address, if links, codes or a password reset reach it;
+/// its phone, if texts do; a passkey; a provider. Read inside the transaction that holds
+/// the user's row lock.
+#[cfg_attr(not(any(feature = "passkeys", feature = "oauth")), allow(dead_code))]
+pub(crate) async fn can_still_sign_in(
+    ctx: &Context,
+    db: &impl sea_orm::ConnectionTrait,
+    user: &user::Model,
+    passkeys_left: u64,
+    accounts_left: u64,
+) -> Result<bool, Error> {
+    use SignInMethod as M;
+    let on = |method| available(ctx, method);
+    Ok((passkeys_left > 0 && on(M::Passkey))
+        || (accounts_left > 0 && on(M::OAuth))
+        || (user.email.is_some() && (on(M::MagicLink) || on(M::EmailOtp) || on(M::Password)))
+        || (user.phone.is_some() && on(M::SmsOtp))
+        || (on(M::Password) && store::users::password_hash(db, user.id).await?.is_some()))
+}
