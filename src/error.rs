@@ -2,13 +2,8 @@
 
 use std::borrow::Cow;
 
-use axum::{
-    Json,
-    response::{IntoResponse, Response},
-};
-use http::{HeaderValue, StatusCode, header};
-use sea_orm::DbErr;
-use serde_json::json;
+use http::StatusCode;
+use sea_orm::{DbErr, RuntimeErr};
 
 /// A `Result` whose error is portcullis' [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -201,41 +196,54 @@ impl From<DbErr> for Error {
     }
 }
 
-/// Whether the database refused because of another transaction, not because of the query:
-/// SQLite `SQLITE_BUSY` ("database is locked"), PostgreSQL `40001`/`40P01`, MySQL 1205/1213.
+/// Whether the database refused because of another transaction, not because of the query,
+/// read from the driver's own codes: PostgreSQL's SQLSTATE `40001` (serialization
+/// failure), `40P01` (deadlock) and `55P03` (lock not available); MySQL/MariaDB's `40001`
+/// (deadlock, error 1213) and error 1205 (lock wait timeout); SQLite's `SQLITE_BUSY` and
+/// `SQLITE_LOCKED` (with their extended codes).
 fn is_contention(err: &DbErr) -> bool {
-    let text = err.to_string();
-    [
-        "database is locked",
-        "could not serialize access",
-        "deadlock detected",
-        "Deadlock found",
-        "Lock wait timeout exceeded",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
+    let (DbErr::Exec(RuntimeErr::SqlxError(err))
+    | DbErr::Query(RuntimeErr::SqlxError(err))
+    | DbErr::Conn(RuntimeErr::SqlxError(err))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db) = err.as_ref() else {
+        return false;
+    };
+    let code = db.code().unwrap_or_default();
+    #[cfg(feature = "sqlite")]
+    if db
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return contention_code(Driver::Sqlite, &code, None);
+    }
+    #[cfg(feature = "mysql")]
+    if let Some(mysql) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        return contention_code(Driver::MySql, &code, Some(mysql.number()));
+    }
+    contention_code(Driver::Postgres, &code, None)
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let message = if status.is_server_error() {
-            // The cause goes to the log with a reference; the client only sees the reference.
-            let reference = uuid::Uuid::new_v4().simple().to_string();
-            tracing::error!(error = ?self, reference = %reference, "portcullis request failed");
-            format!("{self} (reference {reference})")
-        } else {
-            self.to_string()
-        };
-        let body = json!({ "ok": false, "error": self.code(), "message": message });
-        let mut response = (status, Json(body)).into_response();
-        if let Self::RateLimited { retry_after_secs } = self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
-        }
-        response
+/// Which driver raised a database error.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(all(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+enum Driver {
+    Sqlite,
+    MySql,
+    Postgres,
+}
+
+/// The codes [`is_contention`] recognises.
+fn contention_code(driver: Driver, code: &str, mysql_number: Option<u16>) -> bool {
+    match driver {
+        // An extended result code's low byte is its primary code: BUSY 5, LOCKED 6.
+        Driver::Sqlite => code
+            .parse::<i32>()
+            .is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
+        Driver::MySql => code == "40001" || matches!(mysql_number, Some(1205 | 1213)),
+        Driver::Postgres => matches!(code, "40001" | "40P01" | "55P03"),
     }
 }
 
@@ -244,12 +252,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lock_contention_is_an_outage_to_retry_not_a_bug() {
-        let busy =
-            DbErr::Custom("error returned from database: (code: 5) database is locked".into());
-        assert_eq!(Error::from(busy).status(), StatusCode::SERVICE_UNAVAILABLE);
-        let bug = DbErr::Custom("no such column: nope".into());
-        assert_eq!(Error::from(bug).status(), StatusCode::INTERNAL_SERVER_ERROR);
+    fn lock_contention_is_read_from_driver_codes() {
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT (517), SQLITE_LOCKED.
+        for code in ["5", "517", "6"] {
+            assert!(contention_code(Driver::Sqlite, code, None), "{code}");
+        }
+        assert!(!contention_code(Driver::Sqlite, "1", None));
+        assert!(!contention_code(Driver::Sqlite, "2067", None)); // unique constraint
+        assert!(contention_code(Driver::MySql, "40001", Some(1213)));
+        assert!(contention_code(Driver::MySql, "HY000", Some(1205)));
+        assert!(!contention_code(Driver::MySql, "23000", Some(1062)));
+        for code in ["40001", "40P01", "55P03"] {
+            assert!(contention_code(Driver::Postgres, code, None), "{code}");
+        }
+        assert!(!contention_code(Driver::Postgres, "23505", None));
+        // A message that merely mentions a lock is not a lock.
+        let text = DbErr::Custom("database is locked".into());
+        assert_eq!(
+            Error::from(text).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]
@@ -305,14 +327,5 @@ mod tests {
     fn server_errors_hide_their_cause() {
         let err = Error::internal("secret detail from the database");
         assert!(!err.to_string().contains("secret detail"));
-    }
-
-    #[test]
-    fn rate_limited_carries_retry_after() {
-        let response = Error::RateLimited {
-            retry_after_secs: 7,
-        }
-        .into_response();
-        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
     }
 }

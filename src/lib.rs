@@ -69,7 +69,7 @@ mod config;
 mod context;
 mod crypto;
 mod error;
-mod extract;
+pub mod extract;
 mod keys;
 mod origin;
 mod portcullis;
@@ -94,8 +94,10 @@ pub use self::config::{Argon2Params, Config, ConfigError, SignInMethod, TokenDel
 pub use self::crypto::{MIN_SECRET_LEN, Secret, SecretError, jwt::Claims};
 pub use self::error::{Error, Result};
 pub use self::extract::{
-    AuthRejection, BillingManage, CurrentUser, CurrentUserRecord, InvitationsManage, MembersManage,
-    MembersRead, OrgDelete, OrgRead, OrgUpdate, Permission, RequirePermission,
+    AuthRejection, CurrentUser, CurrentUserRecord, Permission, RequirePermission,
+    permissions::{
+        BillingManage, InvitationsManage, MembersManage, MembersRead, OrgDelete, OrgRead, OrgUpdate,
+    },
 };
 pub use self::flows::{
     email_address::normalize_email,

@@ -78,6 +78,7 @@ impl Origin {
     }
 
     /// Whether the host is an IP address (WebAuthn needs a domain name).
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
     pub(crate) fn is_ip(&self) -> bool {
         self.host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
     }

@@ -7,6 +7,7 @@
 
 pub(crate) mod email_address;
 pub(crate) mod email_verification;
+pub(crate) mod health;
 #[cfg(feature = "oauth")]
 pub(crate) mod oauth;
 pub(crate) mod one_time;

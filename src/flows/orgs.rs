@@ -74,6 +74,68 @@ pub(crate) async fn has_permission(
     }
 }
 
+/// The caller's membership of the session's active organization and the permissions its
+/// role grants, read now (a role changed a second ago shows at once); `None` without an
+/// active organization or once removed from it.
+pub(crate) async fn active_permissions(
+    ctx: &Context,
+    claims: &Claims,
+) -> Result<Option<(membership::Model, Vec<String>)>, Error> {
+    let Some(org_id) = claims.org_id else {
+        return Ok(None);
+    };
+    let Some(membership) = store::orgs::membership(&ctx.db, org_id, claims.sub).await? else {
+        return Ok(None);
+    };
+    let permissions = ctx
+        .roles
+        .get(&membership.role)
+        .map(|role| role.permissions.iter().cloned().collect())
+        .unwrap_or_default();
+    Ok(Some((membership, permissions)))
+}
+
+/// The caller's organizations with their role in each, oldest membership first.
+pub(crate) async fn list(
+    ctx: &Context,
+    user_id: Uuid,
+) -> Result<Vec<(membership::Model, organization::Model)>, Error> {
+    Ok(store::orgs::memberships_of(&ctx.db, user_id).await?)
+}
+
+/// An organization and the caller's membership of it (`org:read`).
+pub(crate) async fn read(
+    ctx: &Context,
+    user_id: Uuid,
+    org_id: Uuid,
+) -> Result<(organization::Model, membership::Model), Error> {
+    let (membership, _) = authorize(ctx, &ctx.db, user_id, org_id, roles::ORG_READ).await?;
+    let org = store::orgs::find_org(&ctx.db, org_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok((org, membership))
+}
+
+/// An organization's members with their accounts, oldest first (`members:read`).
+pub(crate) async fn members(
+    ctx: &Context,
+    user_id: Uuid,
+    org_id: Uuid,
+) -> Result<Vec<(membership::Model, user::Model)>, Error> {
+    authorize(ctx, &ctx.db, user_id, org_id, roles::MEMBERS_READ).await?;
+    Ok(store::orgs::members(&ctx.db, org_id).await?)
+}
+
+/// An organization's pending invitations, newest first (`invitations:manage`).
+pub(crate) async fn invitations(
+    ctx: &Context,
+    user_id: Uuid,
+    org_id: Uuid,
+) -> Result<Vec<invitation::Model>, Error> {
+    authorize(ctx, &ctx.db, user_id, org_id, roles::INVITATIONS_MANAGE).await?;
+    Ok(store::orgs::pending_invitations(&ctx.db, org_id, ctx.now()).await?)
+}
+
 /// A slug from a name: lower-case ASCII letters and digits, single dashes.
 fn slugify(name: &str) -> String {
     let mut slug = String::new();
@@ -193,7 +255,7 @@ pub(crate) async fn update(
     user_id: Uuid,
     org_id: Uuid,
     change: Update,
-) -> Result<organization::Model, Error> {
+) -> Result<(organization::Model, Option<String>), Error> {
     authorize(ctx, &ctx.db, user_id, org_id, roles::ORG_UPDATE).await?;
     let change = store::orgs::OrgChange {
         name: change.name.as_deref().map(check_name).transpose()?,
@@ -213,9 +275,13 @@ pub(crate) async fn update(
                 err.into()
             }
         })?;
-    store::orgs::find_org(&ctx.db, org_id)
+    let org = store::orgs::find_org(&ctx.db, org_id)
         .await?
-        .ok_or(Error::NotFound)
+        .ok_or(Error::NotFound)?;
+    let role = store::orgs::membership(&ctx.db, org_id, user_id)
+        .await?
+        .map(|m| m.role);
+    Ok((org, role))
 }
 
 /// Deletes an organization: `org:delete` (owners), from a fresh session.

@@ -1,7 +1,69 @@
-//! The user-editable profile fields, validated the same way on sign-up, `PATCH /me` and
-//! the Rust API.
+//! The account as its owner sees it (`GET /me`, `PATCH /me`), and the user-editable
+//! profile fields, validated the same way on sign-up, `PATCH /me` and the Rust API.
 
-use crate::{Error, origin::Origin};
+use uuid::Uuid;
+
+use crate::{
+    Error,
+    context::Context,
+    entity::{membership, organization, user},
+    origin::Origin,
+    store,
+};
+
+/// A user with what their answers show: whether they have a password.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub(crate) user: user::Model,
+    pub(crate) has_password: bool,
+}
+
+/// The account `user_id` (401 when it is gone).
+pub(crate) async fn account(ctx: &Context, user_id: Uuid) -> Result<Account, Error> {
+    let user = store::users::find(&ctx.db, user_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let has_password = store::users::password_hash(&ctx.db, user_id)
+        .await?
+        .is_some();
+    Ok(Account { user, has_password })
+}
+
+/// [`Account`] for a user row already read.
+pub(crate) async fn account_of(ctx: &Context, user: user::Model) -> Result<Account, Error> {
+    let has_password = store::users::password_hash(&ctx.db, user.id)
+        .await?
+        .is_some();
+    Ok(Account { user, has_password })
+}
+
+/// The user's organization memberships, oldest first.
+pub(crate) async fn memberships(
+    ctx: &Context,
+    user_id: Uuid,
+) -> Result<Vec<(membership::Model, organization::Model)>, Error> {
+    Ok(store::orgs::memberships_of(&ctx.db, user_id).await?)
+}
+
+/// A change `PATCH /me` asks for: each field `None` to leave it, `Some(None)` to clear it.
+#[derive(Debug, Default)]
+pub(crate) struct Change {
+    pub(crate) name: Option<Option<String>>,
+    pub(crate) image_url: Option<Option<String>>,
+    pub(crate) metadata: Option<Option<serde_json::Value>>,
+}
+
+/// Applies a profile change (every field checked first) and answers the account.
+pub(crate) async fn update(ctx: &Context, user_id: Uuid, change: Change) -> Result<Account, Error> {
+    let change = store::users::ProfileChange {
+        name: change.name.map(name).transpose()?,
+        image_url: change.image_url.map(image_url).transpose()?,
+        metadata: change.metadata.map(metadata).transpose()?,
+        now: ctx.now(),
+    };
+    store::users::update_profile(&ctx.db, user_id, change).await?;
+    account(ctx, user_id).await
+}
 
 /// The largest `metadata` object accepted, serialised, in bytes.
 pub(crate) const MAX_METADATA_LEN: usize = 16 * 1024;

@@ -545,6 +545,49 @@ pub(crate) async fn switch_org(
     })
 }
 
+/// The caller's session and account (`GET /sessions/current`), read now: 401 once the
+/// session is revoked or the account gone.
+pub(crate) async fn current(
+    ctx: &Context,
+    claims: &Claims,
+) -> Result<(session::Model, crate::flows::profile::Account), Error> {
+    let session = store::sessions::find(&ctx.db, claims.sid)
+        .await?
+        .filter(|s| s.revoked_at.is_none() && s.user_id == claims.sub)
+        .ok_or(Error::Unauthorized)?;
+    let account = crate::flows::profile::account(ctx, claims.sub).await?;
+    Ok((session, account))
+}
+
+/// Revokes one of the caller's own sessions (`DELETE /sessions/{id}`): 404 for an unknown
+/// session, 403 for someone else's.
+pub(crate) async fn revoke_own(
+    ctx: &Context,
+    user_id: Uuid,
+    session_id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    let session = store::sessions::find(&ctx.db, session_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if session.user_id != user_id {
+        return Err(Error::forbidden("that session belongs to someone else"));
+    }
+    let revoked = revoke(ctx, user_id, Some(&[session_id]), None, "revoked_by_user").await?;
+    if !revoked.is_empty() {
+        ctx.auditor
+            .record(
+                AuditEvent::new(AuditKind::SessionRevoked)
+                    .user(user_id)
+                    .session(session_id)
+                    .client(client)
+                    .detail("reason", "revoked_by_user"),
+            )
+            .await;
+    }
+    Ok(())
+}
+
 /// The user's live sessions, newest first.
 pub(crate) async fn list(ctx: &Context, user_id: Uuid) -> Result<Vec<session::Model>, Error> {
     Ok(store::sessions::list_active(&ctx.db, user_id, ctx.now()).await?)

@@ -44,3 +44,52 @@ pub(crate) async fn can_still_sign_in(
         || (user.phone.is_some() && on(M::SmsOtp))
         || (on(M::Password) && store::users::password_hash(db, user.id).await?.is_some()))
 }
+
+/// The methods this deployment offers for signing in (`/identify` for an unknown account).
+pub(crate) fn offered(ctx: &Context) -> Vec<&'static str> {
+    [
+        SignInMethod::Password,
+        SignInMethod::MagicLink,
+        SignInMethod::EmailOtp,
+        SignInMethod::SmsOtp,
+        SignInMethod::Passkey,
+    ]
+    .into_iter()
+    .filter(|method| available(ctx, *method))
+    .map(SignInMethod::name)
+    .collect()
+}
+
+/// The methods the account with this (normalised) address can use, or `None` when there
+/// is no such account. Only for hosts that enabled account discovery.
+pub(crate) async fn of_account(
+    ctx: &Context,
+    email: &str,
+) -> Result<Option<Vec<&'static str>>, Error> {
+    let Some(user) = store::users::find_by_email(&ctx.db, email).await? else {
+        return Ok(None);
+    };
+    let on = |method| available(ctx, method);
+    let mut methods = Vec::new();
+    if on(SignInMethod::Password)
+        && store::users::password_hash(&ctx.db, user.id)
+            .await?
+            .is_some()
+    {
+        methods.push(SignInMethod::Password.name());
+    }
+    if user.email.is_some() {
+        for method in [SignInMethod::MagicLink, SignInMethod::EmailOtp] {
+            if on(method) {
+                methods.push(method.name());
+            }
+        }
+    }
+    if user.phone.is_some() && on(SignInMethod::SmsOtp) {
+        methods.push(SignInMethod::SmsOtp.name());
+    }
+    if on(SignInMethod::Passkey) && store::passkeys::count(&ctx.db, user.id).await? > 0 {
+        methods.push(SignInMethod::Passkey.name());
+    }
+    Ok(Some(methods))
+}

@@ -298,6 +298,11 @@ impl<'a> Users<'a> {
     }
 }
 
+/// The user with this id.
+pub(crate) async fn find(ctx: &Context, id: Uuid) -> Result<Option<user::Model>, Error> {
+    Ok(store::users::find(&ctx.db, id).await?)
+}
+
 /// Inserts a new account (and its password hash). Of two inserts racing for one address,
 /// the unique index decides: the loser gets [`Error::EmailTaken`].
 pub(crate) async fn insert(

@@ -22,9 +22,8 @@ use crate::{
     client::ClientInfo,
     context::Context,
     crypto,
-    flows::{email_address::normalize_email, profile},
+    flows::{email_address::normalize_email, profile, sign_in_methods},
     rate_limit::Limit,
-    store,
 };
 
 pub(super) fn router() -> Router<Arc<Context>> {
@@ -35,22 +34,14 @@ pub(super) fn router() -> Router<Arc<Context>> {
         .route("/csrf", get(csrf))
 }
 
-async fn user_view(ctx: &Context, user: &CurrentUser) -> Result<UserView, Error> {
-    let db = &ctx.db;
-    let record = store::users::find(db, user.id())
-        .await?
-        .ok_or(Error::Unauthorized)?;
-    let has_password = store::users::password_hash(db, user.id()).await?.is_some();
-    Ok(UserView::new(&record, has_password))
-}
-
 /// `GET /me`: the caller and their organization memberships.
 pub(crate) async fn me(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let view = user_view(&ctx, &user).await?;
-    let memberships: Vec<serde_json::Value> = store::orgs::memberships_of(&ctx.db, user.id())
+    let account = profile::account(&ctx, user.id()).await?;
+    let view = UserView::new(&account.user, account.has_password);
+    let memberships: Vec<serde_json::Value> = profile::memberships(&ctx, user.id())
         .await?
         .iter()
         .map(|(membership, org)| json!({ "org_id": membership.org_id, "role": membership.role, "org_name": org.name }))
@@ -76,42 +67,19 @@ pub(crate) async fn update_me(
     user: CurrentUser,
     Json(body): Json<UpdateMe>,
 ) -> Result<Response, Error> {
-    let change = store::users::ProfileChange {
-        name: match body.name {
-            Patch::Missing => None,
-            Patch::Null => Some(None),
-            Patch::Value(name) => Some(profile::name(Some(name))?),
-        },
-        image_url: match body.image_url {
-            Patch::Missing => None,
-            Patch::Null => Some(None),
-            Patch::Value(url) => Some(profile::image_url(Some(url))?),
-        },
-        metadata: match body.metadata {
-            Patch::Missing => None,
-            Patch::Null => Some(profile::metadata(None)?),
-            Patch::Value(value) => Some(profile::metadata(Some(value))?),
-        },
-        now: store::now(),
+    let change = profile::Change {
+        name: body.name.into_change(),
+        image_url: body.image_url.into_change(),
+        metadata: body.metadata.into_change(),
     };
-    store::users::update_profile(&ctx.db, user.id(), change).await?;
-    let view = user_view(&ctx, &user).await?;
+    let account = profile::update(&ctx, user.id(), change).await?;
+    let view = UserView::new(&account.user, account.has_password);
     Ok(ok(json!({ "user": view })).into_response())
 }
 
 /// The sign-in methods this deployment offers (on, and able to work here).
 fn enabled_methods(ctx: &Context) -> Vec<&'static str> {
-    [
-        SignInMethod::Password,
-        SignInMethod::MagicLink,
-        SignInMethod::EmailOtp,
-        SignInMethod::SmsOtp,
-        SignInMethod::Passkey,
-    ]
-    .into_iter()
-    .filter(|method| crate::flows::sign_in_methods::available(&ctx, *method))
-    .map(SignInMethod::name)
-    .collect()
+    sign_in_methods::offered(ctx)
 }
 
 /// `GET /methods`: which sign-in methods are enabled.
@@ -129,7 +97,7 @@ pub(crate) async fn methods(State(ctx): State<Arc<Context>>) -> Response {
         .collect();
     #[cfg(not(feature = "oauth"))]
     let oauth: Vec<serde_json::Value> = Vec::new();
-    let on = |method| crate::flows::sign_in_methods::available(&ctx, method);
+    let on = |method| sign_in_methods::available(&ctx, method);
     ok(json!({
         "password": on(SignInMethod::Password),
         "magic_link": on(SignInMethod::MagicLink),
@@ -163,33 +131,11 @@ pub(crate) async fn identify(
     if !ctx.config.account_discovery {
         return Ok(ok(json!({ "methods": enabled_methods(&ctx) })).into_response());
     }
-    let Some(user) = store::users::find_by_email(&ctx.db, &email).await? else {
+    let Some(methods) = sign_in_methods::of_account(&ctx, &email).await? else {
         return Ok(
             ok(json!({ "exists": false, "methods": enabled_methods(&ctx) })).into_response(),
         );
     };
-    let on = |method| crate::flows::sign_in_methods::available(&ctx, method);
-    let mut methods = Vec::new();
-    if on(SignInMethod::Password)
-        && store::users::password_hash(&ctx.db, user.id)
-            .await?
-            .is_some()
-    {
-        methods.push("password");
-    }
-    if user.email.is_some() {
-        for method in [SignInMethod::MagicLink, SignInMethod::EmailOtp] {
-            if on(method) {
-                methods.push(method.name());
-            }
-        }
-    }
-    if user.phone.is_some() && on(SignInMethod::SmsOtp) {
-        methods.push("sms_otp");
-    }
-    if on(SignInMethod::Passkey) && store::passkeys::count(&ctx.db, user.id).await? > 0 {
-        methods.push("passkey");
-    }
     Ok(ok(json!({ "exists": true, "methods": methods })).into_response())
 }
 

@@ -26,8 +26,9 @@ use crate::{
     flows::{
         email_address::normalize_email,
         email_verification::{self, Recipient},
+        profile,
     },
-    origin, store,
+    origin,
 };
 
 pub(super) fn router() -> Router<Arc<Context>> {
@@ -82,10 +83,8 @@ async fn verified_view(
     ctx: &Context,
     user: &crate::entity::user::Model,
 ) -> Result<UserView, Error> {
-    let has_password = store::users::password_hash(&ctx.db, user.id)
-        .await?
-        .is_some();
-    Ok(UserView::new(user, has_password))
+    let account = profile::account_of(ctx, user.clone()).await?;
+    Ok(UserView::new(&account.user, account.has_password))
 }
 
 /// `POST /email/verify`: consume the token and mark the address verified. JSON

@@ -141,6 +141,17 @@ pub(crate) enum Patch<T> {
     Value(T),
 }
 
+impl<T> Patch<T> {
+    /// As a change: `None` to leave the field, `Some(None)` to clear it.
+    pub(crate) fn into_change(self) -> Option<Option<T>> {
+        match self {
+            Self::Missing => None,
+            Self::Null => Some(None),
+            Self::Value(value) => Some(Some(value)),
+        }
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(match Option::<T>::deserialize(deserializer)? {

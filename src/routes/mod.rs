@@ -51,6 +51,7 @@
 pub(crate) mod account;
 pub(crate) mod confirm;
 pub(crate) mod email;
+mod error;
 pub(crate) mod input;
 #[cfg(feature = "oauth")]
 pub(crate) mod oauth;

@@ -38,8 +38,6 @@ use crate::{
     context::Context,
     entity::{invitation, membership, organization},
     flows::orgs::{self, Accepted},
-    policy::roles,
-    store,
 };
 
 pub(crate) fn router<S>(ctx: Arc<Context>) -> Router<S>
@@ -85,8 +83,7 @@ fn membership_view(membership: &membership::Model) -> Value {
     json!({ "org_id": membership.org_id, "user_id": membership.user_id, "role": membership.role })
 }
 
-fn invitation_view(invitation: &invitation::Model) -> Value {
-    let now = store::now();
+fn invitation_view(invitation: &invitation::Model, now: time::OffsetDateTime) -> Value {
     let status = if invitation.accepted_at.is_some() {
         "accepted"
     } else if invitation.revoked_at.is_some() {
@@ -112,7 +109,7 @@ pub(crate) async fn list(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let memberships = store::orgs::memberships_of(&ctx.db, user.id()).await?;
+    let memberships = orgs::list(&ctx, user.id()).await?;
     let orgs: Vec<Value> = memberships
         .iter()
         .map(|(membership, org)| json!({ "id": org.id, "name": org.name, "slug": org.slug, "role": membership.role }))
@@ -151,10 +148,7 @@ pub(crate) async fn read(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let (membership, _) = orgs::authorize(&ctx, &ctx.db, user.id(), id, roles::ORG_READ).await?;
-    let org = store::orgs::find_org(&ctx.db, id)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let (org, membership) = orgs::read(&ctx, user.id(), id).await?;
     Ok(ok(json!({ "org": org_view(&org, Some(&membership.role)) })).into_response())
 }
 
@@ -182,10 +176,7 @@ pub(crate) async fn update(
         slug: body.slug,
         metadata: body.metadata,
     };
-    let org = orgs::update(&ctx, user.id(), id, change).await?;
-    let role = store::orgs::membership(&ctx.db, id, user.id())
-        .await?
-        .map(|m| m.role);
+    let (org, role) = orgs::update(&ctx, user.id(), id, change).await?;
     Ok(ok(json!({ "org": org_view(&org, role.as_deref()) })).into_response())
 }
 
@@ -206,8 +197,7 @@ pub(crate) async fn members(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    orgs::authorize(&ctx, &ctx.db, user.id(), id, roles::MEMBERS_READ).await?;
-    let members: Vec<Value> = store::orgs::members(&ctx.db, id)
+    let members: Vec<Value> = orgs::members(&ctx, user.id(), id)
         .await?
         .iter()
         .map(|(membership, member)| {
@@ -274,7 +264,7 @@ pub(crate) async fn invite(
         orgs::invite(&ctx, user.claims(), id, &body.email, &body.role, &client).await?;
     Ok((
         StatusCode::CREATED,
-        ok(json!({ "invitation": invitation_view(&invitation) })),
+        ok(json!({ "invitation": invitation_view(&invitation, ctx.now()) })),
     )
         .into_response())
 }
@@ -285,9 +275,9 @@ pub(crate) async fn invitations(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    orgs::authorize(&ctx, &ctx.db, user.id(), id, roles::INVITATIONS_MANAGE).await?;
-    let pending = store::orgs::pending_invitations(&ctx.db, id, store::now()).await?;
-    let views: Vec<Value> = pending.iter().map(invitation_view).collect();
+    let pending = orgs::invitations(&ctx, user.id(), id).await?;
+    let now = ctx.now();
+    let views: Vec<Value> = pending.iter().map(|i| invitation_view(i, now)).collect();
     Ok(ok(json!({ "invitations": views })).into_response())
 }
 

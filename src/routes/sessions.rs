@@ -25,9 +25,8 @@ use crate::{
     auth::{cookie, csrf},
     client::ClientInfo,
     context::Context,
-    flows::sessions as flow,
+    flows::{orgs, sessions as flow},
     rate_limit::Limit,
-    store,
 };
 
 pub(super) fn router() -> Router<Arc<Context>> {
@@ -134,18 +133,10 @@ pub(crate) async fn current(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let db = &ctx.db;
-    let session = store::sessions::find(db, user.session_id())
-        .await?
-        .filter(|s| s.revoked_at.is_none() && s.user_id == user.id())
-        .ok_or(Error::Unauthorized)?;
-    let record = store::users::find(db, user.id())
-        .await?
-        .ok_or(Error::Unauthorized)?;
-    let has_password = store::users::password_hash(db, user.id()).await?.is_some();
+    let (session, account) = flow::current(&ctx, user.claims()).await?;
     Ok(ok(json!({
         "session": SessionView::new(&session, true),
-        "user": UserView::new(&record, has_password),
+        "user": UserView::new(&account.user, account.has_password),
     }))
     .into_response())
 }
@@ -156,19 +147,11 @@ pub(crate) async fn permissions(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    // Read now, not from the token: a role changed a second ago shows here at once.
-    let membership = match user.org_id {
-        Some(org_id) => store::orgs::membership(&ctx.db, org_id, user.id()).await?,
-        None => None,
-    };
-    let role = membership.as_ref().and_then(|m| ctx.roles.get(&m.role));
-    let permissions: Vec<&str> = role
-        .map(|r| r.permissions.iter().map(String::as_str).collect())
-        .unwrap_or_default();
+    let active = orgs::active_permissions(&ctx, user.claims()).await?;
     Ok(ok(json!({
-        "org_id": membership.as_ref().map(|m| m.org_id),
-        "org_role": membership.as_ref().map(|m| m.role.clone()),
-        "permissions": permissions,
+        "org_id": active.as_ref().map(|(m, _)| m.org_id),
+        "org_role": active.as_ref().map(|(m, _)| m.role.clone()),
+        "permissions": active.map(|(_, permissions)| permissions).unwrap_or_default(),
     }))
     .into_response())
 }
@@ -181,24 +164,7 @@ pub(crate) async fn revoke(
     client: ClientInfo,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let session = store::sessions::find(&ctx.db, id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    if session.user_id != user.id() {
-        return Err(Error::forbidden("that session belongs to someone else"));
-    }
-    let revoked = flow::revoke(&ctx, user.id(), Some(&[id]), None, "revoked_by_user").await?;
-    if !revoked.is_empty() {
-        ctx.auditor
-            .record(
-                AuditEvent::new(AuditKind::SessionRevoked)
-                    .user(user.id())
-                    .session(id)
-                    .client(&client)
-                    .detail("reason", "revoked_by_user"),
-            )
-            .await;
-    }
+    flow::revoke_own(&ctx, user.id(), id, &client).await?;
     let mut response = ok(json!({})).into_response();
     if id == user.session_id() {
         clear_session_cookies(response.headers_mut(), &ctx.config);

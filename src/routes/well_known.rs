@@ -11,7 +11,7 @@ use axum::{
 };
 use http::{HeaderValue, header};
 
-use crate::{Error, context::Context, store};
+use crate::{Error, context::Context};
 
 pub(crate) fn router<S>(ctx: Arc<Context>) -> Router<S>
 where
@@ -49,6 +49,6 @@ pub(crate) struct CacheFor(pub(crate) HeaderValue);
 
 /// `GET /healthz`: `{ ok: true }` when the database answers.
 pub(crate) async fn healthz(State(ctx): State<Arc<Context>>) -> Result<Response, Error> {
-    store::ping(&ctx.db).await?;
+    crate::flows::health::database(&ctx).await?;
     Ok(axum::Json(serde_json::json!({ "ok": true })).into_response())
 }
