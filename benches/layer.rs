@@ -55,7 +55,7 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
         portcullis::migrate(&db).await.unwrap();
         let auth = Portcullis::builder(db)
             .secret(Secret::generate())
-            .rate_limit(false)
+            .requests(|r| r.rate_limit = false)
             .build()
             .await
             .unwrap();

@@ -59,7 +59,7 @@ fn main() {
         portcullis::migrate(&db).await.unwrap();
         let auth = Portcullis::builder(db.clone())
             .secret(Secret::generate())
-            .rate_limit(false)
+            .requests(|r| r.rate_limit = false)
             .build()
             .await
             .unwrap();

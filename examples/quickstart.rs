@@ -43,14 +43,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Browsers that open the listen address itself (http://127.0.0.1:3000) send it as their
     // Origin: allow it too, so the page works whichever URL was typed.
     if bind.ip().is_loopback() {
-        config.allowed_origins.push(format!("http://{bind}"));
+        config
+            .requests
+            .allowed_origins
+            .push(format!("http://{bind}"));
     }
 
     let mut options = ConnectOptions::new(database_url.clone());
     options.sqlx_logging(false);
     let db = Database::connect(options).await?;
     portcullis::migrate(&db).await?;
-    let auth = Portcullis::builder(db).config(config).build().await?;
+    let auth = Portcullis::from_config(db, config).build().await?;
 
     let app = Router::new()
         .route("/", get(page))

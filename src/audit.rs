@@ -2,7 +2,7 @@
 //! `portcullis_audit_events` and handed to the host's [`AuditHook`], if any.
 //!
 //! ```
-//! use portcullis::{AuditEvent, AuditHook};
+//! use portcullis::audit::{AuditEvent, AuditHook};
 //!
 //! #[derive(Debug)]
 //! struct LogToSiem;

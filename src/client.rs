@@ -17,6 +17,29 @@ pub struct TrustedProxies {
     networks: Vec<(IpAddr, u8)>,
 }
 
+/// In a configuration file: `"none"`, `"nearest"`, or a list of networks
+/// (`["10.0.0.0/8", "192.0.2.7"]`).
+impl<'de> serde::Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Networks(Vec<String>),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Word(word) if word == "none" => Ok(Self::none()),
+            Raw::Word(word) if word == "nearest" => Ok(Self::nearest()),
+            Raw::Word(word) => Err(serde::de::Error::custom(format!(
+                "{word:?}: expected \"none\", \"nearest\" or a list of networks"
+            ))),
+            Raw::Networks(networks) => Self::networks(&networks).map_err(|bad| {
+                serde::de::Error::custom(format!("{bad:?} is not an address or a CIDR network"))
+            }),
+        }
+    }
+}
+
 impl TrustedProxies {
     /// Trust nobody: the client IP is the socket peer. The default.
     #[must_use]

@@ -179,7 +179,7 @@ pub(crate) async fn rotate_now(ctx: &crate::context::Context) -> Result<String, 
     ctx.key_ring.reload(&ctx.db, &ctx.keys).await?;
     ctx.auditor
         .record(
-            crate::AuditEvent::new(crate::audit::AuditKind::SigningKeyRotated)
+            crate::audit::AuditEvent::new(crate::audit::AuditKind::SigningKeyRotated)
                 .detail("kid", kid.clone()),
         )
         .await;

@@ -7,8 +7,8 @@
 //!   codes, passkeys, social sign-in, sessions with rotating refresh tokens, the account;
 //! - a router of organizations ([`Portcullis::orgs_router`]) with roles, permissions and
 //!   invitations;
-//! - a layer ([`Portcullis::session_layer`]) that authenticates every request from a
-//!   short-lived ES256 access token, without a database round-trip;
+//! - a layer ([`Portcullis::session_layer`], an [`AuthLayer`]) that authenticates every
+//!   request from a short-lived ES256 access token, without a database round-trip;
 //! - extractors for the host's handlers: [`CurrentUser`], `Option<CurrentUser>`,
 //!   [`CurrentUserRecord`], [`RequirePermission`];
 //! - SeaORM entities and migrations for SQLite, PostgreSQL and MySQL/MariaDB.
@@ -26,10 +26,8 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let db = sea_orm::Database::connect("sqlite://app.db?mode=rwc").await?;
 //! portcullis::migrate(&db).await?;
-//! let auth = Portcullis::builder(db)
-//!     .config(Config::from_env()?) // PORTCULLIS_SECRET, PORTCULLIS_PUBLIC_URL, ...
-//!     .build()
-//!     .await?;
+//! // PORTCULLIS_SECRET, PORTCULLIS_PUBLIC_URL, ...
+//! let auth = Portcullis::from_config(db, Config::from_env()?).build().await?;
 //!
 //! let app: Router = Router::new()
 //!     .route("/hello", get(hello))
@@ -40,6 +38,84 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Where things are
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | the root | the handle ([`Portcullis`]), its builder, [`Config`], [`Error`], the extractors hosts use most, [`Migrator`] |
+//! | [`config`] | every setting, in sections ([`config::SessionConfig`], [`config::CookieConfig`], ...) |
+//! | [`extract`] | [`CurrentUser`], [`CurrentUserRecord`], [`RequirePermission`] and the [`extract::permissions`] it demands |
+//! | [`auth`] | the request side: [`AuthLayer`] |
+//! | [`users`], [`sessions`], [`retention`] | what [`Portcullis::users`], [`Portcullis::sessions`] and [`Portcullis::sweep`] hand out |
+//! | [`policy`] | the password policy, breached-password checks, organization roles |
+//! | [`delivery`] | mailers, SMS senders, email templates |
+//! | [`oauth`] | social sign-in providers |
+//! | [`rate_limit`] | every [`rate_limit::Limit`], the [`rate_limit::RateLimiter`] trait, the in-memory limiter |
+//! | [`audit`] | audit events and the host's hook |
+//! | [`client`] | who is asking: the client IP behind trusted proxies |
+//! | [`entity`], [`migration`] | the tables portcullis owns, and their migrations |
+//!
+//! # The HTTP contract
+//!
+//! The wire contract (`API.md`) in short; every answer is JSON, `{ "ok": true, ... }` or
+//! `{ "ok": false, "error": "<code>", "message": "..." }`. Paths are relative to where the
+//! host mounts each router (`/v1/auth`, `/v1/orgs`, the root).
+//!
+//! **Auth router** ([`Portcullis::router`]):
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | `POST` | `/sign-up/email-password` | 201 session grant; 409 `email_taken` |
+//! | `POST` | `/sign-in/email-password` | session grant; 401 `invalid_credentials` |
+//! | `POST` | `/password/forgot` | 200 always |
+//! | `POST` | `/password/reset` | 200; every session revoked |
+//! | `POST` | `/me/password` | 200; other sessions revoked |
+//! | `POST` | `/email/send-verification` | 200 always |
+//! | `GET`, `POST` | `/email/verify` | a confirm page (browsers) or `{ ok, user }` (JSON); the form's `POST` verifies and redirects |
+//! | `POST` | `/sign-in/magic-link` | 200 always |
+//! | `GET`, `POST` | `/magic-link/verify` | a confirm page (browsers) or a session grant (JSON) |
+//! | `POST` | `/sign-in/email-otp`, `/sign-in/sms-otp` | 200 always |
+//! | `POST` | `/email-otp/verify`, `/sms/verify` | session grant; 429 `too_many_attempts` |
+//! | `POST` | `/me/passkeys/register/begin`, `/me/passkeys/register/complete` | options; 201 `{ ok, passkey }` |
+//! | `POST` | `/passkeys/authenticate/begin`, `/passkeys/authenticate/complete` | options; session grant |
+//! | `GET`, `PATCH`, `DELETE` | `/me/passkeys`, `/me/passkeys/{id}` | list, rename, remove |
+//! | `GET` | `/oauth/{provider}/authorize`, `/oauth/{provider}/callback` | 302 to the provider; cookies + 303 (or a JSON grant) |
+//! | `GET`, `DELETE` | `/me/accounts`, `/me/accounts/{id}` | linked accounts; unlink |
+//! | `POST` | `/sessions/refresh` | a new grant; the old refresh token is dead |
+//! | `GET` | `/sessions`, `/sessions/current`, `/sessions/current/permissions` | the caller's sessions |
+//! | `DELETE` | `/sessions/{id}` | revoke one of the caller's sessions |
+//! | `POST` | `/sign-out`, `/sign-out/all` | revoke; clear cookies |
+//! | `GET`, `PATCH` | `/me` | the account and memberships |
+//! | `GET` | `/methods` | the sign-in methods on |
+//! | `POST` | `/identify` | methods (per account only with discovery on) |
+//! | `GET` | `/csrf` | `{ ok, csrf_token }` |
+//!
+//! **Organizations router** ([`Portcullis::orgs_router`]): `GET`/`POST /`,
+//! `GET`/`PATCH`/`DELETE /{id}`, `GET /{id}/members`, `PATCH`/`DELETE
+//! /{id}/members/{user_id}`, `POST`/`GET /{id}/invitations`, `DELETE
+//! /{id}/invitations/{invitation_id}`, `POST /invitations/accept`, `PATCH /current` (a new
+//! access token for the active organization). Non-members get 404 for every route of an
+//! organization.
+//!
+//! **Well-known** ([`Portcullis::well_known_router`]): `GET /.well-known/jwks.json`,
+//! `GET /healthz`.
+//!
+//! A **session grant** is `{ ok, user, session, access_token, token_type: "Bearer",
+//! expires_in, refresh_token }`, and sets the cookies `__session` (the access token) and
+//! `__client` (the refresh token), `HttpOnly; SameSite=Lax; Path=/` and `Secure` unless the
+//! host turned it off; on an https public URL their names take the `__Host-` prefix. A
+//! request carrying one of them twice is refused. A cookie-authenticated `POST`, `PUT`,
+//! `PATCH` or `DELETE` must also show an `X-CSRF-Token` from `GET /csrf` or an allowed
+//! `Origin`; bearer requests are exempt.
+//!
+//! **Error codes**: 400 `invalid_request`, `weak_password`, `token_invalid`,
+//! `token_expired`, `invalid_signature`; 401 `unauthorized`, `invalid_credentials`,
+//! `invalid_client`; 403 `forbidden`, `email_not_verified`, `user_disabled`,
+//! `reauthentication_required`, `mfa_required`, `plan_required`; 404 `not_found`; 405
+//! `method_not_allowed`; 409 `email_taken`, `conflict`; 413 `payload_too_large`; 429
+//! `rate_limited` (with `Retry-After`), `too_many_attempts`; 503 `unavailable`. See
+//! [`Error`].
 //!
 //! # Feature flags
 //!
@@ -54,6 +130,7 @@
 //! `oauth` | social sign-in: OpenID Connect and OAuth 2.0 providers (openidconnect, oauth2, reqwest on rustls) | yes
 //!
 //! The crate builds with any one backend, e.g. `--no-default-features --features sqlite`.
+//! Settings of a feature that is off do not exist (`Config::passkeys` needs `passkeys`).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Library code never panics on a request path; tests may.
@@ -62,54 +139,81 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod audit;
 mod builder;
-pub mod client;
-mod config;
 mod context;
 mod crypto;
 mod error;
-pub mod extract;
+mod flows;
 mod keys;
 mod origin;
 mod portcullis;
-pub mod rate_limit;
 #[cfg(feature = "passkeys")]
 mod relying_party;
 mod routes;
 mod store;
 
+pub mod audit;
 pub mod auth;
+pub mod client;
+pub mod config;
 pub mod delivery;
 pub mod entity;
-pub mod flows;
+pub mod extract;
 pub mod migration;
 pub mod oauth;
 pub mod policy;
+pub mod rate_limit;
 
-pub use self::audit::{AuditEvent, AuditHook, AuditKind};
+pub use self::auth::AuthLayer;
 pub use self::builder::{BuildError, PortcullisBuilder};
-pub use self::client::{ClientInfo, TrustedProxies};
-pub use self::config::{Argon2Params, Config, ConfigError, SignInMethod, TokenDelivery};
-pub use self::crypto::{MIN_SECRET_LEN, Secret, SecretError, jwt::Claims};
+pub use self::config::{Config, ConfigError};
+pub use self::crypto::{Secret, jwt::Claims};
 pub use self::error::{Error, Result};
-pub use self::extract::{
-    AuthRejection, CurrentUser, CurrentUserRecord, Permission, RequirePermission,
-    permissions::{
-        BillingManage, InvitationsManage, MembersManage, MembersRead, OrgDelete, OrgRead, OrgUpdate,
-    },
-};
-pub use self::flows::{
-    email_address::normalize_email,
-    phone::normalize_phone,
-    sessions::Grant,
-    users::{ImportedUser, NewUser},
-};
+pub use self::extract::{CurrentUser, CurrentUserRecord, RequirePermission};
 pub use self::migration::Migrator;
-pub use self::oauth::{OAuthProvider, Protocol, UserApi};
-pub use self::policy::{BreachedPasswords, PasswordPolicy};
 pub use self::portcullis::Portcullis;
-pub use self::rate_limit::{BoxFuture, MemoryRateLimiter, RateLimiter, Rule, Throttled};
+
+/// Account administration from Rust, as [`Portcullis::users`] hands it out.
+///
+/// ```rust,no_run
+/// use portcullis::{Portcullis, users::{ImportedUser, NewUser}};
+///
+/// # async fn run(auth: Portcullis) -> Result<(), portcullis::Error> {
+/// // A seed user with a password (checked against the policy like any sign-up).
+/// let jane = auth
+///     .users()
+///     .create(NewUser::new("jane@example.com").password("a long and unusual passphrase"))
+///     .await?;
+///
+/// // A user moved over from a system that stored bcrypt: the hash is kept as is and
+/// // upgraded to argon2id the first time they sign in.
+/// let bob = auth
+///     .users()
+///     .import(ImportedUser::new("bob@example.com").password_hash(
+///         "$2b$12$KIXQJ2wG5b6l0cB0nEo1XeqVn9mA7QmDkq4mQy1aZqIh7i4sYQe2u",
+///     ))
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub mod users {
+    pub use crate::flows::{
+        email_address::normalize_email,
+        phone::normalize_phone,
+        users::{ImportedUser, NewUser, Users},
+    };
+}
+
+/// Sessions from Rust, as [`Portcullis::sessions`] hands them out, and the [`Grant`]
+/// every sign-in answers.
+pub mod sessions {
+    pub use crate::flows::sessions::{Grant, Sessions};
+}
+
+/// Retention: what [`Portcullis::sweep`] (and each instance on its schedule) deletes.
+pub mod retention {
+    #[doc(inline)]
+    pub use crate::flows::retention::*;
+}
 
 /// Applies portcullis' pending migrations (tracked in `portcullis_migrations`, apart from
 /// the host's own). Safe to call at every start-up.

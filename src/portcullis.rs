@@ -201,7 +201,10 @@ impl fmt::Debug for Portcullis {
 /// Refreshes the revocation view and the key ring on the configured interval, for as
 /// long as the handle lives.
 fn spawn_poller(ctx: Weak<Context>) {
-    let Some(interval) = ctx.upgrade().map(|c| c.config.revocation_poll_interval) else {
+    let Some(interval) = ctx
+        .upgrade()
+        .map(|c| c.config.sessions.revocation_poll_interval)
+    else {
         return;
     };
     tokio::spawn(async move {
@@ -211,7 +214,7 @@ fn spawn_poller(ctx: Weak<Context>) {
         loop {
             ticker.tick().await;
             let Some(ctx) = ctx.upgrade() else { break };
-            let overlap = interval * 2 + ctx.config.clock_leeway;
+            let overlap = interval * 2 + ctx.config.sessions.clock_leeway;
             if let Err(err) = ctx
                 .revocation
                 .poll(&ctx.db, ctx.config.token_window(), overlap)
@@ -230,7 +233,7 @@ fn spawn_poller(ctx: Weak<Context>) {
 fn spawn_sweeper(ctx: Weak<Context>) {
     let Some(interval) = ctx
         .upgrade()
-        .map(|c| c.config.retention_sweep_interval)
+        .map(|c| c.config.retention.sweep_interval)
         .filter(|interval| !interval.is_zero())
     else {
         return;

@@ -12,21 +12,17 @@
 use std::{
     collections::HashMap,
     fmt,
-    future::Future,
     hash::{BuildHasher as _, RandomState},
-    pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::{AuditKind, Auditor},
     client::ClientInfo,
 };
-
-/// A boxed future, as returned by the object-safe traits of this crate.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A limit: `burst` attempts at once, then one every `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,9 +278,10 @@ pub struct Throttled {
 ///
 /// Implementations must count atomically: of `n` parallel calls for one key with a
 /// `burst` of `b`, at most `b` may pass.
+#[async_trait::async_trait]
 pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
     /// Counts one attempt for `key`; `Err` when it is over the rule.
-    fn check<'a>(&'a self, key: &'a str, rule: Rule) -> BoxFuture<'a, Result<(), Throttled>>;
+    async fn check(&self, key: &str, rule: Rule) -> Result<(), Throttled>;
 }
 
 const SHARDS: usize = 16;
@@ -305,7 +302,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// ```
 /// # tokio_test_block_on(async {
 /// use std::time::Duration;
-/// use portcullis::{MemoryRateLimiter, RateLimiter, Rule};
+/// use portcullis::rate_limit::{MemoryRateLimiter, RateLimiter, Rule};
 ///
 /// let limiter = MemoryRateLimiter::default();
 /// let rule = Rule::new(2, Duration::from_secs(60));
@@ -428,10 +425,11 @@ impl Shard {
     }
 }
 
+#[async_trait::async_trait]
+
 impl RateLimiter for MemoryRateLimiter {
-    fn check<'a>(&'a self, key: &'a str, rule: Rule) -> BoxFuture<'a, Result<(), Throttled>> {
-        let result = self.check_now(key, rule, Instant::now());
-        Box::pin(std::future::ready(result))
+    async fn check(&self, key: &str, rule: Rule) -> Result<(), Throttled> {
+        self.check_now(key, rule, Instant::now())
     }
 }
 

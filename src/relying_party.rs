@@ -23,7 +23,7 @@ pub(crate) fn relying_party(
     let public = origins
         .public()
         .ok_or_else(|| bad("no public origin".into()))?;
-    let rp_id = match &config.passkey_rp_id {
+    let rp_id = match &config.passkeys.rp_id {
         Some(rp_id) => rp_id.trim().trim_end_matches('.').to_ascii_lowercase(),
         None if public.is_ip() => {
             tracing::warn!(
@@ -44,7 +44,7 @@ pub(crate) fn relying_party(
         )));
     }
     let mut urls = vec![origin_url(public)?];
-    for text in &config.passkey_origins {
+    for text in &config.passkeys.origins {
         let origin = Origin::parse(text)
             .filter(|origin| origin.serialize() == text.trim_end_matches('/'))
             .ok_or_else(|| {

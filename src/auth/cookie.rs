@@ -123,7 +123,7 @@ mod tests {
             assert!(value.contains(attribute), "{value} lacks {attribute}");
         }
         assert!(!value.contains("Domain"));
-        config.cookie_secure = Some(false);
+        config.cookies.secure = Some(false);
         let value = set(&config, "__session", "tok", 300).unwrap();
         assert!(!value.to_str().unwrap().contains("Secure"));
     }

@@ -99,13 +99,13 @@ impl<S> AuthService<S> {
     /// (or strict mode must ask the database).
     fn decide_now<B>(&self, req: &Request<B>) -> Result<AuthState, (String, Via)> {
         let ctx = &self.ctx;
-        let (token, via) = match access_token(req.headers(), &ctx.config.session_cookie) {
+        let (token, via) = match access_token(req.headers(), &ctx.config.cookies.session) {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(AuthState::Anonymous),
             Err(cookie::Duplicate) => return Ok(AuthState::DuplicateCookie),
         };
         match verify::first_look(ctx, token) {
-            verify::FirstLook::Valid(claims) if !ctx.config.strict_revocation => {
+            verify::FirstLook::Valid(claims) if !ctx.config.sessions.strict_revocation => {
                 Ok(AuthState::Authenticated { claims, via })
             }
             verify::FirstLook::Invalid => Ok(AuthState::Anonymous),
@@ -125,7 +125,7 @@ impl<S> AuthService<S> {
                 &ctx.keys,
                 &ctx.origins.allowed,
                 claims.sid,
-                &ctx.config.csrf_cookie,
+                &ctx.config.cookies.csrf,
             )
             .is_err()
         {

@@ -58,7 +58,7 @@ fn expectations(ctx: &Context) -> Expectations<'_> {
     Expectations {
         issuer: &ctx.origins.issuer,
         now: unix_now(),
-        leeway: i64::try_from(ctx.config.clock_leeway.as_secs()).unwrap_or(0),
+        leeway: i64::try_from(ctx.config.sessions.clock_leeway.as_secs()).unwrap_or(0),
     }
 }
 
@@ -97,7 +97,7 @@ pub(crate) async fn authenticate(ctx: &Context, token: &str) -> Result<Option<Ar
             None => return Ok(None),
         },
     };
-    if ctx.config.strict_revocation && !still_valid_in_db(ctx, &claims).await? {
+    if ctx.config.sessions.strict_revocation && !still_valid_in_db(ctx, &claims).await? {
         return Ok(None);
     }
     Ok(Some(claims))

@@ -33,7 +33,6 @@ pub use self::sms::{TwilioSmsSender, WebhookSmsSender};
 #[cfg(feature = "smtp")]
 pub use self::smtp::SmtpMailer;
 pub use self::templates::{Branding, DefaultTemplates, EmailTemplates, Message, Rendered};
-use crate::rate_limit::BoxFuture;
 
 /// One email to one recipient.
 #[derive(Clone, PartialEq, Eq)]
@@ -87,28 +86,32 @@ pub struct MailError(pub String);
 /// Sends [`Email`]s. Implement it to plug in another transport (an HTTP email API).
 ///
 /// ```
-/// use portcullis::{BoxFuture, delivery::{Email, MailError, Mailer}};
+/// use portcullis::delivery::{Email, MailError, Mailer};
 ///
 /// #[derive(Debug)]
 /// struct Discard;
 ///
+/// #[async_trait::async_trait]
 /// impl Mailer for Discard {
-///     fn send<'a>(&'a self, _email: &'a Email) -> BoxFuture<'a, Result<(), MailError>> {
-///         Box::pin(async { Ok(()) })
+///     async fn send(&self, _email: &Email) -> Result<(), MailError> {
+///         Ok(())
 ///     }
 /// }
 /// ```
+#[async_trait::async_trait]
 pub trait Mailer: Send + Sync + fmt::Debug + 'static {
     /// Sends one email.
-    fn send<'a>(&'a self, email: &'a Email) -> BoxFuture<'a, Result<(), MailError>>;
+    async fn send(&self, email: &Email) -> Result<(), MailError>;
 }
 
 /// The development default: logs each email, link included, instead of sending it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogMailer;
 
+#[async_trait::async_trait]
+
 impl Mailer for LogMailer {
-    fn send<'a>(&'a self, email: &'a Email) -> BoxFuture<'a, Result<(), MailError>> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
         tracing::info!(
             to = %email.to,
             kind = email.kind,
@@ -116,7 +119,7 @@ impl Mailer for LogMailer {
             "email not sent (no mailer configured; set PORTCULLIS_SMTP_URL):\n{}",
             email.text
         );
-        Box::pin(std::future::ready(Ok(())))
+        Ok(())
     }
 }
 
@@ -169,14 +172,16 @@ impl MemoryMailer {
     }
 }
 
+#[async_trait::async_trait]
+
 impl Mailer for MemoryMailer {
-    fn send<'a>(&'a self, email: &'a Email) -> BoxFuture<'a, Result<(), MailError>> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
         self.sent
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(email.clone());
         self.arrived.notify_waiters();
-        Box::pin(std::future::ready(Ok(())))
+        Ok(())
     }
 }
 

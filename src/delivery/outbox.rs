@@ -11,7 +11,7 @@ use super::{
     single_line,
 };
 use crate::{
-    AuditEvent,
+    audit::AuditEvent,
     audit::{AuditKind, Auditor},
     entity::user,
 };

@@ -13,8 +13,6 @@ use std::{
     time::Duration,
 };
 
-use crate::rate_limit::BoxFuture;
-
 /// One text message to one E.164 number.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,24 +42,27 @@ impl fmt::Debug for TextMessage {
 pub struct SmsError(pub String);
 
 /// Sends [`TextMessage`]s. Implement it to use a provider directly.
+#[async_trait::async_trait]
 pub trait SmsSender: Send + Sync + fmt::Debug + 'static {
     /// Sends one text.
-    fn send<'a>(&'a self, message: &'a TextMessage) -> BoxFuture<'a, Result<(), SmsError>>;
+    async fn send(&self, message: &TextMessage) -> Result<(), SmsError>;
 }
 
 /// The development default: logs each text, code included, instead of sending it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogSmsSender;
 
+#[async_trait::async_trait]
+
 impl SmsSender for LogSmsSender {
-    fn send<'a>(&'a self, message: &'a TextMessage) -> BoxFuture<'a, Result<(), SmsError>> {
+    async fn send(&self, message: &TextMessage) -> Result<(), SmsError> {
         tracing::info!(
             to = %message.to,
             kind = message.kind,
             "text not sent (no SMS sender configured; set PORTCULLIS_SMS_WEBHOOK_URL): {}",
             message.body
         );
-        Box::pin(std::future::ready(Ok(())))
+        Ok(())
     }
 }
 
@@ -115,14 +116,16 @@ impl MemorySmsSender {
     }
 }
 
+#[async_trait::async_trait]
+
 impl SmsSender for MemorySmsSender {
-    fn send<'a>(&'a self, message: &'a TextMessage) -> BoxFuture<'a, Result<(), SmsError>> {
+    async fn send(&self, message: &TextMessage) -> Result<(), SmsError> {
         self.sent
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(message.clone());
         self.arrived.notify_waiters();
-        Box::pin(std::future::ready(Ok(())))
+        Ok(())
     }
 }
 
@@ -134,7 +137,6 @@ mod http {
     use std::fmt;
 
     use super::{SmsError, SmsSender, TextMessage};
-    use crate::rate_limit::BoxFuture;
 
     /// POSTs each text as JSON `{ "to": "+1...", "body": "..." }` to the host's URL, which
     /// relays it to whatever provider the host uses. Any 2xx answer is success.
@@ -179,26 +181,26 @@ mod http {
         }
     }
 
+    #[async_trait::async_trait]
+
     impl SmsSender for WebhookSmsSender {
-        fn send<'a>(&'a self, message: &'a TextMessage) -> BoxFuture<'a, Result<(), SmsError>> {
-            Box::pin(async move {
-                let body = serde_json::json!({ "to": message.to, "body": message.body });
-                let response = self
-                    .client
-                    .post(self.url.clone())
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|err| SmsError(err.without_url().to_string()))?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(SmsError(format!(
-                        "the SMS webhook answered {}",
-                        response.status()
-                    )))
-                }
-            })
+        async fn send(&self, message: &TextMessage) -> Result<(), SmsError> {
+            let body = serde_json::json!({ "to": message.to, "body": message.body });
+            let response = self
+                .client
+                .post(self.url.clone())
+                .json(&body)
+                .send()
+                .await
+                .map_err(|err| SmsError(err.without_url().to_string()))?;
+            if response.status().is_success() {
+                Ok(())
+            } else {
+                Err(SmsError(format!(
+                    "the SMS webhook answered {}",
+                    response.status()
+                )))
+            }
         }
     }
 
@@ -256,31 +258,31 @@ mod http {
         }
     }
 
+    #[async_trait::async_trait]
+
     impl SmsSender for TwilioSmsSender {
-        fn send<'a>(&'a self, message: &'a TextMessage) -> BoxFuture<'a, Result<(), SmsError>> {
-            Box::pin(async move {
-                let url = format!(
-                    "{}/2010-04-01/Accounts/{}/Messages.json",
-                    self.api_base, self.account_sid
-                );
-                let response = self
-                    .client
-                    .post(url)
-                    .basic_auth(&self.account_sid, Some(&self.auth_token))
-                    .form(&[
-                        ("To", message.to.as_str()),
-                        ("From", self.from.as_str()),
-                        ("Body", message.body.as_str()),
-                    ])
-                    .send()
-                    .await
-                    .map_err(|err| SmsError(err.without_url().to_string()))?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(SmsError(format!("Twilio answered {}", response.status())))
-                }
-            })
+        async fn send(&self, message: &TextMessage) -> Result<(), SmsError> {
+            let url = format!(
+                "{}/2010-04-01/Accounts/{}/Messages.json",
+                self.api_base, self.account_sid
+            );
+            let response = self
+                .client
+                .post(url)
+                .basic_auth(&self.account_sid, Some(&self.auth_token))
+                .form(&[
+                    ("To", message.to.as_str()),
+                    ("From", self.from.as_str()),
+                    ("Body", message.body.as_str()),
+                ])
+                .send()
+                .await
+                .map_err(|err| SmsError(err.without_url().to_string()))?;
+            if response.status().is_success() {
+                Ok(())
+            } else {
+                Err(SmsError(format!("Twilio answered {}", response.status())))
+            }
         }
     }
 }

@@ -6,7 +6,6 @@ use lettre::{
 };
 
 use super::{Email, MailError, Mailer};
-use crate::rate_limit::BoxFuture;
 
 /// Sends email through an SMTP server.
 ///
@@ -79,38 +78,38 @@ impl std::fmt::Debug for SmtpMailer {
     }
 }
 
+#[async_trait::async_trait]
+
 impl Mailer for SmtpMailer {
-    fn send<'a>(&'a self, email: &'a Email) -> BoxFuture<'a, Result<(), MailError>> {
-        Box::pin(async move {
-            let from: Mailbox = email
-                .from
-                .parse()
-                .map_err(|err| MailError(format!("bad sender address: {err}")))?;
-            let to: Mailbox = email
-                .to
-                .parse()
-                .map_err(|err| MailError(format!("bad recipient address: {err}")))?;
-            let message = LettreMessage::builder()
-                .from(from)
-                .to(to)
-                .subject(email.subject.as_str())
-                .multipart(MultiPart::alternative_plain_html(
-                    email.text.clone(),
-                    email.html.clone(),
-                ))
-                .map_err(|err| MailError(format!("building the message: {err}")))?;
-            let transport = self
-                .transport
-                .get_or_try_init(|| async {
-                    Self::transport_builder(&self.url).map(|builder| builder.build())
-                })
-                .await?;
-            transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|err| MailError(err.to_string()))
-        })
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        let from: Mailbox = email
+            .from
+            .parse()
+            .map_err(|err| MailError(format!("bad sender address: {err}")))?;
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|err| MailError(format!("bad recipient address: {err}")))?;
+        let message = LettreMessage::builder()
+            .from(from)
+            .to(to)
+            .subject(email.subject.as_str())
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))
+            .map_err(|err| MailError(format!("building the message: {err}")))?;
+        let transport = self
+            .transport
+            .get_or_try_init(|| async {
+                Self::transport_builder(&self.url).map(|builder| builder.build())
+            })
+            .await?;
+        transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|err| MailError(err.to_string()))
     }
 }
 

@@ -132,7 +132,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUserRecord {
         let ctx = request_auth(parts)?.ctx.clone();
         let user = crate::flows::users::find(&ctx, current.id())
             .await
-            .map_err(|err| AuthRejection::Load(err.into()))?
+            .map_err(AuthRejection::Load)?
             .ok_or(AuthRejection::Unauthorized)?;
         let record = Self(user);
         parts.extensions.insert(record.clone());

@@ -11,7 +11,7 @@ use crate::Error;
 /// host declares its own the same way:
 ///
 /// ```
-/// use portcullis::Permission;
+/// use portcullis::extract::Permission;
 ///
 /// struct ExportInvoices;
 ///

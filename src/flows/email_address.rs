@@ -14,7 +14,7 @@ pub(crate) const MAX_EMAIL_LEN: usize = 254;
 /// what lets `Jane@Example.com` and `jane@example.com` be one account.
 ///
 /// ```
-/// use portcullis::normalize_email;
+/// use portcullis::users::normalize_email;
 ///
 /// assert_eq!(normalize_email("  Jane.Doe+news@Example.COM ").unwrap(), "jane.doe+news@example.com");
 /// assert!(normalize_email("jane@localhost").is_err());

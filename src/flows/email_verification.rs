@@ -10,7 +10,8 @@ use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
@@ -90,7 +91,7 @@ async fn send_now(
         Purpose::EmailVerification,
         Some(user.id),
         &email,
-        ctx.config.email_verification_ttl,
+        ctx.config.email.verification_ttl,
         None,
     )
     .await?;

@@ -22,7 +22,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
@@ -64,7 +65,7 @@ pub(crate) fn authorize_url(ctx: &Context, provider: &str) -> String {
 
 /// The configured providers: (name, label).
 pub(crate) fn providers(ctx: &Context) -> Vec<(String, String)> {
-    if !sign_in_methods::available(ctx, crate::SignInMethod::OAuth) {
+    if !sign_in_methods::available(ctx, crate::config::SignInMethod::OAuth) {
         return Vec::new();
     }
     ctx.oauth.as_ref().map_or_else(Vec::new, |oauth| {
@@ -282,7 +283,7 @@ pub(crate) async fn callback(
         .filter(|code| !code.is_empty() && code.len() <= 2048)
         .ok_or_else(|| fail(Error::invalid_request("code: missing")))?;
 
-    let leeway = i64::try_from(ctx.config.clock_leeway.as_secs()).unwrap_or(0);
+    let leeway = i64::try_from(ctx.config.sessions.clock_leeway.as_secs()).unwrap_or(0);
     let exchanged = oauth
         .exchange(
             provider,
@@ -464,7 +465,7 @@ async fn settle(
     if user.disabled_at.is_some() {
         return Err(Error::UserDisabled);
     }
-    if ctx.config.require_email_verification
+    if ctx.config.sign_in.require_email_verification
         && user.email.is_some()
         && user.email_verified_at.is_none()
     {

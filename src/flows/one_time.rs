@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
@@ -90,17 +91,7 @@ pub(crate) async fn issue(
 ) -> Result<String, Error> {
     let token = crypto::random_token();
     let hash = crypto::sha256_hex(token.as_bytes());
-    insert(
-        &ctx.db,
-        purpose,
-        user_id,
-        identifier,
-        lifetime,
-        data,
-        hash,
-        ctx.now(),
-    )
-    .await?;
+    insert(ctx, purpose, user_id, identifier, lifetime, data, hash).await?;
     Ok(token)
 }
 
@@ -121,17 +112,7 @@ pub(crate) async fn issue_code(
 ) -> Result<String, Error> {
     let code = crypto::random_code();
     let hash = code_hash(ctx, purpose, identifier, &code);
-    insert(
-        &ctx.db,
-        purpose,
-        user_id,
-        identifier,
-        lifetime,
-        None,
-        hash,
-        ctx.now(),
-    )
-    .await?;
+    insert(ctx, purpose, user_id, identifier, lifetime, None, hash).await?;
     Ok(code)
 }
 
@@ -179,7 +160,7 @@ pub(crate) async fn check_code(
     let now = ctx.now();
     let hour_ago = now - time::Duration::HOUR;
     let window_cut = now - FAILURE_WINDOW;
-    let cap = i32::try_from(ctx.config.code_failure_cap).unwrap_or(i32::MAX);
+    let cap = i32::try_from(ctx.config.passwordless.code_failure_cap).unwrap_or(i32::MAX);
     if store::one_time::code_failures(db, purpose.as_str(), identifier, window_cut).await? >= cap
         || store::one_time::attempts_since(db, purpose.as_str(), identifier, hour_ago).await?
             >= CODE_GUESS_BUDGET_PER_HOUR
@@ -291,15 +272,16 @@ pub(crate) async fn consume_checked(
 }
 
 async fn insert(
-    db: &impl ConnectionTrait,
+    ctx: &Context,
     purpose: Purpose,
     user_id: Option<Uuid>,
     identifier: &str,
     lifetime: Duration,
     data: Option<serde_json::Value>,
     secret_hash: String,
-    now: OffsetDateTime,
 ) -> Result<(), Error> {
+    let db = &ctx.db;
+    let now = ctx.now();
     let lifetime = lifetime.min(purpose.max_lifetime());
     store::one_time::supersede(db, purpose.as_str(), identifier, now).await?;
     let row = one_time_secret::Model {

@@ -12,7 +12,8 @@ use sea_orm::{ConnectionTrait, TransactionTrait as _};
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
@@ -90,7 +91,7 @@ pub(crate) async fn active_permissions(
     let permissions = ctx
         .roles
         .get(&membership.role)
-        .map(|role| role.permissions.iter().cloned().collect())
+        .map(|role| role.permissions.to_vec())
         .unwrap_or_default();
     Ok(Some((membership, permissions)))
 }
@@ -505,6 +506,7 @@ pub(crate) async fn invite(
     .await?;
     let page = ctx
         .config
+        .email
         .invitation_accept_url
         .clone()
         .unwrap_or_else(|| format!("{}/accept-invitation", ctx.origins.issuer));

@@ -35,7 +35,8 @@ use webauthn_rs::{
 use webauthn_rs_proto::{AllowCredentials, ResidentKeyRequirement};
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
@@ -501,7 +502,7 @@ pub(crate) async fn complete_sign_in(
     if user.disabled_at.is_some() {
         return Err(Error::UserDisabled);
     }
-    if ctx.config.require_email_verification
+    if ctx.config.sign_in.require_email_verification
         && user.email.is_some()
         && user.email_verified_at.is_none()
     {

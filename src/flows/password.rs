@@ -3,7 +3,8 @@
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
@@ -38,7 +39,7 @@ pub(crate) async fn check_new_password(
     let mut context = vec![ctx.config.app_name.as_str()];
     context.extend(email.map(local_part));
     context.extend(name);
-    ctx.config.password_policy.check(password, &context)?;
+    ctx.config.passwords.policy.check(password, &context)?;
     if let Some(corpus) = &ctx.breached {
         match corpus.is_breached(password).await {
             Ok(true) => {
@@ -47,7 +48,7 @@ pub(crate) async fn check_new_password(
                 ));
             }
             Ok(false) => {}
-            Err(err) if ctx.config.breached_passwords_fail_closed => {
+            Err(err) if ctx.config.passwords.breached_fail_closed => {
                 tracing::error!(error = %err, "breached-password check failed; refusing");
                 return Err(Error::Unavailable(err));
             }
@@ -95,7 +96,7 @@ pub(crate) async fn sign_up(
         updated_at: now,
     };
     let user = users::insert(ctx, row, Some(hash)).await?;
-    if ctx.config.require_email_verification {
+    if ctx.config.sign_in.require_email_verification {
         // The account exists, but nobody signs in to it before the address is verified.
         ctx.auditor
             .record(
@@ -139,7 +140,7 @@ pub(crate) async fn sign_in(
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
     let email = normalize_email(email)?;
-    if ctx.config.password_policy.too_long(password) {
+    if ctx.config.passwords.policy.too_long(password) {
         // No account has such a password; refuse before hashing anything.
         return Err(Error::InvalidCredentials);
     }
@@ -193,7 +194,7 @@ pub(crate) async fn sign_in(
             .await;
         return Err(Error::UserDisabled);
     }
-    if ctx.config.require_email_verification && user.email_verified_at.is_none() {
+    if ctx.config.sign_in.require_email_verification && user.email_verified_at.is_none() {
         ctx.auditor
             .record(
                 AuditEvent::new(AuditKind::SignInFailed)

@@ -17,7 +17,8 @@ use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
@@ -162,12 +163,13 @@ async fn send_reset(
         Purpose::PasswordReset,
         Some(user.id),
         email,
-        ctx.config.password_reset_ttl,
+        ctx.config.email.password_reset_ttl,
         None,
     )
     .await?;
     let page = ctx
         .config
+        .email
         .password_reset_url
         .clone()
         .unwrap_or_else(|| format!("{}/reset-password", ctx.origins.issuer));
@@ -255,7 +257,7 @@ pub(crate) async fn reset(
         )
         .await;
     ctx.outbox.notify(&user, &Message::PasswordChanged);
-    if !ctx.config.sign_in_after_reset {
+    if !ctx.config.email.sign_in_after_reset {
         return Ok(None);
     }
     // Read back: verified now, and a claim blanked what the previous holder wrote.
@@ -316,7 +318,7 @@ pub(crate) async fn change(
 ) -> Result<(), Error> {
     if change
         .current_password
-        .is_some_and(|p| ctx.config.password_policy.too_long(p))
+        .is_some_and(|p| ctx.config.passwords.policy.too_long(p))
     {
         return Err(Error::forbidden("the current password is wrong"));
     }

@@ -15,7 +15,8 @@ use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
@@ -98,11 +99,11 @@ async fn recipient_account(
     let (existing, sign_up) = match channel {
         Channel::Email => (
             store::users::find_by_email(&ctx.db, identifier).await?,
-            ctx.config.sign_up_by_email,
+            ctx.config.passwordless.sign_up_by_email,
         ),
         Channel::Phone => (
             store::users::find_by_phone(&ctx.db, identifier).await?,
-            ctx.config.sign_up_by_phone,
+            ctx.config.passwordless.sign_up_by_phone,
         ),
     };
     Ok(match existing {
@@ -138,7 +139,7 @@ pub(crate) async fn send_magic_link(
                 Purpose::MagicLink,
                 user_id,
                 &email,
-                ctx.config.magic_link_ttl,
+                ctx.config.passwordless.magic_link_ttl,
                 None,
             )
             .await?;
@@ -182,8 +183,14 @@ pub(crate) async fn send_email_code(
             let Some(account) = recipient_account(&ctx, Channel::Email, &email).await? else {
                 // A code nobody receives: guesses at this address then behave exactly as
                 // at any other (five wrong, then 429), revealing nothing.
-                one_time::issue_code(&ctx, Purpose::EmailOtp, None, &email, ctx.config.code_ttl)
-                    .await?;
+                one_time::issue_code(
+                    &ctx,
+                    Purpose::EmailOtp,
+                    None,
+                    &email,
+                    ctx.config.passwordless.code_ttl,
+                )
+                .await?;
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
@@ -192,7 +199,7 @@ pub(crate) async fn send_email_code(
                 Purpose::EmailOtp,
                 user_id,
                 &email,
-                ctx.config.code_ttl,
+                ctx.config.passwordless.code_ttl,
             )
             .await?;
             let message = ctx.outbox.render(
@@ -214,7 +221,7 @@ pub(crate) async fn send_email_code(
 
 /// Whether SMS sign-in is available (a sender is configured, or this is development).
 pub(crate) fn sms_enabled(ctx: &Context) -> bool {
-    crate::flows::sign_in_methods::available(ctx, crate::SignInMethod::SmsOtp)
+    crate::flows::sign_in_methods::available(ctx, crate::config::SignInMethod::SmsOtp)
 }
 
 /// `POST /sign-in/sms-otp`.
@@ -226,7 +233,7 @@ pub(crate) async fn send_sms_code(
     if !sms_enabled(ctx) {
         return Err(Error::NotFound);
     }
-    let phone = normalize_phone(phone, &ctx.config.sms_allowed_prefixes)?;
+    let phone = normalize_phone(phone, &ctx.config.passwordless.sms_allowed_prefixes)?;
     throttle_send(ctx, &SMS_CODE_SENDS, &phone, client).await?;
     let ctx = ctx.clone();
     let client = client.clone();
@@ -234,14 +241,25 @@ pub(crate) async fn send_sms_code(
         let result = async {
             let Some(account) = recipient_account(&ctx, Channel::Phone, &phone).await? else {
                 // As for email: an unsent decoy code keeps guessing behaviour uniform.
-                one_time::issue_code(&ctx, Purpose::SmsOtp, None, &phone, ctx.config.code_ttl)
-                    .await?;
+                one_time::issue_code(
+                    &ctx,
+                    Purpose::SmsOtp,
+                    None,
+                    &phone,
+                    ctx.config.passwordless.code_ttl,
+                )
+                .await?;
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
-            let code =
-                one_time::issue_code(&ctx, Purpose::SmsOtp, user_id, &phone, ctx.config.code_ttl)
-                    .await?;
+            let code = one_time::issue_code(
+                &ctx,
+                Purpose::SmsOtp,
+                user_id,
+                &phone,
+                ctx.config.passwordless.code_ttl,
+            )
+            .await?;
             let body = format!(
                 "{code} is your {} code. It expires in 10 minutes. Never share it.",
                 ctx.config.app_name
@@ -330,7 +348,7 @@ pub(crate) async fn verify_sms_code(
     if !sms_enabled(ctx) {
         return Err(Error::NotFound);
     }
-    let phone = normalize_phone(phone, &ctx.config.sms_allowed_prefixes)?;
+    let phone = normalize_phone(phone, &ctx.config.passwordless.sms_allowed_prefixes)?;
     check_code_shape(code)?;
     throttle_redeem(ctx, client).await?;
     let row = one_time::check_code(ctx, Purpose::SmsOtp, &phone, code, client).await?;
@@ -376,8 +394,8 @@ async fn finish(
         // account registered since then is someone else's claim on the address.
         (None, None) => {
             let allowed = match channel {
-                Channel::Email => ctx.config.sign_up_by_email,
-                Channel::Phone => ctx.config.sign_up_by_phone,
+                Channel::Email => ctx.config.passwordless.sign_up_by_email,
+                Channel::Phone => ctx.config.passwordless.sign_up_by_phone,
             };
             if !allowed {
                 return Err(Error::TokenInvalid);

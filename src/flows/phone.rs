@@ -7,7 +7,7 @@ use crate::Error;
 /// (calling codes such as `+1` or `+44`).
 ///
 /// ```
-/// use portcullis::normalize_phone;
+/// use portcullis::users::normalize_phone;
 ///
 /// assert_eq!(normalize_phone(" +1 (555) 555-0123 ", &[]).unwrap(), "+15555550123");
 /// assert!(normalize_phone("5555550123", &[]).is_err());

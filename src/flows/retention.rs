@@ -55,25 +55,13 @@ pub(crate) async fn sweep(ctx: &Context) -> Result<Swept, Error> {
             .await?,
         passkey_ceremonies: store::passkeys::sweep_challenges(db, now).await?,
         oauth_states: store::oauth::sweep_states(db, now).await?,
-        sessions: store::sessions::delete_ended(db, ago(ctx.config.ended_session_retention))
+        sessions: store::sessions::delete_ended(db, ago(ctx.config.retention.ended_sessions))
             .await?,
         audit_events: 0,
     };
-    if let Some(keep) = ctx.config.audit_retention {
+    if let Some(keep) = ctx.config.retention.audit_events {
         swept.audit_events = store::audit::delete_before(db, ago(keep)).await?;
     }
     tracing::debug!(?swept, "retention sweep done");
     Ok(swept)
-}
-
-/// The earliest a sweep may delete an ended session: a revocation must stay readable by
-/// every instance's poll (a new one reads back a whole token lifetime) for as long as a
-/// token of that session can be valid. An hour, or more for long-lived access tokens.
-pub(crate) fn min_session_retention(
-    access_token_ttl: std::time::Duration,
-    clock_leeway: std::time::Duration,
-    poll_interval: std::time::Duration,
-) -> std::time::Duration {
-    let window = access_token_ttl + clock_leeway + poll_interval * 2;
-    std::time::Duration::from_secs(3600).max(window * 2)
 }

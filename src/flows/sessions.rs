@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
@@ -167,7 +168,7 @@ pub(crate) async fn start(
 ) -> Result<Grant, Error> {
     let now = ctx.now();
     let config = &ctx.config;
-    let expires_at = add(now, config.session_lifetime);
+    let expires_at = add(now, config.sessions.lifetime);
     let refresh = RefreshToken {
         session_id: Uuid::now_v7(),
         secret: crypto::random_bytes(),
@@ -186,7 +187,7 @@ pub(crate) async fn start(
         active_org_id: None,
         created_at: now,
         last_active_at: now,
-        idle_expires_at: add(now, config.session_idle_timeout).min(expires_at),
+        idle_expires_at: add(now, config.sessions.idle_timeout).min(expires_at),
         expires_at,
         revoked_at: None,
         revoked_reason: None,
@@ -257,7 +258,7 @@ fn access_claims(
     now: OffsetDateTime,
 ) -> Claims {
     let iat = now.unix_timestamp();
-    let ttl = i64::try_from(ctx.config.access_token_ttl.as_secs()).unwrap_or(300);
+    let ttl = i64::try_from(ctx.config.sessions.access_token_ttl.as_secs()).unwrap_or(300);
     // An access token never outlives its session.
     let exp = (iat + ttl).min(session.expires_at.unix_timestamp());
     Claims {
@@ -305,12 +306,13 @@ pub(crate) async fn refresh(
         if user.disabled_at.is_some() {
             return Err(Error::UserDisabled);
         }
-        if ctx.config.require_email_verification && user.email_verified_at.is_none() {
+        if ctx.config.sign_in.require_email_verification && user.email_verified_at.is_none() {
             return Err(Error::EmailNotVerified);
         }
 
         if crypto::ct_eq(presented_hash.as_bytes(), session.refresh_hash.0.as_bytes()) {
-            let idle_expires_at = add(now, ctx.config.session_idle_timeout).min(session.expires_at);
+            let idle_expires_at =
+                add(now, ctx.config.sessions.idle_timeout).min(session.expires_at);
             let rotated = store::sessions::rotate(
                 &ctx.db,
                 session.id,
@@ -380,7 +382,7 @@ pub(crate) async fn refresh(
 /// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough for a
 /// sensitive change (403 `reauthentication_required` otherwise).
 pub(crate) fn require_fresh(ctx: &Context, auth_time: i64) -> Result<(), Error> {
-    let window = i64::try_from(ctx.config.fresh_session_window.as_secs()).unwrap_or(0);
+    let window = i64::try_from(ctx.config.sessions.fresh_window.as_secs()).unwrap_or(0);
     if ctx.now().unix_timestamp() - auth_time > window {
         return Err(Error::reauthentication_required());
     }
@@ -417,7 +419,8 @@ pub(crate) async fn owner_of_refresh_token(
 
 /// Whether the session rotated recently enough for its previous token to be tolerated.
 fn within_grace(ctx: &Context, session: &session::Model, now: OffsetDateTime) -> bool {
-    let grace = time::Duration::try_from(ctx.config.refresh_grace).unwrap_or(time::Duration::ZERO);
+    let grace =
+        time::Duration::try_from(ctx.config.sessions.refresh_grace).unwrap_or(time::Duration::ZERO);
     session.rotated_at.is_some_and(|at| now - at <= grace)
 }
 

@@ -3,7 +3,7 @@
 //! Passkeys and social sign-in both ask here, inside the transaction that holds the
 //! user's row lock.
 
-use crate::{Error, SignInMethod, context::Context, entity::user, store};
+use crate::{Error, config::SignInMethod, context::Context, entity::user, store};
 
 /// Whether `method` is on (the host did not turn it off) and can work here: SMS needs a
 /// sender, passkeys a domain, social sign-in a provider.

@@ -1,31 +1,13 @@
 //! Account administration from Rust: create users, import users from another system.
 //!
-//! ```rust,no_run
-//! use portcullis::{ImportedUser, NewUser, Portcullis};
-//!
-//! # async fn run(auth: Portcullis) -> Result<(), portcullis::Error> {
-//! // A seed user with a password (checked against the policy like any sign-up).
-//! let jane = auth
-//!     .users()
-//!     .create(NewUser::new("jane@example.com").password("a long and unusual passphrase"))
-//!     .await?;
-//!
-//! // A user moved over from a system that stored bcrypt: the hash is kept as is and
-//! // upgraded to argon2id the first time they sign in.
-//! let bob = auth
-//!     .users()
-//!     .import(ImportedUser::new("bob@example.com").password_hash(
-//!         "$2b$12$KIXQJ2wG5b6l0cB0nEo1XeqVn9mA7QmDkq4mQy1aZqIh7i4sYQe2u",
-//!     ))
-//!     .await?;
-//! # Ok(()) }
-//! ```
+//! See [`crate::users`] for an example.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    AuditEvent, Error,
+    Error,
+    audit::AuditEvent,
     audit::AuditKind,
     client::ClientInfo,
     context::Context,

@@ -3,7 +3,7 @@
 //! their user APIs).
 //!
 //! ```
-//! use portcullis::OAuthProvider;
+//! use portcullis::oauth::OAuthProvider;
 //!
 //! let providers = [
 //!     OAuthProvider::google("client-id", "client-secret"),
@@ -79,6 +79,41 @@ impl fmt::Debug for OAuthProvider {
             .field("scopes", &self.scopes)
             .field("protocol", &self.protocol)
             .finish()
+    }
+}
+
+/// In a configuration file, as the environment variables have it:
+/// `{ name, client_id, client_secret?, issuer? }`, an OpenID Connect provider by its issuer,
+/// or without one a preset (`google`, `gitlab`, `github`, `discord`, `apple`).
+impl<'de> serde::Deserialize<'de> for OAuthProvider {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Spec {
+            name: String,
+            client_id: String,
+            #[serde(default)]
+            client_secret: String,
+            #[serde(default)]
+            issuer: Option<String>,
+        }
+        let spec = Spec::deserialize(deserializer)?;
+        match spec.issuer {
+            Some(issuer) => Ok(Self::oidc(
+                spec.name,
+                issuer,
+                spec.client_id,
+                spec.client_secret,
+            )),
+            None => {
+                Self::preset(&spec.name, &spec.client_id, &spec.client_secret).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "provider {:?} has no issuer and is no preset",
+                        spec.name
+                    ))
+                })
+            }
+        }
     }
 }
 
@@ -302,6 +337,7 @@ impl OAuthProvider {
     }
 
     /// Why this provider cannot be used, if it cannot.
+    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
     pub(crate) fn problem(&self) -> Option<String> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 32

@@ -5,7 +5,7 @@
 
 use std::{collections::HashSet, fmt, sync::LazyLock};
 
-use crate::{ConfigError, Error, crypto::password::normalize, rate_limit::BoxFuture};
+use crate::{ConfigError, Error, crypto::password::normalize};
 
 /// The hard floor for the minimum length; [`PasswordPolicy::min_length`] cannot go below it.
 pub(crate) const MIN_LENGTH_FLOOR: usize = 8;
@@ -13,7 +13,7 @@ pub(crate) const MIN_LENGTH_FLOOR: usize = 8;
 /// What a new password must satisfy. Lengths count Unicode code points after NFKC.
 ///
 /// ```
-/// use portcullis::PasswordPolicy;
+/// use portcullis::policy::PasswordPolicy;
 ///
 /// let mut policy = PasswordPolicy::default();
 /// policy.min_length = 12;
@@ -21,7 +21,8 @@ pub(crate) const MIN_LENGTH_FLOOR: usize = 8;
 /// assert!(policy.check("password123!", &[]).is_err()); // a common password
 /// assert!(policy.check("jane.doe.rocks.99", &["jane.doe"]).is_err()); // context word
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PasswordPolicy {
     /// Fewest code points. Default 8, never below 8.
@@ -183,12 +184,13 @@ fn is_sequential(lower: &str) -> bool {
 /// outage of the corpus does not stop sign-ups), unless the host chose
 /// [`breached_passwords_fail_closed`](crate::Config::breached_passwords_fail_closed):
 /// then it is refused with 503 `unavailable`.
+#[async_trait::async_trait]
 pub trait BreachedPasswords: Send + Sync + fmt::Debug + 'static {
     /// Whether the password appears in the corpus.
-    fn is_breached<'a>(
-        &'a self,
-        password: &'a str,
-    ) -> BoxFuture<'a, Result<bool, Box<dyn std::error::Error + Send + Sync>>>;
+    async fn is_breached(
+        &self,
+        password: &str,
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 //! ```
 //!
 //! Handlers require a permission in the caller's active organization with
-//! [`RequirePermission`](crate::RequirePermission), which re-reads the membership from the
+//! [`RequirePermission`](crate::extract::RequirePermission), which re-reads the membership from the
 //! database on every request: removing a member or changing a role takes effect at once,
 //! whatever the access token says.
 

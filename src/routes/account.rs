@@ -17,9 +17,10 @@ use super::{
     views::{UserView, ok, set_cookies},
 };
 use crate::{
-    CurrentUser, Error, SignInMethod,
+    CurrentUser, Error,
     auth::{cookie, csrf},
     client::ClientInfo,
+    config::SignInMethod,
     context::Context,
     crypto,
     flows::{email_address::normalize_email, profile, sign_in_methods},
@@ -128,7 +129,7 @@ pub(crate) async fn identify(
     ctx.throttle
         .check(Limit::IdentifyPerIp, &client.ip_key(), &client)
         .await?;
-    if !ctx.config.account_discovery {
+    if !ctx.config.sign_in.account_discovery {
         return Ok(ok(json!({ "methods": enabled_methods(&ctx) })).into_response());
     }
     let Some(methods) = sign_in_methods::of_account(&ctx, &email).await? else {
@@ -151,17 +152,17 @@ pub(crate) async fn csrf(
         let token = csrf::session_token(&ctx.keys, user.session_id());
         return Ok(ok(json!({ "csrf_token": token })).into_response());
     }
-    let existing = cookie::read(&headers, &config.csrf_cookie)?
+    let existing = cookie::read(&headers, &config.cookies.csrf)?
         .filter(|nonce| crypto::b64_decode(nonce).is_some_and(|b| b.len() == 32))
         .map(str::to_owned);
     let nonce = existing.clone().unwrap_or_else(crypto::random_token);
     let token = csrf::token(&ctx.keys, nonce.as_bytes());
     let mut response = ok(json!({ "csrf_token": token })).into_response();
     if existing.is_none() {
-        let lifetime = i64::try_from(config.session_lifetime.as_secs()).unwrap_or(i64::MAX);
+        let lifetime = i64::try_from(config.sessions.lifetime.as_secs()).unwrap_or(i64::MAX);
         set_cookies(
             response.headers_mut(),
-            [cookie::set(config, &config.csrf_cookie, &nonce, lifetime)],
+            [cookie::set(config, &config.cookies.csrf, &nonce, lifetime)],
         );
     }
     Ok(response)

@@ -65,7 +65,7 @@ pub(crate) struct Page<'a> {
 /// The page, with its CSP and the nonce cookie its form is bound to.
 pub(crate) fn render(ctx: &Context, page: &Page<'_>) -> Response {
     let nonce = crypto::random_token();
-    let csrf = form_token(&ctx, page.purpose, &nonce, page.token);
+    let csrf = form_token(ctx, page.purpose, &nonce, page.token);
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -86,14 +86,14 @@ pub(crate) fn render(ctx: &Context, page: &Page<'_>) -> Response {
     );
     let mut response = Html(html).into_response();
     let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&csp(&ctx)) {
+    if let Ok(csp) = HeaderValue::from_str(&csp(ctx)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     set_cookies(
         headers,
         [cookie::set(
             &ctx.config,
-            cookie_name(&ctx),
+            cookie_name(ctx),
             &nonce,
             CONFIRM_SECONDS,
         )],
@@ -148,8 +148,8 @@ pub(crate) fn check_form(
     if cross_site || foreign_origin {
         return Err(Error::forbidden("cross-site request refused"));
     }
-    let nonce = cookie::read(headers, cookie_name(&ctx)).map_err(|_| duplicate())?;
-    let expected = nonce.map(|nonce| form_token(&ctx, purpose, nonce, link_token));
+    let nonce = cookie::read(headers, cookie_name(ctx)).map_err(|_| duplicate())?;
+    let expected = nonce.map(|nonce| form_token(ctx, purpose, nonce, link_token));
     if !expected.is_some_and(|expected| crypto::ct_eq(expected.as_bytes(), field.as_bytes())) {
         return Err(Error::forbidden(
             "this form was not opened in this browser; open the link again",

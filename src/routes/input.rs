@@ -128,7 +128,10 @@ impl FromRequestParts<Arc<Context>> for ClientInfo {
         parts: &mut Parts,
         ctx: &Arc<Context>,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(parts, &ctx.config.trusted_proxies))
+        Ok(Self::from_parts(
+            parts,
+            &ctx.config.requests.trusted_proxies,
+        ))
     }
 }
 

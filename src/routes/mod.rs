@@ -69,13 +69,13 @@ use std::sync::Arc;
 use axum::{Router, extract::DefaultBodyLimit, middleware, response::Response};
 use http::{HeaderValue, header};
 
-use crate::{Error, SignInMethod, context::Context};
+use crate::{Error, config::SignInMethod, context::Context};
 
 pub(crate) fn router<S>(ctx: Arc<Context>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let body_limit = ctx.config.body_limit;
+    let body_limit = ctx.config.requests.body_limit;
     // A method the host turned off has no routes at all: they answer 404.
     let on = |method| ctx.config.method_on(method);
     let mut router = Router::new().merge(email::router());

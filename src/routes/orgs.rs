@@ -44,7 +44,7 @@ pub(crate) fn router<S>(ctx: Arc<Context>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let body_limit = ctx.config.body_limit;
+    let body_limit = ctx.config.requests.body_limit;
     Router::new()
         .route("/", get(list).post(create))
         .route("/current", patch(switch))
@@ -368,13 +368,13 @@ fn access_token_response(
         "session": SessionView::new(&switched.session, true),
     }))
     .into_response();
-    if ctx.config.token_delivery != crate::TokenDelivery::BodyOnly {
+    if ctx.config.sessions.token_delivery != crate::config::TokenDelivery::BodyOnly {
         let age = i64::try_from(switched.expires_in).unwrap_or(0);
         set_cookies(
             response.headers_mut(),
             [crate::auth::cookie::set(
                 &ctx.config,
-                &ctx.config.session_cookie,
+                &ctx.config.cookies.session,
                 &switched.access_token,
                 age,
             )],

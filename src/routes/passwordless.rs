@@ -205,13 +205,13 @@ pub(crate) async fn verify_magic_link(
         [
             cookie::set(
                 config,
-                &config.session_cookie,
+                &config.cookies.session,
                 &grant.access_token,
                 access_age,
             ),
             cookie::set(
                 config,
-                &config.client_cookie,
+                &config.cookies.client,
                 &grant.refresh_token,
                 refresh_age,
             ),

@@ -20,7 +20,8 @@ use super::{
     views::{GrantResponse, SessionView, UserView, clear_session_cookies, ok},
 };
 use crate::{
-    AuditEvent, CurrentUser, Error,
+    CurrentUser, Error,
+    audit::AuditEvent,
     audit::AuditKind,
     auth::{cookie, csrf},
     client::ClientInfo,
@@ -65,7 +66,7 @@ fn refresh_token(
     if let Some(token) = body {
         return Ok(Some((token, false)));
     }
-    let Some(token) = cookie::read(headers, &ctx.config.client_cookie)? else {
+    let Some(token) = cookie::read(headers, &ctx.config.cookies.client)? else {
         return Ok(None);
     };
     let session_id = flow::session_id_of(token).ok_or(Error::Unauthorized)?;
@@ -74,7 +75,7 @@ fn refresh_token(
         &ctx.keys,
         &ctx.origins.allowed,
         session_id,
-        &ctx.config.csrf_cookie,
+        &ctx.config.cookies.csrf,
     )?;
     Ok(Some((token.to_owned(), true)))
 }
@@ -258,5 +259,5 @@ pub(crate) async fn sign_out_all(
 
 /// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough.
 pub(crate) fn require_fresh(ctx: &Context, user: &CurrentUser) -> Result<(), Error> {
-    flow::require_fresh(&ctx, user.auth_time)
+    flow::require_fresh(ctx, user.auth_time)
 }

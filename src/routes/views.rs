@@ -12,8 +12,9 @@ use time::{OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
 use crate::{
-    Config, TokenDelivery,
+    Config,
     auth::cookie,
+    config::TokenDelivery,
     entity::{session, user},
     flows::sessions::Grant,
 };
@@ -110,7 +111,7 @@ pub(crate) fn grant_with(response: GrantResponse<'_>, extra: Value) -> Response 
         status,
         config,
     } = response;
-    let delivery = config.token_delivery;
+    let delivery = config.sessions.token_delivery;
     let mut body = json!({
         "ok": true,
         "user": UserView::new(&grant.user, grant.has_password),
@@ -135,13 +136,13 @@ pub(crate) fn grant_with(response: GrantResponse<'_>, extra: Value) -> Response 
             [
                 cookie::set(
                     config,
-                    &config.session_cookie,
+                    &config.cookies.session,
                     &grant.access_token,
                     expires_in,
                 ),
                 cookie::set(
                     config,
-                    &config.client_cookie,
+                    &config.cookies.client,
                     &grant.refresh_token,
                     refresh_age,
                 ),
@@ -163,12 +164,12 @@ pub(crate) fn set_cookies<const N: usize>(
 
 /// Clears both session cookies (unless the host delivers tokens in the body only).
 pub(crate) fn clear_session_cookies(headers: &mut HeaderMap, config: &Config) {
-    if config.token_delivery != TokenDelivery::BodyOnly {
+    if config.sessions.token_delivery != TokenDelivery::BodyOnly {
         set_cookies(
             headers,
             [
-                cookie::clear(config, &config.session_cookie),
-                cookie::clear(config, &config.client_cookie),
+                cookie::clear(config, &config.cookies.session),
+                cookie::clear(config, &config.cookies.client),
             ],
         );
     }

@@ -100,11 +100,11 @@ async fn identify_tells_nobody_who_has_an_account() {
 
 #[tokio::test]
 async fn identify_reveals_methods_when_the_host_opts_in() {
-    let t = app_with(|b| b.account_discovery(true)).await;
+    let t = app_with(|b| b.sign_in(|s| s.account_discovery = true)).await;
     sign_up(&t.app, "exists@example.com").await;
     t.auth
         .users()
-        .create(portcullis::NewUser::new("nopass@example.com"))
+        .create(portcullis::users::NewUser::new("nopass@example.com"))
         .await
         .unwrap();
     let known = post_("/v1/auth/identify")

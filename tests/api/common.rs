@@ -21,7 +21,9 @@ use axum::{
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use portcullis::{
-    AuditEvent, AuditHook, CurrentUser, CurrentUserRecord, Portcullis, PortcullisBuilder, Secret,
+    CurrentUser, CurrentUserRecord, Portcullis, PortcullisBuilder, Secret,
+    audit::AuditEvent,
+    audit::AuditHook,
     delivery::{Email, MemoryMailer, MemorySmsSender},
 };
 use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
@@ -94,7 +96,7 @@ pub fn builder(db: DatabaseConnection) -> PortcullisBuilder {
     Portcullis::builder(db)
         .public_url(ORIGIN)
         .secret(secret())
-        .rate_limit(false)
+        .requests(|r| r.rate_limit = false)
 }
 
 pub async fn app() -> TestApp {
@@ -151,7 +153,7 @@ pub fn mount(auth: &Portcullis) -> Router {
         )
                 .route(
             "/billing",
-            get(|p: portcullis::RequirePermission<portcullis::BillingManage>| async move {
+            get(|p: portcullis::RequirePermission<portcullis::extract::permissions::BillingManage>| async move {
                 axum::Json(json!({ "org_id": p.org_id, "role": p.role }))
             }),
         )

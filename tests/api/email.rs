@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use http::StatusCode;
 use portcullis::{
-    BoxFuture, NewUser,
     delivery::{Email, MailError, Mailer, SmtpMailer},
     entity::one_time_secret,
+    users::NewUser,
 };
 use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, EntityTrait as _, IntoActiveModel as _};
 use serde_json::json;
@@ -446,7 +446,7 @@ async fn a_reset_sets_the_password_and_ends_every_session() {
 
 #[tokio::test]
 async fn reset_can_sign_in_when_the_host_wants() {
-    let t = app_with(|b| b.sign_in_after_reset(true)).await;
+    let t = app_with(|b| b.email(|e| e.sign_in_after_reset = true)).await;
     sign_up(&t.app, "auto@example.com").await;
     post_("/v1/auth/password/forgot")
         .json(json!({ "email": "auto@example.com" }))
@@ -503,7 +503,9 @@ async fn fifty_concurrent_redemptions_give_exactly_one_success() {
 
 #[tokio::test]
 async fn per_request_branding_is_validated_and_used() {
-    let t = app_with(|b| b.allowed_origins(["https://shop.example.com"])).await;
+    let t =
+        app_with(|b| b.requests(|r| r.allowed_origins = vec!["https://shop.example.com".into()]))
+            .await;
     sign_up(&t.app, "brand@example.com").await;
     let resp = post_("/v1/auth/password/forgot")
         .json(json!({
@@ -642,9 +644,10 @@ async fn an_account_without_a_password_sets_one_from_a_fresh_session() {
 #[derive(Debug)]
 struct Broken;
 
+#[async_trait::async_trait]
 impl Mailer for Broken {
-    fn send<'a>(&'a self, _email: &'a Email) -> BoxFuture<'a, Result<(), MailError>> {
-        Box::pin(async { Err(MailError("connection refused".into())) })
+    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+        Err(MailError("connection refused".into()))
     }
 }
 
@@ -674,7 +677,7 @@ async fn a_failed_delivery_is_audited_and_never_shown() {
 
 #[tokio::test]
 async fn sends_are_throttled_the_same_for_known_and_unknown_addresses() {
-    let t = app_with(|b| b.rate_limit(true)).await;
+    let t = app_with(|b| b.requests(|r| r.rate_limit = true)).await;
     sign_up(&t.app, "often@example.com").await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();

@@ -13,8 +13,9 @@ use std::{
 
 use http::{Method, StatusCode};
 use portcullis::{
-    BreachedPasswords, ImportedUser,
-    rate_limit::{BoxFuture, Limit, RateLimiter, Rule, Throttled},
+    policy::BreachedPasswords,
+    rate_limit::{Limit, RateLimiter, Rule, Throttled},
+    users::ImportedUser,
 };
 use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, EntityTrait as _, IntoActiveModel as _};
 use serde_json::json;
@@ -310,7 +311,7 @@ async fn an_invitation_takes_back_an_unverified_account() {
 // 5. Invitations as a spam relay.
 #[tokio::test]
 async fn invitations_are_no_spam_relay() {
-    let t = app_with(|b| b.rate_limit(true)).await;
+    let t = app_with(|b| b.requests(|r| r.rate_limit = true)).await;
     // A brand-new, unverified account cannot mail strangers.
     let fresh = sign_up(&t.app, "spammer@example.com").await;
     let org = create_org(&t, &fresh.access_token(), "Free money: visit evil.example").await;
@@ -355,19 +356,17 @@ struct Refusing {
     seen: Arc<Mutex<Vec<String>>>,
 }
 
+#[async_trait::async_trait]
 impl RateLimiter for Refusing {
-    fn check<'a>(&'a self, key: &'a str, _rule: Rule) -> BoxFuture<'a, Result<(), Throttled>> {
+    async fn check(&self, key: &str, _rule: Rule) -> Result<(), Throttled> {
         self.seen.lock().unwrap().push(key.to_owned());
-        let refused = key == self.refuse;
-        Box::pin(async move {
-            if refused {
-                Err(Throttled {
-                    retry_after: Duration::from_secs(1),
-                })
-            } else {
-                Ok(())
-            }
-        })
+        if key == self.refuse {
+            Err(Throttled {
+                retry_after: Duration::from_secs(1),
+            })
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -378,7 +377,11 @@ async fn a_send_refused_globally_records_no_recipient() {
         refuse: "email_send_global",
         seen: Arc::default(),
     };
-    let t = app_with(|b| b.rate_limit(true).rate_limiter(limiter.clone())).await;
+    let t = app_with(|b| {
+        b.requests(|r| r.rate_limit = true)
+            .rate_limiter(limiter.clone())
+    })
+    .await;
     for (path, body) in [
         (
             "/v1/auth/sign-in/magic-link",
@@ -454,7 +457,7 @@ fn wrong(code: &str) -> String {
 // 7. OTP guessing has a cumulative cap that tells the owner, and a global budget.
 #[tokio::test]
 async fn wrong_codes_have_a_daily_cap_that_tells_the_owner() {
-    let t = app_with(|b| b.code_failure_cap(6)).await;
+    let t = app_with(|b| b.passwordless(|p| p.code_failure_cap = 6)).await;
     let email = "capped@example.com";
     sign_up(&t.app, email).await;
     let mut sent = 0;
@@ -499,7 +502,7 @@ async fn wrong_codes_have_a_daily_cap_that_tells_the_owner() {
 
 #[tokio::test]
 async fn a_right_code_ends_the_run_of_wrong_ones() {
-    let t = app_with(|b| b.code_failure_cap(4)).await;
+    let t = app_with(|b| b.passwordless(|p| p.code_failure_cap = 4)).await;
     let email = "recovers@example.com";
     sign_up(&t.app, email).await;
     let code = email_code(&t, email, 1).await;
@@ -520,7 +523,7 @@ async fn a_right_code_ends_the_run_of_wrong_ones() {
 #[tokio::test]
 async fn code_guesses_share_a_global_budget() {
     let t = app_with(|b| {
-        b.rate_limit(true).limit(
+        b.requests(|r| r.rate_limit = true).limit(
             Limit::CodeGuessGlobal,
             Rule::new(3, Duration::from_secs(3600)),
         )
@@ -671,10 +674,11 @@ async fn a_long_bcrypt_password_is_never_upgraded_from_a_truncated_match() {
 // 10. Revocations are ordered by the database's clock, not the writer's.
 #[tokio::test]
 async fn a_revocation_from_an_instance_whose_clock_runs_behind_still_arrives() {
-    let reader = app_with(|b| b.revocation_poll_interval(Duration::from_millis(300))).await;
+    let reader =
+        app_with(|b| b.sessions(|s| s.revocation_poll_interval = Duration::from_millis(300))).await;
     // The writer's clock runs two minutes behind (far beyond the poll's overlap).
     let writer = app_on(reader.db.clone(), |b| {
-        b.revocation_poll_interval(Duration::from_millis(300))
+        b.sessions(|s| s.revocation_poll_interval = Duration::from_millis(300))
             .__clock_offset(time::Duration::seconds(-120))
     })
     .await;
@@ -796,12 +800,13 @@ async fn the_sweep_deletes_what_retention_lets_go() {
 #[derive(Debug)]
 struct Down;
 
+#[async_trait::async_trait]
 impl BreachedPasswords for Down {
-    fn is_breached<'a>(
-        &'a self,
-        _password: &'a str,
-    ) -> BoxFuture<'a, Result<bool, Box<dyn std::error::Error + Send + Sync>>> {
-        Box::pin(async { Err("connection refused".into()) })
+    async fn is_breached(
+        &self,
+        _password: &str,
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+        Err("connection refused".into())
     }
 }
 
@@ -815,7 +820,7 @@ async fn a_breached_password_outage_fails_closed_when_the_host_says_so() {
     );
     let closed = app_with(|b| {
         b.breached_passwords(Down)
-            .breached_passwords_fail_closed(true)
+            .passwords(|p| p.breached_fail_closed = true)
     })
     .await;
     let resp = post_("/v1/auth/sign-up/email-password")
@@ -1005,8 +1010,8 @@ fn the_public_migrator_has_no_fresh_or_reset() {
 // 18. A host can turn a sign-in method off.
 #[tokio::test]
 async fn a_method_that_is_off_has_no_routes_and_no_say_in_the_last_way_rule() {
-    use portcullis::SignInMethod::{EmailOtp, MagicLink};
-    let t = app_with(|b| b.disable_methods([MagicLink, EmailOtp])).await;
+    use portcullis::config::SignInMethod::{EmailOtp, MagicLink};
+    let t = app_with(|b| b.sign_in(|s| s.disabled_methods.extend([MagicLink, EmailOtp]))).await;
     let methods = get_("/v1/auth/methods").send(&t.app).await;
     assert_eq!(methods.json["magic_link"], false);
     assert_eq!(methods.json["email_otp"], false);
@@ -1029,7 +1034,13 @@ async fn a_method_that_is_off_has_no_routes_and_no_say_in_the_last_way_rule() {
         .await;
     assert_eq!(resp.status, StatusCode::NOT_FOUND);
     // Password off too: the password routes go, and the rule counts only what is left.
-    let t = app_with(|b| b.disable_methods([portcullis::SignInMethod::Password])).await;
+    let t = app_with(|b| {
+        b.sign_in(|s| {
+            s.disabled_methods
+                .extend([portcullis::config::SignInMethod::Password])
+        })
+    })
+    .await;
     let resp = post_("/v1/auth/sign-in/email-password")
         .json(json!({ "email": "a@example.com", "password": PASSWORD }))
         .send(&t.app)

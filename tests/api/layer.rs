@@ -223,7 +223,9 @@ async fn bearer_requests_need_no_csrf_and_win_over_cookies() {
 
 #[tokio::test]
 async fn extra_allowed_origins_pass_the_origin_check() {
-    let t = app_with(|b| b.allowed_origins(["https://admin.example.com"])).await;
+    let t =
+        app_with(|b| b.requests(|r| r.allowed_origins = vec!["https://admin.example.com".into()]))
+            .await;
     let grant = sign_up(&t.app, "origins@example.com").await;
     let cookie = grant.cookie("__session").unwrap();
     let resp = post_("/action")

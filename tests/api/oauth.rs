@@ -18,7 +18,7 @@ use axum::{
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use http::{Method, StatusCode};
-use portcullis::OAuthProvider;
+use portcullis::oauth::OAuthProvider;
 use ring::{
     rand::SystemRandom,
     signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _},
@@ -342,7 +342,7 @@ impl Provider {
 async fn app_with_providers(provider: &Provider) -> TestApp {
     let oidc = provider.oidc();
     let github = provider.github();
-    app_with(move |b| b.oauth_provider(oidc).oauth_provider(github)).await
+    app_with(move |b| b.oauth(|o| o.providers.extend([oidc, github]))).await
 }
 
 /// A browser's trip: authorize (with `auth` if signed in), approve at the provider,
@@ -690,7 +690,7 @@ async fn an_email_merges_only_when_both_sides_vouch_for_it() {
     let user = t
         .auth
         .users()
-        .create(portcullis::NewUser::new("verified@example.com").email_verified(true))
+        .create(portcullis::users::NewUser::new("verified@example.com").email_verified(true))
         .await
         .unwrap();
     provider.person("2002", Some("verified@example.com"), Some(json!(true)));
@@ -832,7 +832,7 @@ async fn the_last_provider_of_an_account_stays_linked() {
     let oidc = provider.oidc();
     let github = provider.github();
     // Production (https), so email sign-in is still a way in... unless there is no email.
-    let t = app_with(move |b| b.oauth_provider(oidc).oauth_provider(github)).await;
+    let t = app_with(move |b| b.oauth(|o| o.providers.extend([oidc, github]))).await;
     provider.person("5001", None, None);
     let trip = begin(&t, &provider, "local", "", None).await;
     let resp = finish(&t, &trip, true).await;
@@ -878,7 +878,7 @@ async fn providers_are_checked_at_build() {
     ] {
         let err = builder(db.clone())
             .mailer(portcullis::delivery::MemoryMailer::new())
-            .oauth_provider(bad)
+            .oauth(|o| o.providers.push(bad))
             .build()
             .await
             .err()
@@ -895,7 +895,8 @@ async fn providers_are_checked_at_build() {
     })
     .unwrap();
     let names: Vec<&str> = config
-        .oauth_providers
+        .oauth
+        .providers
         .iter()
         .map(OAuthProvider::name)
         .collect();

@@ -532,7 +532,7 @@ async fn invitations_are_single_use_and_bound_to_their_address() {
         .auth
         .users()
         .create(
-            portcullis::NewUser::new("stranger@example.com")
+            portcullis::users::NewUser::new("stranger@example.com")
                 .password(PASSWORD)
                 .email_verified(true),
         )

@@ -797,8 +797,10 @@ async fn the_relying_party_comes_from_configuration() {
     let db = database().await;
     let ok = builder(db.clone())
         .public_url("https://auth.example.test")
-        .passkey_rp_id("example.test")
-        .passkey_origins(["https://app.example.test"])
+        .passkeys(|p| {
+            p.rp_id = Some("example.test".into());
+            p.origins = vec!["https://app.example.test".into()];
+        })
         .mailer(MemoryMailer::new())
         .build()
         .await;
@@ -806,16 +808,16 @@ async fn the_relying_party_comes_from_configuration() {
     for bad in [
         builder(db.clone())
             .public_url("https://auth.example.test")
-            .passkey_rp_id("other.test"),
+            .passkeys(|p| p.rp_id = Some("other.test".into())),
         builder(db.clone())
             .public_url("https://auth.example.test")
-            .passkey_rp_id("ample.test"),
+            .passkeys(|p| p.rp_id = Some("ample.test".into())),
         builder(db.clone())
             .public_url("https://auth.example.test")
-            .passkey_rp_id("127.0.0.1"),
+            .passkeys(|p| p.rp_id = Some("127.0.0.1".into())),
         builder(db.clone())
             .public_url("https://auth.example.test")
-            .passkey_origins(["https://evil.test"]),
+            .passkeys(|p| p.origins = vec!["https://evil.test".into()]),
     ] {
         let err = bad.mailer(MemoryMailer::new()).build().await.err().unwrap();
         assert!(err.to_string().contains("passkeys"), "{err}");
@@ -864,11 +866,11 @@ async fn a_password_reset_removes_passkeys_of_whoever_registered_the_address_unv
 
 #[tokio::test]
 async fn methods_the_host_turned_off_do_not_count_as_a_way_in() {
-    use portcullis::SignInMethod::{EmailOtp, MagicLink, Password};
+    use portcullis::config::SignInMethod::{EmailOtp, MagicLink, Password};
     let on = app().await;
     // The same deployment, but with the password, links and codes turned off.
     let off = app_on(on.db.clone(), |b| {
-        b.disable_methods([Password, MagicLink, EmailOtp])
+        b.sign_in(|s| s.disabled_methods.extend([Password, MagicLink, EmailOtp]))
     })
     .await;
     let grant = sign_up(&on.app, "only-passkey@example.com").await;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use portcullis::{ImportedUser, NewUser, entity::password_credential};
+use portcullis::{entity::password_credential, users::ImportedUser, users::NewUser};
 use sea_orm::EntityTrait as _;
 use serde_json::json;
 
@@ -99,12 +99,8 @@ async fn cookies_are_secure_and_host_only_on_an_https_public_url() {
     );
     // A name the host chose stays as it is.
     let t = app_with(|b| {
-        let mut config = portcullis::Config::default();
-        config.session_cookie = "app_session".into();
-        config.public_url = "https://app.example.com".into();
-        config.secret = Some(secret());
-        config.rate_limit = false;
-        b.config(config)
+        b.public_url("https://app.example.com")
+            .cookies(|c| c.session = "app_session".into())
     })
     .await;
     let resp = sign_up(&t.app, "named@example.com").await;
@@ -288,7 +284,7 @@ async fn disabled_accounts_are_told_only_after_a_correct_password() {
 
 #[tokio::test]
 async fn required_verification_is_told_only_after_a_correct_password() {
-    let t = app_with(|b| b.require_email_verification(true)).await;
+    let t = app_with(|b| b.sign_in(|s| s.require_email_verification = true)).await;
     // Sign-up creates the account but no session until the address is verified.
     let signed_up = post_("/v1/auth/sign-up/email-password")
         .json(json!({ "email": "fresh@example.com", "password": PASSWORD }))
@@ -393,7 +389,7 @@ async fn importing_an_unknown_hash_format_is_refused() {
 
 #[tokio::test]
 async fn sign_in_is_throttled_the_same_for_known_and_unknown_emails() {
-    let t = app_with(|b| b.rate_limit(true)).await;
+    let t = app_with(|b| b.requests(|r| r.rate_limit = true)).await;
     sign_up(&t.app, "target@example.com").await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
@@ -437,7 +433,7 @@ async fn sign_in_is_throttled_the_same_for_known_and_unknown_emails() {
 
 #[tokio::test]
 async fn one_ip_guessing_one_account_is_throttled_first() {
-    let t = app_with(|b| b.rate_limit(true)).await;
+    let t = app_with(|b| b.requests(|r| r.rate_limit = true)).await;
     sign_up(&t.app, "guessed@example.com").await;
     let attempt = |ip: &str| {
         post_("/v1/auth/sign-in/email-password")
@@ -477,7 +473,7 @@ async fn one_ip_guessing_one_account_is_throttled_first() {
 
 #[tokio::test]
 async fn one_ip_is_throttled_across_emails() {
-    let t = app_with(|b| b.rate_limit(true)).await;
+    let t = app_with(|b| b.requests(|r| r.rate_limit = true)).await;
     let mut last = None;
     for i in 0..21 {
         last = Some(

@@ -9,7 +9,7 @@ use std::{
 
 use axum::{Router, routing::post};
 use http::StatusCode;
-use portcullis::{NewUser, delivery::WebhookSmsSender, entity::one_time_secret};
+use portcullis::{delivery::WebhookSmsSender, entity::one_time_secret, users::NewUser};
 use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, EntityTrait as _, IntoActiveModel as _};
 use serde_json::{Value, json};
 
@@ -234,7 +234,13 @@ async fn unknown_addresses_sign_up_unless_the_host_says_no() {
     assert_eq!(resp.json["user"]["email"], "newcomer@example.com");
     assert_eq!(resp.json["user"]["has_password"], false);
 
-    let closed = app_with(|b| b.passwordless_sign_up(false, false)).await;
+    let closed = app_with(|b| {
+        b.passwordless(|p| {
+            p.sign_up_by_email = false;
+            p.sign_up_by_phone = false;
+        })
+    })
+    .await;
     sign_up(&closed.app, "member@example.com").await;
     let known = post_("/v1/auth/sign-in/magic-link")
         .json(json!({ "email": "member@example.com" }))
@@ -481,7 +487,7 @@ async fn an_sms_code_signs_in_and_verifies_the_phone() {
 
 #[tokio::test]
 async fn phone_numbers_must_be_e164_and_from_allowed_countries() {
-    let t = app_with(|b| b.sms_allowed_prefixes(["+1"])).await;
+    let t = app_with(|b| b.passwordless(|p| p.sms_allowed_prefixes = vec!["+1".into()])).await;
     for phone in [
         "5555550123",
         "+1555",
@@ -526,7 +532,7 @@ async fn a_disabled_account_is_told_only_after_the_right_code() {
 
 #[tokio::test]
 async fn sends_and_their_throttling_look_the_same_for_everyone() {
-    let t = app_with(|b| b.rate_limit(true)).await;
+    let t = app_with(|b| b.requests(|r| r.rate_limit = true)).await;
     sign_up(&t.app, "known@example.com").await;
     let send = |path: &str, body: Value| post_(path).json(body).ip("198.51.100.9");
     for (path, known, unknown) in [
@@ -620,7 +626,7 @@ async fn production_without_an_sms_sender_has_no_sms_sign_in() {
         .public_url("https://app.example.com")
         .secret(secret())
         .mailer(portcullis::delivery::MemoryMailer::new())
-        .rate_limit(false)
+        .requests(|r| r.rate_limit = false)
         .build()
         .await
         .unwrap();
@@ -683,7 +689,13 @@ async fn a_link_sent_to_nobody_cannot_open_an_account_created_since() {
 
 #[tokio::test]
 async fn guessing_at_an_address_we_send_nothing_to_looks_the_same() {
-    let t = app_with(|b| b.passwordless_sign_up(false, false)).await;
+    let t = app_with(|b| {
+        b.passwordless(|p| {
+            p.sign_up_by_email = false;
+            p.sign_up_by_phone = false;
+        })
+    })
+    .await;
     sign_up(&t.app, "known@example.com").await;
     let mut outcomes = Vec::new();
     for email in ["known@example.com", "unknown@example.com"] {

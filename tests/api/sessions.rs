@@ -64,7 +64,7 @@ async fn racing_refreshes_inside_the_grace_window_all_land_on_the_same_session()
 
 #[tokio::test]
 async fn a_replay_after_the_grace_window_revokes_the_whole_session() {
-    let t = app_with(|b| b.refresh_grace(Duration::ZERO)).await;
+    let t = app_with(|b| b.sessions(|s| s.refresh_grace = Duration::ZERO)).await;
     let grant = sign_up(&t.app, "stolen@example.com").await;
     let stolen = grant.refresh_token();
     let legit = refresh(&t.app, &stolen).await;
@@ -459,9 +459,10 @@ async fn sign_out_all_needs_a_fresh_session_and_ends_every_session() {
 
 #[tokio::test]
 async fn another_instance_learns_of_a_revocation_within_the_poll_interval() {
-    let a = app_with(|b| b.revocation_poll_interval(Duration::from_millis(200))).await;
+    let a =
+        app_with(|b| b.sessions(|s| s.revocation_poll_interval = Duration::from_millis(200))).await;
     let b = app_on(a.db.clone(), |b| {
-        b.revocation_poll_interval(Duration::from_millis(200))
+        b.sessions(|s| s.revocation_poll_interval = Duration::from_millis(200))
     })
     .await;
     let grant = sign_up(&a.app, "multi-instance@example.com").await;
@@ -485,7 +486,7 @@ async fn another_instance_learns_of_a_revocation_within_the_poll_interval() {
 #[tokio::test]
 async fn strict_mode_sees_other_instances_revocations_at_once() {
     let a = app().await;
-    let b = app_on(a.db.clone(), |b| b.strict_revocation(true)).await;
+    let b = app_on(a.db.clone(), |b| b.sessions(|s| s.strict_revocation = true)).await;
     let grant = sign_up(&a.app, "strict@example.com").await;
     let token = grant.access_token();
     assert_eq!(hello(&b.app, &token).await, StatusCode::OK);
