@@ -10,9 +10,8 @@ use std::{collections::HashMap, sync::Arc};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::{
-    Config, ConfigError, Portcullis, Secret,
+    Config, ConfigError, Secret,
     audit::{AuditHook, Auditor},
-    auth::revocation::RevocationView,
     config::{
         CookieConfig, EmailConfig, PasswordConfig, PasswordlessConfig, RequestConfig,
         RetentionConfig, SessionConfig, SignInConfig,
@@ -26,6 +25,7 @@ use crate::{
     keys::KeyRing,
     policy::{BreachedPasswords, Role, Roles},
     rate_limit::{Limit, MemoryRateLimiter, RateLimiter, Rule, Throttle},
+    revocation::RevocationView,
 };
 
 /// Builds a [`Portcullis`]. Every setting has a safe default except the secret.
@@ -264,15 +264,10 @@ impl PortcullisBuilder {
         self
     }
 
-    /// Validates the settings, loads (or creates) the signing key and the revocation view,
-    /// and starts the background poller. Needs a Tokio runtime and a migrated database.
-    ///
-    /// # Errors
-    ///
-    /// [`BuildError::Config`] naming the first unsafe or inconsistent setting;
-    /// [`BuildError::Database`] when the database is unreachable or not migrated;
-    /// [`BuildError::Keys`] when the stored signing key cannot be opened with this secret.
-    pub async fn build(self) -> Result<Portcullis, BuildError> {
+    /// Checks the settings and assembles the [`Context`]: keys loaded (or created),
+    /// the revocation view read, the services wired. [`build`](Self::build) starts the
+    /// handle on it.
+    pub(crate) async fn into_context(self) -> Result<Context, BuildError> {
         let mut config = self.config;
         config.prefix_default_cookie_names();
         let origins = config.validate()?;
@@ -410,7 +405,7 @@ impl PortcullisBuilder {
             },
             config,
         };
-        Ok(Portcullis::start(ctx))
+        Ok(ctx)
     }
 }
 

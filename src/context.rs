@@ -12,13 +12,14 @@ use time::OffsetDateTime;
 use crate::{
     Config,
     audit::Auditor,
-    auth::{revocation::RevocationView, verify::TokenCache},
     crypto::{DerivedKeys, password::Hasher},
     delivery::outbox::Outbox,
     keys::KeyRing,
     origin::Origins,
     policy::{BreachedPasswords, Roles},
     rate_limit::Throttle,
+    revocation::RevocationView,
+    token_cache::TokenCache,
 };
 
 /// Everything a flow needs: the database, the checked configuration, keys, caches and the

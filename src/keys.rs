@@ -173,15 +173,3 @@ pub(crate) async fn rotate(
     store::keys::rotate(db, row, publish_until).await?;
     Ok(kid)
 }
-/// Rotates now (see [`rotate`]), reloads this instance's ring at once and audits it.
-pub(crate) async fn rotate_now(ctx: &crate::context::Context) -> Result<String, Error> {
-    let kid = rotate(&ctx.db, &ctx.keys, ctx.config.retired_key_lifetime()).await?;
-    ctx.key_ring.reload(&ctx.db, &ctx.keys).await?;
-    ctx.auditor
-        .record(
-            crate::audit::AuditEvent::new(crate::audit::AuditKind::SigningKeyRotated)
-                .detail("kid", kid.clone()),
-        )
-        .await;
-    Ok(kid)
-}

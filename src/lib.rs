@@ -149,8 +149,10 @@ mod origin;
 mod portcullis;
 #[cfg(feature = "passkeys")]
 mod relying_party;
+mod revocation;
 mod routes;
 mod store;
+mod token_cache;
 
 pub mod audit;
 pub mod auth;

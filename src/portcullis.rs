@@ -13,11 +13,11 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::{
-    Config, Error, PortcullisBuilder,
+    BuildError, Config, Error, PortcullisBuilder,
     auth::{AuthLayer, verify},
     context::Context,
     crypto::jwt::Claims,
-    flows, keys, routes,
+    flows, routes,
 };
 
 /// Cheap-to-clone handle to portcullis: configuration, database, keys and caches.
@@ -149,7 +149,7 @@ impl Portcullis {
     ///
     /// A database error.
     pub async fn rotate_signing_key(&self) -> Result<String, Error> {
-        keys::rotate_now(&self.ctx).await
+        flows::signing::rotate(&self.ctx).await
     }
 
     /// Deletes what the retention rules let go of (expired links, codes, ceremonies,
@@ -187,6 +187,21 @@ impl Portcullis {
         spawn_poller(Arc::downgrade(&handle.ctx));
         spawn_sweeper(Arc::downgrade(&handle.ctx));
         handle
+    }
+}
+
+impl PortcullisBuilder {
+    /// Validates the settings, loads (or creates) the signing key and the revocation view,
+    /// and starts the background poller. Needs a Tokio runtime and a migrated database.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Config`] naming the first unsafe or inconsistent setting;
+    /// [`BuildError::Database`] when the database is unreachable or not migrated;
+    /// [`BuildError::Keys`] when the stored signing key cannot be opened with this secret.
+    pub async fn build(self) -> Result<Portcullis, BuildError> {
+        let ctx = self.into_context().await?;
+        Ok(Portcullis::start(ctx))
     }
 }
 

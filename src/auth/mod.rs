@@ -39,7 +39,6 @@
 pub(crate) mod cookie;
 pub(crate) mod csrf;
 pub(crate) mod layer;
-pub(crate) mod revocation;
 pub(crate) mod verify;
 
 pub use self::layer::{AuthLayer, AuthService, ResponseFuture};

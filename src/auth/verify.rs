@@ -1,52 +1,14 @@
 //! Access-token verification with the verified-token cache and the revocation view.
 
-use std::{
-    hash::{Hash, Hasher},
-    sync::Arc,
-    time::SystemTime,
-};
+use std::{sync::Arc, time::SystemTime};
 
 use crate::{
     Error,
     context::Context,
     crypto::jwt::{self, Claims, Expectations, VerifyError},
     store,
+    token_cache::{TokenKey, TokenRef},
 };
-
-/// The cache of verified tokens: each token maps to its verified claims.
-pub(crate) type TokenCache = quick_cache::sync::Cache<TokenKey, Arc<Claims>>;
-
-/// A verified access token as a cache key. Equal only to the very same token; hashed on
-/// its last 32 bytes, which lie in the signature (random per token), so keys spread as
-/// well as with the whole token at a fraction of the hashing on every request.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct TokenKey(Box<str>);
-
-/// A presented token, looked up without copying it.
-struct TokenRef<'a>(&'a str);
-
-fn hash_tail(token: &str, state: &mut impl Hasher) {
-    let bytes = token.as_bytes();
-    bytes[bytes.len().saturating_sub(32)..].hash(state);
-}
-
-impl Hash for TokenKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_tail(&self.0, state);
-    }
-}
-
-impl Hash for TokenRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_tail(self.0, state);
-    }
-}
-
-impl quick_cache::Equivalent<TokenKey> for TokenRef<'_> {
-    fn equivalent(&self, key: &TokenKey) -> bool {
-        *self.0 == *key.0
-    }
-}
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -126,8 +88,7 @@ pub(crate) async fn verify_signature(
                 return Ok(None);
             }
             let claims = Arc::new(claims);
-            ctx.token_cache
-                .insert(TokenKey(token.into()), claims.clone());
+            ctx.token_cache.insert(TokenKey::new(token), claims.clone());
             Ok(Some(claims))
         }
         Err(reason) => {

@@ -112,7 +112,9 @@ impl Config {
         if a.memory_kib < floor.memory_kib || a.iterations < floor.iterations || a.parallelism < 1 {
             return Err(ConfigError::WeakHashing);
         }
-        self.passwords.policy.validate()?;
+        if let Some(problem) = self.passwords.policy.problem() {
+            return Err(ConfigError::PasswordPolicy(problem));
+        }
         self.validate_email_settings(&allowed)?;
         for name in [
             &self.cookies.session,

@@ -8,6 +8,7 @@
 pub(crate) mod email_address;
 pub(crate) mod email_verification;
 pub(crate) mod health;
+pub(crate) mod new_password;
 #[cfg(feature = "oauth")]
 pub(crate) mod oauth;
 pub(crate) mod one_time;
@@ -22,4 +23,5 @@ pub(crate) mod profile;
 pub(crate) mod retention;
 pub(crate) mod sessions;
 pub(crate) mod sign_in_methods;
+pub(crate) mod signing;
 pub(crate) mod users;

@@ -11,7 +11,8 @@ use crate::{
     crypto::password::Verified,
     entity::user,
     flows::{
-        email_address::{local_part, normalize_email},
+        email_address::normalize_email,
+        new_password::check_new_password,
         profile,
         sessions::{self, Grant},
         users,
@@ -26,36 +27,6 @@ pub(crate) struct SignUp {
     pub(crate) password: String,
     pub(crate) name: Option<String>,
     pub(crate) metadata: Option<serde_json::Value>,
-}
-
-/// Checks a new password against the policy (with the account's context words) and the
-/// breached-password corpus, if one is configured.
-pub(crate) async fn check_new_password(
-    ctx: &Context,
-    password: &str,
-    email: Option<&str>,
-    name: Option<&str>,
-) -> Result<(), Error> {
-    let mut context = vec![ctx.config.app_name.as_str()];
-    context.extend(email.map(local_part));
-    context.extend(name);
-    ctx.config.passwords.policy.check(password, &context)?;
-    if let Some(corpus) = &ctx.breached {
-        match corpus.is_breached(password).await {
-            Ok(true) => {
-                return Err(Error::WeakPassword(
-                    "this password appears in a data breach; choose another".into(),
-                ));
-            }
-            Ok(false) => {}
-            Err(err) if ctx.config.passwords.breached_fail_closed => {
-                tracing::error!(error = %err, "breached-password check failed; refusing");
-                return Err(Error::Unavailable(err));
-            }
-            Err(err) => tracing::warn!(error = %err, "breached-password check failed; accepting"),
-        }
-    }
-    Ok(())
 }
 
 /// Creates an account with a password and signs it in (unless the host requires a

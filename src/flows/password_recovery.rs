@@ -26,8 +26,8 @@ use crate::{
     delivery::{Branding, Message, single_line},
     flows::{
         email_address::normalize_email,
+        new_password::check_new_password,
         one_time::{self, Purpose, USER_LINK_PURPOSES},
-        password::check_new_password,
         profile,
         sessions::{self, Grant},
         users,

@@ -13,7 +13,7 @@ use crate::{
     context::Context,
     crypto::password::HashFormat,
     entity::user,
-    flows::{email_address::normalize_email, password::check_new_password, profile, sessions},
+    flows::{email_address::normalize_email, new_password::check_new_password, profile, sessions},
     store,
 };
 

@@ -5,7 +5,7 @@
 
 use std::{collections::HashSet, fmt, sync::LazyLock};
 
-use crate::{ConfigError, Error, crypto::password::normalize};
+use crate::{Error, crypto::password::normalize};
 
 /// The hard floor for the minimum length; [`PasswordPolicy::min_length`] cannot go below it.
 pub(crate) const MIN_LENGTH_FLOOR: usize = 8;
@@ -60,16 +60,15 @@ const SEQUENCES: [&str; 6] = [
 ];
 
 impl PasswordPolicy {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// What is wrong with the policy itself, if anything (checked at `build()`).
+    pub(crate) fn problem(&self) -> Option<&'static str> {
         if self.min_length < MIN_LENGTH_FLOOR {
-            return Err(ConfigError::PasswordPolicy("min_length cannot be below 8"));
+            return Some("min_length cannot be below 8");
         }
         if self.max_length < 64 || self.max_length < self.min_length {
-            return Err(ConfigError::PasswordPolicy(
-                "max_length must be at least 64 and at least min_length",
-            ));
+            return Some("max_length must be at least 64 and at least min_length");
         }
-        Ok(())
+        None
     }
 
     /// Whether the password is longer than the cap (checked before any hashing, also at

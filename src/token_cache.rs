@@ -1,0 +1,51 @@
+//! The cache of verified access tokens: a token whose signature and claims were checked
+//! once maps to its claims, so the layer's common case is a lookup, not a signature check.
+//! Bounded (`sessions.token_cache_capacity`), keyed by the whole token.
+
+use std::{
+    hash::{Hash, Hasher},
+    sync::Arc,
+};
+
+use crate::crypto::jwt::Claims;
+
+/// The cache of verified tokens: each token maps to its verified claims.
+pub(crate) type TokenCache = quick_cache::sync::Cache<TokenKey, Arc<Claims>>;
+
+/// A verified access token as a cache key. Equal only to the very same token; hashed on
+/// its last 32 bytes, which lie in the signature (random per token), so keys spread as
+/// well as with the whole token at a fraction of the hashing on every request.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct TokenKey(Box<str>);
+
+impl TokenKey {
+    pub(crate) fn new(token: &str) -> Self {
+        Self(token.into())
+    }
+}
+
+/// A presented token, looked up without copying it.
+pub(crate) struct TokenRef<'a>(pub(crate) &'a str);
+
+fn hash_tail(token: &str, state: &mut impl Hasher) {
+    let bytes = token.as_bytes();
+    bytes[bytes.len().saturating_sub(32)..].hash(state);
+}
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_tail(&self.0, state);
+    }
+}
+
+impl Hash for TokenRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_tail(self.0, state);
+    }
+}
+
+impl quick_cache::Equivalent<TokenKey> for TokenRef<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        *self.0 == *key.0
+    }
+}
