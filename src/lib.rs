@@ -227,6 +227,11 @@ pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::Db
     Migrator::up(db, None).await
 }
 
+/// The README's examples, compiled (and the embedding example checked) by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Not part of the public API: hooks for this crate's own benchmarks.
 #[doc(hidden)]
 pub mod __private {

@@ -22,11 +22,20 @@ use subtle::ConstantTimeEq as _;
 ///
 /// let secret = Secret::generate();
 /// let again = Secret::parse(&secret.to_base64()).unwrap();
-/// assert_eq!(secret, again);
+/// assert_eq!(secret.to_base64(), again.to_base64());
 /// assert!(Secret::parse("too short").is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Its bytes are wiped from memory when it is dropped, and it has no `==`: compare
+/// secrets, if ever, in constant time.
+#[derive(Clone)]
 pub struct Secret(Vec<u8>);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 /// The minimum length of the server secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;

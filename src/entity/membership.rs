@@ -22,3 +22,19 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The membership's organization, for a JOIN.
+pub fn organization() -> RelationDef {
+    Entity::belongs_to(super::organization::Entity)
+        .from(Column::OrgId)
+        .to(super::organization::Column::Id)
+        .into()
+}
+
+/// The member's account, for a JOIN.
+pub fn user() -> RelationDef {
+    Entity::belongs_to(super::user::Entity)
+        .from(Column::UserId)
+        .to(super::user::Column::Id)
+        .into()
+}

@@ -34,6 +34,7 @@ pub(crate) enum Recipient {
 
 /// Sends a verification link, if there is an unverified account to send it to. Always
 /// answers the same; only bad input and throttling are errors.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn send(
     ctx: &Arc<Context>,
     recipient: Recipient,
@@ -149,6 +150,7 @@ pub(crate) async fn peek(
 }
 
 /// Consumes a verification token and marks its address verified, in one transaction.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn verify(
     ctx: &Context,
     token: &str,

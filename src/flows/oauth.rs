@@ -93,6 +93,7 @@ pub(crate) struct Linking {
 
 /// `GET /oauth/{provider}/authorize`. With `link`, the provider is linked to that user
 /// instead of signing in.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn authorize(
     ctx: &Context,
     name: &str,
@@ -191,6 +192,7 @@ impl From<Error> for Failed {
 
 /// `GET /oauth/{provider}/callback`. `browser_secret` is the binding cookie's value;
 /// `session_id` the session the callback request carries, if any.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn callback(
     ctx: &Arc<Context>,
     name: &str,
@@ -585,6 +587,7 @@ pub(crate) async fn list(ctx: &Context, user_id: Uuid) -> Result<Vec<oauth_accou
 
 /// `DELETE /me/accounts/{id}`: unlinks unless it is the last way to sign in (409); 404
 /// for an account that is not the caller's.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn unlink(
     ctx: &Arc<Context>,
     user_id: Uuid,

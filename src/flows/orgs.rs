@@ -183,6 +183,7 @@ pub(crate) fn check_name(name: &str) -> Result<String, Error> {
 }
 
 /// Creates an organization; the caller becomes its owner.
+#[tracing::instrument(skip_all, fields(user.id = %user_id))]
 pub(crate) async fn create(
     ctx: &Context,
     user_id: Uuid,
@@ -251,6 +252,7 @@ pub(crate) struct Update {
 }
 
 /// Renames an organization (or changes its slug or metadata): `org:update`.
+#[tracing::instrument(skip_all, fields(user.id = %user_id, org.id = %org_id))]
 pub(crate) async fn update(
     ctx: &Context,
     user_id: Uuid,
@@ -286,6 +288,7 @@ pub(crate) async fn update(
 }
 
 /// Deletes an organization: `org:delete` (owners), from a fresh session.
+#[tracing::instrument(skip_all, fields(user.id = %actor.sub, org.id = %org_id))]
 pub(crate) async fn delete(
     ctx: &Context,
     actor: &Claims,
@@ -313,6 +316,7 @@ pub(crate) async fn delete(
 /// Changes a member's role: `members:manage`; never one's own, never to a role ranked above
 /// the caller's, never for someone ranked above the caller, and never the last owner's.
 /// Making someone an owner or demoting an owner needs a fresh session.
+#[tracing::instrument(skip_all, fields(user.id = %claims.sub, org.id = %org_id))]
 pub(crate) async fn change_role(
     ctx: &Context,
     claims: &Claims,
@@ -377,6 +381,7 @@ pub(crate) async fn change_role(
 
 /// Removes a member: `members:manage` for someone ranked at or below the caller, or anyone
 /// for themselves (leaving); never the last owner.
+#[tracing::instrument(skip_all, fields(user.id = %claims.sub, org.id = %org_id))]
 pub(crate) async fn remove(
     ctx: &Context,
     claims: &Claims,
@@ -433,6 +438,7 @@ pub(crate) async fn remove(
 /// verified, never to a role ranked above the inviter's. Emails a single-use link valid
 /// for seven days, counted against the per-IP, per-recipient, per-sender and global email
 /// limits like every other email (an invitation carries text the inviter chose).
+#[tracing::instrument(skip_all, fields(user.id = %claims.sub, org.id = %org_id))]
 pub(crate) async fn invite(
     ctx: &Arc<Context>,
     claims: &Claims,
@@ -563,6 +569,7 @@ pub(crate) fn name_for_email(name: &str) -> String {
 }
 
 /// Revokes a pending invitation: `invitations:manage`.
+#[tracing::instrument(skip_all, fields(user.id = %actor, org.id = %org_id))]
 pub(crate) async fn revoke_invitation(
     ctx: &Context,
     actor: Uuid,
@@ -604,6 +611,7 @@ pub(crate) enum Accepted {
 /// Signed out, accepting is a one-time sign-in only for an address that has no account
 /// yet: an invitation is not a sign-in link for an existing account, whose owner signs in
 /// first (403 `reauthentication_required`).
+#[tracing::instrument(skip_all)]
 pub(crate) async fn accept(
     ctx: &Context,
     token: &str,

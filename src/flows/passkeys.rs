@@ -139,6 +139,7 @@ async fn handle_for(ctx: &Context, user_id: Uuid) -> Result<Uuid, Error> {
 }
 
 /// `POST /me/passkeys/register/begin`: the creation options for the browser.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn begin_registration(
     ctx: &Context,
     user_id: Uuid,
@@ -189,6 +190,7 @@ pub(crate) struct Registration<'a> {
 
 /// `POST /me/passkeys/register/complete`: check the browser's answer against the user's
 /// ceremony and store the passkey.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn complete_registration(
     ctx: &Arc<Context>,
     registration: Registration<'_>,
@@ -331,6 +333,7 @@ impl Stored {
 /// `POST /passkeys/authenticate/begin`: a ceremony and its request options. With an
 /// email, the options list that account's passkeys (or a decoy); without, the browser
 /// offers any discoverable passkey (autofill).
+#[tracing::instrument(skip_all)]
 pub(crate) async fn begin_sign_in(
     ctx: &Context,
     email: Option<&str>,
@@ -422,6 +425,7 @@ async fn sweep_now_and_then(ctx: &Context) -> Result<(), Error> {
 }
 
 /// `POST /passkeys/authenticate/complete`: check the answer and start a session.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn complete_sign_in(
     ctx: &Context,
     challenge_id: Uuid,
@@ -591,6 +595,7 @@ pub(crate) async fn list(ctx: &Context, user_id: Uuid) -> Result<Vec<passkey::Mo
 }
 
 /// `PATCH /me/passkeys/{id}`: 404 for a passkey that is not the caller's.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn rename(
     ctx: &Context,
     user_id: Uuid,
@@ -608,6 +613,7 @@ pub(crate) async fn rename(
 
 /// `DELETE /me/passkeys/{id}`: removes the passkey unless it is the account's last way
 /// to sign in (409). 404 for a passkey that is not the caller's.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn remove(
     ctx: &Arc<Context>,
     user_id: Uuid,

@@ -31,6 +31,7 @@ pub(crate) struct SignUp {
 
 /// Creates an account with a password and signs it in (unless the host requires a
 /// verified email first).
+#[tracing::instrument(skip_all, fields(user.id))]
 pub(crate) async fn sign_up(
     ctx: &Context,
     input: SignUp,
@@ -67,6 +68,7 @@ pub(crate) async fn sign_up(
         updated_at: now,
     };
     let user = users::insert(ctx, row, Some(hash)).await?;
+    tracing::Span::current().record("user.id", tracing::field::display(user.id));
     if ctx.config.sign_in.require_email_verification {
         // The account exists, but nobody signs in to it before the address is verified.
         ctx.auditor
@@ -104,6 +106,7 @@ pub(crate) enum SignedUp {
 /// password, no password on the account) answers the same `invalid_credentials` after the
 /// same work: one argon2id verification. Only a correct password reveals that the account
 /// is disabled or unverified.
+#[tracing::instrument(skip_all, fields(user.id))]
 pub(crate) async fn sign_in(
     ctx: &Context,
     email: &str,
@@ -154,6 +157,7 @@ pub(crate) async fn sign_in(
         }
     };
 
+    tracing::Span::current().record("user.id", tracing::field::display(user.id));
     if user.disabled_at.is_some() {
         ctx.auditor
             .record(

@@ -117,6 +117,7 @@ fn check_options(ctx: &Context, options: ForgotOptions) -> Result<Checked, Error
 }
 
 /// Starts a password reset for `email`, if it has an account. Always answers the same.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn forgot(
     ctx: &Arc<Context>,
     email: &str,
@@ -208,6 +209,7 @@ fn path_of(url: &str) -> &str {
 
 /// Completes a password reset. Answers a grant only when the host enabled
 /// `sign_in_after_reset`.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn reset(
     ctx: &Arc<Context>,
     token: &str,
@@ -311,6 +313,7 @@ pub(crate) struct Change<'a> {
 }
 
 /// Changes the signed-in user's password; their other sessions are revoked, this one kept.
+#[tracing::instrument(skip_all, fields(user.id = %change.user_id))]
 pub(crate) async fn change(
     ctx: &Arc<Context>,
     change: Change<'_>,

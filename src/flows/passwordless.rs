@@ -115,6 +115,7 @@ async fn recipient_account(
 }
 
 /// `POST /sign-in/magic-link`.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn send_magic_link(
     ctx: &Arc<Context>,
     email: &str,
@@ -169,6 +170,7 @@ pub(crate) async fn send_magic_link(
 }
 
 /// `POST /sign-in/email-otp`.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn send_email_code(
     ctx: &Arc<Context>,
     email: &str,
@@ -225,6 +227,7 @@ pub(crate) fn sms_enabled(ctx: &Context) -> bool {
 }
 
 /// `POST /sign-in/sms-otp`.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn send_sms_code(
     ctx: &Arc<Context>,
     phone: &str,
@@ -311,6 +314,7 @@ pub(crate) async fn magic_link_recipient(
 }
 
 /// `GET`/`POST /magic-link/verify`: consumes the link and signs in.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn verify_magic_link(
     ctx: &Context,
     token: &str,
@@ -323,6 +327,7 @@ pub(crate) async fn verify_magic_link(
 }
 
 /// `POST /email-otp/verify`.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn verify_email_code(
     ctx: &Context,
     email: &str,
@@ -339,6 +344,7 @@ pub(crate) async fn verify_email_code(
 }
 
 /// `POST /sms/verify`.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn verify_sms_code(
     ctx: &Context,
     phone: &str,

@@ -54,6 +54,7 @@ pub(crate) struct Change {
 }
 
 /// Applies a profile change (every field checked first) and answers the account.
+#[tracing::instrument(skip_all, fields(user.id = %user_id))]
 pub(crate) async fn update(ctx: &Context, user_id: Uuid, change: Change) -> Result<Account, Error> {
     let change = store::users::ProfileChange {
         name: change.name.map(name).transpose()?,

@@ -41,6 +41,7 @@ pub struct Swept {
 const SECRET_GRACE: time::Duration = time::Duration::DAY;
 
 /// Deletes what the retention rules let go of, as of `now`.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn sweep(ctx: &Context) -> Result<Swept, Error> {
     let now = ctx.now();
     let db = &ctx.db;

@@ -158,6 +158,7 @@ fn add(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
 /// Starts a session for `user` and answers its grant. `db` is the pool, or the
 /// transaction that consumed the one-time secret this sign-in rests on (so both commit or
 /// neither does); nothing here touches the pool while a transaction is open.
+#[tracing::instrument(skip_all, fields(user.id = %user.id, method = method.name))]
 pub(crate) async fn start(
     ctx: &Context,
     db: &impl ConnectionTrait,
@@ -278,6 +279,7 @@ fn access_claims(
 }
 
 /// Exchanges a refresh token for a new grant (see the [module docs](self)).
+#[tracing::instrument(skip_all, fields(user.id))]
 pub(crate) async fn refresh(
     ctx: &Context,
     token: &str,
@@ -303,6 +305,7 @@ pub(crate) async fn refresh(
         let user = store::users::find(&ctx.db, session.user_id)
             .await?
             .ok_or(Error::Unauthorized)?;
+        tracing::Span::current().record("user.id", tracing::field::display(user.id));
         if user.disabled_at.is_some() {
             return Err(Error::UserDisabled);
         }
@@ -468,6 +471,7 @@ async fn replayed(ctx: &Context, session: &session::Model, client: &ClientInfo) 
 
 /// Revokes sessions of `user_id` (the given ones, or all; minus `except`) in the database
 /// and, at once, in this instance's revocation view. Returns the ids revoked.
+#[tracing::instrument(skip_all, fields(user.id = %user_id, reason))]
 pub(crate) async fn revoke(
     ctx: &Context,
     user_id: Uuid,
@@ -496,6 +500,7 @@ pub(crate) struct Switched {
 /// as it is (refresh re-reads the active organization), and the new token expires when
 /// the presented one does, so switching back and forth cannot keep a stolen access token
 /// alive.
+#[tracing::instrument(skip_all, fields(user.id = %claims.sub))]
 pub(crate) async fn switch_org(
     ctx: &Context,
     claims: &Claims,
@@ -564,6 +569,7 @@ pub(crate) async fn current(
 
 /// Revokes one of the caller's own sessions (`DELETE /sessions/{id}`): 404 for an unknown
 /// session, 403 for someone else's.
+#[tracing::instrument(skip_all, fields(user.id = %user_id))]
 pub(crate) async fn revoke_own(
     ctx: &Context,
     user_id: Uuid,

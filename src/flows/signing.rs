@@ -9,6 +9,7 @@ use crate::{
 
 /// Adds a new signing key and retires the current one (see [`keys::rotate`]), reloads this
 /// instance's ring at once and audits it. Returns the new `kid`.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn rotate(ctx: &Context) -> Result<String, Error> {
     let kid = keys::rotate(&ctx.db, &ctx.keys, ctx.config.retired_key_lifetime()).await?;
     ctx.key_ring.reload(&ctx.db, &ctx.keys).await?;

@@ -2,8 +2,8 @@
 
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
-    IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    sea_query::Expr,
+    IntoActiveModel as _, JoinType, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, sea_query::Expr,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -84,51 +84,39 @@ pub(crate) async fn membership(
         .await
 }
 
-/// The user's memberships with their organizations, oldest first.
+/// The user's memberships with their organizations, oldest first: one query (a JOIN).
 pub(crate) async fn memberships_of(
     db: &impl ConnectionTrait,
     user_id: Uuid,
 ) -> Result<Vec<(membership::Model, organization::Model)>, DbErr> {
-    let memberships = membership::Entity::find()
+    let rows = membership::Entity::find()
+        .join(JoinType::InnerJoin, membership::organization())
+        .select_also(organization::Entity)
         .filter(membership::Column::UserId.eq(user_id))
         .order_by_asc(membership::Column::CreatedAt)
         .all(db)
         .await?;
-    let ids: Vec<Uuid> = memberships.iter().map(|m| m.org_id).collect();
-    let orgs = organization::Entity::find()
-        .filter(organization::Column::Id.is_in(ids))
-        .all(db)
-        .await?;
-    Ok(memberships
+    Ok(rows
         .into_iter()
-        .filter_map(|m| {
-            let org = orgs.iter().find(|o| o.id == m.org_id)?.clone();
-            Some((m, org))
-        })
+        .filter_map(|(membership, org)| Some((membership, org?)))
         .collect())
 }
 
-/// An organization's members with their accounts, oldest first.
+/// An organization's members with their accounts, oldest first: one query (a JOIN).
 pub(crate) async fn members(
     db: &impl ConnectionTrait,
     org_id: Uuid,
 ) -> Result<Vec<(membership::Model, user::Model)>, DbErr> {
-    let memberships = membership::Entity::find()
+    let rows = membership::Entity::find()
+        .join(JoinType::InnerJoin, membership::user())
+        .select_also(user::Entity)
         .filter(membership::Column::OrgId.eq(org_id))
         .order_by_asc(membership::Column::CreatedAt)
         .all(db)
         .await?;
-    let ids: Vec<Uuid> = memberships.iter().map(|m| m.user_id).collect();
-    let users = user::Entity::find()
-        .filter(user::Column::Id.is_in(ids))
-        .all(db)
-        .await?;
-    Ok(memberships
+    Ok(rows
         .into_iter()
-        .filter_map(|m| {
-            let user = users.iter().find(|u| u.id == m.user_id)?.clone();
-            Some((m, user))
-        })
+        .filter_map(|(membership, user)| Some((membership, user?)))
         .collect())
 }
 
