@@ -28,7 +28,7 @@ use crate::{
     revocation::RevocationView,
 };
 
-/// Builds a [`Portcullis`]. Every setting has a safe default except the secret.
+/// Builds a [`Portcullis`](crate::Portcullis). Every setting has a safe default except the secret.
 ///
 /// ```rust,no_run
 /// use std::time::Duration;

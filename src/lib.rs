@@ -205,7 +205,7 @@ pub mod users {
     };
 }
 
-/// Sessions from Rust, as [`Portcullis::sessions`] hands them out, and the [`Grant`]
+/// Sessions from Rust, as [`Portcullis::sessions`] hands them out, and the [`Grant`](crate::sessions::Grant)
 /// every sign-in answers.
 pub mod sessions {
     pub use crate::flows::sessions::{Grant, Sessions};

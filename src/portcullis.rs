@@ -155,7 +155,7 @@ impl Portcullis {
     /// Deletes what the retention rules let go of (expired links, codes, ceremonies,
     /// ended sessions, old audit events; see [`retention`](crate::retention)). Each
     /// instance already does this every
-    /// [`retention_sweep_interval`](Config::retention_sweep_interval); call it yourself
+    /// [`sweep_interval`](crate::config::RetentionConfig::sweep_interval); call it yourself
     /// when that interval is zero.
     ///
     /// # Errors

@@ -39,7 +39,7 @@ pub(crate) enum Via {
 
 /// Layer that authenticates every request; see the [module docs](crate::auth).
 ///
-/// Created with [`Portcullis::session_layer`].
+/// Created with [`Portcullis::session_layer`](crate::Portcullis::session_layer).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct AuthLayer {

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::Error;
 
-/// Why [`CurrentUser`] or [`CurrentUserRecord`] could not be extracted.
+/// Why [`CurrentUser`](crate::CurrentUser) or [`CurrentUserRecord`](crate::CurrentUserRecord) could not be extracted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthRejection {

@@ -181,7 +181,7 @@ fn is_sequential(lower: &str) -> bool {
 ///
 /// When the check itself fails, the password is accepted and the failure logged (an
 /// outage of the corpus does not stop sign-ups), unless the host chose
-/// [`breached_passwords_fail_closed`](crate::Config::breached_passwords_fail_closed):
+/// [`breached_passwords_fail_closed`](crate::config::PasswordConfig::breached_fail_closed):
 /// then it is refused with 503 `unavailable`.
 #[async_trait::async_trait]
 pub trait BreachedPasswords: Send + Sync + fmt::Debug + 'static {
