@@ -103,6 +103,30 @@ pub enum AuditKind {
     /// So many wrong codes were entered for an address today that code sign-in to it is
     /// paused; the owner was emailed.
     CodeGuessingCapped,
+    /// A TOTP enrolment began (not yet a factor).
+    MfaEnrolmentStarted,
+    /// A second factor was turned on (a TOTP enrolment confirmed); other sessions were
+    /// revoked.
+    MfaEnabled,
+    /// The second factor was turned off by its owner.
+    MfaDisabled,
+    /// An operator reset a user's second factors from Rust (`Users::mfa(..).reset()`).
+    MfaReset,
+    /// A first factor was right on an account with a second factor: an `mfa_token` was
+    /// issued instead of a session (`detail.method`).
+    MfaChallenged,
+    /// A wrong second-factor code (`detail.factor`, `detail.failures` in a row).
+    MfaFailed,
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated,
+    /// A recovery code was used (`detail.left`); the owner was emailed.
+    RecoveryCodeUsed,
+    /// A session proved itself again (`detail.method`; `detail.acr` after).
+    Reauthenticated,
+    /// A re-authentication failed (`detail.method`).
+    ReauthenticationFailed,
+    /// An organization's second-factor requirement changed (`detail.require_mfa`).
+    OrgMfaRequirementChanged,
 }
 
 impl AuditKind {
@@ -147,6 +171,17 @@ impl AuditKind {
             Self::OrgSwitched => "org_switched",
             Self::InvitationRevoked => "invitation_revoked",
             Self::CodeGuessingCapped => "code_guessing_capped",
+            Self::MfaEnrolmentStarted => "mfa_enrolment_started",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::MfaReset => "mfa_reset",
+            Self::MfaChallenged => "mfa_challenged",
+            Self::MfaFailed => "mfa_failed",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::Reauthenticated => "reauthenticated",
+            Self::ReauthenticationFailed => "reauthentication_failed",
+            Self::OrgMfaRequirementChanged => "org_mfa_requirement_changed",
         }
     }
 }

@@ -111,7 +111,17 @@ impl Error {
         Self::Forbidden(message.into())
     }
 
+    /// A 403 `mfa_required`: the action (or the active organization) needs a session that
+    /// passed a second factor.
+    #[must_use]
+    pub fn mfa_required() -> Self {
+        Self::MfaRequired(
+            "this needs a session that passed a second factor: verify with your authenticator (POST /reauthenticate) and retry".into(),
+        )
+    }
+
     /// A 403 `reauthentication_required`: the action needs a recent sign-in.
+    #[must_use]
     pub fn reauthentication_required() -> Self {
         Self::ReauthenticationRequired(
             "this needs a recent sign-in: sign in again (or re-authenticate) and retry".into(),

@@ -200,6 +200,7 @@ pub use self::portcullis::Portcullis;
 pub mod users {
     pub use crate::flows::{
         email_address::normalize_email,
+        mfa::{MfaStatus, UserMfa},
         phone::normalize_phone,
         users::{ImportedUser, NewUser, Users},
     };

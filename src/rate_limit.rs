@@ -125,11 +125,22 @@ pub enum Limit {
     OAuthAuthorizeGlobal,
     /// Social sign-in callbacks answered for one IP.
     OAuthCallbackPerIp,
+    /// Second-factor codes (TOTP, recovery codes, passkeys) checked for one user: with
+    /// three valid TOTP codes in a million at any moment, guessing stays hopeless.
+    MfaVerifyPerUser,
+    /// Second-factor codes checked from one IP.
+    MfaVerifyPerIp,
+    /// TOTP enrolments begun and confirmed by one user.
+    MfaEnrolPerUser,
+    /// Re-authentications (`POST /reauthenticate`) by one user, like sign-ins.
+    ReauthenticatePerUser,
+    /// Re-authentications from one IP.
+    ReauthenticatePerIp,
 }
 
 impl Limit {
     /// Every limit, for documentation and configuration checks.
-    pub const ALL: [Self; 35] = [
+    pub const ALL: [Self; 40] = [
         Self::SignInPerIp,
         Self::SignInPerEmailAndIp,
         Self::SignInPerEmail,
@@ -165,6 +176,11 @@ impl Limit {
         Self::OAuthAuthorizePerIp,
         Self::OAuthAuthorizeGlobal,
         Self::OAuthCallbackPerIp,
+        Self::MfaVerifyPerUser,
+        Self::MfaVerifyPerIp,
+        Self::MfaEnrolPerUser,
+        Self::ReauthenticatePerUser,
+        Self::ReauthenticatePerIp,
     ];
 
     /// The limit's `snake_case` name: the first part of its keys, and what the audit
@@ -207,6 +223,11 @@ impl Limit {
             Self::OAuthAuthorizePerIp => "oauth_authorize_per_ip",
             Self::OAuthAuthorizeGlobal => "oauth_authorize_global",
             Self::OAuthCallbackPerIp => "oauth_callback_per_ip",
+            Self::MfaVerifyPerUser => "mfa_verify_per_user",
+            Self::MfaVerifyPerIp => "mfa_verify_per_ip",
+            Self::MfaEnrolPerUser => "mfa_enrol_per_user",
+            Self::ReauthenticatePerUser => "reauthenticate_per_user",
+            Self::ReauthenticatePerIp => "reauthenticate_per_ip",
         }
     }
 
@@ -216,8 +237,14 @@ impl Limit {
         let secs = Duration::from_secs;
         let millis = Duration::from_millis;
         match self {
-            Self::SignInPerIp | Self::PasswordChangePerIp => Rule::new(20, secs(3)),
-            Self::SignInPerEmailAndIp | Self::PasswordChangePerUser => Rule::new(5, secs(60)),
+            Self::SignInPerIp
+            | Self::PasswordChangePerIp
+            | Self::MfaVerifyPerIp
+            | Self::ReauthenticatePerIp => Rule::new(20, secs(3)),
+            Self::SignInPerEmailAndIp
+            | Self::PasswordChangePerUser
+            | Self::MfaVerifyPerUser
+            | Self::ReauthenticatePerUser => Rule::new(5, secs(60)),
             Self::SignInPerEmail => Rule::new(20, secs(10)),
             Self::SignUpPerIp => Rule::new(10, secs(30)),
             Self::RefreshPerIp => Rule::new(120, millis(500)),
@@ -247,7 +274,7 @@ impl Limit {
             Self::SmsSendGlobal => Rule::new(30, secs(4)),
             Self::CodeGuessGlobal => Rule::new(100, millis(100)),
             Self::PasskeyBeginGlobal | Self::OAuthAuthorizeGlobal => Rule::new(1000, millis(5)),
-            Self::PasskeyRegisterPerUser => Rule::new(10, secs(30)),
+            Self::PasskeyRegisterPerUser | Self::MfaEnrolPerUser => Rule::new(10, secs(30)),
         }
     }
 

@@ -138,6 +138,7 @@ mod tests {
             email: None,
             email_verified: false,
             amr: vec![],
+            acr: "aal1".into(),
             org_id: None,
             org_role: None,
         }

@@ -50,15 +50,33 @@ pub struct Claims {
     /// Whether that address was verified.
     #[serde(default)]
     pub email_verified: bool,
-    /// Authentication methods used (RFC 8176): `pwd`, `otp`, `hwk`, ...
+    /// Authentication methods used (RFC 8176): `pwd`, `otp`, `hwk`, ...; after a second
+    /// factor, both (`["pwd", "otp"]`).
     #[serde(default)]
     pub amr: Vec<String>,
+    /// What the session proved (NIST SP 800-63B): `aal1` (one factor) or `aal2` (a second
+    /// factor, or a passkey with user verification).
+    #[serde(default = "aal1")]
+    pub acr: String,
     /// The session's active organization, if any.
     #[serde(default)]
     pub org_id: Option<Uuid>,
     /// The user's role in that organization, a hint only: permission checks re-read it.
     #[serde(default)]
     pub org_role: Option<String>,
+}
+
+fn aal1() -> String {
+    "aal1".to_owned()
+}
+
+impl Claims {
+    /// Whether the session passed a second factor (or signed in with a passkey):
+    /// `acr` is `aal2`.
+    #[must_use]
+    pub fn is_aal2(&self) -> bool {
+        self.acr == "aal2"
+    }
 }
 
 /// The only header we issue and the only shape we accept.
@@ -283,6 +301,7 @@ mod tests {
             email: Some("a@example.com".into()),
             email_verified: false,
             amr: vec!["pwd".into()],
+            acr: "aal1".into(),
             org_id: None,
             org_role: None,
         }

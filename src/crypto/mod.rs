@@ -134,6 +134,10 @@ pub(crate) struct DerivedKeys {
     pub(crate) csrf: hmac::Key,
     /// Peppers short one-time codes (a stolen database alone cannot brute-force them).
     pub(crate) codes: hmac::Key,
+    /// Seals TOTP secrets at rest (apart from the signing keys' key).
+    totp_sealing: aead::LessSafeKey,
+    /// Peppers recovery codes.
+    pub(crate) recovery_codes: hmac::Key,
 }
 
 impl DerivedKeys {
@@ -146,47 +150,67 @@ impl DerivedKeys {
                 .map(hmac::Key::from)
                 .unwrap_or_else(|_| unreachable!("32-byte HKDF output"))
         };
-        let sealing_info = [b"signing-key-sealing".as_slice()];
-        let key_sealing = prk
-            .expand(&sealing_info, &aead::AES_256_GCM)
-            .map(aead::UnboundKey::from)
-            .map(aead::LessSafeKey::new)
-            .unwrap_or_else(|_| unreachable!("32-byte HKDF output"));
+        let aead_key = |info: &'static [u8]| -> aead::LessSafeKey {
+            let info = [info];
+            prk.expand(&info, &aead::AES_256_GCM)
+                .map(aead::UnboundKey::from)
+                .map(aead::LessSafeKey::new)
+                .unwrap_or_else(|_| unreachable!("32-byte HKDF output"))
+        };
         Self {
-            key_sealing,
+            key_sealing: aead_key(b"signing-key-sealing"),
             refresh_chain: hmac_key(b"refresh-chain"),
             csrf: hmac_key(b"csrf"),
             codes: hmac_key(b"one-time-codes"),
+            totp_sealing: aead_key(b"totp-sealing"),
+            recovery_codes: hmac_key(b"recovery-codes"),
         }
     }
 
-    /// Seals `plaintext` with AES-256-GCM, binding it to `context`: nonce ‖ ciphertext ‖ tag.
+    /// Seals a signing key's private half with AES-256-GCM, binding it to `context`:
+    /// nonce ‖ ciphertext ‖ tag.
     pub(crate) fn seal(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        let nonce_bytes = random_bytes::<{ aead::NONCE_LEN }>();
-        let mut sealed = plaintext.to_vec();
-        let nonce = aead::Nonce::assume_unique_for_key(nonce_bytes);
-        // Sealing only fails for inputs over 64 GiB.
-        let tag = self
-            .key_sealing
-            .seal_in_place_separate_tag(nonce, aead::Aad::from(context), &mut sealed)
-            .unwrap_or_else(|_| unreachable!("small plaintext"));
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&sealed);
-        out.extend_from_slice(tag.as_ref());
-        out
+        seal_with(&self.key_sealing, context, plaintext)
     }
 
     /// Opens what [`seal`](Self::seal) produced for the same `context`.
     pub(crate) fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-        let (nonce, ciphertext) = sealed.split_at_checked(aead::NONCE_LEN)?;
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut buffer = ciphertext.to_vec();
-        let plain = self
-            .key_sealing
-            .open_in_place(nonce, aead::Aad::from(context), &mut buffer)
-            .ok()?;
-        Some(plain.to_vec())
+        open_with(&self.key_sealing, context, sealed)
     }
+
+    /// Seals a TOTP secret under its own key, bound to its owner.
+    pub(crate) fn seal_totp(&self, user_id: &[u8], secret: &[u8]) -> Vec<u8> {
+        seal_with(&self.totp_sealing, user_id, secret)
+    }
+
+    /// Opens what [`seal_totp`](Self::seal_totp) produced for the same owner.
+    pub(crate) fn open_totp(&self, user_id: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        open_with(&self.totp_sealing, user_id, sealed)
+    }
+}
+
+fn seal_with(key: &aead::LessSafeKey, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let nonce_bytes = random_bytes::<{ aead::NONCE_LEN }>();
+    let mut sealed = plaintext.to_vec();
+    let nonce = aead::Nonce::assume_unique_for_key(nonce_bytes);
+    // Sealing only fails for inputs over 64 GiB.
+    let tag = key
+        .seal_in_place_separate_tag(nonce, aead::Aad::from(context), &mut sealed)
+        .unwrap_or_else(|_| unreachable!("small plaintext"));
+    let mut out = nonce_bytes.to_vec();
+    out.extend_from_slice(&sealed);
+    out.extend_from_slice(tag.as_ref());
+    out
+}
+
+fn open_with(key: &aead::LessSafeKey, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    let (nonce, ciphertext) = sealed.split_at_checked(aead::NONCE_LEN)?;
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buffer = ciphertext.to_vec();
+    let plain = key
+        .open_in_place(nonce, aead::Aad::from(context), &mut buffer)
+        .ok()?;
+    Some(plain.to_vec())
 }
 
 impl fmt::Debug for DerivedKeys {
@@ -216,6 +240,25 @@ pub(crate) fn random_code() -> String {
             return format!("{:06}", draw % 1_000_000);
         }
     }
+}
+
+/// The alphabet of recovery codes: lower-case RFC 4648 base32 (no 0/1/8/9, so no O/I/B
+/// confusion when read off paper). 32 symbols: a random byte masked to 5 bits is uniform.
+pub(crate) const RECOVERY_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+/// Symbols in a recovery code: 12 × 5 = 60 bits.
+pub(crate) const RECOVERY_CODE_LEN: usize = 12;
+
+/// A fresh recovery code, `xxxx-xxxx-xxxx` (60 random bits).
+pub(crate) fn random_recovery_code() -> String {
+    let bytes = random_bytes::<RECOVERY_CODE_LEN>();
+    let mut code = String::with_capacity(RECOVERY_CODE_LEN + 2);
+    for (i, byte) in bytes.iter().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            code.push('-');
+        }
+        code.push(char::from(RECOVERY_ALPHABET[usize::from(byte & 31)]));
+    }
+    code
 }
 
 /// A fresh 256-bit random token, unpadded base64url (43 characters).

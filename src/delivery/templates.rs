@@ -76,6 +76,18 @@ pub enum Message<'a> {
         /// Which address, for people: "your email address", "your phone number".
         channel: &'a str,
     },
+    /// Two-step verification was turned on.
+    SecondFactorOn,
+    /// Two-step verification was turned off (by the owner, or reset by support).
+    SecondFactorOff,
+    /// A recovery code was used to sign in.
+    RecoveryCodeUsed {
+        /// How many unused codes are left.
+        left: u64,
+    },
+    /// Several wrong two-step codes in a row were entered after a right first factor:
+    /// someone may know the password.
+    WrongSecondFactorCodes,
 }
 
 impl Message<'_> {
@@ -92,6 +104,10 @@ impl Message<'_> {
             Self::SignInMethodAdded { .. } => "sign_in_method_added",
             Self::SignInMethodRemoved { .. } => "sign_in_method_removed",
             Self::TooManyWrongCodes { .. } => "too_many_wrong_codes",
+            Self::SecondFactorOn => "second_factor_on",
+            Self::SecondFactorOff => "second_factor_off",
+            Self::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Self::WrongSecondFactorCodes => "wrong_second_factor_codes",
         }
     }
 }
@@ -195,6 +211,37 @@ impl EmailTemplates for DefaultTemplates {
                 None,
                 "Sign-in links, your password and your other ways to sign in still work. If it was not you trying, someone may be guessing: consider adding a passkey."
                     .to_owned(),
+            ),
+            Message::SecondFactorOn => (
+                format!("Two-step verification is on for your {product} account"),
+                format!(
+                    "Signing in to {product} now asks for a code from your authenticator app after your password. Keep your recovery codes somewhere safe."
+                ),
+                None,
+                "If it was not you, reset your password now and contact support.".to_owned(),
+            ),
+            Message::SecondFactorOff => (
+                format!("Two-step verification is off for your {product} account"),
+                format!("Two-step verification was turned off for your {product} account."),
+                None,
+                "If it was not you, reset your password now and contact support.".to_owned(),
+            ),
+            Message::RecoveryCodeUsed { left } => (
+                format!("A recovery code was used for your {product} account"),
+                format!(
+                    "Someone signed in to your {product} account with one of your recovery codes. {left} unused codes are left."
+                ),
+                None,
+                "If it was you, consider making a new set of codes. If it was not you, reset your password now and contact support."
+                    .to_owned(),
+            ),
+            Message::WrongSecondFactorCodes => (
+                format!("Wrong two-step codes for your {product} account"),
+                format!(
+                    "Several wrong two-step verification codes were entered for your {product} account, after a correct password or sign-in link."
+                ),
+                None,
+                "If it was not you, someone may know your password: change it now.".to_owned(),
             ),
         };
         let via = branding
@@ -325,6 +372,13 @@ mod tests {
             Message::SignInMethodRemoved {
                 method: "A passkey",
             },
+            Message::TooManyWrongCodes {
+                channel: "your email address",
+            },
+            Message::SecondFactorOn,
+            Message::SecondFactorOff,
+            Message::RecoveryCodeUsed { left: 9 },
+            Message::WrongSecondFactorCodes,
         ] {
             let rendered = DefaultTemplates.render(&message, &b);
             assert!(!rendered.subject.is_empty() && !rendered.text.is_empty());

@@ -21,6 +21,8 @@
 //! | [`oauth_account`] | `portcullis_oauth_accounts` | provider account linked to a user |
 //! | [`oauth_state`] | `portcullis_oauth_states` | social sign-in in flight |
 //! | [`code_failure`] | `portcullis_code_failures` | address whose codes were guessed wrong today |
+//! | [`totp`] | `portcullis_totp` | user with an authenticator app (or enrolling one) |
+//! | [`recovery_code`] | `portcullis_recovery_codes` | recovery code of a user with a second factor |
 //!
 //! Hosts may read these tables (for example join `portcullis_users` from their own
 //! entities) but should write through portcullis' Rust API, which keeps the in-memory
@@ -38,8 +40,10 @@ pub mod one_time_secret;
 pub mod organization;
 pub mod passkey;
 pub mod password_credential;
+pub mod recovery_code;
 pub mod session;
 pub mod signing_key;
+pub mod totp;
 pub mod user;
 pub mod webauthn_challenge;
 pub mod webauthn_handle;

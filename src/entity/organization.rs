@@ -17,6 +17,9 @@ pub struct Model {
     pub slug: String,
     /// Host-defined JSON object, stored as text (editable by admins).
     pub metadata: String,
+    /// Whether members must have passed a second factor (an `aal2` session) to switch
+    /// into it or use its permissions.
+    pub require_mfa: bool,
     /// When it was created.
     pub created_at: TimeDateTimeWithTimeZone,
     /// When it last changed.

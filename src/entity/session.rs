@@ -29,6 +29,13 @@ pub struct Model {
     pub auth_method: String,
     /// Authentication method references (RFC 8176), space-separated: `pwd`, `otp`, `hwk`, ...
     pub amr: String,
+    /// What the session proved (NIST SP 800-63B): `aal1` (one factor) or `aal2` (two, or a
+    /// passkey with user verification). A refresh keeps it.
+    pub acr: String,
+    /// When the session last proved who it is: its sign-in, or its last
+    /// re-authentication (`None`: its sign-in, `created_at`). The fresh-session rule reads
+    /// it.
+    pub auth_time: Option<TimeDateTimeWithTimeZone>,
     /// Client IP at sign-in.
     pub ip: Option<String>,
     /// Client user agent at sign-in (truncated).

@@ -54,6 +54,20 @@ impl CurrentUser {
         self.0.sid
     }
 
+    /// What the session proved: `"aal1"` (one factor) or `"aal2"` (a second factor, or a
+    /// passkey). See also [`RequireAal2`](crate::extract::RequireAal2).
+    #[must_use]
+    pub fn acr(&self) -> &str {
+        &self.0.acr
+    }
+
+    /// The methods the session was made with (RFC 8176): `["pwd"]`, `["pwd", "otp"]`,
+    /// `["hwk"]`, ...
+    #[must_use]
+    pub fn amr(&self) -> &[String] {
+        &self.0.amr
+    }
+
     /// All claims of the access token.
     #[must_use]
     pub fn claims(&self) -> &Claims {

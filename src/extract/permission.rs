@@ -99,16 +99,21 @@ impl<S: Send + Sync, P: Permission> FromRequestParts<S> for RequirePermission<P>
                 "no active organization; switch to one first",
             ))
         })?;
-        let (membership, _) =
-            crate::flows::orgs::authorize(&ctx, &ctx.db, user.id(), org_id, P::NAME)
-                .await
-                .map_err(|err| match err {
-                    // Removed since the token was issued: not allowed, rather than "not found".
-                    Error::NotFound => AuthRejection::Load(Error::forbidden(
-                        "you are not a member of the active organization",
-                    )),
-                    other => AuthRejection::Load(other),
-                })?;
+        let (membership, _) = crate::flows::orgs::authorize(
+            &ctx,
+            &ctx.db,
+            crate::flows::orgs::Caller::of(&user),
+            org_id,
+            P::NAME,
+        )
+        .await
+        .map_err(|err| match err {
+            // Removed since the token was issued: not allowed, rather than "not found".
+            Error::NotFound => AuthRejection::Load(Error::forbidden(
+                "you are not a member of the active organization",
+            )),
+            other => AuthRejection::Load(other),
+        })?;
         Ok(Self {
             user,
             org_id,

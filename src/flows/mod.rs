@@ -8,6 +8,7 @@
 pub(crate) mod email_address;
 pub(crate) mod email_verification;
 pub(crate) mod health;
+pub(crate) mod mfa;
 pub(crate) mod new_password;
 #[cfg(feature = "oauth")]
 pub(crate) mod oauth;

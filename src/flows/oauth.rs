@@ -32,8 +32,8 @@ use crate::{
     entity::{oauth_account, oauth_state, user},
     flows::{
         email_address::normalize_email,
-        sessions::{self, Grant},
-        sign_in_methods, users,
+        mfa::{self, SignedIn},
+        sessions, sign_in_methods, users,
     },
     oauth::{Identity, OAuth, OAuthProvider, Protocol, client::refused},
     rate_limit::Limit,
@@ -168,8 +168,9 @@ pub(crate) struct CallbackParams {
 
 /// What a callback did.
 pub(crate) enum Outcome {
-    /// Someone signed in (a new user, possibly).
-    SignedIn(Box<Grant>),
+    /// Someone signed in (a new user, possibly), or passed the first factor of an account
+    /// with a second one.
+    SignedIn(SignedIn),
     /// The provider was linked to the signed-in user who started the flow.
     Linked(oauth_account::Model),
 }
@@ -474,29 +475,35 @@ async fn settle(
         return Err(Error::EmailNotVerified);
     }
     let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
-    let grant = sessions::start(ctx, &txn, user, has_password, sessions::OAUTH, client).await?;
+    let signed_in_user = user.clone();
+    let signed_in = mfa::sign_in(ctx, &txn, user, has_password, sessions::OAUTH, client).await?;
     txn.commit().await?;
-    users::claimed(ctx, grant.user.id, claim, "oauth", client).await;
+    users::claimed(ctx, signed_in_user.id, claim, "oauth", client).await;
     if let Some(account) = &created {
         audit_link(ctx, account, client).await;
     }
     if merged {
         // Joined an existing account by its email: the owner hears of it.
         let method = format!("Your {} account", provider.label());
-        ctx.outbox
-            .notify(&grant.user, &Message::SignInMethodAdded { method: &method });
+        ctx.outbox.notify(
+            &signed_in_user,
+            &Message::SignInMethodAdded { method: &method },
+        );
     }
-    ctx.auditor
-        .record(
-            AuditEvent::new(AuditKind::SignIn)
-                .user(grant.user.id)
-                .session(grant.session.id)
-                .client(client)
-                .detail("method", sessions::OAUTH.name)
-                .detail("provider", provider.name()),
-        )
-        .await;
-    Ok(Outcome::SignedIn(Box::new(grant)))
+    if let SignedIn::Granted(grant) = &signed_in {
+        ctx.auditor
+            .record(
+                AuditEvent::new(AuditKind::SignIn)
+                    .user(grant.user.id)
+                    .session(grant.session.id)
+                    .client(client)
+                    .detail("method", sessions::OAUTH.name)
+                    .detail("provider", provider.name()),
+            )
+            .await;
+    }
+    signed_in.audit_challenge(ctx, client).await;
+    Ok(Outcome::SignedIn(signed_in))
 }
 
 fn new_account(

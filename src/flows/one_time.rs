@@ -44,6 +44,8 @@ pub(crate) enum Purpose {
     SmsOtp,
     /// Joins an organization (7 days).
     Invitation,
+    /// Finishes a sign-in with a second factor: the `mfa_token` (5 min).
+    MfaChallenge,
 }
 
 impl Purpose {
@@ -55,6 +57,7 @@ impl Purpose {
             Self::EmailOtp => "email_otp",
             Self::SmsOtp => "sms_otp",
             Self::Invitation => "invitation",
+            Self::MfaChallenge => "mfa_challenge",
         }
     }
 
@@ -65,18 +68,20 @@ impl Purpose {
             Self::PasswordReset => Duration::from_secs(3600),
             Self::MagicLink | Self::EmailOtp | Self::SmsOtp => Duration::from_secs(600),
             Self::Invitation => Duration::from_secs(7 * 24 * 3600),
+            Self::MfaChallenge => Duration::from_secs(300),
         }
     }
 }
 
-/// Every purpose of a link or code sent for an account. A password reset or change kills
-/// every live one of them.
+/// Every purpose of a link or code sent for an account, and the sign-ins waiting for a
+/// second factor. A password reset or change kills every live one of them.
 pub(crate) const USER_LINK_PURPOSES: &[&str] = &[
     "email_verification",
     "password_reset",
     "magic_link",
     "email_otp",
     "sms_otp",
+    "mfa_challenge",
 ];
 
 /// Issues a new link token of `purpose` for `identifier` (superseding older ones) and
@@ -93,6 +98,69 @@ pub(crate) async fn issue(
     let hash = crypto::sha256_hex(token.as_bytes());
     insert(ctx, purpose, user_id, identifier, lifetime, data, hash).await?;
     Ok(token)
+}
+
+/// Issues a token of `purpose` bound to `user_id` only (no address, so it supersedes
+/// nothing: two devices may sign in at once), written through `db` (the transaction of
+/// the sign-in it continues).
+pub(crate) async fn issue_for_user(
+    ctx: &Context,
+    db: &impl ConnectionTrait,
+    purpose: Purpose,
+    user_id: Uuid,
+    data: serde_json::Value,
+) -> Result<String, Error> {
+    let token = crypto::random_token();
+    let now = ctx.now();
+    let lifetime =
+        time::Duration::try_from(purpose.max_lifetime()).unwrap_or(time::Duration::MINUTE);
+    let row = one_time_secret::Model {
+        id: Uuid::now_v7(),
+        purpose: purpose.as_str().to_owned(),
+        user_id: Some(user_id),
+        identifier: None,
+        secret_hash: Redacted(crypto::sha256_hex(token.as_bytes())),
+        attempts: 0,
+        data: Some(data.to_string()),
+        created_at: now,
+        expires_at: now + lifetime,
+        consumed_at: None,
+    };
+    store::one_time::insert(db, row).await?;
+    Ok(token)
+}
+
+/// The live token of `purpose`, without consuming it: [`Error::TokenInvalid`] if it is
+/// unknown, of another purpose or used; [`Error::TokenExpired`] past its lifetime.
+pub(crate) async fn find_live(
+    db: &impl ConnectionTrait,
+    purpose: Purpose,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<one_time_secret::Model, Error> {
+    if token.len() != 43 || crypto::b64_decode(token).is_none_or(|bytes| bytes.len() != 32) {
+        return Err(Error::TokenInvalid);
+    }
+    let hash = crypto::sha256_hex(token.as_bytes());
+    let row = store::one_time::find(db, purpose.as_str(), &hash)
+        .await?
+        .filter(|row| row.consumed_at.is_none())
+        .ok_or(Error::TokenInvalid)?;
+    if row.expires_at <= now {
+        return Err(Error::TokenExpired);
+    }
+    Ok(row)
+}
+
+/// Counts one guess against a live token, if it has guesses left
+/// ([`MAX_CODE_ATTEMPTS`]); a token out of guesses dies ([`Error::TooManyAttempts`]).
+pub(crate) async fn count_guess(ctx: &Context, row: &one_time_secret::Model) -> Result<(), Error> {
+    if store::one_time::count_attempt(&ctx.db, row.id, MAX_CODE_ATTEMPTS).await? {
+        Ok(())
+    } else {
+        store::one_time::mark_consumed(&ctx.db, row.id, ctx.now()).await?;
+        Err(Error::TooManyAttempts)
+    }
 }
 
 /// Guesses one code may take before it dies.

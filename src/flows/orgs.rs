@@ -36,18 +36,46 @@ use crate::{
 /// How long an invitation can be accepted.
 pub(crate) const INVITATION_DAYS: i64 = 7;
 
+/// Who acts on an organization: the user, and whether their session passed a second
+/// factor (organizations may require one).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caller {
+    pub(crate) id: Uuid,
+    pub(crate) aal2: bool,
+}
+
+impl Caller {
+    /// The caller behind a verified access token.
+    pub(crate) fn of(claims: &Claims) -> Self {
+        Self {
+            id: claims.sub,
+            aal2: claims.is_aal2(),
+        }
+    }
+
+    /// Host code acting from Rust, with no session to judge.
+    pub(crate) fn trusted(id: Uuid) -> Self {
+        Self { id, aal2: true }
+    }
+}
+
 /// The caller's membership of `org_id` and its role, provided it grants `permission`.
-/// Non-members get [`Error::NotFound`], members without the permission [`Error::Forbidden`].
+/// Non-members get [`Error::NotFound`], members without the permission [`Error::Forbidden`],
+/// members of an organization that requires a second factor, from a session that did not
+/// pass one, [`Error::MfaRequired`].
 pub(crate) async fn authorize(
     ctx: &Context,
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    caller: Caller,
     org_id: Uuid,
     permission: &str,
 ) -> Result<(membership::Model, Role), Error> {
-    let membership = store::orgs::membership(db, org_id, user_id)
+    let membership = store::orgs::membership(db, org_id, caller.id)
         .await?
         .ok_or(Error::NotFound)?;
+    if !caller.aal2 && requires_mfa(db, org_id).await? {
+        return Err(Error::mfa_required());
+    }
     let role = ctx
         .roles
         .get(&membership.role)
@@ -61,6 +89,13 @@ pub(crate) async fn authorize(
     Ok((membership, role))
 }
 
+/// Whether the organization requires its members to have passed a second factor.
+pub(crate) async fn requires_mfa(db: &impl ConnectionTrait, org_id: Uuid) -> Result<bool, Error> {
+    Ok(store::orgs::find_org(db, org_id)
+        .await?
+        .is_some_and(|org| org.require_mfa))
+}
+
 /// Whether `user_id` holds `permission` in `org_id` (for host code, from Rust).
 pub(crate) async fn has_permission(
     ctx: &Context,
@@ -68,11 +103,21 @@ pub(crate) async fn has_permission(
     org_id: Uuid,
     permission: &str,
 ) -> Result<bool, Error> {
-    match authorize(ctx, &ctx.db, user_id, org_id, permission).await {
+    match authorize(ctx, &ctx.db, Caller::trusted(user_id), org_id, permission).await {
         Ok(_) => Ok(true),
         Err(Error::NotFound | Error::Forbidden(_)) => Ok(false),
         Err(other) => Err(other),
     }
+}
+
+/// The caller's standing in the session's active organization.
+pub(crate) struct Active {
+    pub(crate) membership: membership::Model,
+    /// What the role grants; empty while `mfa_required`.
+    pub(crate) permissions: Vec<String>,
+    /// The organization requires a second factor this session has not passed: none of
+    /// the permissions can be used until it does.
+    pub(crate) mfa_required: bool,
 }
 
 /// The caller's membership of the session's active organization and the permissions its
@@ -81,19 +126,27 @@ pub(crate) async fn has_permission(
 pub(crate) async fn active_permissions(
     ctx: &Context,
     claims: &Claims,
-) -> Result<Option<(membership::Model, Vec<String>)>, Error> {
+) -> Result<Option<Active>, Error> {
     let Some(org_id) = claims.org_id else {
         return Ok(None);
     };
     let Some(membership) = store::orgs::membership(&ctx.db, org_id, claims.sub).await? else {
         return Ok(None);
     };
-    let permissions = ctx
-        .roles
-        .get(&membership.role)
-        .map(|role| role.permissions.to_vec())
-        .unwrap_or_default();
-    Ok(Some((membership, permissions)))
+    let mfa_required = !claims.is_aal2() && requires_mfa(&ctx.db, org_id).await?;
+    let permissions = if mfa_required {
+        Vec::new()
+    } else {
+        ctx.roles
+            .get(&membership.role)
+            .map(|role| role.permissions.to_vec())
+            .unwrap_or_default()
+    };
+    Ok(Some(Active {
+        membership,
+        permissions,
+        mfa_required,
+    }))
 }
 
 /// The caller's organizations with their role in each, oldest membership first.
@@ -107,10 +160,11 @@ pub(crate) async fn list(
 /// An organization and the caller's membership of it (`org:read`).
 pub(crate) async fn read(
     ctx: &Context,
-    user_id: Uuid,
+    claims: &Claims,
     org_id: Uuid,
 ) -> Result<(organization::Model, membership::Model), Error> {
-    let (membership, _) = authorize(ctx, &ctx.db, user_id, org_id, roles::ORG_READ).await?;
+    let (membership, _) =
+        authorize(ctx, &ctx.db, Caller::of(claims), org_id, roles::ORG_READ).await?;
     let org = store::orgs::find_org(&ctx.db, org_id)
         .await?
         .ok_or(Error::NotFound)?;
@@ -120,20 +174,34 @@ pub(crate) async fn read(
 /// An organization's members with their accounts, oldest first (`members:read`).
 pub(crate) async fn members(
     ctx: &Context,
-    user_id: Uuid,
+    claims: &Claims,
     org_id: Uuid,
 ) -> Result<Vec<(membership::Model, user::Model)>, Error> {
-    authorize(ctx, &ctx.db, user_id, org_id, roles::MEMBERS_READ).await?;
+    authorize(
+        ctx,
+        &ctx.db,
+        Caller::of(claims),
+        org_id,
+        roles::MEMBERS_READ,
+    )
+    .await?;
     Ok(store::orgs::members(&ctx.db, org_id).await?)
 }
 
 /// An organization's pending invitations, newest first (`invitations:manage`).
 pub(crate) async fn invitations(
     ctx: &Context,
-    user_id: Uuid,
+    claims: &Claims,
     org_id: Uuid,
 ) -> Result<Vec<invitation::Model>, Error> {
-    authorize(ctx, &ctx.db, user_id, org_id, roles::INVITATIONS_MANAGE).await?;
+    authorize(
+        ctx,
+        &ctx.db,
+        Caller::of(claims),
+        org_id,
+        roles::INVITATIONS_MANAGE,
+    )
+    .await?;
     Ok(store::orgs::pending_invitations(&ctx.db, org_id, ctx.now()).await?)
 }
 
@@ -209,6 +277,7 @@ pub(crate) async fn create(
             name: name.clone(),
             slug,
             metadata: "{}".into(),
+            require_mfa: false,
             created_at: now,
             updated_at: now,
         };
@@ -249,18 +318,42 @@ pub(crate) struct Update {
     pub(crate) name: Option<String>,
     pub(crate) slug: Option<String>,
     pub(crate) metadata: Option<serde_json::Value>,
+    /// Whether members need a second factor: owners only, from a fresh session that
+    /// passed one (so an owner cannot lock everyone out, themselves included).
+    pub(crate) require_mfa: Option<bool>,
 }
 
-/// Renames an organization (or changes its slug or metadata): `org:update`.
-#[tracing::instrument(skip_all, fields(user.id = %user_id, org.id = %org_id))]
+/// Renames an organization (or changes its slug or metadata): `org:update`; its
+/// second-factor requirement: owners, from a fresh `aal2` session.
+#[tracing::instrument(skip_all, fields(user.id = %claims.sub, org.id = %org_id))]
 pub(crate) async fn update(
     ctx: &Context,
-    user_id: Uuid,
+    claims: &Claims,
     org_id: Uuid,
     change: Update,
+    client: &ClientInfo,
 ) -> Result<(organization::Model, Option<String>), Error> {
-    authorize(ctx, &ctx.db, user_id, org_id, roles::ORG_UPDATE).await?;
+    let user_id = claims.sub;
+    let (membership, _) =
+        authorize(ctx, &ctx.db, Caller::of(claims), org_id, roles::ORG_UPDATE).await?;
+    if let Some(require_mfa) = change.require_mfa {
+        if membership.role != OWNER {
+            return Err(Error::forbidden(
+                "only an owner may change the second-factor requirement",
+            ));
+        }
+        sessions::require_fresh(ctx, claims.auth_time)?;
+        if require_mfa && !claims.is_aal2() {
+            return Err(Error::MfaRequired(
+                "turn on two-step verification and sign in with it first".into(),
+            ));
+        }
+    }
+    let before = store::orgs::find_org(&ctx.db, org_id)
+        .await?
+        .ok_or(Error::NotFound)?;
     let change = store::orgs::OrgChange {
+        require_mfa: change.require_mfa,
         name: change.name.as_deref().map(check_name).transpose()?,
         slug: change.slug.as_deref().map(check_slug).transpose()?,
         metadata: change
@@ -281,6 +374,17 @@ pub(crate) async fn update(
     let org = store::orgs::find_org(&ctx.db, org_id)
         .await?
         .ok_or(Error::NotFound)?;
+    if org.require_mfa != before.require_mfa {
+        ctx.auditor
+            .record(
+                AuditEvent::new(AuditKind::OrgMfaRequirementChanged)
+                    .user(user_id)
+                    .client(client)
+                    .detail("org_id", org_id.to_string())
+                    .detail("require_mfa", org.require_mfa),
+            )
+            .await;
+    }
     let role = store::orgs::membership(&ctx.db, org_id, user_id)
         .await?
         .map(|m| m.role);
@@ -296,7 +400,7 @@ pub(crate) async fn delete(
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let user_id = actor.sub;
-    authorize(ctx, &ctx.db, user_id, org_id, roles::ORG_DELETE).await?;
+    authorize(ctx, &ctx.db, Caller::of(actor), org_id, roles::ORG_DELETE).await?;
     sessions::require_fresh(ctx, actor.auth_time)?;
     let txn = ctx.db.begin().await?;
     store::orgs::clear_active_org(&txn, org_id, None).await?;
@@ -335,7 +439,8 @@ pub(crate) async fn change_role(
         .await?
         .ok_or(Error::NotFound)?;
     let actor = claims.sub;
-    let (_, actor_role) = authorize(ctx, &txn, actor, org_id, roles::MEMBERS_MANAGE).await?;
+    let (_, actor_role) =
+        authorize(ctx, &txn, Caller::of(claims), org_id, roles::MEMBERS_MANAGE).await?;
     if actor == target {
         return Err(Error::forbidden("nobody changes their own role"));
     }
@@ -399,7 +504,8 @@ pub(crate) async fn remove(
             .await?
             .ok_or(Error::NotFound)?
     } else {
-        let (_, actor_role) = authorize(ctx, &txn, actor, org_id, roles::MEMBERS_MANAGE).await?;
+        let (_, actor_role) =
+            authorize(ctx, &txn, Caller::of(claims), org_id, roles::MEMBERS_MANAGE).await?;
         let current = store::orgs::membership(&txn, org_id, target)
             .await?
             .ok_or(Error::NotFound)?;
@@ -454,7 +560,14 @@ pub(crate) async fn invite(
         .get(role)
         .cloned()
         .ok_or_else(|| Error::invalid_request("role: unknown role"))?;
-    let (_, actor_role) = authorize(ctx, &ctx.db, actor, org_id, roles::INVITATIONS_MANAGE).await?;
+    let (_, actor_role) = authorize(
+        ctx,
+        &ctx.db,
+        Caller::of(claims),
+        org_id,
+        roles::INVITATIONS_MANAGE,
+    )
+    .await?;
     if role.rank > actor_role.rank {
         return Err(Error::forbidden(
             "you cannot invite to a role above your own",
@@ -569,15 +682,23 @@ pub(crate) fn name_for_email(name: &str) -> String {
 }
 
 /// Revokes a pending invitation: `invitations:manage`.
-#[tracing::instrument(skip_all, fields(user.id = %actor, org.id = %org_id))]
+#[tracing::instrument(skip_all, fields(user.id = %claims.sub, org.id = %org_id))]
 pub(crate) async fn revoke_invitation(
     ctx: &Context,
-    actor: Uuid,
+    claims: &Claims,
     org_id: Uuid,
     invitation_id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
-    authorize(ctx, &ctx.db, actor, org_id, roles::INVITATIONS_MANAGE).await?;
+    let actor = claims.sub;
+    authorize(
+        ctx,
+        &ctx.db,
+        Caller::of(claims),
+        org_id,
+        roles::INVITATIONS_MANAGE,
+    )
+    .await?;
     let invitation = store::orgs::find_invitation(&ctx.db, invitation_id)
         .await?
         .filter(|invitation| invitation.org_id == org_id)

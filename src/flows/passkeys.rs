@@ -66,6 +66,12 @@ const REGISTRATION: &str = "registration";
 const SIGN_IN: &str = "sign_in";
 /// Sign-in with whichever discoverable credential the browser offers.
 const DISCOVERABLE: &str = "discoverable";
+/// A second factor for the user who passed a first one (or a re-authentication).
+const SECOND_FACTOR: &str = "second_factor";
+/// The ceremonies whose answer can re-authenticate a session.
+pub(crate) const REAUTHENTICATION_KINDS: &[&str] = &[SIGN_IN, DISCOVERABLE, SECOND_FACTOR];
+/// The ceremony a second factor answers.
+pub(crate) const SECOND_FACTOR_KINDS: &[&str] = &[SECOND_FACTOR];
 
 /// The relying party, or 404 when passkeys are off.
 fn relying(ctx: &Context) -> Result<&Webauthn, Error> {
@@ -424,7 +430,9 @@ async fn sweep_now_and_then(ctx: &Context) -> Result<(), Error> {
     Ok(())
 }
 
-/// `POST /passkeys/authenticate/complete`: check the answer and start a session.
+/// `POST /passkeys/authenticate/complete`: check the answer and start a session. A passkey
+/// with user verification is two factors in one: the session is `aal2`, and an account
+/// with a second factor is not asked for another.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn complete_sign_in(
     ctx: &Context,
@@ -432,6 +440,110 @@ pub(crate) async fn complete_sign_in(
     credential: Value,
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
+    let asserted = check_assertion(
+        ctx,
+        challenge_id,
+        credential,
+        &[SIGN_IN, DISCOVERABLE],
+        None,
+        client,
+    )
+    .await?;
+    let row = &asserted.row;
+
+    let txn = ctx.db.begin().await?;
+    let user = store::users::find(&txn, row.user_id)
+        .await?
+        .ok_or(Error::InvalidCredentials)?;
+    if user.disabled_at.is_some() {
+        return Err(Error::UserDisabled);
+    }
+    if ctx.config.sign_in.require_email_verification
+        && user.email.is_some()
+        && user.email_verified_at.is_none()
+    {
+        return Err(Error::EmailNotVerified);
+    }
+    if !record_use(ctx, &txn, &asserted).await? {
+        drop(txn);
+        return Err(lost_race(ctx, &asserted, client).await);
+    }
+    let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
+    let grant = sessions::start(ctx, &txn, user, has_password, sessions::PASSKEY, client).await?;
+    txn.commit().await?;
+    ctx.auditor
+        .record(
+            AuditEvent::new(AuditKind::SignIn)
+                .user(grant.user.id)
+                .session(grant.session.id)
+                .client(client)
+                .detail("method", sessions::PASSKEY.name)
+                .detail("passkey_id", row.id.to_string()),
+        )
+        .await;
+    Ok(grant)
+}
+
+/// `POST /mfa/passkey/begin`: a ceremony listing the passkeys of the user who passed a
+/// first factor, for use as the second.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn begin_second_factor(
+    ctx: &Context,
+    user_id: Uuid,
+    client: &ClientInfo,
+) -> Result<(Uuid, Value), Error> {
+    let webauthn = relying(ctx)?;
+    ctx.throttle
+        .check(Limit::PasskeyBeginPerIp, &client.ip_key(), client)
+        .await?;
+    let passkeys = store::passkeys::list(&ctx.db, user_id).await?;
+    if passkeys.is_empty() {
+        return Err(Error::NotFound);
+    }
+    let (mut options, state) = webauthn
+        .start_discoverable_authentication()
+        .map_err(|err| Error::Internal(Box::new(err)))?;
+    options.mediation = None;
+    options.public_key.allow_credentials = passkeys
+        .iter()
+        .filter_map(|row| crypto::b64_decode(&row.credential_id))
+        .map(|id| AllowCredentials {
+            type_: "public-key".into(),
+            id,
+            transports: None,
+        })
+        .collect();
+    sweep_now_and_then(ctx).await?;
+    let row = ceremony_row(SECOND_FACTOR, Some(user_id), to_json(&state)?, ctx.now());
+    let id = row.id;
+    store::passkeys::insert_challenge(&ctx.db, row).await?;
+    let options =
+        serde_json::to_value(&options.public_key).map_err(|err| Error::Internal(Box::new(err)))?;
+    Ok((id, options))
+}
+
+/// A passkey answer that checked out: the passkey, and what its use changes.
+pub(crate) struct Asserted {
+    pub(crate) row: passkey::Model,
+    passkey: Passkey,
+    counter: u32,
+    backup_eligible: bool,
+    backup_state: bool,
+}
+
+/// Checks the answer to a ceremony of one of `kinds` (consumed first, whatever happens):
+/// the credential is a registered passkey of the right user (`owner`, when the caller
+/// knows who must be answering) and webauthn-rs accepts the assertion (challenge, origin,
+/// RP id, user verification, signature, counter). Every refusal is audited and answers
+/// `invalid_credentials`.
+pub(crate) async fn check_assertion(
+    ctx: &Context,
+    challenge_id: Uuid,
+    credential: Value,
+    kinds: &[&str],
+    owner: Option<Uuid>,
+    client: &ClientInfo,
+) -> Result<Asserted, Error> {
     let webauthn = relying(ctx)?;
     let credential: PublicKeyCredential = parse_credential(credential)?;
     ctx.throttle
@@ -439,7 +551,7 @@ pub(crate) async fn complete_sign_in(
         .await?;
     let ceremony = store::passkeys::find_challenge(&ctx.db, challenge_id)
         .await?
-        .filter(|row| row.kind == SIGN_IN || row.kind == DISCOVERABLE)
+        .filter(|row| kinds.contains(&row.kind.as_str()))
         .ok_or(Error::TokenInvalid)?;
     take(ctx, &ceremony).await?;
 
@@ -463,22 +575,23 @@ pub(crate) async fn complete_sign_in(
     else {
         return Err(refuse("unknown_passkey", None).await);
     };
-    // Named at begin: it must be that user's passkey. Unnamed: the authenticator's user
-    // handle must be the handle of the passkey's owner. Either way, a handle that came
-    // back must match.
+    // Named at begin (sign-in by email, second factor): it must be that user's passkey.
+    // Unnamed: the authenticator's user handle must be the handle of the passkey's owner.
+    // Either way, a handle that came back must match, and so must the owner the caller
+    // expects.
     let handle = match credential.get_user_unique_id() {
         Some(bytes) => Some(Uuid::from_slice(bytes).map_err(|_| Error::InvalidCredentials)?),
         None => None,
     };
     let owner_matches = match (ceremony.kind.as_str(), ceremony.user_id, handle) {
-        (SIGN_IN, Some(named), _) if named != row.user_id => false,
-        (SIGN_IN, None, _) => false,
+        (SIGN_IN | SECOND_FACTOR, Some(named), _) if named != row.user_id => false,
+        (SIGN_IN | SECOND_FACTOR, None, _) => false,
         (DISCOVERABLE, _, None) => false,
         (_, _, Some(handle)) => {
             store::passkeys::user_of_handle(&ctx.db, handle).await? == Some(row.user_id)
         }
         _ => true,
-    };
+    } && owner.is_none_or(|owner| owner == row.user_id);
     if !owner_matches {
         return Err(refuse("passkey_of_another_user", Some(row.user_id)).await);
     }
@@ -493,66 +606,63 @@ pub(crate) async fn complete_sign_in(
             return Err(Error::InvalidCredentials);
         }
         Err(err) => {
-            tracing::debug!(error = %err, "passkey sign-in refused");
+            tracing::debug!(error = %err, "passkey assertion refused");
             return Err(refuse("bad_assertion", Some(row.user_id)).await);
         }
     };
     passkey.update_credential(&result);
+    Ok(Asserted {
+        row,
+        passkey,
+        counter: result.counter(),
+        backup_eligible: result.backup_eligible(),
+        backup_state: result.backup_state(),
+    })
+}
 
-    let txn = ctx.db.begin().await?;
-    let user = store::users::find(&txn, row.user_id)
-        .await?
-        .ok_or(Error::InvalidCredentials)?;
-    if user.disabled_at.is_some() {
-        return Err(Error::UserDisabled);
-    }
-    if ctx.config.sign_in.require_email_verification
-        && user.email.is_some()
-        && user.email_verified_at.is_none()
-    {
-        return Err(Error::EmailNotVerified);
-    }
-    let recorded = store::passkeys::record_use(
-        &txn,
+/// Records a checked use (counter, flags, last use) through `db`, the transaction of its
+/// effect; `false` when another use moved the counter first or the passkey was removed
+/// meanwhile (drop the transaction, then answer [`lost_race`]).
+pub(crate) async fn record_use(
+    ctx: &Context,
+    db: &impl sea_orm::ConnectionTrait,
+    asserted: &Asserted,
+) -> Result<bool, Error> {
+    Ok(store::passkeys::record_use(
+        db,
         store::passkeys::Use {
-            id: row.id,
-            seen_counter: row.counter,
-            new_counter: i64::from(result.counter()),
-            passkey_json: &to_json(&passkey)?,
-            backup_eligible: result.backup_eligible(),
-            backup_state: result.backup_state(),
+            id: asserted.row.id,
+            seen_counter: asserted.row.counter,
+            new_counter: i64::from(asserted.counter),
+            passkey_json: &to_json(&asserted.passkey)?,
+            backup_eligible: asserted.backup_eligible,
+            backup_state: asserted.backup_state,
             now: ctx.now(),
         },
     )
-    .await?;
-    if !recorded {
-        drop(txn);
-        if store::passkeys::find_by_credential(&ctx.db, &row.credential_hash)
-            .await?
-            .is_none()
-        {
-            // Removed by its owner while this sign-in was being checked.
-            return Err(refuse("unknown_passkey", Some(row.user_id)).await);
+    .await?)
+}
+
+/// Why [`record_use`] lost: the passkey was removed by its owner while the answer was
+/// being checked, or two copies of one authenticator are at work (audited).
+pub(crate) async fn lost_race(ctx: &Context, asserted: &Asserted, client: &ClientInfo) -> Error {
+    let row = &asserted.row;
+    match store::passkeys::find_by_credential(&ctx.db, &row.credential_hash).await {
+        Ok(None) => {
+            ctx.auditor
+                .record(
+                    AuditEvent::new(AuditKind::SignInFailed)
+                        .user(row.user_id)
+                        .client(client)
+                        .detail("method", sessions::PASSKEY.name)
+                        .detail("reason", "unknown_passkey"),
+                )
+                .await;
         }
-        // Another sign-in moved the counter between our read and our write: two copies
-        // of one authenticator at work.
-        counter_regression(ctx, &row, client).await;
-        return Err(Error::InvalidCredentials);
+        Ok(Some(_)) => counter_regression(ctx, row, client).await,
+        Err(err) => return err.into(),
     }
-    let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
-    let grant = sessions::start(ctx, &txn, user, has_password, sessions::PASSKEY, client).await?;
-    txn.commit().await?;
-    ctx.auditor
-        .record(
-            AuditEvent::new(AuditKind::SignIn)
-                .user(grant.user.id)
-                .session(grant.session.id)
-                .client(client)
-                .detail("method", sessions::PASSKEY.name)
-                .detail("passkey_id", row.id.to_string()),
-        )
-        .await;
-    Ok(grant)
+    Error::InvalidCredentials
 }
 
 async fn counter_regression(ctx: &Context, row: &passkey::Model, client: &ClientInfo) {
@@ -616,11 +726,19 @@ pub(crate) async fn rename(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn remove(
     ctx: &Arc<Context>,
-    user_id: Uuid,
-    session_id: Uuid,
+    claims: &crate::crypto::jwt::Claims,
     id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
+    let (user_id, session_id) = (claims.sub, claims.sid);
+    // With two-step verification on, a passkey is a second factor too: removing a factor
+    // takes a session that passed one.
+    if !claims.is_aal2() && store::mfa::totp_on(&ctx.db, user_id).await? {
+        return Err(Error::MfaRequired(
+            "removing a passkey needs a session that passed a second factor: re-authenticate with a code or a passkey"
+                .into(),
+        ));
+    }
     let txn = ctx.db.begin().await?;
     let user = store::users::lock(&txn, user_id)
         .await?

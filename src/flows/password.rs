@@ -12,6 +12,7 @@ use crate::{
     entity::user,
     flows::{
         email_address::normalize_email,
+        mfa::{self, SignedIn},
         new_password::check_new_password,
         profile,
         sessions::{self, Grant},
@@ -112,7 +113,7 @@ pub(crate) async fn sign_in(
     email: &str,
     password: &str,
     client: &ClientInfo,
-) -> Result<Grant, Error> {
+) -> Result<SignedIn, Error> {
     let email = normalize_email(email)?;
     if ctx.config.passwords.policy.too_long(password) {
         // No account has such a password; refuse before hashing anything.
@@ -186,29 +187,35 @@ pub(crate) async fn sign_in(
         granted_for = Some(upgrade_hash(ctx, user.id, old, password.to_owned()).await);
     }
     let user_id = user.id;
-    let grant = sessions::start(ctx, &ctx.db, user, true, sessions::PASSWORD, client).await?;
+    let signed_in = mfa::sign_in(ctx, &ctx.db, user, true, sessions::PASSWORD, client).await?;
     // A reset or change may have committed while this password was being checked: the
-    // new session must not outlive the password it was granted for.
+    // new session must not outlive the password it was granted for (and a challenge
+    // issued meanwhile died with the reset).
     if store::users::password_hash(&ctx.db, user_id).await? != granted_for {
-        sessions::revoke(
-            ctx,
-            user_id,
-            Some(&[grant.session.id]),
-            None,
-            "password_changed",
-        )
-        .await?;
+        if let SignedIn::Granted(grant) = &signed_in {
+            sessions::revoke(
+                ctx,
+                user_id,
+                Some(&[grant.session.id]),
+                None,
+                "password_changed",
+            )
+            .await?;
+        }
         return Err(Error::InvalidCredentials);
     }
-    ctx.auditor
-        .record(
-            AuditEvent::new(AuditKind::SignIn)
-                .user(grant.user.id)
-                .session(grant.session.id)
-                .client(client),
-        )
-        .await;
-    Ok(grant)
+    if let SignedIn::Granted(grant) = &signed_in {
+        ctx.auditor
+            .record(
+                AuditEvent::new(AuditKind::SignIn)
+                    .user(grant.user.id)
+                    .session(grant.session.id)
+                    .client(client),
+            )
+            .await;
+    }
+    signed_in.audit_challenge(ctx, client).await;
+    Ok(signed_in)
 }
 
 /// Re-hashes a stale or imported hash with current argon2id and returns the hash now

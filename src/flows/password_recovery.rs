@@ -26,11 +26,10 @@ use crate::{
     delivery::{Branding, Message, single_line},
     flows::{
         email_address::normalize_email,
+        mfa::{self, SignedIn},
         new_password::check_new_password,
         one_time::{self, Purpose, USER_LINK_PURPOSES},
-        profile,
-        sessions::{self, Grant},
-        users,
+        profile, sessions, users,
     },
     origin::{self, Origin},
     rate_limit::Limit,
@@ -215,7 +214,7 @@ pub(crate) async fn reset(
     token: &str,
     password: &str,
     client: &ClientInfo,
-) -> Result<Option<Grant>, Error> {
+) -> Result<Option<SignedIn>, Error> {
     ctx.throttle
         .check(Limit::RedeemPerIp, &client.ip_key(), client)
         .await?;
@@ -266,8 +265,9 @@ pub(crate) async fn reset(
     let user = store::users::find(&ctx.db, user.id)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    let grant = sessions::start(ctx, &ctx.db, user, true, sessions::PASSWORD, client).await?;
-    Ok(Some(grant))
+    let signed_in = mfa::sign_in(ctx, &ctx.db, user, true, sessions::PASSWORD, client).await?;
+    signed_in.audit_challenge(ctx, client).await;
+    Ok(Some(signed_in))
 }
 
 /// A new password ends every link in flight for the account: resets, sign-in links and

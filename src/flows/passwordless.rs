@@ -24,9 +24,10 @@ use crate::{
     entity::user,
     flows::{
         email_address::normalize_email,
+        mfa::{self, SignedIn},
         one_time::{self, Purpose},
         phone::normalize_phone,
-        sessions::{self, Grant, Method},
+        sessions::{self, Method},
         users,
     },
     origin,
@@ -319,7 +320,7 @@ pub(crate) async fn verify_magic_link(
     ctx: &Context,
     token: &str,
     client: &ClientInfo,
-) -> Result<Grant, Error> {
+) -> Result<SignedIn, Error> {
     throttle_redeem(ctx, client).await?;
     let txn = ctx.db.begin().await?;
     let row = one_time::consume(&txn, Purpose::MagicLink, token, ctx.now()).await?;
@@ -333,7 +334,7 @@ pub(crate) async fn verify_email_code(
     email: &str,
     code: &str,
     client: &ClientInfo,
-) -> Result<Grant, Error> {
+) -> Result<SignedIn, Error> {
     let email = normalize_email(email)?;
     check_code_shape(code)?;
     throttle_redeem(ctx, client).await?;
@@ -350,7 +351,7 @@ pub(crate) async fn verify_sms_code(
     phone: &str,
     code: &str,
     client: &ClientInfo,
-) -> Result<Grant, Error> {
+) -> Result<SignedIn, Error> {
     if !sms_enabled(ctx) {
         return Err(Error::NotFound);
     }
@@ -386,7 +387,7 @@ async fn finish(
     row: crate::entity::one_time_secret::Model,
     method: Method,
     client: &ClientInfo,
-) -> Result<Grant, Error> {
+) -> Result<SignedIn, Error> {
     let identifier = row.identifier.clone().ok_or(Error::TokenInvalid)?;
     let found = match channel {
         Channel::Email => store::users::find_by_email(&txn, &identifier).await?,
@@ -428,20 +429,24 @@ async fn finish(
     let user = store::users::find(&txn, user.id)
         .await?
         .ok_or(Error::TokenInvalid)?;
+    let user_id = user.id;
     let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
-    let grant = sessions::start(ctx, &txn, user, has_password, method, client).await?;
+    let signed_in = mfa::sign_in(ctx, &txn, user, has_password, method, client).await?;
     txn.commit().await?;
-    users::claimed(ctx, grant.user.id, claim, method.name, client).await;
-    ctx.auditor
-        .record(
-            AuditEvent::new(AuditKind::SignIn)
-                .user(grant.user.id)
-                .session(grant.session.id)
-                .client(client)
-                .detail("method", method.name),
-        )
-        .await;
-    Ok(grant)
+    users::claimed(ctx, user_id, claim, method.name, client).await;
+    if let SignedIn::Granted(grant) = &signed_in {
+        ctx.auditor
+            .record(
+                AuditEvent::new(AuditKind::SignIn)
+                    .user(grant.user.id)
+                    .session(grant.session.id)
+                    .client(client)
+                    .detail("method", method.name),
+            )
+            .await;
+    }
+    signed_in.audit_challenge(ctx, client).await;
+    Ok(signed_in)
 }
 
 /// A new account for an address proven a moment ago.

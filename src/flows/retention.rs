@@ -8,6 +8,7 @@
 //! - one-time secrets (links, codes, invitations' tokens) a day after they expired;
 //! - passkey ceremonies and social sign-ins in flight once they expired;
 //! - counts of wrong codes once their day is over;
+//! - authenticator-app enrolments never confirmed, once they can no longer be;
 //! - sessions [`ended_session_retention`](crate::Config::ended_session_retention) after
 //!   they ended (revoked, or past their lifetime);
 //! - audit events older than [`audit_retention`](crate::Config::audit_retention), unless
@@ -34,6 +35,8 @@ pub struct Swept {
     pub code_failures: u64,
     /// Audit events past their retention.
     pub audit_events: u64,
+    /// Authenticator-app enrolments never confirmed.
+    pub mfa_enrolments: u64,
 }
 
 /// One-time secrets stay a day past their expiry: the hourly code budget and "this link
@@ -59,6 +62,8 @@ pub(crate) async fn sweep(ctx: &Context) -> Result<Swept, Error> {
         sessions: store::sessions::delete_ended(db, ago(ctx.config.retention.ended_sessions))
             .await?,
         audit_events: 0,
+        mfa_enrolments: store::mfa::sweep_enrolments(db, now - crate::flows::mfa::ENROLMENT_TTL)
+            .await?,
     };
     if let Some(keep) = ctx.config.retention.audit_events {
         swept.audit_events = store::audit::delete_before(db, ago(keep)).await?;

@@ -58,47 +58,116 @@ impl std::fmt::Debug for Grant {
     }
 }
 
-/// How a session was made.
-#[derive(Debug, Clone, Copy)]
+/// How a session was made: one sign-in method (a first factor, or a second one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Method {
-    /// The session's `auth_method`: `password`, `magic_link`, `otp`, `passkey`, `oauth`.
+    /// The session's `auth_method`: `password`, `magic_link`, `otp`, `passkey`, `oauth`;
+    /// for a second factor, `totp`, `recovery_code`, `passkey`.
     pub(crate) name: &'static str,
     /// RFC 8176 method references for the `amr` claim.
     pub(crate) amr: &'static [&'static str],
+    /// Whether the method alone is two factors (a passkey with user verification).
+    pub(crate) aal2: bool,
 }
 
-pub(crate) const PASSWORD: Method = Method {
-    name: "password",
-    amr: &["pwd"],
-};
-pub(crate) const MAGIC_LINK: Method = Method {
-    name: "magic_link",
-    amr: &["email"],
-};
-pub(crate) const EMAIL_OTP: Method = Method {
-    name: "email_otp",
-    amr: &["otp"],
-};
-pub(crate) const SMS_OTP: Method = Method {
-    name: "sms_otp",
-    amr: &["sms"],
-};
-pub(crate) const INVITATION: Method = Method {
-    name: "invitation",
-    amr: &["email"],
-};
+impl Method {
+    const fn first(name: &'static str, amr: &'static [&'static str]) -> Self {
+        Self {
+            name,
+            amr,
+            aal2: false,
+        }
+    }
+
+    /// The first-factor method of this name, as an `mfa_token` records it.
+    pub(crate) fn named(name: &str) -> Option<Self> {
+        let all = [
+            PASSWORD,
+            MAGIC_LINK,
+            EMAIL_OTP,
+            SMS_OTP,
+            INVITATION,
+            #[cfg(feature = "oauth")]
+            OAUTH,
+            #[cfg(feature = "passkeys")]
+            PASSKEY,
+        ];
+        all.into_iter().find(|method| method.name == name)
+    }
+
+    /// This first factor followed by `second`.
+    pub(crate) fn then(self, second: Self) -> Proof {
+        Proof {
+            first: self,
+            second: Some(second),
+        }
+    }
+}
+
+pub(crate) const PASSWORD: Method = Method::first("password", &["pwd"]);
+pub(crate) const MAGIC_LINK: Method = Method::first("magic_link", &["email"]);
+pub(crate) const EMAIL_OTP: Method = Method::first("email_otp", &["otp"]);
+pub(crate) const SMS_OTP: Method = Method::first("sms_otp", &["sms"]);
+pub(crate) const INVITATION: Method = Method::first("invitation", &["email"]);
 /// A provider (OpenID Connect or OAuth 2.0): a federated sign-in.
 #[cfg(feature = "oauth")]
-pub(crate) const OAUTH: Method = Method {
-    name: "oauth",
-    amr: &["fed"],
-};
-/// A passkey: a hardware-bound (or synced) key, with user verification.
+pub(crate) const OAUTH: Method = Method::first("oauth", &["fed"]);
+/// A passkey: a hardware-bound (or synced) key, with user verification: two factors in
+/// one (something you have, unlocked by something you know or are).
 #[cfg(feature = "passkeys")]
 pub(crate) const PASSKEY: Method = Method {
     name: "passkey",
     amr: &["hwk"],
+    aal2: true,
 };
+/// A code from an authenticator app (RFC 6238), as a second factor.
+pub(crate) const TOTP: Method = Method::first("totp", &["otp"]);
+/// A recovery code, as a second factor.
+pub(crate) const RECOVERY_CODE: Method = Method::first("recovery_code", &["otp"]);
+
+/// What a sign-in proved: a first factor, and a second one when the account asked for it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Proof {
+    pub(crate) first: Method,
+    pub(crate) second: Option<Method>,
+}
+
+impl From<Method> for Proof {
+    fn from(first: Method) -> Self {
+        Self {
+            first,
+            second: None,
+        }
+    }
+}
+
+impl Proof {
+    /// The `acr` of a session made this way.
+    pub(crate) fn acr(self) -> &'static str {
+        if self.second.is_some() || self.first.aal2 {
+            AAL2
+        } else {
+            AAL1
+        }
+    }
+
+    /// The `amr` of a session made this way, space-separated as stored.
+    pub(crate) fn amr(self) -> String {
+        let second = self.second.map_or(&[][..], |method| method.amr);
+        self.first
+            .amr
+            .iter()
+            .chain(second)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// One factor.
+pub(crate) const AAL1: &str = "aal1";
+/// Two factors (or a passkey with user verification).
+pub(crate) const AAL2: &str = "aal2";
 
 const SECRET_LEN: usize = 32;
 /// How far back the chain is walked to recognise an old refresh token (about 3.5 days of
@@ -158,15 +227,16 @@ fn add(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
 /// Starts a session for `user` and answers its grant. `db` is the pool, or the
 /// transaction that consumed the one-time secret this sign-in rests on (so both commit or
 /// neither does); nothing here touches the pool while a transaction is open.
-#[tracing::instrument(skip_all, fields(user.id = %user.id, method = method.name))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id))]
 pub(crate) async fn start(
     ctx: &Context,
     db: &impl ConnectionTrait,
     user: user::Model,
     has_password: bool,
-    method: Method,
+    proof: impl Into<Proof>,
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
+    let proof = proof.into();
     let now = ctx.now();
     let config = &ctx.config;
     let expires_at = add(now, config.sessions.lifetime);
@@ -181,8 +251,10 @@ pub(crate) async fn start(
         previous_refresh_hash: None,
         generation: 0,
         rotated_at: None,
-        auth_method: method.name.to_owned(),
-        amr: method.amr.join(" "),
+        auth_method: proof.first.name.to_owned(),
+        amr: proof.amr(),
+        acr: proof.acr().to_owned(),
+        auth_time: None,
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),
         active_org_id: None,
@@ -269,10 +341,14 @@ fn access_claims(
         iat,
         nbf: iat,
         exp,
-        auth_time: session.created_at.unix_timestamp(),
+        auth_time: session
+            .auth_time
+            .unwrap_or(session.created_at)
+            .unix_timestamp(),
         email: user.email.clone(),
         email_verified: user.email_verified_at.is_some(),
         amr: session.amr.split_whitespace().map(str::to_owned).collect(),
+        acr: session.acr.clone(),
         org_id: session.active_org_id,
         org_role,
     }
@@ -380,6 +456,72 @@ pub(crate) async fn refresh(
         return Err(Error::Unauthorized);
     }
     Err(Error::Unauthorized)
+}
+
+/// Makes the caller's session fresh again after it proved a factor (`POST
+/// /reauthenticate`): same session, new `auth_time`, and a new grant. `raised_by` is the
+/// second factor that was proved (the session becomes `aal2` and its `amr` names it);
+/// `None` for a password, which keeps the session's level.
+///
+/// The refresh token is replaced by a fresh one (not a child of the old one): the grant
+/// carries it, and every earlier token of the session stops working.
+pub(crate) async fn reauthenticated(
+    ctx: &Context,
+    claims: &Claims,
+    raised_by: Option<Method>,
+) -> Result<Grant, Error> {
+    let now = ctx.now();
+    let session = store::sessions::find(&ctx.db, claims.sid)
+        .await?
+        .filter(|s| s.user_id == claims.sub && s.revoked_at.is_none())
+        .ok_or(Error::Unauthorized)?;
+    let user = store::users::find(&ctx.db, claims.sub)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if user.disabled_at.is_some() {
+        return Err(Error::UserDisabled);
+    }
+    let (acr, amr) = match raised_by {
+        Some(method) => {
+            let mut amr: Vec<&str> = session.amr.split_whitespace().collect();
+            for reference in method.amr {
+                if !amr.contains(reference) {
+                    amr.push(reference);
+                }
+            }
+            (AAL2.to_owned(), amr.join(" "))
+        }
+        None => (session.acr.clone(), session.amr.clone()),
+    };
+    let refresh = RefreshToken {
+        session_id: session.id,
+        secret: crypto::random_bytes(),
+    };
+    let change = store::sessions::Reauthentication {
+        new_hash: refresh.hash(),
+        generation: session.generation + 1,
+        now,
+        acr: acr.clone(),
+        amr: amr.clone(),
+    };
+    if !store::sessions::reauthenticate(&ctx.db, session.id, user.id, change).await? {
+        return Err(Error::Unauthorized);
+    }
+    let session = session::Model {
+        refresh_hash: Redacted(refresh.hash()),
+        previous_refresh_hash: None,
+        generation: session.generation + 1,
+        rotated_at: Some(now),
+        last_active_at: now,
+        auth_time: Some(now),
+        acr,
+        amr,
+        ..session
+    };
+    let has_password = store::users::password_hash(&ctx.db, user.id)
+        .await?
+        .is_some();
+    grant(ctx, &ctx.db, user, has_password, session, &refresh, now).await
 }
 
 /// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough for a
@@ -514,6 +656,14 @@ pub(crate) async fn switch_org(
     {
         // Not a member: as if the organization did not exist.
         return Err(Error::NotFound);
+    }
+    if let Some(org_id) = org_id
+        && !claims.is_aal2()
+        && store::orgs::find_org(&ctx.db, org_id)
+            .await?
+            .is_some_and(|org| org.require_mfa)
+    {
+        return Err(Error::mfa_required());
     }
     let now = ctx.now();
     if !store::orgs::switch_session(&ctx.db, claims.sid, claims.sub, org_id, now).await? {

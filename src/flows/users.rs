@@ -242,6 +242,13 @@ impl<'a> Users<'a> {
         Ok(true)
     }
 
+    /// The user's second factors: read them, or reset them for someone who lost their
+    /// authenticator (see [`UserMfa`](crate::users::UserMfa)).
+    #[must_use]
+    pub fn mfa(&self, user_id: Uuid) -> crate::flows::mfa::UserMfa<'a> {
+        crate::flows::mfa::UserMfa::new(self.ctx, user_id)
+    }
+
     /// Re-enables a disabled user. Their old sessions stay revoked. Returns whether the
     /// user exists.
     ///
@@ -345,6 +352,7 @@ pub(crate) fn blank_row(now: OffsetDateTime) -> user::Model {
 pub(crate) struct Claimed {
     password: bool,
     passkeys: u64,
+    second_factor: bool,
     accounts: u64,
     memberships: u64,
     cutoff: OffsetDateTime,
@@ -354,7 +362,7 @@ pub(crate) struct Claimed {
 /// Proving an address that an account held *unverified* is taking the account over from
 /// whoever created it: they may have been an attacker who registered someone else's
 /// address with a password of their own (pre-account takeover). So the password, the
-/// passkeys, the linked provider accounts, the profile they wrote and the organizations
+/// passkeys, the second factor, the linked provider accounts, the profile they wrote and the organizations
 /// they joined go, every token is cut off and every session ends — in the caller's
 /// transaction. After the commit, hand the answer to [`claimed`].
 pub(crate) async fn claim_unverified(
@@ -371,6 +379,9 @@ pub(crate) async fn claim_unverified(
     let password = store::users::delete_password(db, user.id).await?;
     let passkeys = store::passkeys::delete_all(db, user.id).await?;
     store::passkeys::delete_challenges_of(db, user.id).await?;
+    // An authenticator app they enrolled would lock the address owner out.
+    let second_factor = store::mfa::delete_all(db, user.id).await?;
+    store::one_time::consume_all_for_user(db, user.id, &["mfa_challenge"], store::now()).await?;
     let accounts = store::oauth::delete_accounts_of(db, user.id).await?;
     // What they wrote and joined was theirs, not the address owner's.
     store::users::clear_profile(db, user.id).await?;
@@ -380,6 +391,7 @@ pub(crate) async fn claim_unverified(
     Ok(Some(Claimed {
         password,
         passkeys,
+        second_factor,
         accounts,
         memberships,
         cutoff,
@@ -408,6 +420,7 @@ pub(crate) async fn claimed(
                 .detail("via", via)
                 .detail("password_removed", claim.password)
                 .detail("passkeys_removed", claim.passkeys)
+                .detail("second_factor_removed", claim.second_factor)
                 .detail("accounts_removed", claim.accounts)
                 .detail("memberships_removed", claim.memberships)
                 .detail("sessions_revoked", claim.revoked.ids.len()),

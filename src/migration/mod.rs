@@ -25,6 +25,7 @@ mod m20261124_000002_create_organizations;
 mod m20261124_000003_create_passkeys;
 mod m20261124_000004_create_oauth;
 mod m20261129_000005_hardening;
+mod m20261130_000006_mfa;
 
 /// portcullis' migrations, tracked in the `portcullis_migrations` table.
 ///
@@ -114,6 +115,7 @@ impl MigratorTrait for Tracked {
             Box::new(m20261124_000003_create_passkeys::Migration),
             Box::new(m20261124_000004_create_oauth::Migration),
             Box::new(m20261129_000005_hardening::Migration),
+            Box::new(m20261130_000006_mfa::Migration),
         ]
     }
 

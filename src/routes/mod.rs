@@ -42,6 +42,15 @@
 //! | `GET` | `/methods` | [`account::methods`] |
 //! | `POST` | `/identify` | [`account::identify`] |
 //! | `GET` | `/csrf` | [`account::csrf`] |
+//! | `GET` | `/me/mfa` | [`mfa::status`] |
+//! | `POST` | `/me/mfa/totp` | [`mfa::enrol`] |
+//! | `DELETE` | `/me/mfa/totp` | [`mfa::disable`] |
+//! | `POST` | `/me/mfa/totp/confirm` | [`mfa::confirm`] |
+//! | `POST` | `/me/mfa/recovery-codes` | [`mfa::regenerate`] |
+//! | `POST` | `/mfa/verify` | [`mfa::verify`] |
+//! | `POST` | `/mfa/passkey/begin` | `mfa::passkey_begin` |
+//! | `POST` | `/mfa/passkey/complete` | `mfa::passkey_complete` |
+//! | `POST` | `/reauthenticate` | [`mfa::reauthenticate`] |
 //!
 //! Every response of these routers carries `Cache-Control: no-store`,
 //! `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`. Every rejection
@@ -53,6 +62,7 @@ pub(crate) mod confirm;
 pub(crate) mod email;
 mod error;
 pub(crate) mod input;
+pub(crate) mod mfa;
 #[cfg(feature = "oauth")]
 pub(crate) mod oauth;
 pub(crate) mod orgs;
@@ -101,6 +111,7 @@ where
     }
     router
         .merge(sessions::router())
+        .merge(mfa::router())
         .merge(account::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

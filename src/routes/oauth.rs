@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{
     input::{Path, wants_json},
     sessions::require_fresh,
-    views::{GrantResponse, ok, rfc3339, set_cookies},
+    views::{GrantResponse, SignInResponse, mfa_redirect, ok, rfc3339, set_cookies},
 };
 use crate::{
     CurrentUser, Error,
@@ -30,6 +30,7 @@ use crate::{
     entity::oauth_account,
     flows::{
         self,
+        mfa::SignedIn,
         oauth::{CallbackParams, Failed, Outcome},
     },
     origin,
@@ -138,34 +139,33 @@ pub(crate) async fn callback(
     .await;
     let clear = cookie::clear(&ctx.config, binding_cookie(&ctx));
     let mut response = match result {
-        Ok((Outcome::SignedIn(grant), target)) => {
-            if json {
-                GrantResponse {
-                    grant: *grant,
+        Ok((Outcome::SignedIn(signed_in), target)) => {
+            let target = target.as_deref().unwrap_or("/");
+            match signed_in {
+                signed_in if json => SignInResponse {
+                    signed_in,
                     status: StatusCode::OK,
                     config: &ctx.config,
                 }
-                .into_response()
-            } else {
-                let mut response = GrantResponse {
-                    grant: *grant,
-                    status: StatusCode::OK,
-                    config: &ctx.config,
+                .into_response(),
+                SignedIn::MfaRequired(challenge) => mfa_redirect(&challenge, target, &ctx.config),
+                SignedIn::Granted(grant) => {
+                    let granted = GrantResponse {
+                        grant: *grant,
+                        status: StatusCode::OK,
+                        config: &ctx.config,
+                    }
+                    .into_response();
+                    // The browser gets the cookies of the grant and goes on; the body (with
+                    // its tokens) is not for it.
+                    let mut response = Redirect::to(target).into_response();
+                    for value in granted.headers().get_all(header::SET_COOKIE) {
+                        response
+                            .headers_mut()
+                            .append(header::SET_COOKIE, value.clone());
+                    }
+                    response
                 }
-                .into_response();
-                // The browser gets the cookies of the grant and goes on; the body (with
-                // its tokens) is not for it.
-                let cookies: Vec<_> = response
-                    .headers()
-                    .get_all(header::SET_COOKIE)
-                    .iter()
-                    .cloned()
-                    .collect();
-                response = Redirect::to(target.as_deref().unwrap_or("/")).into_response();
-                for value in cookies {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
-                response
             }
         }
         Ok((Outcome::Linked(account), target)) => {

@@ -73,6 +73,7 @@ fn org_view(org: &organization::Model, role: Option<&str>) -> Value {
         "name": org.name,
         "slug": org.slug,
         "metadata": serde_json::from_str::<Value>(&org.metadata).unwrap_or_else(|_| json!({})),
+        "require_mfa": org.require_mfa,
         "role": role,
         "created_at": rfc3339(org.created_at),
         "updated_at": rfc3339(org.updated_at),
@@ -148,7 +149,7 @@ pub(crate) async fn read(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let (org, membership) = orgs::read(&ctx, user.id(), id).await?;
+    let (org, membership) = orgs::read(&ctx, user.claims(), id).await?;
     Ok(ok(json!({ "org": org_view(&org, Some(&membership.role)) })).into_response())
 }
 
@@ -162,12 +163,16 @@ pub(crate) struct UpdateBody {
     slug: Option<String>,
     #[serde(default)]
     metadata: Option<Value>,
+    #[serde(default)]
+    require_mfa: Option<bool>,
 }
 
-/// `PATCH /v1/orgs/{id}`: rename (`org:update`).
+/// `PATCH /v1/orgs/{id}`: rename (`org:update`); `require_mfa` (owners, fresh session,
+/// and to turn it on a session that passed a second factor).
 pub(crate) async fn update(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
+    client: ClientInfo,
     Path(id): Path<Uuid>,
     Json(body): Json<UpdateBody>,
 ) -> Result<Response, Error> {
@@ -175,8 +180,9 @@ pub(crate) async fn update(
         name: body.name,
         slug: body.slug,
         metadata: body.metadata,
+        require_mfa: body.require_mfa,
     };
-    let (org, role) = orgs::update(&ctx, user.id(), id, change).await?;
+    let (org, role) = orgs::update(&ctx, user.claims(), id, change, &client).await?;
     Ok(ok(json!({ "org": org_view(&org, role.as_deref()) })).into_response())
 }
 
@@ -197,7 +203,7 @@ pub(crate) async fn members(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let members: Vec<Value> = orgs::members(&ctx, user.id(), id)
+    let members: Vec<Value> = orgs::members(&ctx, user.claims(), id)
         .await?
         .iter()
         .map(|(membership, member)| {
@@ -275,7 +281,7 @@ pub(crate) async fn invitations(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let pending = orgs::invitations(&ctx, user.id(), id).await?;
+    let pending = orgs::invitations(&ctx, user.claims(), id).await?;
     let now = ctx.now();
     let views: Vec<Value> = pending.iter().map(|i| invitation_view(i, now)).collect();
     Ok(ok(json!({ "invitations": views })).into_response())
@@ -288,7 +294,7 @@ pub(crate) async fn revoke_invitation(
     client: ClientInfo,
     Path((id, invitation_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Error> {
-    orgs::revoke_invitation(&ctx, user.id(), id, invitation_id, &client).await?;
+    orgs::revoke_invitation(&ctx, user.claims(), id, invitation_id, &client).await?;
     Ok(ok(json!({})).into_response())
 }
 

@@ -187,6 +187,6 @@ pub(crate) async fn remove(
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
     require_fresh(&ctx, &user)?;
-    flows::passkeys::remove(&ctx, user.id(), user.session_id(), id, &client).await?;
+    flows::passkeys::remove(&ctx, user.claims(), id, &client).await?;
     Ok(ok(json!({})).into_response())
 }

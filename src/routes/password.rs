@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{
     input::Json,
-    views::{GrantResponse, UserView, ok},
+    views::{GrantResponse, SignInResponse, UserView, ok},
 };
 use crate::{
     CurrentUser, Error,
@@ -105,12 +105,13 @@ pub(crate) async fn sign_in(
     client: ClientInfo,
     Json(body): Json<SignInBody>,
 ) -> Result<Response, Error> {
-    let grant = flows::password::sign_in(&ctx, &body.email, &body.password, &client).await?;
-    Ok(axum::response::IntoResponse::into_response(GrantResponse {
-        grant,
+    let signed_in = flows::password::sign_in(&ctx, &body.email, &body.password, &client).await?;
+    Ok(SignInResponse {
+        signed_in,
         status: StatusCode::OK,
         config: &ctx.config,
-    }))
+    }
+    .into_response())
 }
 
 /// Body of `POST /password/forgot`.
@@ -173,10 +174,11 @@ pub(crate) async fn reset(
     client: ClientInfo,
     Json(body): Json<ResetBody>,
 ) -> Result<Response, Error> {
-    let grant = flows::password_recovery::reset(&ctx, &body.token, &body.password, &client).await?;
-    Ok(match grant {
-        Some(grant) => GrantResponse {
-            grant,
+    let signed_in =
+        flows::password_recovery::reset(&ctx, &body.token, &body.password, &client).await?;
+    Ok(match signed_in {
+        Some(signed_in) => SignInResponse {
+            signed_in,
             status: StatusCode::OK,
             config: &ctx.config,
         }

@@ -18,11 +18,16 @@ use serde_json::json;
 use super::{
     confirm,
     input::{Json, Query, wants_json},
-    views::{GrantResponse, ok, set_cookies},
+    views::{SignInResponse, mfa_redirect, ok, set_cookies},
 };
 use crate::{
-    Error, auth::cookie, client::ClientInfo, context::Context, delivery::templates::escape_html,
-    flows::passwordless, origin,
+    Error,
+    auth::cookie,
+    client::ClientInfo,
+    context::Context,
+    delivery::templates::escape_html,
+    flows::{mfa::SignedIn, passwordless},
+    origin,
 };
 
 pub(super) fn magic_link_router() -> Router<Arc<Context>> {
@@ -90,9 +95,9 @@ pub(crate) async fn open_magic_link(
         .map(|target| ctx.origins.check_redirect(&target))
         .transpose()?;
     if wants_json(&headers) {
-        let grant = passwordless::verify_magic_link(&ctx, &query.token, &client).await?;
-        let mut response = GrantResponse {
-            grant,
+        let signed_in = passwordless::verify_magic_link(&ctx, &query.token, &client).await?;
+        let mut response = SignInResponse {
+            signed_in,
             status: StatusCode::OK,
             config: &ctx.config,
         }
@@ -166,9 +171,9 @@ pub(crate) async fn verify_magic_link(
         if let Some(target) = body.redirect_url.filter(|target| !target.is_empty()) {
             ctx.origins.check_redirect(&target)?;
         }
-        let grant = passwordless::verify_magic_link(&ctx, &body.token, &client).await?;
-        return Ok(GrantResponse {
-            grant,
+        let signed_in = passwordless::verify_magic_link(&ctx, &body.token, &client).await?;
+        return Ok(SignInResponse {
+            signed_in,
             status: StatusCode::OK,
             config: &ctx.config,
         }
@@ -187,8 +192,8 @@ pub(crate) async fn verify_magic_link(
     } else {
         ctx.origins.check_redirect(&form.redirect_url)?
     };
-    let grant = match passwordless::verify_magic_link(&ctx, &form.token, &client).await {
-        Ok(grant) => grant,
+    let signed_in = match passwordless::verify_magic_link(&ctx, &form.token, &client).await {
+        Ok(signed_in) => signed_in,
         Err(err) if err.status().is_client_error() && !form.redirect_url.is_empty() => {
             return Ok(
                 Redirect::to(&origin::with_query(&target, "error", err.code())).into_response(),
@@ -197,6 +202,17 @@ pub(crate) async fn verify_magic_link(
         Err(err) => return Err(err),
     };
     let config = &ctx.config;
+    let grant = match signed_in {
+        SignedIn::Granted(grant) => grant,
+        SignedIn::MfaRequired(challenge) => {
+            let mut response = mfa_redirect(&challenge, &target, config);
+            set_cookies(
+                response.headers_mut(),
+                [cookie::clear(config, confirm::cookie_name(&ctx))],
+            );
+            return Ok(response);
+        }
+    };
     let mut response = Redirect::to(&target).into_response();
     let refresh_age = (grant.session.expires_at - time::OffsetDateTime::now_utc()).whole_seconds();
     let access_age = i64::try_from(grant.expires_in).unwrap_or(0);
@@ -261,9 +277,9 @@ pub(crate) async fn verify_email_code(
     client: ClientInfo,
     Json(body): Json<EmailCodeBody>,
 ) -> Result<Response, Error> {
-    let grant = passwordless::verify_email_code(&ctx, &body.email, &body.code, &client).await?;
-    Ok(GrantResponse {
-        grant,
+    let signed_in = passwordless::verify_email_code(&ctx, &body.email, &body.code, &client).await?;
+    Ok(SignInResponse {
+        signed_in,
         status: StatusCode::OK,
         config: &ctx.config,
     }
@@ -310,9 +326,9 @@ pub(crate) async fn verify_sms_code(
     client: ClientInfo,
     Json(body): Json<PhoneCodeBody>,
 ) -> Result<Response, Error> {
-    let grant = passwordless::verify_sms_code(&ctx, &body.phone, &body.code, &client).await?;
-    Ok(GrantResponse {
-        grant,
+    let signed_in = passwordless::verify_sms_code(&ctx, &body.phone, &body.code, &client).await?;
+    Ok(SignInResponse {
+        signed_in,
         status: StatusCode::OK,
         config: &ctx.config,
     }

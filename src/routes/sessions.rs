@@ -143,18 +143,25 @@ pub(crate) async fn current(
 }
 
 /// `GET /sessions/current/permissions`: the caller's permissions in the session's active
-/// organization (none until an organization is active).
+/// organization (none until an organization is active; none, and `mfa_required: true`, while
+/// the organization requires a second factor this session has not passed).
 pub(crate) async fn permissions(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
     let active = orgs::active_permissions(&ctx, user.claims()).await?;
-    Ok(ok(json!({
-        "org_id": active.as_ref().map(|(m, _)| m.org_id),
-        "org_role": active.as_ref().map(|(m, _)| m.role.clone()),
-        "permissions": active.map(|(_, permissions)| permissions).unwrap_or_default(),
-    }))
-    .into_response())
+    let mfa_required = active.as_ref().is_some_and(|a| a.mfa_required);
+    let mut body = json!({
+        "org_id": active.as_ref().map(|a| a.membership.org_id),
+        "org_role": active.as_ref().map(|a| a.membership.role.clone()),
+        "permissions": active.map(|a| a.permissions).unwrap_or_default(),
+    });
+    if mfa_required {
+        // The organization requires a second factor this session has not passed: its
+        // permissions are withheld until it does (`POST /reauthenticate` with a code).
+        body["mfa_required"] = json!(true);
+    }
+    Ok(ok(body).into_response())
 }
 
 /// `DELETE /sessions/{id}`: revoke one of the caller's sessions (400 bad UUID, 403 not

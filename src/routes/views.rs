@@ -16,7 +16,11 @@ use crate::{
     auth::cookie,
     config::TokenDelivery,
     entity::{session, user},
-    flows::sessions::Grant,
+    flows::{
+        mfa::{Challenge, SignedIn},
+        sessions::Grant,
+    },
+    origin,
 };
 
 /// An RFC 3339 UTC timestamp.
@@ -149,6 +153,69 @@ pub(crate) fn grant_with(response: GrantResponse<'_>, extra: Value) -> Response 
             ],
         );
     }
+    response
+}
+
+/// What a first-factor sign-in answers: a grant, or, for an account with a second factor,
+/// `200 { ok, mfa_required: true, mfa_token, factors }` and no session cookies.
+pub(crate) struct SignInResponse<'c> {
+    pub(crate) signed_in: SignedIn,
+    /// The status of a grant (a challenge is always 200).
+    pub(crate) status: StatusCode,
+    pub(crate) config: &'c Config,
+}
+
+impl IntoResponse for SignInResponse<'_> {
+    fn into_response(self) -> Response {
+        match self.signed_in {
+            SignedIn::Granted(grant) => GrantResponse {
+                grant: *grant,
+                status: self.status,
+                config: self.config,
+            }
+            .into_response(),
+            SignedIn::MfaRequired(challenge) => challenge_body(&challenge).into_response(),
+        }
+    }
+}
+
+/// `{ ok, mfa_required: true, mfa_token, factors }`.
+pub(crate) fn challenge_body(challenge: &Challenge) -> Json<Value> {
+    ok(json!({
+        "mfa_required": true,
+        "mfa_token": challenge.token,
+        "factors": challenge.factors,
+    }))
+}
+
+/// The `__mfa` cookie (`__Host-mfa` with `Secure` cookies): a browser flow that ended in
+/// a redirect carries its challenge there, out of the URL and out of JavaScript's reach.
+pub(crate) fn mfa_cookie_name(config: &Config) -> &'static str {
+    if config.secure_cookies() {
+        "__Host-mfa"
+    } else {
+        "__mfa"
+    }
+}
+
+/// How long the `__mfa` cookie lives: as long as the challenge.
+const MFA_COOKIE_SECONDS: i64 = 300;
+
+/// What a browser flow that ends in a redirect answers when the account asks for a
+/// second factor: the `__mfa` cookie and a 303 to `target?mfa_required=1`, where the page
+/// asks for the code and posts it to `/mfa/verify` (which reads the cookie).
+pub(crate) fn mfa_redirect(challenge: &Challenge, target: &str, config: &Config) -> Response {
+    let target = origin::with_query(target, "mfa_required", "1");
+    let mut response = axum::response::Redirect::to(&target).into_response();
+    set_cookies(
+        response.headers_mut(),
+        [cookie::set(
+            config,
+            mfa_cookie_name(config),
+            &challenge.token,
+            MFA_COOKIE_SECONDS,
+        )],
+    );
     response
 }
 

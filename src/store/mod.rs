@@ -7,6 +7,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod keys;
+pub(crate) mod mfa;
 #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
 pub(crate) mod oauth;
 pub(crate) mod one_time;

@@ -45,6 +45,7 @@ pub(crate) struct OrgChange {
     pub(crate) name: Option<String>,
     pub(crate) slug: Option<String>,
     pub(crate) metadata: Option<String>,
+    pub(crate) require_mfa: Option<bool>,
     pub(crate) now: OffsetDateTime,
 }
 
@@ -64,6 +65,9 @@ pub(crate) async fn update_org(
     }
     if let Some(metadata) = change.metadata {
         update = update.col_expr(organization::Column::Metadata, Expr::value(metadata));
+    }
+    if let Some(require_mfa) = change.require_mfa {
+        update = update.col_expr(organization::Column::RequireMfa, Expr::value(require_mfa));
     }
     update.exec(db).await?;
     Ok(())

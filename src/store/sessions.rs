@@ -92,6 +92,46 @@ pub(crate) async fn rotate(
     Ok(result.rows_affected == 1)
 }
 
+/// What a re-authentication writes: a new refresh token (a fresh secret, so every token
+/// of the chain before it stops working), the new `auth_time`, and what the session has
+/// proved now.
+pub(crate) struct Reauthentication {
+    pub(crate) new_hash: String,
+    pub(crate) generation: i64,
+    pub(crate) now: OffsetDateTime,
+    pub(crate) acr: String,
+    pub(crate) amr: String,
+}
+
+/// Re-authenticates the session of `user_id` if it is still live; `false` otherwise.
+pub(crate) async fn reauthenticate(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    user_id: Uuid,
+    change: Reauthentication,
+) -> Result<bool, DbErr> {
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::RefreshHash, Expr::value(change.new_hash))
+        .col_expr(
+            session::Column::PreviousRefreshHash,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(session::Column::Generation, Expr::value(change.generation))
+        .col_expr(session::Column::RotatedAt, Expr::value(Some(change.now)))
+        .col_expr(session::Column::LastActiveAt, Expr::value(change.now))
+        .col_expr(session::Column::AuthTime, Expr::value(Some(change.now)))
+        .col_expr(session::Column::Acr, Expr::value(change.acr))
+        .col_expr(session::Column::Amr, Expr::value(change.amr))
+        .filter(session::Column::Id.eq(id))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(change.now))
+        .filter(session::Column::IdleExpiresAt.gt(change.now))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Sessions a revocation ended, and when, by the database's clock.
 #[derive(Debug, Clone)]
 pub(crate) struct Revoked {

@@ -148,6 +148,12 @@ pub fn mount(auth: &Portcullis) -> Router {
         )
         .route("/action", post(|user: CurrentUser| async move { axum::Json(json!({ "ok": true, "by": user.id() })) }))
         .route(
+            "/aal2",
+            get(|portcullis::extract::RequireAal2(user): portcullis::extract::RequireAal2| async move {
+                axum::Json(json!({ "ok": true, "acr": user.acr(), "amr": user.amr() }))
+            }),
+        )
+        .route(
             "/record",
             get(|CurrentUserRecord(user): CurrentUserRecord| async move { axum::Json(json!({ "name": user.name })) }),
         )

@@ -11,6 +11,7 @@ mod errors;
 mod hardening;
 mod keys;
 mod layer;
+mod mfa;
 mod migrations;
 mod oauth;
 mod orgs;

@@ -23,13 +23,13 @@ use webauthn_authenticator_rs::{
 use crate::common::*;
 
 /// A person's authenticator: keys stay in it, and it signs for the page's origin.
-struct Device {
+pub(crate) struct Device {
     key: SoftPasskey,
     origin: Url,
 }
 
 impl Device {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::at(ORIGIN)
     }
 
@@ -50,7 +50,7 @@ impl Device {
     }
 
     /// What `navigator.credentials.get(...)` + `toJSON()` would send.
-    fn get(&mut self, options: &Value) -> Value {
+    pub(crate) fn get(&mut self, options: &Value) -> Value {
         let rcr: RequestChallengeResponse =
             serde_json::from_value(json!({ "publicKey": options })).unwrap();
         let credential = self
@@ -77,7 +77,7 @@ async fn complete_registration(app: &axum::Router, token: &str, body: Value) -> 
 }
 
 /// Registers a passkey on `device` for the signed-in user; returns the passkey object.
-async fn register(app: &axum::Router, token: &str, device: &mut Device) -> Value {
+pub(crate) async fn register(app: &axum::Router, token: &str, device: &mut Device) -> Value {
     let begun = begin_registration(app, token).await;
     assert_eq!(begun.status, StatusCode::OK, "{}", begun.text);
     let credential = device.create(&begun.json["options"]);
@@ -86,7 +86,7 @@ async fn register(app: &axum::Router, token: &str, device: &mut Device) -> Value
     done.json["passkey"].clone()
 }
 
-async fn begin_sign_in(app: &axum::Router, body: Value) -> Resp {
+pub(crate) async fn begin_sign_in(app: &axum::Router, body: Value) -> Resp {
     let resp = post_("/v1/auth/passkeys/authenticate/begin")
         .json(body)
         .send(app)
@@ -103,7 +103,7 @@ async fn complete_sign_in(app: &axum::Router, challenge_id: &Value, credential: 
 }
 
 /// Signs in with `device` by email: begin, let the device answer, complete.
-async fn sign_in_with(app: &axum::Router, email: &str, device: &mut Device) -> Resp {
+pub(crate) async fn sign_in_with(app: &axum::Router, email: &str, device: &mut Device) -> Resp {
     let begun = begin_sign_in(app, json!({ "email": email })).await;
     let credential = device.get(&begun.json["options"]);
     complete_sign_in(app, &begun.json["challenge_id"], &credential).await
