@@ -243,6 +243,8 @@ pub(crate) async fn verify(
         drop(txn);
         return Err(wrong_code(ctx, user_id, code.method(), client).await);
     }
+    // A right code ends a run of wrong ones.
+    store::mfa::clear_failures(&txn, user_id).await?;
     let grant = finish(
         ctx,
         &txn,
