@@ -132,9 +132,16 @@ fn redact_password(url: &str) -> String {
     }
 }
 
-/// `GET /hello`: straight from the verified token, no database.
+/// `GET /hello`: straight from the verified token, no database: who, and what the
+/// session proved (`acr` is `aal2` after a second factor or a passkey).
 async fn hello(user: CurrentUser) -> Json<serde_json::Value> {
-    Json(json!({ "ok": true, "user_id": user.id(), "email": user.email }))
+    Json(json!({
+        "ok": true,
+        "user_id": user.id(),
+        "email": user.email,
+        "acr": user.acr(),
+        "amr": user.amr(),
+    }))
 }
 
 /// `GET /`: the page to try every flow.
@@ -208,6 +215,15 @@ or both to this server's log.</p>
 <p id="notice" class="notice" hidden></p>
 
 <section id="signed-out">
+  <div id="mfa-challenge" class="card" hidden>
+    <h2>Two-step verification</h2>
+    <p class="muted">Your password (or link, or code) was right. Now enter the code from your authenticator app, or one of your recovery codes.</p>
+    <form id="mfa-verify" class="row">
+      <input name="code" autocomplete="one-time-code" placeholder="123456, or a recovery code" required>
+      <button type="submit">Verify</button>
+    </form>
+    <button id="mfa-passkey" hidden>Use a passkey instead</button>
+  </div>
   <div class="cards">
     <form id="sign-up" class="card">
       <h2>Sign up</h2>
@@ -301,6 +317,35 @@ or both to this server's log.</p>
     <table><thead><tr><th>Name</th><th>Added</th><th>Last used</th><th></th></tr></thead><tbody id="passkeys"></tbody></table>
     <form id="add-passkey" class="row"><input name="name" placeholder="Name (optional)" maxlength="100"><button type="submit">Add a passkey</button></form>
   </div>
+  <div class="card">
+    <h2>Two-step verification</h2>
+    <p id="mfa-status" class="muted"></p>
+    <button id="mfa-setup" hidden>Set up an authenticator app</button>
+    <div id="mfa-enrol" hidden>
+      <p>Scan this with your authenticator app (or type the key), then enter the code it shows.</p>
+      <img id="mfa-qr" alt="QR code for your authenticator app" width="200" height="200">
+      <p>Key: <code id="mfa-secret"></code></p>
+      <form id="mfa-confirm" class="row">
+        <input name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6" placeholder="123456" required>
+        <button type="submit">Turn on</button>
+      </form>
+    </div>
+    <div id="mfa-on" hidden>
+      <button id="mfa-new-codes">New recovery codes</button>
+      <button id="mfa-disable" class="danger">Turn off</button>
+    </div>
+    <div id="mfa-codes-box" hidden>
+      <p><strong>Your recovery codes.</strong> Each works once, if you lose your authenticator. They are shown only now: keep them somewhere safe.</p>
+      <pre id="mfa-codes"></pre>
+    </div>
+  </div>
+  <div class="card">
+    <h2>Confirm it's you</h2>
+    <p class="muted">Sensitive changes need a recent sign-in; removing a second factor needs one made with a second factor. This session: <strong id="session-level"></strong></p>
+    <form id="reauth-password" class="row"><input name="password" type="password" autocomplete="current-password" placeholder="Password" required><button type="submit">With my password</button></form>
+    <form id="reauth-code" class="row"><input name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6" placeholder="Authenticator code" required><button type="submit">With a code</button></form>
+    <button id="reauth-passkey">With a passkey</button>
+  </div>
   <form id="change-password" class="card">
     <h2>Change password</h2>
     <label>Current password <input name="current_password" type="password" autocomplete="current-password"></label>
@@ -333,6 +378,105 @@ function formData(form) { return Object.fromEntries(new FormData(form).entries()
 const params = new URLSearchParams(location.search);
 if (params.get('error')) { $('notice').hidden = false; $('notice').textContent = 'That link did not work: ' + params.get('error'); }
 
+// Two-step verification at sign-in. A JSON sign-in answers { mfa_required, mfa_token,
+// factors }; a browser flow (a magic link, social sign-in) comes back with
+// ?mfa_required=1 and the token in an HttpOnly cookie that /mfa/verify reads.
+let mfaToken = null;
+function challenge(answer) {
+  if (!answer.data || !answer.data.mfa_required) return false;
+  mfaToken = answer.data.mfa_token;
+  $('mfa-challenge').hidden = false;
+  $('mfa-passkey').hidden = !(answer.data.factors || []).includes('passkey');
+  $('mfa-verify').querySelector('input').focus();
+  return true;
+}
+if (params.get('mfa_required')) { $('mfa-challenge').hidden = false; $('mfa-passkey').hidden = false; }
+async function signedIn(answer) {
+  show(answer);
+  if (challenge(answer)) return;
+  $('mfa-challenge').hidden = true;
+  mfaToken = null;
+  if (params.get('mfa_required')) history.replaceState(null, '', location.pathname);
+  render();
+}
+$('mfa-verify').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const code = formData(e.target).code.trim();
+  const method = /^[0-9]{6}$/.test(code) ? 'totp' : 'recovery_code';
+  const body = { method, code };
+  if (mfaToken) body.mfa_token = mfaToken;
+  const answer = await call('POST', API + '/mfa/verify', body);
+  e.target.reset();
+  if (answer.status === 200) signedIn(answer); else show(answer);
+});
+$('mfa-passkey').addEventListener('click', async () => {
+  if (!passkeys) return show('This browser has no passkey support.');
+  try {
+    const body = mfaToken ? { mfa_token: mfaToken } : {};
+    const begun = await call('POST', API + '/mfa/passkey/begin', body);
+    if (begun.status !== 200) return show(begun);
+    if (autofill) { autofill.abort(); autofill = null; }
+    const credential = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(begun.data.options) });
+    const answer = await call('POST', API + '/mfa/passkey/complete', { ...body, challenge_id: begun.data.challenge_id, credential: credential.toJSON() });
+    if (answer.status === 200) signedIn(answer); else show(answer);
+  } catch (err) { show('Passkey not used: ' + err.message); }
+});
+
+async function renderMfa() {
+  const status = await call('GET', API + '/me/mfa');
+  const on = !!status.data.totp;
+  $('mfa-status').textContent = on
+    ? 'On: sign-ins ask for a code from your authenticator app' + (status.data.passkey_as_second_factor ? ' (or a passkey)' : '') + '. Recovery codes left: ' + status.data.recovery_codes_left + '.'
+    : 'Off: your password alone signs you in.';
+  $('mfa-setup').hidden = on || !$('mfa-enrol').hidden;
+  $('mfa-on').hidden = !on;
+  if (on) $('mfa-enrol').hidden = true;
+  const hello = await call('GET', '/hello');
+  $('session-level').textContent = hello.data.acr === 'aal2' ? 'two factors (' + hello.data.amr.join(' + ') + ')' : 'one factor (' + (hello.data.amr || []).join(' + ') + ')';
+}
+function showCodes(answer) {
+  show(answer);
+  if (answer.status !== 200) return;
+  $('mfa-codes').textContent = answer.data.recovery_codes.join('\n');
+  $('mfa-codes-box').hidden = false;
+}
+$('mfa-setup').addEventListener('click', async () => {
+  const begun = await call('POST', API + '/me/mfa/totp');
+  show(begun.status === 200 ? { status: 200, data: { ok: true, otpauth_url: begun.data.otpauth_url } } : begun);
+  if (begun.status !== 200) return;
+  $('mfa-qr').src = 'data:image/svg+xml;base64,' + btoa(begun.data.qr_svg);
+  $('mfa-secret').textContent = begun.data.secret;
+  $('mfa-enrol').hidden = false;
+  $('mfa-setup').hidden = true;
+});
+$('mfa-confirm').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const answer = await call('POST', API + '/me/mfa/totp/confirm', { code: formData(e.target).code.trim() });
+  e.target.reset();
+  showCodes(answer);
+  if (answer.status === 200) { $('mfa-enrol').hidden = true; render(); }
+});
+$('mfa-new-codes').addEventListener('click', async () => { showCodes(await call('POST', API + '/me/mfa/recovery-codes')); render(); });
+$('mfa-disable').addEventListener('click', async () => { show(await call('DELETE', API + '/me/mfa/totp')); $('mfa-codes-box').hidden = true; render(); });
+$('reauth-password').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  show(await call('POST', API + '/reauthenticate', { password: formData(e.target).password })); e.target.reset(); render();
+});
+$('reauth-code').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  show(await call('POST', API + '/reauthenticate', { code: formData(e.target).code.trim() })); e.target.reset(); render();
+});
+$('reauth-passkey').addEventListener('click', async () => {
+  if (!passkeys) return show('This browser has no passkey support.');
+  try {
+    const begun = await call('POST', API + '/passkeys/authenticate/begin', {});
+    if (begun.status !== 200) return show(begun);
+    const credential = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(begun.data.options) });
+    show(await call('POST', API + '/reauthenticate', { challenge_id: begun.data.challenge_id, credential: credential.toJSON() }));
+  } catch (err) { show('Passkey not used: ' + err.message); }
+  render();
+});
+
 async function render() {
   const me = await call('GET', API + '/me');
   const signedIn = me.status === 200;
@@ -345,6 +489,7 @@ async function render() {
   $('verify-email').hidden = !user.email || user.email_verified;
   $('me').textContent = JSON.stringify(me.data, null, 2);
   await renderOrgs();
+  await renderMfa();
   await renderPasskeys();
   await renderAccounts();
   const list = await call('GET', API + '/sessions');
@@ -518,7 +663,7 @@ $('sign-up').addEventListener('submit', async (e) => {
 });
 $('sign-in').addEventListener('submit', async (e) => {
   e.preventDefault();
-  show(await call('POST', API + '/sign-in/email-password', formData(e.target))); render();
+  signedIn(await call('POST', API + '/sign-in/email-password', formData(e.target)));
 });
 $('forgot').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -534,7 +679,7 @@ $('email-code').addEventListener('submit', async (e) => {
 });
 $('email-code-verify').addEventListener('click', async () => {
   const f = formData($('email-code'));
-  show(await call('POST', API + '/email-otp/verify', { email: f.email, code: f.code })); render();
+  signedIn(await call('POST', API + '/email-otp/verify', { email: f.email, code: f.code }));
 });
 $('sms-code').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -542,7 +687,7 @@ $('sms-code').addEventListener('submit', async (e) => {
 });
 $('sms-code-verify').addEventListener('click', async () => {
   const f = formData($('sms-code'));
-  show(await call('POST', API + '/sms/verify', { phone: f.phone, code: f.code })); render();
+  signedIn(await call('POST', API + '/sms/verify', { phone: f.phone, code: f.code }));
 });
 $('verify-email').addEventListener('click', async () => {
   show(await call('POST', API + '/email/send-verification', { redirect_url: '/' }));

@@ -1,9 +1,12 @@
-// End-to-end: a person adds a passkey on the quickstart page and signs in with it, in a
+// End-to-end: a person adds a passkey on the quickstart page and signs in with it; then a
+// second person turns on two-step verification (the QR code read by zbar, codes computed
+// by oathtool) and signs in with a password plus the passkey, a code, a recovery code. In a
 // real headless Chromium whose WebAuthn calls go to a CDP virtual authenticator (CTAP2,
 // internal transport, resident keys, user verification). Run by .ci/passkeys-e2e, which
 // starts the quickstart and passes its URL in BASE (http://localhost:PORT: the RP id is
 // `localhost`).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 const base = process.env.BASE;
@@ -110,6 +113,83 @@ try {
   await page.click('#sign-out');
   await page.waitForFunction(() => document.getElementById('out').textContent.includes('invalid_credentials'));
   assert.equal(await page.isVisible('#signed-out'), true);
+
+  step('second factor: a new account turns on TOTP from the page (QR and key shown)');
+  await page.evaluate(() => sessionStorage.setItem('no-autofill', '1'));
+  await page.reload();
+  await signedOut();
+  const second = `mfa-${Date.now()}@example.com`;
+  await page.fill('#sign-up input[name=email]', second);
+  await page.fill('#sign-up input[name=password]', 'correct horse battery staple');
+  await page.click('#sign-up button');
+  await signedIn();
+  await page.fill('#add-passkey input[name=name]', 'Second factor key');
+  await page.click('#add-passkey button');
+  await page.waitForFunction(() => document.getElementById('passkeys').textContent.includes('Second factor key'));
+  await page.click('#mfa-setup');
+  await page.waitForSelector('#mfa-enrol:not([hidden])');
+  assert.match(await page.getAttribute('#mfa-qr', 'src'), /^data:image\/svg\+xml;base64,/);
+  const secret = (await page.textContent('#mfa-secret')).trim();
+  // The QR code as a phone would see it: the rendered image, read by zbar.
+  const shot = `/tmp/portcullis-qr-${process.pid}.png`;
+  await page.locator('#mfa-qr').screenshot({ path: shot });
+  const scanned = execFileSync('zbarimg', ['--quiet', '--raw', shot], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  const otpauth = new URL(scanned);
+  assert.equal(otpauth.protocol, 'otpauth:');
+  assert.equal(otpauth.searchParams.get('secret'), secret, 'the QR code carries the key shown');
+  assert.equal(otpauth.searchParams.get('issuer'), 'portcullis');
+  assert.match(decodeURIComponent(otpauth.pathname), new RegExp(second.replace('.', '\\.')));
+  // Codes come from oathtool, an implementation independent of the server's.
+  const totp = (steps) => execFileSync('oathtool',
+    ['--totp', '-b', '-N', `@${Math.floor(Date.now() / 1000) + steps * 30}`, secret]).toString().trim();
+  await page.fill('#mfa-confirm input[name=code]', totp(-1));
+  await page.click('#mfa-confirm button');
+  await page.waitForSelector('#mfa-codes-box:not([hidden])');
+  const codes = (await page.textContent('#mfa-codes')).trim().split('\n');
+  assert.equal(codes.length, 10);
+  await page.waitForFunction(() => document.getElementById('mfa-status').textContent.startsWith('On'));
+
+  step('second factor: password, then the passkey answers the challenge');
+  await signOut();
+  await page.fill('#sign-in input[name=email]', second);
+  await page.fill('#sign-in input[name=password]', 'correct horse battery staple');
+  await page.click('#sign-in button');
+  await page.waitForSelector('#mfa-challenge:not([hidden])');
+  assert.equal(await page.isVisible('#mfa-passkey'), true, 'a passkey is offered');
+  await page.click('#mfa-passkey');
+  await signedIn();
+  grant = await lastAnswer();
+  assert.equal(grant.status, 200, JSON.stringify(grant));
+  const claims = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url'));
+  assert.equal(claims(grant.data.access_token).acr, 'aal2');
+  assert.deepEqual(claims(grant.data.access_token).amr, ['pwd', 'hwk']);
+  await page.waitForFunction(() => document.getElementById('session-level').textContent.startsWith('two factors'));
+
+  step('second factor: password, then a code from the app');
+  await signOut();
+  await page.fill('#sign-in input[name=email]', second);
+  await page.fill('#sign-in input[name=password]', 'correct horse battery staple');
+  await page.click('#sign-in button');
+  await page.waitForSelector('#mfa-challenge:not([hidden])');
+  await page.fill('#mfa-verify input[name=code]', totp(0));
+  await page.click('#mfa-verify button');
+  await signedIn();
+  grant = await lastAnswer();
+  assert.deepEqual(claims(grant.data.access_token).amr, ['pwd', 'otp']);
+
+  step('second factor: a recovery code, then turning it off');
+  await signOut();
+  await page.fill('#sign-in input[name=email]', second);
+  await page.fill('#sign-in input[name=password]', 'correct horse battery staple');
+  await page.click('#sign-in button');
+  await page.waitForSelector('#mfa-challenge:not([hidden])');
+  await page.fill('#mfa-verify input[name=code]', codes[0]);
+  await page.click('#mfa-verify button');
+  await signedIn();
+  await page.waitForFunction(() => document.getElementById('mfa-status').textContent.includes('Recovery codes left: 9'));
+  await page.click('#mfa-disable');
+  await page.waitForFunction(() => document.getElementById('mfa-status').textContent.startsWith('Off'));
+  assert.equal((await lastAnswer()).status, 200);
 
   step('passed');
 } finally {
