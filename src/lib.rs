@@ -4,13 +4,15 @@
 //!
 //! - a router of auth endpoints ([`Portcullis::router`]): sign-up and sign-in with email
 //!   and password, email verification and password reset, magic links, email and SMS
-//!   codes, passkeys, social sign-in, sessions with rotating refresh tokens, the account;
+//!   codes, passkeys, social sign-in, two-step verification (TOTP, recovery codes, a
+//!   passkey as the second factor) and re-authentication, sessions with rotating refresh
+//!   tokens, the account;
 //! - a router of organizations ([`Portcullis::orgs_router`]) with roles, permissions and
 //!   invitations;
 //! - a layer ([`Portcullis::session_layer`], an [`AuthLayer`]) that authenticates every
 //!   request from a short-lived ES256 access token, without a database round-trip;
 //! - extractors for the host's handlers: [`CurrentUser`], `Option<CurrentUser>`,
-//!   [`CurrentUserRecord`], [`RequirePermission`];
+//!   [`CurrentUserRecord`], [`RequirePermission`], [`extract::RequireAal2`];
 //! - SeaORM entities and migrations for SQLite, PostgreSQL and MySQL/MariaDB.
 //!
 //! # Example
@@ -45,7 +47,7 @@
 //! |---|---|
 //! | the root | the handle ([`Portcullis`]), its builder, [`Config`], [`Error`], the extractors hosts use most, [`Migrator`] |
 //! | [`config`] | every setting, in sections ([`config::SessionConfig`], [`config::CookieConfig`], ...) |
-//! | [`extract`] | [`CurrentUser`], [`CurrentUserRecord`], [`RequirePermission`] and the [`extract::permissions`] it demands |
+//! | [`extract`] | [`CurrentUser`], [`CurrentUserRecord`], [`RequirePermission`] and the [`extract::permissions`] it demands, [`extract::RequireAal2`] |
 //! | [`auth`] | the request side: [`AuthLayer`] |
 //! | [`users`], [`sessions`], [`retention`] | what [`Portcullis::users`], [`Portcullis::sessions`] and [`Portcullis::sweep`] hand out |
 //! | [`policy`] | the password policy, breached-password checks, organization roles |
@@ -90,6 +92,17 @@
 //! | `GET` | `/methods` | the sign-in methods on |
 //! | `POST` | `/identify` | methods (per account only with discovery on) |
 //! | `GET` | `/csrf` | `{ ok, csrf_token }` |
+//! | `GET` | `/me/mfa` | `{ ok, totp, recovery_codes_left, passkey_as_second_factor }` |
+//! | `POST`, `DELETE` | `/me/mfa/totp` | enrol (fresh session): `{ ok, secret, otpauth_url, qr_svg }`; off (fresh `aal2` session) |
+//! | `POST` | `/me/mfa/totp/confirm` | `{ ok, recovery_codes }`: TOTP on, other sessions revoked |
+//! | `POST` | `/me/mfa/recovery-codes` | a new set (fresh session) |
+//! | `POST` | `/mfa/verify`, `/mfa/passkey/begin`, `/mfa/passkey/complete` | the second factor of a challenged sign-in: a grant with `acr: aal2` |
+//! | `POST` | `/reauthenticate` | `{ password }`, `{ code }` or a passkey answer: the same session made fresh (a code or passkey: `aal2`) |
+//!
+//! On an account with a second factor, every first-factor sign-in answers
+//! `{ ok, mfa_required: true, mfa_token, factors }` (no session) instead of a grant;
+//! browser flows that end in a redirect set an HttpOnly `__mfa` cookie and add
+//! `?mfa_required=1`.
 //!
 //! **Organizations router** ([`Portcullis::orgs_router`]): `GET`/`POST /`,
 //! `GET`/`PATCH`/`DELETE /{id}`, `GET /{id}/members`, `PATCH`/`DELETE

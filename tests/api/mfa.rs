@@ -68,7 +68,7 @@ fn now_unix() -> u64 {
 }
 
 /// The six-digit code of the time step `steps` away from now.
-fn code(secret_b32: &str, steps: i64) -> String {
+pub(crate) fn code(secret_b32: &str, steps: i64) -> String {
     let step = (now_unix() / 30) as i64 + steps;
     hotp(&base32_decode(secret_b32), step as u64, 6)
 }
@@ -102,7 +102,7 @@ async fn me_mfa(app: &axum::Router, token: &str) -> Value {
 
 /// Enrols TOTP for the signed-in session and confirms it with the code of the previous
 /// step (leaving this step and the next for the test). Returns (secret, recovery codes).
-async fn enrol(app: &axum::Router, token: &str) -> (String, Vec<String>) {
+pub(crate) async fn enrol(app: &axum::Router, token: &str) -> (String, Vec<String>) {
     let begun = post_("/v1/auth/me/mfa/totp").bearer(token).send(app).await;
     assert_eq!(begun.status, StatusCode::OK, "{}", begun.text);
     let secret = begun.json["secret"].as_str().unwrap().to_owned();

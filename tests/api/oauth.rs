@@ -943,3 +943,38 @@ async fn a_provider_that_promises_iss_must_send_it() {
     let trip = begin(&t, &provider, "local", "", None).await;
     assert_eq!(finish(&t, &trip, true).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_provider_is_a_first_factor_when_the_account_has_a_second() {
+    let provider = Provider::start().await;
+    let t = app_with_providers(&provider).await;
+    let trip = begin(&t, &provider, "local", "", None).await;
+    let first = finish(&t, &trip, true).await;
+    let (secret, _) = crate::mfa::enrol(&t.app, &first.access_token()).await;
+
+    // A browser comes back to the page with ?mfa_required=1 and the token in a cookie.
+    let trip = begin(&t, &provider, "local", "?redirect_url=/welcome", None).await;
+    let resp = finish(&t, &trip, false).await;
+    assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.text);
+    assert_eq!(resp.headers["location"], "/welcome?mfa_required=1");
+    assert!(resp.set_cookie("__session").is_none());
+    let mfa = resp
+        .cookie("__mfa")
+        .expect("the challenge rides in a cookie");
+    let done = post_("/v1/auth/mfa/verify")
+        .json(json!({ "method": "totp", "code": crate::mfa::code(&secret, 0) }))
+        .cookie(&mfa)
+        .origin(ORIGIN)
+        .send(&t.app)
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert_eq!(claims(&done.access_token())["amr"], json!(["fed", "otp"]));
+    assert_eq!(claims(&done.access_token())["acr"], "aal2");
+
+    // A JSON client gets the challenge in the body.
+    let trip = begin(&t, &provider, "local", "", None).await;
+    let resp = finish(&t, &trip, true).await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+    assert_eq!(resp.json["mfa_required"], true);
+    assert!(resp.json["mfa_token"].is_string());
+}
