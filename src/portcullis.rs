@@ -112,8 +112,10 @@ impl Portcullis {
         flows::sessions::Sessions::new(&self.ctx)
     }
 
-    /// Whether `user_id` holds `permission` in `org_id`, read from the database now (for
-    /// host code outside a request, or an organization other than the active one).
+    /// Whether `user_id` holds `permission` in `org_id` by their membership and role, read
+    /// from the database now: for host code outside a request (a job, a queue consumer).
+    /// It judges no session, so an organization's second-factor requirement does not
+    /// apply; inside a request use [`session_has_permission`](Self::session_has_permission).
     ///
     /// # Errors
     ///
@@ -124,7 +126,32 @@ impl Portcullis {
         org_id: Uuid,
         permission: &str,
     ) -> Result<bool, Error> {
-        flows::orgs::has_permission(&self.ctx, user_id, org_id, permission).await
+        flows::orgs::has_permission(
+            &self.ctx,
+            flows::orgs::Caller::trusted(user_id),
+            org_id,
+            permission,
+        )
+        .await
+    }
+
+    /// Whether the signed-in `user` may use `permission` in `org_id` (any organization, not
+    /// only the active one), as the organization routes and
+    /// [`RequirePermission`](crate::RequirePermission) judge it: membership and role read
+    /// now, and the organization's second-factor requirement against what this session
+    /// proved.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn session_has_permission(
+        &self,
+        user: &crate::CurrentUser,
+        org_id: Uuid,
+        permission: &str,
+    ) -> Result<bool, Error> {
+        flows::orgs::has_permission(&self.ctx, flows::orgs::Caller::of(user), org_id, permission)
+            .await
     }
 
     /// Verifies an access token exactly as the layer does (signature, issuer, lifetime,

@@ -25,6 +25,10 @@ pub struct Model {
     /// Wrong second-factor codes in a row (TOTP and recovery codes); the owner is told
     /// when a run gets long.
     pub failures: i32,
+    /// Whether the owner was told of the current run of wrong codes (once per run).
+    pub failure_notice_sent: bool,
+    /// When the last wrong code of the run came (a long run pauses codes for a day).
+    pub last_failure_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -50,6 +50,10 @@ pub(crate) const ENROLMENT_TTL: time::Duration = time::Duration::minutes(10);
 pub(crate) const RECOVERY_CODES: usize = 10;
 /// Wrong codes in a row after which the owner is told.
 const FAILURE_NOTICE_AT: i32 = 5;
+/// Wrong second factors in a row after which second-factor codes pause for a day (NIST
+/// SP 800-63B: at most 100 consecutive failures). The throttle keeps guessing slow; this
+/// caps it.
+const MAX_CONSECUTIVE_FAILURES: i32 = 100;
 /// Bytes of a TOTP secret: 160 bits, as RFC 4226 recommends.
 const SECRET_LEN: usize = 20;
 
@@ -94,29 +98,35 @@ pub(crate) async fn sign_in(
     method: Method,
     client: &ClientInfo,
 ) -> Result<SignedIn, Error> {
-    if method.aal2 || !store::mfa::totp_on(db, user.id).await? {
+    let user_id = user.id;
+    if method.aal2 || !store::mfa::totp_on(db, user_id).await? {
         let grant = sessions::start(ctx, db, user, has_password, method, client).await?;
-        return Ok(SignedIn::Granted(Box::new(grant)));
-    }
-    if user.disabled_at.is_some() {
+        // TOTP may have been confirmed while this first factor was being checked; the
+        // confirmation revoked the sessions it could see, not this new one.
+        if method.aal2 || !store::mfa::totp_on(db, user_id).await? {
+            return Ok(SignedIn::Granted(Box::new(grant)));
+        }
+        store::sessions::revoke(db, user_id, Some(&[grant.session.id]), None, "mfa_enabled")
+            .await?;
+    } else if user.disabled_at.is_some() {
         return Err(Error::UserDisabled);
     }
     let token = one_time::issue_for_user(
         ctx,
         db,
         Purpose::MfaChallenge,
-        user.id,
+        user_id,
         json!({ "method": method.name }),
     )
     .await?;
     let mut factors = vec!["totp", "recovery_code"];
-    if passkey_available(ctx, db, user.id).await? {
+    if passkey_available(ctx, db, user_id).await? {
         factors.push("passkey");
     }
     Ok(SignedIn::MfaRequired(Challenge {
         token,
         factors,
-        user_id: user.id,
+        user_id,
         method,
     }))
 }
@@ -206,13 +216,26 @@ async fn pending(ctx: &Context, token: &str) -> Result<Pending, Error> {
     })
 }
 
+/// The throttles of a second-factor guess, and the cap on a run of wrong ones.
 async fn throttle(ctx: &Context, user_id: Uuid, client: &ClientInfo) -> Result<(), Error> {
     ctx.throttle
         .check(Limit::MfaVerifyPerIp, &client.ip_key(), client)
         .await?;
     ctx.throttle
         .check(Limit::MfaVerifyPerUser, &user_id.to_string(), client)
-        .await
+        .await?;
+    let paused = store::mfa::totp(&ctx.db, user_id)
+        .await?
+        .is_some_and(|row| {
+            row.failures >= MAX_CONSECUTIVE_FAILURES
+                && row
+                    .last_failure_at
+                    .is_some_and(|at| at > ctx.now() - time::Duration::DAY)
+        });
+    if paused {
+        return Err(Error::TooManyAttempts);
+    }
+    Ok(())
 }
 
 /// `POST /mfa/verify`: answers a challenge with a TOTP or recovery code and starts the
@@ -241,7 +264,8 @@ pub(crate) async fn verify(
     if !accepted {
         // Rolls the consumption back: the challenge keeps its remaining guesses.
         drop(txn);
-        return Err(wrong_code(ctx, user_id, code.method(), client).await);
+        record_wrong(ctx, user_id, code.method(), client).await?;
+        return Err(Error::TokenInvalid);
     }
     // A right code ends a run of wrong ones.
     store::mfa::clear_failures(&txn, user_id).await?;
@@ -311,13 +335,16 @@ async fn recovery_code_used(ctx: &Context, user: &user::Model, left: u64, client
     ctx.outbox.notify(user, &Message::RecoveryCodeUsed { left });
 }
 
-/// A wrong second-factor code: counted, audited, and after a run of them the owner is
-/// told (someone may know the first factor).
-async fn wrong_code(ctx: &Context, user_id: Uuid, factor: Method, client: &ClientInfo) -> Error {
-    let failures = match store::mfa::count_failure(&ctx.db, user_id).await {
-        Ok(failures) => failures,
-        Err(err) => return err.into(),
-    };
+/// A wrong second factor (a code, or a passkey that did not check out): counted,
+/// audited, and after a run of them the owner is told, once per run (someone may know the
+/// first factor).
+async fn record_wrong(
+    ctx: &Context,
+    user_id: Uuid,
+    factor: Method,
+    client: &ClientInfo,
+) -> Result<(), Error> {
+    let failures = store::mfa::count_failure(&ctx.db, user_id, ctx.now()).await?;
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::MfaFailed)
@@ -327,16 +354,12 @@ async fn wrong_code(ctx: &Context, user_id: Uuid, factor: Method, client: &Clien
                 .detail("failures", failures),
         )
         .await;
-    if failures == FAILURE_NOTICE_AT {
-        match store::users::find(&ctx.db, user_id).await {
-            Ok(Some(user)) => ctx.outbox.notify(&user, &Message::WrongSecondFactorCodes),
-            Ok(None) => {}
-            Err(err) => {
-                tracing::error!(error = %err, "finding whom to tell about wrong codes failed")
-            }
-        }
+    if store::mfa::claim_failure_notice(&ctx.db, user_id, FAILURE_NOTICE_AT).await?
+        && let Some(user) = store::users::find(&ctx.db, user_id).await?
+    {
+        ctx.outbox.notify(&user, &Message::WrongSecondFactorCodes);
     }
-    Error::TokenInvalid
+    Ok(())
 }
 
 /// The TOTP of a sealed secret.
@@ -434,6 +457,17 @@ fn new_recovery_codes(ctx: &Context, user_id: Uuid) -> (Vec<String>, Vec<String>
         .unzip()
 }
 
+/// 404 when the host turned passkeys off: then they prove nothing, as a first factor or
+/// a second.
+#[cfg(feature = "passkeys")]
+fn passkeys_on(ctx: &Context) -> Result<(), Error> {
+    if ctx.config.method_on(crate::config::SignInMethod::Passkey) {
+        Ok(())
+    } else {
+        Err(Error::NotFound)
+    }
+}
+
 /// `POST /mfa/passkey/begin`: a passkey ceremony for the user of a challenge.
 #[cfg(feature = "passkeys")]
 pub(crate) async fn begin_passkey(
@@ -441,6 +475,7 @@ pub(crate) async fn begin_passkey(
     token: &str,
     client: &ClientInfo,
 ) -> Result<(Uuid, Value), Error> {
+    passkeys_on(ctx)?;
     let pending = pending(ctx, token).await?;
     if !store::mfa::totp_on(&ctx.db, pending.user_id).await? {
         return Err(Error::TokenInvalid);
@@ -459,12 +494,13 @@ pub(crate) async fn complete_passkey(
     client: &ClientInfo,
 ) -> Result<Grant, Error> {
     use crate::flows::passkeys;
+    passkeys_on(ctx)?;
     let pending = pending(ctx, token).await?;
     let user_id = pending.user_id;
     tracing::Span::current().record("user.id", tracing::field::display(user_id));
     throttle(ctx, user_id, client).await?;
     one_time::count_guess(ctx, &pending.row).await?;
-    let asserted = passkeys::check_assertion(
+    let asserted = match passkeys::check_assertion(
         ctx,
         challenge_id,
         credential,
@@ -472,7 +508,15 @@ pub(crate) async fn complete_passkey(
         Some(user_id),
         client,
     )
-    .await?;
+    .await
+    {
+        Ok(asserted) => asserted,
+        Err(Error::InvalidCredentials) => {
+            record_wrong(ctx, user_id, sessions::PASSKEY, client).await?;
+            return Err(Error::InvalidCredentials);
+        }
+        Err(other) => return Err(other),
+    };
     let txn = ctx.db.begin().await?;
     one_time::consume_checked(&txn, &pending.row, ctx.now()).await?;
     if !passkeys::record_use(ctx, &txn, &asserted).await? {
@@ -560,6 +604,8 @@ pub(crate) async fn begin_totp(
         confirmed_at: None,
         last_step: None,
         failures: 0,
+        failure_notice_sent: false,
+        last_failure_at: None,
     };
     if !store::mfa::begin_totp(&ctx.db, row).await? {
         return Err(Error::Conflict(
@@ -631,7 +677,7 @@ pub(crate) async fn confirm_totp(
     let (codes, hashes) = new_recovery_codes(ctx, user_id);
 
     let txn = ctx.db.begin().await?;
-    if !store::mfa::confirm_totp(&txn, user_id, step, begun_after, now).await? {
+    if !store::mfa::confirm_totp(&txn, &row, step, begun_after, now).await? {
         // Confirmed by a racing request, or replaced by a new enrolment meanwhile.
         return Err(Error::TokenInvalid);
     }
@@ -731,6 +777,7 @@ impl Proof<'_> {
 
 /// `POST /reauthenticate`: proves a factor again and makes the current session fresh
 /// (same session, new `auth_time`); a TOTP code or a passkey also raises it to `aal2`.
+/// Answers a new access token (and the user), never a refresh token.
 /// Throttled like sign-in. Wrong password: 401 `invalid_credentials`; wrong code: 400
 /// `token_invalid`.
 #[tracing::instrument(skip_all, fields(user.id = %claims.sub))]
@@ -739,7 +786,7 @@ pub(crate) async fn reauthenticate(
     claims: &Claims,
     proof: Proof<'_>,
     client: &ClientInfo,
-) -> Result<Grant, Error> {
+) -> Result<(sessions::AccessToken, user::Model, bool), Error> {
     let user_id = claims.sub;
     ctx.throttle
         .check(Limit::ReauthenticatePerIp, &client.ip_key(), client)
@@ -762,6 +809,10 @@ pub(crate) async fn reauthenticate(
     };
     let raised_by = match proof {
         Proof::Password(password) => {
+            // A method the host turned off proves nothing.
+            if !ctx.config.method_on(crate::config::SignInMethod::Password) {
+                return Err(Error::NotFound);
+            }
             let stored = if ctx.config.passwords.policy.too_long(password) {
                 None
             } else {
@@ -775,9 +826,11 @@ pub(crate) async fn reauthenticate(
             None
         }
         Proof::Totp(code) => {
+            throttle(ctx, user_id, client).await?;
             if !accept_totp(ctx, &ctx.db, user_id, code).await? {
                 refused("wrong_code").await;
-                return Err(wrong_code(ctx, user_id, sessions::TOTP, client).await);
+                record_wrong(ctx, user_id, sessions::TOTP, client).await?;
+                return Err(Error::TokenInvalid);
             }
             Some(sessions::TOTP)
         }
@@ -787,6 +840,7 @@ pub(crate) async fn reauthenticate(
             credential,
         } => {
             use crate::flows::passkeys;
+            passkeys_on(ctx)?;
             let asserted = passkeys::check_assertion(
                 ctx,
                 challenge_id,
@@ -802,7 +856,7 @@ pub(crate) async fn reauthenticate(
             Some(sessions::PASSKEY)
         }
     };
-    let grant = sessions::reauthenticated(ctx, claims, raised_by).await?;
+    let reauthenticated = sessions::reauthenticated(ctx, claims, raised_by).await?;
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::Reauthenticated)
@@ -810,10 +864,10 @@ pub(crate) async fn reauthenticate(
                 .session(claims.sid)
                 .client(client)
                 .detail("method", method)
-                .detail("acr", grant.session.acr.clone()),
+                .detail("acr", reauthenticated.0.session.acr.clone()),
         )
         .await;
-    Ok(grant)
+    Ok(reauthenticated)
 }
 
 /// One user's second factors, from Rust: [`Users::mfa`](crate::users::Users::mfa).

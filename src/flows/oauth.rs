@@ -414,13 +414,23 @@ async fn settle(
                 None => None,
             };
             match local {
-                // Merge only when both sides vouch for the address.
-                Some(local) if email_verified && local.email_verified_at.is_some() => {
+                // Merge only when both sides vouch for the address, and never into an
+                // account with a second factor: a provider's word would otherwise attach a
+                // lasting way in before anyone passed that factor (sign in, then link).
+                Some(local)
+                    if email_verified
+                        && local.email_verified_at.is_some()
+                        && !store::mfa::totp_on(&txn, local.id).await? =>
+                {
                     let account =
                         new_account(provider, local.id, &subject, email.clone(), true, now);
                     insert_account(&txn, &account).await?;
                     merged = true;
                     (local, Some(account))
+                }
+                // A verified account with a second factor: sign in to it, then link.
+                Some(local) if local.email_verified_at.is_some() => {
+                    return Err(sign_in_then_link(provider));
                 }
                 // The provider vouches for an address an unverified account holds: proof
                 // from outside that account, which takes it back from whoever registered
@@ -436,15 +446,7 @@ async fn settle(
                     insert_account(&txn, &account).await?;
                     (local, Some(account))
                 }
-                Some(_) => {
-                    return Err(Error::Conflict(
-                        format!(
-                            "an account already uses this email address: sign in to it, then link {} from your account",
-                            provider.label()
-                        )
-                        .into(),
-                    ));
-                }
+                Some(_) => return Err(sign_in_then_link(provider)),
                 None => {
                     // An address the provider does not vouch for stays on the linked
                     // account: it must not reserve the address on this site.
@@ -504,6 +506,18 @@ async fn settle(
     }
     signed_in.audit_challenge(ctx, client).await;
     Ok(Outcome::SignedIn(signed_in))
+}
+
+/// An existing account holds the address and the provider's word is not enough to join
+/// it: the person signs in to it and links the provider from there.
+fn sign_in_then_link(provider: &OAuthProvider) -> Error {
+    Error::Conflict(
+        format!(
+            "an account already uses this email address: sign in to it, then link {} from your account",
+            provider.label()
+        )
+        .into(),
+    )
 }
 
 fn new_account(

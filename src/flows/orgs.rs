@@ -96,16 +96,16 @@ pub(crate) async fn requires_mfa(db: &impl ConnectionTrait, org_id: Uuid) -> Res
         .is_some_and(|org| org.require_mfa))
 }
 
-/// Whether `user_id` holds `permission` in `org_id` (for host code, from Rust).
+/// Whether `caller` may use `permission` in `org_id` (for host code, from Rust).
 pub(crate) async fn has_permission(
     ctx: &Context,
-    user_id: Uuid,
+    caller: Caller,
     org_id: Uuid,
     permission: &str,
 ) -> Result<bool, Error> {
-    match authorize(ctx, &ctx.db, Caller::trusted(user_id), org_id, permission).await {
+    match authorize(ctx, &ctx.db, caller, org_id, permission).await {
         Ok(_) => Ok(true),
-        Err(Error::NotFound | Error::Forbidden(_)) => Ok(false),
+        Err(Error::NotFound | Error::Forbidden(_) | Error::MfaRequired(_)) => Ok(false),
         Err(other) => Err(other),
     }
 }

@@ -459,17 +459,19 @@ pub(crate) async fn refresh(
 }
 
 /// Makes the caller's session fresh again after it proved a factor (`POST
-/// /reauthenticate`): same session, new `auth_time`, and a new grant. `raised_by` is the
-/// second factor that was proved (the session becomes `aal2` and its `amr` names it);
-/// `None` for a password, which keeps the session's level.
+/// /reauthenticate`): same session, new `auth_time`. `raised_by` is the second factor that
+/// was proved (the session becomes `aal2` and its `amr` names it); `None` for a password,
+/// which keeps the session's level.
 ///
-/// The refresh token is replaced by a fresh one (not a child of the old one): the grant
-/// carries it, and every earlier token of the session stops working.
+/// Answers a new access token only, expiring no later than the one presented: proving a
+/// factor with an access token in hand never buys a longer-lived credential. The refresh
+/// token is left as it is; the session row carries the new `auth_time` and level, so the
+/// next refresh carries them too.
 pub(crate) async fn reauthenticated(
     ctx: &Context,
     claims: &Claims,
     raised_by: Option<Method>,
-) -> Result<Grant, Error> {
+) -> Result<(AccessToken, user::Model, bool), Error> {
     let now = ctx.now();
     let session = store::sessions::find(&ctx.db, claims.sid)
         .await?
@@ -493,13 +495,7 @@ pub(crate) async fn reauthenticated(
         }
         None => (session.acr.clone(), session.amr.clone()),
     };
-    let refresh = RefreshToken {
-        session_id: session.id,
-        secret: crypto::random_bytes(),
-    };
     let change = store::sessions::Reauthentication {
-        new_hash: refresh.hash(),
-        generation: session.generation + 1,
         now,
         acr: acr.clone(),
         amr: amr.clone(),
@@ -508,20 +504,44 @@ pub(crate) async fn reauthenticated(
         return Err(Error::Unauthorized);
     }
     let session = session::Model {
-        refresh_hash: Redacted(refresh.hash()),
-        previous_refresh_hash: None,
-        generation: session.generation + 1,
-        rotated_at: Some(now),
         last_active_at: now,
         auth_time: Some(now),
         acr,
         amr,
         ..session
     };
+    let org_role = match session.active_org_id {
+        Some(org_id) => store::orgs::membership(&ctx.db, org_id, user.id)
+            .await?
+            .map(|m| m.role),
+        None => None,
+    };
+    let token = reissue(ctx, &user, session, org_role, now, claims.exp)?;
     let has_password = store::users::password_hash(&ctx.db, user.id)
         .await?
         .is_some();
-    grant(ctx, &ctx.db, user, has_password, session, &refresh, now).await
+    Ok((token, user, has_password))
+}
+
+/// A new access token for `session`, expiring no later than `not_after` (the presented
+/// token's `exp`).
+fn reissue(
+    ctx: &Context,
+    user: &user::Model,
+    session: session::Model,
+    org_role: Option<String>,
+    now: OffsetDateTime,
+    not_after: i64,
+) -> Result<AccessToken, Error> {
+    let mut claims = access_claims(ctx, user, &session, org_role, now);
+    claims.exp = claims.exp.min(not_after);
+    let expires_in = u64::try_from(claims.exp - claims.iat).unwrap_or(0);
+    let access_token = ctx.key_ring.current().signing.sign(&claims)?;
+    Ok(AccessToken {
+        session,
+        access_token,
+        expires_in,
+    })
 }
 
 /// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough for a
@@ -626,10 +646,10 @@ pub(crate) async fn revoke(
     Ok(revoked.ids)
 }
 
-/// What switching the active organization answers: a new access token, and nothing
-/// longer-lived.
+/// What switching the active organization and re-authenticating answer: a new access
+/// token for the same session, and nothing longer-lived.
 #[derive(Clone)]
-pub(crate) struct Switched {
+pub(crate) struct AccessToken {
     pub(crate) session: session::Model,
     pub(crate) access_token: String,
     pub(crate) expires_in: u64,
@@ -648,7 +668,7 @@ pub(crate) async fn switch_org(
     claims: &Claims,
     org_id: Option<Uuid>,
     client: &ClientInfo,
-) -> Result<Switched, Error> {
+) -> Result<AccessToken, Error> {
     if let Some(org_id) = org_id
         && store::orgs::membership(&ctx.db, org_id, claims.sub)
             .await?
@@ -683,24 +703,17 @@ pub(crate) async fn switch_org(
             .map(|m| m.role),
         None => None,
     };
-    let mut new_claims = access_claims(ctx, &user, &session, org_role, now);
-    new_claims.exp = new_claims.exp.min(claims.exp);
-    let expires_in = u64::try_from(new_claims.exp - new_claims.iat).unwrap_or(0);
-    let access_token = ctx.key_ring.current().signing.sign(&new_claims)?;
+    let switched = reissue(ctx, &user, session, org_role, now, claims.exp)?;
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::OrgSwitched)
                 .user(user.id)
-                .session(session.id)
+                .session(switched.session.id)
                 .client(client)
                 .detail("org_id", org_id.map(|id| id.to_string())),
         )
         .await;
-    Ok(Switched {
-        session,
-        access_token,
-        expires_in,
-    })
+    Ok(switched)
 }
 
 /// The caller's session and account (`GET /sessions/current`), read now: 401 once the

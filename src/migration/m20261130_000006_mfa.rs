@@ -22,6 +22,8 @@ impl MigrationTrait for Migration {
                     .col(instant(manager, Totp::ConfirmedAt, true))
                     .col(big_integer_null(Totp::LastStep))
                     .col(integer(Totp::Failures).default(0))
+                    .col(boolean(Totp::FailureNoticeSent).default(false))
+                    .col(instant(manager, Totp::LastFailureAt, true))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk-portcullis_totp-user_id")
@@ -125,6 +127,8 @@ enum Totp {
     ConfirmedAt,
     LastStep,
     Failures,
+    FailureNoticeSent,
+    LastFailureAt,
 }
 
 #[derive(DeriveIden)]

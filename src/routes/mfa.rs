@@ -22,7 +22,7 @@ use super::input::OptionalJson;
 use super::{
     input::Json,
     sessions::require_fresh,
-    views::{GrantResponse, mfa_cookie_name, ok, set_cookies},
+    views::{GrantResponse, UserView, access_token_response, mfa_cookie_name, ok, set_cookies},
 };
 use crate::{
     CurrentUser, Error,
@@ -295,8 +295,11 @@ impl fmt::Debug for ReauthenticateBody {
 }
 
 /// `POST /reauthenticate` `{ password }` | `{ code }` | `{ challenge_id, credential }`:
-/// makes the current session fresh (same session, new `auth_time`) and answers a new
-/// grant; a TOTP code or a passkey raises it to `aal2`. 401 `invalid_credentials` for a
+/// makes the current session fresh (same session, new `auth_time`) and answers
+/// `{ ok, user, session, access_token, token_type, expires_in }` (and the `__session`
+/// cookie): a new access token expiring no later than the presented one, never a refresh
+/// token (the session's own keeps working and carries the new level). A TOTP code or a
+/// passkey raises the session to `aal2`. 401 `invalid_credentials` for a
 /// wrong password, 400 `token_invalid` for a wrong code.
 pub(crate) async fn reauthenticate(
     State(ctx): State<Arc<Context>>,
@@ -339,11 +342,11 @@ pub(crate) async fn reauthenticate(
             "send exactly one of: password, code, or challenge_id with credential",
         ));
     }
-    let grant = mfa::reauthenticate(&ctx, user.claims(), proof, &client).await?;
-    Ok(GrantResponse {
-        grant,
-        status: StatusCode::OK,
-        config: &ctx.config,
-    }
-    .into_response())
+    let (token, account, has_password) =
+        mfa::reauthenticate(&ctx, user.claims(), proof, &client).await?;
+    Ok(access_token_response(
+        &ctx.config,
+        &token,
+        json!({ "user": UserView::new(&account, has_password) }),
+    ))
 }

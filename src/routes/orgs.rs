@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::{
     input::{Json, Path},
-    views::{GrantResponse, SessionView, grant_with, ok, rfc3339, set_cookies},
+    views::{GrantResponse, access_token_response, grant_with, ok, rfc3339},
 };
 use crate::{
     CurrentUser, Error,
@@ -360,31 +360,9 @@ pub(crate) async fn switch(
 ) -> Result<Response, Error> {
     let switched =
         crate::flows::sessions::switch_org(&ctx, user.claims(), body.org_id, &client).await?;
-    Ok(access_token_response(&ctx, &switched))
-}
-
-fn access_token_response(
-    ctx: &crate::context::Context,
-    switched: &crate::flows::sessions::Switched,
-) -> Response {
-    let mut response = ok(json!({
-        "access_token": switched.access_token,
-        "token_type": "Bearer",
-        "expires_in": switched.expires_in,
-        "session": SessionView::new(&switched.session, true),
-    }))
-    .into_response();
-    if ctx.config.sessions.token_delivery != crate::config::TokenDelivery::BodyOnly {
-        let age = i64::try_from(switched.expires_in).unwrap_or(0);
-        set_cookies(
-            response.headers_mut(),
-            [crate::auth::cookie::set(
-                &ctx.config,
-                &ctx.config.cookies.session,
-                &switched.access_token,
-                age,
-            )],
-        );
-    }
-    response
+    Ok(access_token_response(
+        &ctx.config,
+        &switched,
+        serde_json::Value::Null,
+    ))
 }

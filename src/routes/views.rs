@@ -18,7 +18,7 @@ use crate::{
     entity::{session, user},
     flows::{
         mfa::{Challenge, SignedIn},
-        sessions::Grant,
+        sessions::{AccessToken, Grant},
     },
     origin,
 };
@@ -216,6 +216,39 @@ pub(crate) fn mfa_redirect(challenge: &Challenge, target: &str, config: &Config)
             MFA_COOKIE_SECONDS,
         )],
     );
+    response
+}
+
+/// A new access token for the same session (an organization switch, a
+/// re-authentication): `{ ok, access_token, token_type, expires_in, session }` plus
+/// `extra` fields, and the `__session` cookie. Never a refresh token.
+pub(crate) fn access_token_response(
+    config: &Config,
+    token: &AccessToken,
+    extra: Value,
+) -> Response {
+    let mut body = json!({
+        "access_token": token.access_token,
+        "token_type": "Bearer",
+        "expires_in": token.expires_in,
+        "session": SessionView::new(&token.session, true),
+    });
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    let mut response = ok(body).into_response();
+    if config.sessions.token_delivery != TokenDelivery::BodyOnly {
+        let age = i64::try_from(token.expires_in).unwrap_or(0);
+        set_cookies(
+            response.headers_mut(),
+            [cookie::set(
+                config,
+                &config.cookies.session,
+                &token.access_token,
+                age,
+            )],
+        );
+    }
     response
 }
 

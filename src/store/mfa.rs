@@ -47,21 +47,23 @@ pub(crate) async fn begin_totp(db: &impl ConnectionTrait, row: totp::Model) -> R
     }
 }
 
-/// Confirms the enrolment begun after `begun_after` with the code of `step`; `false` when
-/// there is no such enrolment (none, too old, or already confirmed).
+/// Confirms `enrolment` (the very one whose secret checked the code of `step`, begun
+/// after `begun_after`); `false` when it is gone, replaced, too old or already confirmed.
 pub(crate) async fn confirm_totp(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    enrolment: &totp::Model,
     step: i64,
     begun_after: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<bool, DbErr> {
+    let user_id = enrolment.user_id;
     let result = totp::Entity::update_many()
         .col_expr(totp::Column::ConfirmedAt, Expr::value(now))
         .col_expr(totp::Column::LastStep, Expr::value(step))
         .col_expr(totp::Column::Failures, Expr::value(0))
         .filter(totp::Column::UserId.eq(user_id))
         .filter(totp::Column::ConfirmedAt.is_null())
+        .filter(totp::Column::SecretSealed.eq(enrolment.secret_sealed.clone()))
         .filter(totp::Column::CreatedAt.gt(begun_after))
         .exec(db)
         .await?;
@@ -78,6 +80,7 @@ pub(crate) async fn accept_step(
     let result = totp::Entity::update_many()
         .col_expr(totp::Column::LastStep, Expr::value(step))
         .col_expr(totp::Column::Failures, Expr::value(0))
+        .col_expr(totp::Column::FailureNoticeSent, Expr::value(false))
         .filter(totp::Column::UserId.eq(user_id))
         .filter(totp::Column::ConfirmedAt.is_not_null())
         .filter(
@@ -91,22 +94,45 @@ pub(crate) async fn accept_step(
 }
 
 /// Counts a wrong second-factor code and answers the run of wrong ones so far.
-pub(crate) async fn count_failure(db: &impl ConnectionTrait, user_id: Uuid) -> Result<i32, DbErr> {
+pub(crate) async fn count_failure(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<i32, DbErr> {
     totp::Entity::update_many()
         .col_expr(
             totp::Column::Failures,
             Expr::col(totp::Column::Failures).add(1),
         )
+        .col_expr(totp::Column::LastFailureAt, Expr::value(Some(now)))
         .filter(totp::Column::UserId.eq(user_id))
         .exec(db)
         .await?;
     Ok(totp(db, user_id).await?.map_or(0, |row| row.failures))
 }
 
+/// Claims the notice of a run of at least `at` wrong codes: of concurrent callers, one
+/// sees `true`, once per run.
+pub(crate) async fn claim_failure_notice(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    at: i32,
+) -> Result<bool, DbErr> {
+    let result = totp::Entity::update_many()
+        .col_expr(totp::Column::FailureNoticeSent, Expr::value(true))
+        .filter(totp::Column::UserId.eq(user_id))
+        .filter(totp::Column::Failures.gte(at))
+        .filter(totp::Column::FailureNoticeSent.eq(false))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Ends a run of wrong codes (a right one came).
 pub(crate) async fn clear_failures(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
     totp::Entity::update_many()
         .col_expr(totp::Column::Failures, Expr::value(0))
+        .col_expr(totp::Column::FailureNoticeSent, Expr::value(false))
         .filter(totp::Column::UserId.eq(user_id))
         .exec(db)
         .await?;

@@ -92,12 +92,9 @@ pub(crate) async fn rotate(
     Ok(result.rows_affected == 1)
 }
 
-/// What a re-authentication writes: a new refresh token (a fresh secret, so every token
-/// of the chain before it stops working), the new `auth_time`, and what the session has
-/// proved now.
+/// What a re-authentication writes: the new `auth_time`, and what the session has proved
+/// now. The refresh token is left as it is.
 pub(crate) struct Reauthentication {
-    pub(crate) new_hash: String,
-    pub(crate) generation: i64,
     pub(crate) now: OffsetDateTime,
     pub(crate) acr: String,
     pub(crate) amr: String,
@@ -111,13 +108,6 @@ pub(crate) async fn reauthenticate(
     change: Reauthentication,
 ) -> Result<bool, DbErr> {
     let result = session::Entity::update_many()
-        .col_expr(session::Column::RefreshHash, Expr::value(change.new_hash))
-        .col_expr(
-            session::Column::PreviousRefreshHash,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(session::Column::Generation, Expr::value(change.generation))
-        .col_expr(session::Column::RotatedAt, Expr::value(Some(change.now)))
         .col_expr(session::Column::LastActiveAt, Expr::value(change.now))
         .col_expr(session::Column::AuthTime, Expr::value(Some(change.now)))
         .col_expr(session::Column::Acr, Expr::value(change.acr))

@@ -836,12 +836,14 @@ async fn reauthentication_makes_the_same_session_fresh() {
     assert_eq!(new_claims["sid"], old_claims["sid"], "the same session");
     assert!(new_claims["auth_time"].as_i64() > old_claims["auth_time"].as_i64());
     assert_eq!(new_claims["acr"], "aal1", "a password keeps the level");
-    // The old refresh token is gone, the new one works.
-    assert_eq!(
-        refresh(&t.app, &old.refresh_token()).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    let next = refresh(&t.app, &fresh.refresh_token()).await;
+    assert_eq!(fresh.json["user"]["email"], "io@example.com");
+    // An access token in hand never buys a longer-lived credential: no refresh token, and
+    // the new access token expires no later than the one presented.
+    assert!(fresh.json.get("refresh_token").is_none(), "{}", fresh.text);
+    assert!(fresh.set_cookie("__client").is_none());
+    assert!(new_claims["exp"].as_i64() <= old_claims["exp"].as_i64());
+    // The session's own refresh token goes on, and its next tokens say the session is fresh.
+    let next = refresh(&t.app, &old.refresh_token()).await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.text);
     assert_eq!(
         claims(&next.access_token())["auth_time"],
@@ -878,6 +880,9 @@ async fn reauthentication_makes_the_same_session_fresh() {
     let raised_claims = claims(&raised.access_token());
     assert_eq!(raised_claims["acr"], "aal2");
     assert_eq!(raised_claims["amr"], json!(["pwd", "otp"]));
+    // The level rides on the session: its next refresh is aal2 too.
+    let refreshed = refresh(&t.app, &next.refresh_token()).await;
+    assert_eq!(claims(&refreshed.access_token())["acr"], "aal2");
     assert_eq!(raised_claims["sid"], old_claims["sid"]);
     assert_eq!(
         get_("/aal2")
@@ -1105,4 +1110,92 @@ async fn a_password_reset_kills_pending_challenges() {
             .error_code(),
         "token_invalid"
     );
+}
+
+#[tokio::test]
+async fn a_long_run_of_wrong_codes_pauses_second_factors_for_a_day() {
+    let t = app().await;
+    let (secret, _) = user_with_totp(&t, "lu@example.com").await;
+    for row in portcullis::entity::totp::Entity::find()
+        .all(&t.db)
+        .await
+        .unwrap()
+    {
+        let mut row = row.into_active_model();
+        row.failures = Set(100);
+        row.last_failure_at = Set(Some(ago(60)));
+        row.update(&t.db).await.unwrap();
+    }
+    let token = challenged(&t.app, "lu@example.com").await;
+    let paused = verify(&t.app, &token, "totp", &code(&secret, 0)).await;
+    assert_eq!(
+        paused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        paused.text
+    );
+    assert_eq!(paused.error_code(), "too_many_attempts");
+    // A day later the run no longer pauses anything; a right code ends it.
+    for row in portcullis::entity::totp::Entity::find()
+        .all(&t.db)
+        .await
+        .unwrap()
+    {
+        let mut row = row.into_active_model();
+        row.last_failure_at = Set(Some(ago(86_401)));
+        row.update(&t.db).await.unwrap();
+    }
+    assert_eq!(
+        verify(&t.app, &token, "totp", &code(&secret, 0))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_method_the_host_turned_off_proves_nothing() {
+    use portcullis::config::SignInMethod::{Passkey, Password};
+    let t = app_with(|b| b.sign_in(|s| s.disabled_methods.extend([Passkey]))).await;
+    let (_, _) = user_with_totp(&t, "mo@example.com").await;
+    let token = challenged(&t.app, "mo@example.com").await;
+    let begun = post_("/v1/auth/mfa/passkey/begin")
+        .json(json!({ "mfa_token": token }))
+        .send(&t.app)
+        .await;
+    assert_eq!(begun.status, StatusCode::NOT_FOUND, "{}", begun.text);
+
+    // Password sign-in off: a password re-authenticates nobody either.
+    let t = app_with(|b| b.sign_in(|s| s.disabled_methods.extend([Password]))).await;
+    t.auth
+        .users()
+        .create(
+            portcullis::users::NewUser::new("np@example.com")
+                .password(PASSWORD)
+                .email_verified(true),
+        )
+        .await
+        .unwrap();
+    post_("/v1/auth/sign-in/email-otp")
+        .json(json!({ "email": "np@example.com" }))
+        .send(&t.app)
+        .await;
+    let email = t.email("np@example.com", 1).await;
+    let otp = email
+        .text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_owned();
+    let session = post_("/v1/auth/email-otp/verify")
+        .json(json!({ "email": "np@example.com", "code": otp }))
+        .send(&t.app)
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.text);
+    let resp = post_("/v1/auth/reauthenticate")
+        .bearer(&session.access_token())
+        .json(json!({ "password": PASSWORD }))
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::NOT_FOUND, "{}", resp.text);
 }

@@ -971,6 +971,21 @@ async fn a_provider_is_a_first_factor_when_the_account_has_a_second() {
     assert_eq!(claims(&done.access_token())["amr"], json!(["fed", "otp"]));
     assert_eq!(claims(&done.access_token())["acr"], "aal2");
 
+    // A provider vouching for the address of a *local* account with a second factor does
+    // not attach itself: sign in (both factors), then link.
+    let local = sign_up(&t.app, "guarded@example.com").await;
+    crate::mfa::enrol(&t.app, &local.access_token()).await;
+    sql(
+        &t.db,
+        "UPDATE portcullis_users SET email_verified_at = created_at WHERE email = 'guarded@example.com'",
+    )
+    .await;
+    provider.person("2002", Some("guarded@example.com"), Some(json!(true)));
+    let trip = begin(&t, &provider, "local", "", None).await;
+    let refused = finish(&t, &trip, true).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    provider.person("1001", Some("octo@example.com"), Some(json!(true)));
+
     // A JSON client gets the challenge in the body.
     let trip = begin(&t, &provider, "local", "", None).await;
     let resp = finish(&t, &trip, true).await;
