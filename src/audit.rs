@@ -127,6 +127,22 @@ pub enum AuditKind {
     ReauthenticationFailed,
     /// An organization's second-factor requirement changed (`detail.require_mfa`).
     OrgMfaRequirementChanged,
+    /// An API key was created (`detail.key_id`, `detail.org_id`).
+    ApiKeyCreated,
+    /// An API key was revoked (`detail.key_id`).
+    ApiKeyRevoked,
+    /// An admin created an account (`actor_id`).
+    AdminUserCreated,
+    /// An admin changed an account (`detail.fields`; `actor_id`).
+    AdminUserUpdated,
+    /// An account was deleted (every session revoked; `actor_id` when an admin did it).
+    UserDeleted,
+    /// A user's role changed (`detail.role`; `actor_id`).
+    UserRoleChanged,
+    /// An admin revoked every session of a user (`actor_id`).
+    AdminSessionsRevoked,
+    /// An admin began impersonating a user (`detail.reason`): recorded on both users.
+    Impersonated,
 }
 
 impl AuditKind {
@@ -182,6 +198,14 @@ impl AuditKind {
             Self::Reauthenticated => "reauthenticated",
             Self::ReauthenticationFailed => "reauthentication_failed",
             Self::OrgMfaRequirementChanged => "org_mfa_requirement_changed",
+            Self::ApiKeyCreated => "api_key_created",
+            Self::ApiKeyRevoked => "api_key_revoked",
+            Self::AdminUserCreated => "admin_user_created",
+            Self::AdminUserUpdated => "admin_user_updated",
+            Self::UserDeleted => "user_deleted",
+            Self::UserRoleChanged => "user_role_changed",
+            Self::AdminSessionsRevoked => "admin_sessions_revoked",
+            Self::Impersonated => "impersonated",
         }
     }
 }
@@ -205,6 +229,8 @@ pub struct AuditEvent {
     pub kind: AuditKind,
     /// The account concerned, when known.
     pub user_id: Option<Uuid>,
+    /// The admin who acted, when an admin did.
+    pub actor_id: Option<Uuid>,
     /// The session concerned, when there is one.
     pub session_id: Option<Uuid>,
     /// The client IP, when known.
@@ -222,6 +248,7 @@ impl AuditEvent {
             occurred_at: crate::store::now(),
             kind,
             user_id: None,
+            actor_id: None,
             session_id: None,
             ip: None,
             user_agent: None,
@@ -231,6 +258,11 @@ impl AuditEvent {
 
     pub(crate) fn user(mut self, user_id: Uuid) -> Self {
         self.user_id = Some(user_id);
+        self
+    }
+
+    pub(crate) fn actor(mut self, admin_id: Uuid) -> Self {
+        self.actor_id = Some(admin_id);
         self
     }
 
@@ -285,6 +317,7 @@ impl Auditor {
             occurred_at: event.occurred_at,
             kind: event.kind.as_str().to_owned(),
             user_id: event.user_id,
+            actor_id: event.actor_id,
             session_id: event.session_id,
             ip: event.ip.clone(),
             user_agent: event.user_agent.clone(),

@@ -385,6 +385,7 @@ impl PortcullisBuilder {
         );
         let ctx = Context {
             token_cache: quick_cache::sync::Cache::new(config.sessions.token_cache_capacity),
+            key_uses: crate::token_cache::KeyUses::default(),
             origins,
             keys,
             hasher,

@@ -19,7 +19,7 @@ use crate::{
     policy::{BreachedPasswords, Roles},
     rate_limit::Throttle,
     revocation::RevocationView,
-    token_cache::TokenCache,
+    token_cache::{KeyUses, TokenCache},
 };
 
 /// Everything a flow needs: the database, the checked configuration, keys, caches and the
@@ -36,8 +36,11 @@ pub(crate) struct Context {
     pub(crate) hasher: Hasher,
     /// The signing keys, shared with every instance through the database.
     pub(crate) key_ring: KeyRing,
-    /// Verified access tokens → their claims (a signature is checked once per token).
+    /// Verified access tokens → their claims (a signature is checked once per token), and
+    /// API keys (by their hash) → what they stand for.
     pub(crate) token_cache: TokenCache,
+    /// When each API key's use was last written.
+    pub(crate) key_uses: KeyUses,
     /// Sessions revoked and users cut off, as this instance knows them.
     pub(crate) revocation: RevocationView,
     /// The rate limits.

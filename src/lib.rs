@@ -215,7 +215,7 @@ pub mod users {
         email_address::normalize_email,
         mfa::{MfaStatus, UserMfa},
         phone::normalize_phone,
-        users::{ImportedUser, NewUser, Users},
+        users::{ImportedUser, NewUser, UserRole, Users},
     };
 }
 

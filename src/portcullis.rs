@@ -94,6 +94,17 @@ impl Portcullis {
         routes::orgs::router(self.ctx.clone())
     }
 
+    /// The admin routes of the contract, ready to [`nest`](Router::nest) at `/v1/admin`:
+    /// users (search, create, read, change, disable, delete, sessions, impersonation) and
+    /// the audit trail, for users whose role is `admin`
+    /// ([`Users::set_role`](crate::users::Users::set_role)).
+    pub fn admin_router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        routes::admin::router(self.ctx.clone())
+    }
+
     /// The layer that authenticates requests. Apply it last (outermost), so it covers the
     /// host's routes and the nested auth routes alike.
     pub fn session_layer(&self) -> AuthLayer {

@@ -136,11 +136,13 @@ pub enum Limit {
     ReauthenticatePerUser,
     /// Re-authentications from one IP.
     ReauthenticatePerIp,
+    /// Requests authenticated by one API key: protects the host from a runaway script.
+    ApiKeyRequests,
 }
 
 impl Limit {
     /// Every limit, for documentation and configuration checks.
-    pub const ALL: [Self; 40] = [
+    pub const ALL: [Self; 41] = [
         Self::SignInPerIp,
         Self::SignInPerEmailAndIp,
         Self::SignInPerEmail,
@@ -181,6 +183,7 @@ impl Limit {
         Self::MfaEnrolPerUser,
         Self::ReauthenticatePerUser,
         Self::ReauthenticatePerIp,
+        Self::ApiKeyRequests,
     ];
 
     /// The limit's `snake_case` name: the first part of its keys, and what the audit
@@ -228,6 +231,7 @@ impl Limit {
             Self::MfaEnrolPerUser => "mfa_enrol_per_user",
             Self::ReauthenticatePerUser => "reauthenticate_per_user",
             Self::ReauthenticatePerIp => "reauthenticate_per_ip",
+            Self::ApiKeyRequests => "api_key_requests",
         }
     }
 
@@ -275,6 +279,8 @@ impl Limit {
             Self::CodeGuessGlobal => Rule::new(100, millis(100)),
             Self::PasskeyBeginGlobal | Self::OAuthAuthorizeGlobal => Rule::new(1000, millis(5)),
             Self::PasskeyRegisterPerUser | Self::MfaEnrolPerUser => Rule::new(10, secs(30)),
+            // 600 at once, then 100 a second.
+            Self::ApiKeyRequests => Rule::new(600, millis(10)),
         }
     }
 

@@ -1,9 +1,10 @@
 //! The revocation view: which access tokens are dead although their signature and
 //! lifetime are fine.
 //!
-//! Access tokens are checked without a database round-trip, so revocation has to reach
-//! them another way. Each instance keeps, in memory, the sessions revoked recently and the
-//! per-user cut-offs (`tokens_valid_after`, moved by password resets and disabling). It
+//! Access tokens (and API keys) are checked without a database round-trip, so revocation
+//! has to reach them another way. Each instance keeps, in memory, the sessions and API keys
+//! revoked recently and the per-subject cut-offs (`tokens_valid_after`, moved by password
+//! resets and disabling; the tombstones of deleted users and organizations). It
 //! applies its own revocations at once and polls the database on a short interval for
 //! everyone else's. An entry is forgotten once every token it could concern has expired.
 
@@ -23,7 +24,8 @@ use crate::{crypto::jwt::Claims, store};
 struct State {
     /// Revoked session → Unix second after which no token of it can be valid anyway.
     revoked: HashMap<Uuid, i64>,
-    /// User → Unix second before which their tokens are refused.
+    /// User (or deleted organization) → Unix microsecond before which their tokens and
+    /// keys are refused.
     cutoffs: HashMap<Uuid, i64>,
     /// When the last successful poll started.
     last_poll: Option<OffsetDateTime>,
@@ -37,13 +39,20 @@ pub(crate) struct RevocationView {
 
 impl RevocationView {
     /// Whether the token belongs to a revoked session or predates its user's cut-off.
+    ///
+    /// Access tokens carry whole seconds (`iat`), and one issued in the second of a cut-off
+    /// was issued after it (sign-ins issue no earlier than the cut-off); an API key carries
+    /// its exact creation, compared to the microsecond.
     pub(crate) fn is_revoked(&self, claims: &Claims) -> bool {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         state.revoked.contains_key(&claims.sid)
             || state
                 .cutoffs
                 .get(&claims.sub)
-                .is_some_and(|cutoff| claims.iat < *cutoff)
+                .is_some_and(|cutoff| match &claims.api_key {
+                    Some(key) => micros(key.created_at) < *cutoff,
+                    None => claims.iat < cutoff.div_euclid(1_000_000),
+                })
     }
 
     /// Applies this instance's own revocations at once.
@@ -67,7 +76,7 @@ impl RevocationView {
     /// Applies a user's new token cut-off at once.
     pub(crate) fn set_cutoff(&self, user_id: Uuid, at: OffsetDateTime) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let at = at.unix_timestamp();
+        let at = micros(at);
         let entry = state.cutoffs.entry(user_id).or_insert(at);
         *entry = (*entry).max(at);
     }
@@ -96,8 +105,12 @@ impl RevocationView {
             Some(last) => last - overlap,
             None => started - token_window - overlap,
         };
-        let revoked = store::sessions::revoked_since(db, since).await?;
-        let cutoffs = store::users::cutoffs_since(db, since).await?;
+        // API keys stand where sessions do (their id is the `sid`); deleted users and
+        // organizations left tombstones, which cut all their tokens and keys off.
+        let mut revoked = store::sessions::revoked_since(db, since).await?;
+        revoked.extend(store::api_keys::revoked_since(db, since).await?);
+        let mut cutoffs = store::users::cutoffs_since(db, since).await?;
+        cutoffs.extend(store::api_keys::buried_since(db, since).await?);
 
         let window = i64::try_from(token_window.as_secs()).unwrap_or(i64::MAX);
         let now = started.unix_timestamp();
@@ -108,7 +121,7 @@ impl RevocationView {
                 .insert(id, at.unix_timestamp().saturating_add(window));
         }
         for (user, at) in cutoffs {
-            let at = at.unix_timestamp();
+            let at = micros(at);
             let entry = state.cutoffs.entry(user).or_insert(at);
             *entry = (*entry).max(at);
         }
@@ -116,10 +129,15 @@ impl RevocationView {
         state.revoked.retain(|_, forget_after| *forget_after >= now);
         state
             .cutoffs
-            .retain(|_, cutoff| cutoff.saturating_add(window) >= now);
+            .retain(|_, cutoff| cutoff.div_euclid(1_000_000).saturating_add(window) >= now);
         state.last_poll = Some(started);
         Ok(())
     }
+}
+
+/// Unix microseconds.
+fn micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -139,6 +157,8 @@ mod tests {
             email_verified: false,
             amr: vec![],
             acr: "aal1".into(),
+            act: None,
+            api_key: None,
             org_id: None,
             org_role: None,
         }

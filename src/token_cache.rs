@@ -3,9 +3,12 @@
 //! Bounded (`sessions.token_cache_capacity`), keyed by the whole token.
 
 use std::{
+    collections::HashMap,
     hash::{Hash, Hasher},
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError},
 };
+
+use uuid::Uuid;
 
 use crate::crypto::jwt::Claims;
 
@@ -47,5 +50,31 @@ impl Hash for TokenRef<'_> {
 impl quick_cache::Equivalent<TokenKey> for TokenRef<'_> {
     fn equivalent(&self, key: &TokenKey) -> bool {
         *self.0 == *key.0
+    }
+}
+
+/// When each key's use was last written, so a busy key writes `last_used_at` at most
+/// once a minute, off the request path.
+#[derive(Default)]
+pub(crate) struct KeyUses(Mutex<HashMap<Uuid, i64>>);
+
+/// How many keys the table remembers before it starts over (a busy key writes one more
+/// time than it would have).
+const KEY_USES_CAPACITY: usize = 100_000;
+
+impl KeyUses {
+    /// Whether this use of `id` should be written now.
+    pub(crate) fn due(&self, id: Uuid, now: i64) -> bool {
+        let mut uses = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if uses.len() >= KEY_USES_CAPACITY {
+            uses.clear();
+        }
+        let last = uses.entry(id).or_insert(i64::MIN);
+        if now.saturating_sub(*last) >= 60 {
+            *last = now;
+            true
+        } else {
+            false
+        }
     }
 }

@@ -5,8 +5,7 @@ use std::{future::Future, pin::Pin, sync::Arc, task::Poll};
 use http::{HeaderMap, Request, header};
 use tower::{Layer, Service};
 
-use super::cookie;
-use super::{csrf, verify};
+use super::{api_key, cookie, csrf, verify};
 use crate::{context::Context, crypto::jwt::Claims};
 
 /// How the request authenticated, as the layer left it in the request extensions.
@@ -28,6 +27,8 @@ pub(crate) enum AuthState {
     /// The session cookie came twice (one may have been planted by a sibling subdomain):
     /// refused, never resolved by picking one.
     DuplicateCookie,
+    /// A valid API key over its own rate limit.
+    Throttled { retry_after_secs: u64 },
 }
 
 /// Where the access token came from.
@@ -104,6 +105,14 @@ impl<S> AuthService<S> {
             Ok(None) => return Ok(AuthState::Anonymous),
             Err(cookie::Duplicate) => return Ok(AuthState::DuplicateCookie),
         };
+        if api_key::is_api_key(token) {
+            // Keys come in the `Authorization` header only, and each has a rate limit of
+            // its own (checked on the way in, so never without I/O).
+            return match via {
+                Via::Bearer => Err((token.to_owned(), via)),
+                Via::Cookie => Ok(AuthState::Anonymous),
+            };
+        }
         match verify::first_look(ctx, token) {
             verify::FirstLook::Valid(claims) if !ctx.config.sessions.strict_revocation => {
                 Ok(AuthState::Authenticated { claims, via })
@@ -169,9 +178,18 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let ctx = self.ctx.clone();
                 let future = Box::pin(async move {
-                    let state = match verify::authenticate(&ctx, &token).await {
-                        Ok(Some(claims)) => AuthState::Authenticated { claims, via },
-                        Ok(None) => AuthState::Anonymous,
+                    let verdict = if api_key::is_api_key(&token) {
+                        api_key::admit(&ctx, &token).await
+                    } else {
+                        verify::authenticate(&ctx, &token).await.map(|claims| {
+                            claims.map_or(AuthState::Anonymous, |claims| AuthState::Authenticated {
+                                claims,
+                                via,
+                            })
+                        })
+                    };
+                    let state = match verdict {
+                        Ok(state) => state,
                         Err(err) => {
                             // The database is down in strict mode, or a key reload
                             // failed: fail closed, as anonymous.

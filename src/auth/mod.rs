@@ -36,6 +36,7 @@
 //! # }
 //! ```
 
+pub(crate) mod api_key;
 pub(crate) mod cookie;
 pub(crate) mod csrf;
 pub(crate) mod layer;

@@ -64,6 +64,36 @@ pub struct Claims {
     /// The user's role in that organization, a hint only: permission checks re-read it.
     #[serde(default)]
     pub org_role: Option<String>,
+    /// Only on an impersonation: the admin acting as this user (RFC 8693 `act`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+    /// Only when the request authenticated with an API key (`Bearer sk_...`), never in an
+    /// access token: which key, and what it is limited to.
+    #[serde(skip)]
+    pub api_key: Option<ApiKeyIdentity>,
+}
+
+/// The `act` claim of an impersonation: who is really acting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The impersonating admin's user id.
+    pub sub: Uuid,
+}
+
+/// The API key a request authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiKeyIdentity {
+    /// The key's id.
+    pub id: Uuid,
+    /// The organization of an organization key (which acts as the organization: the
+    /// claims' `sub` is this id too).
+    pub org_id: Option<Uuid>,
+    /// The permissions the key is limited to; `None`: whatever its owner may do (user keys
+    /// only).
+    pub scopes: Option<Vec<String>>,
+    /// When the key was made (a later cut-off of its owner ends it).
+    pub created_at: time::OffsetDateTime,
 }
 
 fn aal1() -> String {
@@ -76,6 +106,17 @@ impl Claims {
     #[must_use]
     pub fn is_aal2(&self) -> bool {
         self.acr == "aal2"
+    }
+
+    /// Whether the request may use `scope`: always for a session, for an API key only if
+    /// it is unscoped (user keys) or lists it.
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.api_key.as_ref().is_none_or(|key| {
+            key.scopes
+                .as_ref()
+                .is_none_or(|scopes| scopes.iter().any(|s| s == scope))
+        })
     }
 }
 
@@ -302,6 +343,8 @@ mod tests {
             email_verified: false,
             amr: vec!["pwd".into()],
             acr: "aal1".into(),
+            act: None,
+            api_key: None,
             org_id: None,
             org_role: None,
         }

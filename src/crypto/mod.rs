@@ -261,6 +261,20 @@ pub(crate) fn random_recovery_code() -> String {
     code
 }
 
+/// What every secret API key starts with.
+pub(crate) const API_KEY_PREFIX: &str = "sk_";
+
+/// A fresh API key: `sk_` + 256 random bits, base64url (46 characters).
+pub(crate) fn new_api_key() -> String {
+    format!("{API_KEY_PREFIX}{}", random_token())
+}
+
+/// What lists show of an API key: its first ten characters (`sk_` and 7 of the secret's
+/// 43: too few to guess the rest from).
+pub(crate) fn api_key_prefix(key: &str) -> String {
+    key.chars().take(10).collect()
+}
+
 /// A fresh 256-bit random token, unpadded base64url (43 characters).
 pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())

@@ -18,6 +18,8 @@ pub struct Model {
     pub kind: String,
     /// The account concerned, when known.
     pub user_id: Option<Uuid>,
+    /// The admin who acted, when an admin did (their own row says so too).
+    pub actor_id: Option<Uuid>,
     /// The session concerned, when there is one.
     pub session_id: Option<Uuid>,
     /// Client IP.

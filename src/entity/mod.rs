@@ -23,6 +23,8 @@
 //! | [`code_failure`] | `portcullis_code_failures` | address whose codes were guessed wrong today |
 //! | [`totp`] | `portcullis_totp` | user with an authenticator app (or enrolling one) |
 //! | [`recovery_code`] | `portcullis_recovery_codes` | recovery code of a user with a second factor |
+//! | [`api_key`] | `portcullis_api_keys` | secret key of a user or an organization |
+//! | [`tombstone`] | `portcullis_tombstones` | user or organization deleted recently |
 //!
 //! Hosts may read these tables (for example join `portcullis_users` from their own
 //! entities) but should write through portcullis' Rust API, which keeps the in-memory
@@ -30,6 +32,7 @@
 
 pub mod prelude;
 
+pub mod api_key;
 pub mod audit_event;
 pub mod code_failure;
 pub mod invitation;
@@ -43,6 +46,7 @@ pub mod password_credential;
 pub mod recovery_code;
 pub mod session;
 pub mod signing_key;
+pub mod tombstone;
 pub mod totp;
 pub mod user;
 pub mod webauthn_challenge;

@@ -1,5 +1,6 @@
 //! Glob-import the entity types: `use portcullis::entity::prelude::*;`.
 
+pub use super::api_key::Entity as ApiKey;
 pub use super::audit_event::Entity as AuditEvent;
 pub use super::code_failure::Entity as CodeFailure;
 pub use super::invitation::Entity as Invitation;
@@ -13,6 +14,7 @@ pub use super::password_credential::Entity as PasswordCredential;
 pub use super::recovery_code::Entity as RecoveryCode;
 pub use super::session::Entity as Session;
 pub use super::signing_key::Entity as SigningKey;
+pub use super::tombstone::Entity as Tombstone;
 pub use super::totp::Entity as Totp;
 pub use super::user::Entity as User;
 pub use super::webauthn_challenge::Entity as WebauthnChallenge;

@@ -36,6 +36,9 @@ pub struct Model {
     /// re-authentication (`None`: its sign-in, `created_at`). The fresh-session rule reads
     /// it.
     pub auth_time: Option<TimeDateTimeWithTimeZone>,
+    /// The admin impersonating the user in this session, if it is an impersonation (then
+    /// it lasts at most an hour, has no refresh token, and its tokens carry `act`).
+    pub impersonator_id: Option<Uuid>,
     /// Client IP at sign-in.
     pub ip: Option<String>,
     /// Client user agent at sign-in (truncated).

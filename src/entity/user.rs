@@ -28,6 +28,13 @@ pub struct Model {
     /// A JSON object (stored as text) that the user edits through `PATCH /me`: treat it as
     /// untrusted input, and keep anything that grants rights in the host's own tables.
     pub metadata: String,
+    /// JSON object (as text) only admins and host code read and write: never shown by
+    /// `/me`, never user-writable. `None` is `{}`.
+    pub private_metadata: Option<String>,
+    /// `user` or `admin` (admins use the admin router).
+    pub role: String,
+    /// When the account last signed in.
+    pub last_sign_in_at: Option<TimeDateTimeWithTimeZone>,
     /// When an administrator disabled the account; disabled accounts cannot sign in.
     pub disabled_at: Option<TimeDateTimeWithTimeZone>,
     /// Access tokens issued before this instant are refused (password reset, disabling).

@@ -68,6 +68,20 @@ impl CurrentUser {
         &self.0.amr
     }
 
+    /// The admin impersonating this user, when the session is an impersonation (host code
+    /// can refuse sensitive actions then).
+    #[must_use]
+    pub fn impersonator(&self) -> Option<Uuid> {
+        self.0.act.as_ref().map(|act| act.sub)
+    }
+
+    /// The API key the request authenticated with, if it did (`Authorization: Bearer
+    /// sk_...`); see also [`CurrentApiKey`](crate::extract::CurrentApiKey).
+    #[must_use]
+    pub fn api_key(&self) -> Option<&crate::crypto::jwt::ApiKeyIdentity> {
+        self.0.api_key.as_ref()
+    }
+
     /// All claims of the access token.
     #[must_use]
     pub fn claims(&self) -> &Claims {
@@ -115,6 +129,12 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
             AuthState::CsrfRefused => Err(AuthRejection::Csrf),
             // So is a session cookie sent twice (a planted one beside the real one).
             AuthState::DuplicateCookie => Err(AuthRejection::DuplicateCookie),
+            // An API key over its own limit.
+            AuthState::Throttled { retry_after_secs } => {
+                Err(AuthRejection::Load(crate::Error::RateLimited {
+                    retry_after_secs: *retry_after_secs,
+                }))
+            }
         }
     }
 }

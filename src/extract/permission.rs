@@ -58,6 +58,8 @@ pub mod permissions {
     InvitationsManage => crate::policy::roles::INVITATIONS_MANAGE;
     /// `billing:manage`.
     BillingManage => crate::policy::roles::BILLING_MANAGE;
+    /// `api_keys:manage`.
+    ApiKeysManage => crate::policy::roles::API_KEYS_MANAGE;
     }
 }
 

@@ -787,6 +787,8 @@ pub(crate) async fn reauthenticate(
     proof: Proof<'_>,
     client: &ClientInfo,
 ) -> Result<(sessions::AccessToken, user::Model, bool), Error> {
+    // An impersonating admin (or a key) proves nothing of the user.
+    crate::flows::api_keys::require_interactive(claims)?;
     let user_id = claims.sub;
     ctx.throttle
         .check(Limit::ReauthenticatePerIp, &client.ip_key(), client)

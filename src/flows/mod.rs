@@ -5,6 +5,8 @@
 //! Rust through [`Portcullis::users`](crate::Portcullis::users) and
 //! [`Portcullis::sessions`](crate::Portcullis::sessions).
 
+pub(crate) mod admin;
+pub(crate) mod api_keys;
 pub(crate) mod email_address;
 pub(crate) mod email_verification;
 pub(crate) mod health;

@@ -17,7 +17,7 @@ use crate::{
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
-    crypto::jwt::Claims,
+    crypto::jwt::{ApiKeyIdentity, Claims},
     delivery::Message,
     entity::{invitation, membership, organization, user},
     flows::{
@@ -36,33 +36,48 @@ use crate::{
 /// How long an invitation can be accepted.
 pub(crate) const INVITATION_DAYS: i64 = 7;
 
-/// Who acts on an organization: the user, and whether their session passed a second
-/// factor (organizations may require one).
-#[derive(Debug, Clone, Copy)]
+/// Who acts on an organization: the user (or an API key), and whether their session (or
+/// the session that made the key) passed a second factor: organizations may require one.
+#[derive(Debug, Clone)]
 pub(crate) struct Caller {
     pub(crate) id: Uuid,
     pub(crate) aal2: bool,
+    /// The API key the request authenticated with, if any: it limits what may be done.
+    pub(crate) key: Option<ApiKeyIdentity>,
 }
 
 impl Caller {
-    /// The caller behind a verified access token.
+    /// The caller behind a verified access token or API key.
     pub(crate) fn of(claims: &Claims) -> Self {
         Self {
             id: claims.sub,
             aal2: claims.is_aal2(),
+            key: claims.api_key.clone(),
         }
     }
 
     /// Host code acting from Rust, with no session to judge.
     pub(crate) fn trusted(id: Uuid) -> Self {
-        Self { id, aal2: true }
+        Self {
+            id,
+            aal2: true,
+            key: None,
+        }
     }
 }
+
+/// The name an organization key's stand-in role carries.
+const API_KEY_ROLE: &str = "api_key";
 
 /// The caller's membership of `org_id` and its role, provided it grants `permission`.
 /// Non-members get [`Error::NotFound`], members without the permission [`Error::Forbidden`],
 /// members of an organization that requires a second factor, from a session that did not
 /// pass one, [`Error::MfaRequired`].
+///
+/// An API key never does more than its scopes: a user key is its owner's membership
+/// narrowed to them; an organization key acts in its own organization only, as a stand-in
+/// member ranked below every role (it can grant no role and manage nobody) holding exactly
+/// its scopes.
 pub(crate) async fn authorize(
     ctx: &Context,
     db: &impl ConnectionTrait,
@@ -70,6 +85,30 @@ pub(crate) async fn authorize(
     org_id: Uuid,
     permission: &str,
 ) -> Result<(membership::Model, Role), Error> {
+    let scoped_out = || Error::forbidden(format!("this API key is not allowed {permission}"));
+    if let Some(key) = &caller.key
+        && let Some(key_org) = key.org_id
+    {
+        if key_org != org_id {
+            return Err(Error::NotFound);
+        }
+        let scopes = key.scopes.clone().unwrap_or_default();
+        if !scopes.iter().any(|s| s == permission) {
+            return Err(scoped_out());
+        }
+        if !caller.aal2 && requires_mfa(db, org_id).await? {
+            return Err(Error::mfa_required());
+        }
+        let now = ctx.now();
+        let stand_in = membership::Model {
+            org_id,
+            user_id: caller.id,
+            role: API_KEY_ROLE.into(),
+            created_at: now,
+            updated_at: now,
+        };
+        return Ok((stand_in, Role::new(API_KEY_ROLE, 0, scopes)));
+    }
     let membership = store::orgs::membership(db, org_id, caller.id)
         .await?
         .ok_or(Error::NotFound)?;
@@ -85,6 +124,14 @@ pub(crate) async fn authorize(
         return Err(Error::forbidden(format!(
             "this needs the {permission} permission"
         )));
+    }
+    if caller
+        .key
+        .as_ref()
+        .and_then(|key| key.scopes.as_ref())
+        .is_some_and(|scopes| !scopes.iter().any(|s| s == permission))
+    {
+        return Err(scoped_out());
     }
     Ok((membership, role))
 }
@@ -405,7 +452,10 @@ pub(crate) async fn delete(
     let txn = ctx.db.begin().await?;
     store::orgs::clear_active_org(&txn, org_id, None).await?;
     store::orgs::delete_org(&txn, org_id).await?;
+    // Its API keys go with it; the tombstone ends them on every instance.
+    let buried_at = store::api_keys::bury(&txn, org_id, "organization").await?;
     txn.commit().await?;
+    ctx.revocation.set_cutoff(org_id, buried_at);
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::OrgDeleted)

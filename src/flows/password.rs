@@ -55,18 +55,10 @@ pub(crate) async fn sign_up(
     let hash = ctx.hasher.hash(&input.password).await?;
     let now = ctx.now();
     let row = user::Model {
-        id: Uuid::now_v7(),
         email: Some(email),
-        email_verified_at: None,
-        phone: None,
-        phone_verified_at: None,
         name,
-        image_url: None,
         metadata,
-        disabled_at: None,
-        tokens_valid_after: None,
-        created_at: now,
-        updated_at: now,
+        ..users::blank_row(now)
     };
     let user = users::insert(ctx, row, Some(hash)).await?;
     tracing::Span::current().record("user.id", tracing::field::display(user.id));

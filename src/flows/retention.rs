@@ -9,6 +9,8 @@
 //! - passkey ceremonies and social sign-ins in flight once they expired;
 //! - counts of wrong codes once their day is over;
 //! - authenticator-app enrolments never confirmed, once they can no longer be;
+//! - API keys 30 days after they were revoked or expired;
+//! - tombstones of deleted users and organizations once no token they concern is alive;
 //! - sessions [`ended_session_retention`](crate::Config::ended_session_retention) after
 //!   they ended (revoked, or past their lifetime);
 //! - audit events older than [`audit_retention`](crate::Config::audit_retention), unless
@@ -37,6 +39,10 @@ pub struct Swept {
     pub audit_events: u64,
     /// Authenticator-app enrolments never confirmed.
     pub mfa_enrolments: u64,
+    /// API keys revoked or expired over 30 days ago.
+    pub api_keys: u64,
+    /// Tombstones of deleted users and organizations no live token can concern.
+    pub tombstones: u64,
 }
 
 /// One-time secrets stay a day past their expiry: the hourly code budget and "this link
@@ -63,6 +69,11 @@ pub(crate) async fn sweep(ctx: &Context) -> Result<Swept, Error> {
             .await?,
         audit_events: 0,
         mfa_enrolments: store::mfa::sweep_enrolments(db, now - crate::flows::mfa::ENROLMENT_TTL)
+            .await?,
+        api_keys: store::api_keys::delete_dead(db, ago(crate::flows::api_keys::DEAD_KEY_RETENTION))
+            .await?,
+        // Kept for twice the token window: every instance has polled it by then.
+        tombstones: store::api_keys::sweep_tombstones(db, ago(ctx.config.token_window() * 2))
             .await?,
     };
     if let Some(keep) = ctx.config.retention.audit_events {

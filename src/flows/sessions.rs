@@ -25,7 +25,10 @@ use crate::{
     audit::AuditKind,
     client::ClientInfo,
     context::Context,
-    crypto::{self, jwt::Claims},
+    crypto::{
+        self,
+        jwt::{Actor, Claims},
+    },
     entity::{Redacted, session, user},
     store,
 };
@@ -255,6 +258,7 @@ pub(crate) async fn start(
         amr: proof.amr(),
         acr: proof.acr().to_owned(),
         auth_time: None,
+        impersonator_id: None,
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),
         active_org_id: None,
@@ -266,6 +270,7 @@ pub(crate) async fn start(
         revoked_reason: None,
     };
     store::sessions::insert(db, &row).await?;
+    store::users::signed_in(db, user.id, now).await?;
     // An administrator may have disabled the account while this sign-in was checking the
     // password: `Users::disable` revokes only the sessions it can see, so look again now
     // that this one exists.
@@ -286,6 +291,46 @@ pub(crate) async fn start(
         .and_then(|fresh| fresh.tokens_valid_after)
         .map_or(now, |cutoff| cutoff.max(now));
     grant(ctx, db, user, has_password, row, &refresh, issued_at).await
+}
+
+/// How long an impersonation lasts.
+pub(crate) const IMPERSONATION_LIFETIME: time::Duration = time::Duration::HOUR;
+
+/// Starts an impersonation of `user` by `admin_id`: a session of at most an hour with no
+/// refresh token, whose one access token carries `act: { sub: admin_id }`.
+pub(crate) async fn start_impersonation(
+    ctx: &Context,
+    user: &user::Model,
+    admin_id: Uuid,
+    client: &ClientInfo,
+) -> Result<AccessToken, Error> {
+    let now = ctx.now();
+    let expires_at = now + IMPERSONATION_LIFETIME;
+    let row = session::Model {
+        id: Uuid::now_v7(),
+        user_id: user.id,
+        // Never handed out: nothing can refresh an impersonation.
+        refresh_hash: Redacted(crypto::sha256_hex(&crypto::random_bytes::<32>())),
+        previous_refresh_hash: None,
+        generation: 0,
+        rotated_at: None,
+        auth_method: "impersonation".to_owned(),
+        amr: String::new(),
+        acr: AAL1.to_owned(),
+        auth_time: None,
+        impersonator_id: Some(admin_id),
+        ip: client.ip.map(|ip| ip.to_string()),
+        user_agent: client.user_agent.clone(),
+        active_org_id: None,
+        created_at: now,
+        last_active_at: now,
+        idle_expires_at: expires_at,
+        expires_at,
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    store::sessions::insert(&ctx.db, &row).await?;
+    reissue(ctx, user, row, None, now, i64::MAX)
 }
 
 /// Builds the grant for a session: a fresh access token plus the given refresh token.
@@ -332,8 +377,23 @@ fn access_claims(
 ) -> Claims {
     let iat = now.unix_timestamp();
     let ttl = i64::try_from(ctx.config.sessions.access_token_ttl.as_secs()).unwrap_or(300);
-    // An access token never outlives its session.
-    let exp = (iat + ttl).min(session.expires_at.unix_timestamp());
+    // An access token never outlives its session. An impersonation has no refresh token:
+    // its one token lives as long as the session (an hour at most).
+    let exp = if session.impersonator_id.is_some() {
+        session.expires_at.unix_timestamp()
+    } else {
+        (iat + ttl).min(session.expires_at.unix_timestamp())
+    };
+    // An impersonating admin never counts as a fresh sign-in of the user: every
+    // fresh-session action (credentials, factors, keys) stays out of reach.
+    let auth_time = if session.impersonator_id.is_some() {
+        0
+    } else {
+        session
+            .auth_time
+            .unwrap_or(session.created_at)
+            .unix_timestamp()
+    };
     Claims {
         iss: ctx.origins.issuer.clone(),
         sub: user.id,
@@ -341,16 +401,15 @@ fn access_claims(
         iat,
         nbf: iat,
         exp,
-        auth_time: session
-            .auth_time
-            .unwrap_or(session.created_at)
-            .unix_timestamp(),
+        auth_time,
         email: user.email.clone(),
         email_verified: user.email_verified_at.is_some(),
         amr: session.amr.split_whitespace().map(str::to_owned).collect(),
         acr: session.acr.clone(),
         org_id: session.active_org_id,
         org_role,
+        act: session.impersonator_id.map(|sub| Actor { sub }),
+        api_key: None,
     }
 }
 
@@ -669,6 +728,9 @@ pub(crate) async fn switch_org(
     org_id: Option<Uuid>,
     client: &ClientInfo,
 ) -> Result<AccessToken, Error> {
+    if claims.api_key.is_some() {
+        return Err(Error::forbidden("API keys have no session to switch"));
+    }
     if let Some(org_id) = org_id
         && store::orgs::membership(&ctx.db, org_id, claims.sub)
             .await?

@@ -2,6 +2,7 @@
 //!
 //! See [`crate::users`] for an example.
 
+use sea_orm::TransactionTrait as _;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -14,6 +15,7 @@ use crate::{
     crypto::password::HashFormat,
     entity::user,
     flows::{email_address::normalize_email, new_password::check_new_password, profile, sessions},
+    policy::roles::OWNER,
     store,
 };
 
@@ -242,6 +244,67 @@ impl<'a> Users<'a> {
         Ok(true)
     }
 
+    /// Makes the user an admin (who may use the admin router) or a user again. Admin
+    /// routes re-read the role on every request, so a demotion takes effect at once.
+    /// Returns whether the user exists.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn set_role(&self, user_id: Uuid, role: UserRole) -> Result<bool, Error> {
+        set_role(self.ctx, user_id, role).await
+    }
+
+    /// Deletes the account: every session and API key is cut off at once on this
+    /// instance and within the revocation poll on the others; its credentials, passkeys,
+    /// links, factors, keys and memberships go with it (an audit row stays).
+    /// Organizations it was the only member of go too. Returns whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conflict`] when the user is the last owner of an organization with other
+    /// members; a database error.
+    pub async fn delete(&self, user_id: Uuid) -> Result<bool, Error> {
+        delete(self.ctx, user_id, None, &ClientInfo::default()).await
+    }
+
+    /// The user's private metadata (admins and host code only), `{}` when none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown user; a database error.
+    pub async fn private_metadata(&self, user_id: Uuid) -> Result<serde_json::Value, Error> {
+        let user = store::users::find(&self.ctx.db, user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(private_metadata_of(&user))
+    }
+
+    /// Replaces the user's private metadata (a JSON object, at most 16 KiB): never shown
+    /// by `/me`, never user-writable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for anything but a small object; a database error.
+    pub async fn set_private_metadata(
+        &self,
+        user_id: Uuid,
+        value: serde_json::Value,
+    ) -> Result<(), Error> {
+        let text = profile::metadata(Some(value))?;
+        store::users::admin_update(
+            &self.ctx.db,
+            user_id,
+            store::users::AdminChange {
+                private_metadata: Some(text),
+                now: Some(self.ctx.now()),
+                ..store::users::AdminChange::default()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The user's second factors: read them, or reset them for someone who lost their
     /// authenticator (see [`UserMfa`](crate::users::UserMfa)).
     #[must_use]
@@ -340,10 +403,58 @@ pub(crate) fn blank_row(now: OffsetDateTime) -> user::Model {
         name: None,
         image_url: None,
         metadata: "{}".into(),
+        private_metadata: None,
+        role: USER_ROLE.into(),
+        last_sign_in_at: None,
         disabled_at: None,
         tokens_valid_after: None,
         created_at: now,
         updated_at: now,
+    }
+}
+
+/// A user's private metadata as JSON (`{}` when none).
+pub(crate) fn private_metadata_of(user: &user::Model) -> serde_json::Value {
+    user.private_metadata
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()))
+}
+
+/// The `role` of a user who is not an admin.
+pub(crate) const USER_ROLE: &str = "user";
+/// The `role` of an admin (who may use the admin router).
+pub(crate) const ADMIN_ROLE: &str = "admin";
+
+/// A user's role in the deployment (not in an organization: that is a membership's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserRole {
+    /// Everyone.
+    User,
+    /// May use the admin router (`/v1/admin`): find, inspect, change, disable, impersonate
+    /// and delete users, read the audit trail.
+    Admin,
+}
+
+impl UserRole {
+    /// The name stored in the `role` column and shown by the admin routes.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => USER_ROLE,
+            Self::Admin => ADMIN_ROLE,
+        }
+    }
+
+    /// The role called `name`.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            USER_ROLE => Some(Self::User),
+            ADMIN_ROLE => Some(Self::Admin),
+            _ => None,
+        }
     }
 }
 
@@ -426,4 +537,89 @@ pub(crate) async fn claimed(
                 .detail("sessions_revoked", claim.revoked.ids.len()),
         )
         .await;
+}
+
+/// Deletes an account (an admin's, or host code's): every session and key is cut off at
+/// once here and, through its tombstone, within the poll interval everywhere; the
+/// account's rows go with it; an audit row stays. Organizations it was the only member
+/// of go too; one it is the last owner of, with other members, stops it (409: hand the
+/// organization over first). `false` when there was no such account.
+pub(crate) async fn delete(
+    ctx: &Context,
+    id: Uuid,
+    actor: Option<Uuid>,
+    client: &ClientInfo,
+) -> Result<bool, Error> {
+    let txn = ctx.db.begin().await?;
+    if store::users::lock(&txn, id).await?.is_none() {
+        return Ok(false);
+    }
+    let mut emptied = Vec::new();
+    for (membership, org) in store::orgs::memberships_of(&txn, id).await? {
+        let members = store::orgs::member_count(&txn, org.id).await?;
+        if members <= 1 {
+            emptied.push(org.id);
+        } else if membership.role == OWNER
+            && store::orgs::count_with_role(&txn, org.id, OWNER).await? <= 1
+        {
+            return Err(Error::Conflict(
+                format!(
+                    "this user is the last owner of {}, which has other members: make someone else an owner first",
+                    org.name
+                )
+                .into(),
+            ));
+        }
+    }
+    for org_id in &emptied {
+        store::orgs::clear_active_org(&txn, *org_id, None).await?;
+        store::orgs::delete_org(&txn, *org_id).await?;
+        store::api_keys::bury(&txn, *org_id, "organization").await?;
+    }
+    let revoked = store::sessions::revoke(&txn, id, None, None, "user_deleted").await?;
+    let buried_at = store::api_keys::bury(&txn, id, "user").await?;
+    store::users::delete(&txn, id).await?;
+    txn.commit().await?;
+    ctx.revocation.apply(&revoked, ctx.config.token_window());
+    ctx.revocation.set_cutoff(id, buried_at);
+    for org_id in &emptied {
+        ctx.revocation.set_cutoff(*org_id, buried_at);
+    }
+    let mut event = AuditEvent::new(AuditKind::UserDeleted)
+        .user(id)
+        .client(client)
+        .detail("sessions_revoked", revoked.ids.len())
+        .detail("organizations_deleted", emptied.len());
+    if let Some(actor) = actor {
+        event = event.actor(actor);
+    }
+    ctx.auditor.record(event).await;
+    Ok(true)
+}
+
+/// Sets a user's role from Rust ([`Users::set_role`](crate::users::Users::set_role)).
+pub(crate) async fn set_role(ctx: &Context, id: Uuid, role: UserRole) -> Result<bool, Error> {
+    let Some(before) = store::users::find(&ctx.db, id).await? else {
+        return Ok(false);
+    };
+    if before.role != role.as_str() {
+        store::users::admin_update(
+            &ctx.db,
+            id,
+            store::users::AdminChange {
+                role: Some(role.as_str().to_owned()),
+                now: Some(ctx.now()),
+                ..store::users::AdminChange::default()
+            },
+        )
+        .await?;
+        ctx.auditor
+            .record(
+                AuditEvent::new(AuditKind::UserRoleChanged)
+                    .user(id)
+                    .detail("role", role.as_str()),
+            )
+            .await;
+    }
+    Ok(true)
 }

@@ -26,6 +26,7 @@ mod m20261124_000003_create_passkeys;
 mod m20261124_000004_create_oauth;
 mod m20261129_000005_hardening;
 mod m20261130_000006_mfa;
+mod m20261130_000007_admin_api_keys;
 
 /// portcullis' migrations, tracked in the `portcullis_migrations` table.
 ///
@@ -116,6 +117,7 @@ impl MigratorTrait for Tracked {
             Box::new(m20261124_000004_create_oauth::Migration),
             Box::new(m20261129_000005_hardening::Migration),
             Box::new(m20261130_000006_mfa::Migration),
+            Box::new(m20261130_000007_admin_api_keys::Migration),
         ]
     }
 

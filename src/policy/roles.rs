@@ -44,6 +44,13 @@ pub const MEMBERS_MANAGE: &str = "members:manage";
 pub const INVITATIONS_MANAGE: &str = "invitations:manage";
 /// Manage the subscription.
 pub const BILLING_MANAGE: &str = "billing:manage";
+/// Create, list and revoke the organization's API keys.
+pub const API_KEYS_MANAGE: &str = "api_keys:manage";
+/// What a user API key may be limited to besides organization permissions: read the
+/// account (`GET /me`).
+pub const USER_READ: &str = "user:read";
+/// ... and change it (`PATCH /me`).
+pub const USER_WRITE: &str = "user:write";
 
 /// A role: a name, a rank and the permissions it grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +107,7 @@ impl Default for Roles {
             MEMBERS_MANAGE,
             INVITATIONS_MANAGE,
             BILLING_MANAGE,
+            API_KEYS_MANAGE,
         ];
         let built_in = [
             Role::new(OWNER, 300, all),
@@ -113,6 +121,7 @@ impl Default for Roles {
                     MEMBERS_MANAGE,
                     INVITATIONS_MANAGE,
                     BILLING_MANAGE,
+                    API_KEYS_MANAGE,
                 ],
             ),
             Role::new(MEMBER, 100, [ORG_READ, MEMBERS_READ]),
@@ -179,6 +188,12 @@ impl Roles {
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&Role> {
         self.roles.get(name)
+    }
+
+    /// Whether any role grants `permission` (a name an API key may be limited to).
+    #[must_use]
+    pub fn knows(&self, permission: &str) -> bool {
+        self.roles.values().any(|role| role.grants(permission))
     }
 }
 

@@ -33,6 +33,15 @@ pub(super) fn router() -> Router<Arc<Context>> {
         .route("/methods", get(methods))
         .route("/identify", post(identify))
         .route("/csrf", get(csrf))
+        .route("/me/activity", get(super::admin::activity))
+        .route(
+            "/me/api-keys",
+            get(super::api_keys::list_mine).post(super::api_keys::create_mine),
+        )
+        .route(
+            "/me/api-keys/{id}",
+            axum::routing::delete(super::api_keys::revoke_mine),
+        )
 }
 
 /// `GET /me`: the caller and their organization memberships.

@@ -58,6 +58,8 @@
 //! error.
 
 pub(crate) mod account;
+pub(crate) mod admin;
+pub(crate) mod api_keys;
 pub(crate) mod confirm;
 pub(crate) mod email;
 mod error;
@@ -76,10 +78,22 @@ pub(crate) mod well_known;
 
 use std::sync::Arc;
 
-use axum::{Router, extract::DefaultBodyLimit, middleware, response::Response};
-use http::{HeaderValue, header};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    middleware::{self, Next},
+    response::{IntoResponse as _, Response},
+};
+use http::{HeaderValue, Method, header};
 
-use crate::{Error, config::SignInMethod, context::Context};
+use crate::{
+    Error,
+    auth::layer::{AuthState, RequestAuth},
+    config::SignInMethod,
+    context::Context,
+    crypto::jwt::Claims,
+    policy::roles::{USER_READ, USER_WRITE},
+};
 
 pub(crate) fn router<S>(ctx: Arc<Context>) -> Router<S>
 where
@@ -115,9 +129,66 @@ where
         .merge(account::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(api_keys_in_core))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::map_response(security_headers))
         .with_state(ctx)
+}
+
+/// The API key a request authenticated with, if it did.
+fn api_key_of(request: &Request) -> Option<&Claims> {
+    match &request.extensions().get::<RequestAuth>()?.state {
+        AuthState::Authenticated { claims, .. } if claims.api_key.is_some() => Some(claims),
+        _ => None,
+    }
+}
+
+fn needs_a_session() -> Response {
+    Error::forbidden("API keys cannot do this: it needs an interactive session").into_response()
+}
+
+/// In the core router an API key may only read (`user:read`) or change (`user:write`)
+/// its owner's account (`GET`/`PATCH /me`): everything else there signs in, changes
+/// credentials or factors, or manages sessions and keys, which takes a person.
+pub(crate) async fn api_keys_in_core(request: Request, next: Next) -> Response {
+    if let Some(claims) = api_key_of(&request) {
+        let user_key = claims
+            .api_key
+            .as_ref()
+            .is_some_and(|key| key.org_id.is_none());
+        let allowed = user_key
+            && request.uri().path() == "/me"
+            && match *request.method() {
+                Method::GET => claims.has_scope(USER_READ),
+                Method::PATCH => claims.has_scope(USER_WRITE),
+                _ => false,
+            };
+        if !allowed {
+            return needs_a_session();
+        }
+    }
+    next.run(request).await
+}
+
+/// In the organizations router an API key works on an organization's routes within its
+/// scopes (the flows check them); switching the active organization and accepting an
+/// invitation take a session, and an organization key creates no organization.
+pub(crate) async fn api_keys_in_orgs(request: Request, next: Next) -> Response {
+    if let Some(claims) = api_key_of(&request) {
+        // Only an unscoped user key may create an organization (no scope names it).
+        let may_create = claims
+            .api_key
+            .as_ref()
+            .is_some_and(|key| key.org_id.is_none() && key.scopes.is_none());
+        let path = request.uri().path();
+        let refused = path == "/current"
+            || path == "/invitations/accept"
+            || (path == "/" && request.method() == Method::POST && !may_create);
+        if refused {
+            return needs_a_session();
+        }
+    }
+    next.run(request).await
 }
 
 pub(crate) async fn not_found() -> Error {

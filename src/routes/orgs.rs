@@ -60,7 +60,16 @@ where
             "/{id}/invitations/{invitation_id}",
             delete(revoke_invitation),
         )
+        .route(
+            "/{id}/api-keys",
+            get(super::api_keys::list_org).post(super::api_keys::create_org),
+        )
+        .route(
+            "/{id}/api-keys/{key_id}",
+            delete(super::api_keys::revoke_org),
+        )
         .fallback(super::not_found)
+        .layer(middleware::from_fn(super::api_keys_in_orgs))
         .method_not_allowed_fallback(super::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::map_response(super::security_headers))

@@ -5,6 +5,8 @@
 //! under concurrency (refresh-token rotation, revocation, password upgrade) are single
 //! conditional `UPDATE`s whose affected-row count says who won.
 
+pub(crate) mod admin;
+pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod keys;
 pub(crate) mod mfa;

@@ -174,6 +174,14 @@ pub(crate) async fn count_with_role(
         .await
 }
 
+/// How many members an organization has.
+pub(crate) async fn member_count(db: &impl ConnectionTrait, org_id: Uuid) -> Result<u64, DbErr> {
+    membership::Entity::find()
+        .filter(membership::Column::OrgId.eq(org_id))
+        .count(db)
+        .await
+}
+
 /// Sessions acting in `org_id` (for `user_id`, or anyone) stop acting in it.
 pub(crate) async fn clear_active_org(
     db: &impl ConnectionTrait,

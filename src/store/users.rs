@@ -54,6 +54,20 @@ pub(crate) async fn find_by_phone(
         .await
 }
 
+/// Records a sign-in (for the admin's listing).
+pub(crate) async fn signed_in(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::LastSignInAt, Expr::value(Some(now)))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Marks the phone number verified (keeps an earlier verification time).
 pub(crate) async fn mark_phone_verified(
     db: &impl ConnectionTrait,
@@ -273,4 +287,60 @@ pub(crate) async fn clear_profile(db: &impl ConnectionTrait, user_id: Uuid) -> R
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// What an admin changes on an account (`None`: unchanged).
+#[derive(Debug, Default)]
+pub(crate) struct AdminChange {
+    pub(crate) private_metadata: Option<String>,
+    pub(crate) email_verified_at: Option<Option<OffsetDateTime>>,
+    pub(crate) role: Option<String>,
+    pub(crate) now: Option<OffsetDateTime>,
+}
+
+/// Applies an admin's change.
+pub(crate) async fn admin_update(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    change: AdminChange,
+) -> Result<(), DbErr> {
+    let mut update = user::Entity::update_many().filter(user::Column::Id.eq(user_id));
+    if let Some(now) = change.now {
+        update = update.col_expr(user::Column::UpdatedAt, Expr::value(now));
+    }
+    if let Some(private) = change.private_metadata {
+        update = update.col_expr(user::Column::PrivateMetadata, Expr::value(Some(private)));
+    }
+    if let Some(verified) = change.email_verified_at {
+        update = update.col_expr(user::Column::EmailVerifiedAt, Expr::value(verified));
+    }
+    if let Some(role) = change.role {
+        update = update.col_expr(user::Column::Role, Expr::value(role));
+    }
+    update.exec(db).await?;
+    Ok(())
+}
+
+/// Deletes an account; its sessions, credentials, passkeys, links, factors, keys and
+/// memberships go with it (foreign keys cascade). `false` when there was none.
+pub(crate) async fn delete(db: &impl ConnectionTrait, user_id: Uuid) -> Result<bool, DbErr> {
+    let result = user::Entity::delete_by_id(user_id).exec(db).await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Which of `ids` have a password (one query for a whole page of users).
+pub(crate) async fn with_passwords(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    Ok(password_credential::Entity::find()
+        .filter(password_credential::Column::UserId.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.user_id)
+        .collect())
 }

@@ -148,6 +148,18 @@ pub fn mount(auth: &Portcullis) -> Router {
         )
         .route("/action", post(|user: CurrentUser| async move { axum::Json(json!({ "ok": true, "by": user.id() })) }))
         .route(
+            "/key",
+            get(|key: portcullis::extract::CurrentApiKey| async move {
+                axum::Json(json!({ "key_id": key.id, "user_id": key.user.id(), "org_id": key.org_id, "scopes": key.scopes }))
+            }),
+        )
+        .route(
+            "/who",
+            get(|user: CurrentUser| async move {
+                axum::Json(json!({ "user_id": user.id(), "impersonator": user.impersonator(), "api_key": user.api_key().map(|k| k.id) }))
+            }),
+        )
+        .route(
             "/aal2",
             get(|portcullis::extract::RequireAal2(user): portcullis::extract::RequireAal2| async move {
                 axum::Json(json!({ "ok": true, "acr": user.acr(), "amr": user.amr() }))
@@ -165,6 +177,7 @@ pub fn mount(auth: &Portcullis) -> Router {
         )
         .nest("/v1/auth", auth.router())
         .nest("/v1/orgs", auth.orgs_router())
+        .nest("/v1/admin", auth.admin_router())
         .merge(auth.well_known_router())
         .layer(auth.session_layer())
 }
@@ -470,4 +483,17 @@ pub fn link_in(email: &Email) -> String {
 pub fn path_of(link: &str) -> String {
     let rest = link.split_once("://").unwrap().1;
     rest[rest.find('/').unwrap()..].to_owned()
+}
+
+/// Makes the session of `grant` look signed in an hour ago, and returns a refreshed
+/// access token that says so.
+pub async fn stale(t: &TestApp, grant: &Resp) -> Resp {
+    edit_session(&t.db, grant.json["session"]["id"].as_str().unwrap(), |s| {
+        s.created_at = sea_orm::ActiveValue::Set(ago(3600));
+        s.auth_time = sea_orm::ActiveValue::Set(None);
+    })
+    .await;
+    let resp = refresh(&t.app, &grant.refresh_token()).await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+    resp
 }

@@ -53,18 +53,6 @@ fn user_id(grant: &Resp) -> String {
     grant.json["user"]["id"].as_str().unwrap().to_owned()
 }
 
-/// Makes the session of `grant` look signed in an hour ago (no longer fresh), and returns
-/// a refreshed access token that says so.
-async fn stale(t: &TestApp, grant: &Resp) -> String {
-    edit_session(&t.db, grant.json["session"]["id"].as_str().unwrap(), |s| {
-        s.created_at = Set(ago(3600));
-    })
-    .await;
-    let resp = refresh(&t.app, &grant.refresh_token()).await;
-    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
-    resp.access_token()
-}
-
 // 1. An access token never becomes a refresh token.
 #[tokio::test]
 async fn switching_organization_answers_an_access_token_only() {
@@ -174,7 +162,7 @@ async fn ownership_changes_and_deletion_need_a_fresh_session() {
         .await;
     assert_eq!(joined.status, StatusCode::OK, "{}", joined.text);
 
-    let stale_owner = stale(&t, &owner).await;
+    let stale_owner = stale(&t, &owner).await.access_token();
     let promote = |token: &str, role: &str| {
         req(
             Method::PATCH,
@@ -206,7 +194,7 @@ async fn ownership_changes_and_deletion_need_a_fresh_session() {
         StatusCode::OK
     );
     // Demoting an owner needs it too.
-    let stale_other = stale(&t, &other).await;
+    let stale_other = stale(&t, &other).await.access_token();
     let resp = req(
         Method::PATCH,
         &format!("/v1/orgs/{org}/members/{}", user_id(&owner)),

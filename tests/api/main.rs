@@ -6,6 +6,8 @@ mod common;
 mod smtp_sink;
 
 mod account;
+mod admin;
+mod api_keys;
 mod email;
 mod errors;
 mod hardening;

@@ -150,19 +150,6 @@ async fn session_count(t: &TestApp) -> usize {
         .unwrap() as usize
 }
 
-/// Makes the session of `grant` look signed in an hour ago, and returns a refreshed
-/// access token that says so.
-async fn stale(t: &TestApp, grant: &Resp) -> Resp {
-    edit_session(&t.db, grant.json["session"]["id"].as_str().unwrap(), |s| {
-        s.created_at = Set(ago(3600));
-        s.auth_time = Set(None);
-    })
-    .await;
-    let resp = refresh(&t.app, &grant.refresh_token()).await;
-    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
-    resp
-}
-
 // ---------------------------------------------------------------------------------------
 // Enrolment.
 
