@@ -62,6 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/accept-invitation", get(accept_invitation_page))
         .nest("/v1/auth", auth.router())
         .nest("/v1/orgs", auth.orgs_router())
+        .nest("/v1/admin", auth.admin_router())
         .merge(auth.well_known_router())
         .layer(auth.session_layer());
 
@@ -132,8 +133,9 @@ fn redact_password(url: &str) -> String {
     }
 }
 
-/// `GET /hello`: straight from the verified token, no database: who, and what the
-/// session proved (`acr` is `aal2` after a second factor or a passkey).
+/// `GET /hello`: straight from the verified token, no database: who, what the session
+/// proved (`acr` is `aal2` after a second factor or a passkey), and who is really acting
+/// when an admin impersonates.
 async fn hello(user: CurrentUser) -> Json<serde_json::Value> {
     Json(json!({
         "ok": true,
@@ -141,6 +143,8 @@ async fn hello(user: CurrentUser) -> Json<serde_json::Value> {
         "email": user.email,
         "acr": user.acr(),
         "amr": user.amr(),
+        "impersonator": user.impersonator(),
+        "api_key": user.api_key().map(|key| key.id),
     }))
 }
 
@@ -213,6 +217,7 @@ Providers come from <code>PORTCULLIS_OIDC_&lt;NAME&gt;_CLIENT_ID</code> (with <c
 Emails go to the SMTP server in <code>PORTCULLIS_SMTP_URL</code> and texts to <code>PORTCULLIS_SMS_WEBHOOK_URL</code>,
 or both to this server's log.</p>
 <p id="notice" class="notice" hidden></p>
+<p id="impersonating" class="notice" hidden><strong>You are impersonating this user</strong> (an admin session: one hour, no refresh). <button id="stop-impersonating">Stop (sign out)</button></p>
 
 <section id="signed-out">
   <div id="mfa-challenge" class="card" hidden>
@@ -345,6 +350,46 @@ or both to this server's log.</p>
     <form id="reauth-password" class="row"><input name="password" type="password" autocomplete="current-password" placeholder="Password" required><button type="submit">With my password</button></form>
     <form id="reauth-code" class="row"><input name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6" placeholder="Authenticator code" required><button type="submit">With a code</button></form>
     <button id="reauth-passkey">With a passkey</button>
+  </div>
+  <div class="card">
+    <h2>API keys</h2>
+    <p class="muted">For scripts and servers: <code>Authorization: Bearer sk_...</code>. A key is shown once.</p>
+    <table><thead><tr><th>Name</th><th>Prefix</th><th>Scopes</th><th>Last used</th><th>Expires</th><th></th></tr></thead><tbody id="api-keys"></tbody></table>
+    <form id="create-api-key" class="row">
+      <input name="name" placeholder="Name" required maxlength="100">
+      <input name="scopes" placeholder="Scopes (optional, comma-separated: user:read, org:read)">
+      <input name="expires_in_days" type="number" min="1" max="3650" placeholder="Days (optional)">
+      <button type="submit">Create key</button>
+    </form>
+    <p id="api-key-secret" class="notice" hidden></p>
+  </div>
+  <div class="card">
+    <h2>Activity</h2>
+    <table><thead><tr><th>When</th><th>What</th><th>By an admin</th><th>IP</th></tr></thead><tbody id="activity"></tbody></table>
+  </div>
+  <div class="card" id="admin-card" hidden>
+    <h2>Admin</h2>
+    <form id="admin-search" class="row">
+      <input name="query" placeholder="Search email or name">
+      <select name="filter"><option value="">everyone</option><option value="verified=true">verified</option><option value="verified=false">unverified</option><option value="disabled=true">disabled</option></select>
+      <button type="submit">Search</button>
+    </form>
+    <table><thead><tr><th>Email</th><th>Name</th><th>Role</th><th>Last sign-in</th><th></th></tr></thead><tbody id="admin-users"></tbody></table>
+    <button id="admin-next" hidden>Next page</button>
+    <div id="admin-user" hidden>
+      <h3>User <span id="admin-user-email"></span></h3>
+      <div class="row">
+        <button id="admin-disable">Disable</button>
+        <button id="admin-enable">Enable</button>
+        <button id="admin-revoke">Revoke all sessions</button>
+        <button id="admin-impersonate">Impersonate</button>
+        <button id="admin-delete" class="danger">Delete</button>
+      </div>
+      <pre id="admin-user-detail"></pre>
+    </div>
+    <h3>Audit log</h3>
+    <table><thead><tr><th>When</th><th>Kind</th><th>User</th><th>Admin</th></tr></thead><tbody id="admin-audit"></tbody></table>
+    <button id="admin-audit-next" hidden>Older</button>
   </div>
   <form id="change-password" class="card">
     <h2>Change password</h2>
@@ -482,7 +527,7 @@ async function render() {
   const signedIn = me.status === 200;
   $('signed-in').hidden = !signedIn;
   $('signed-out').hidden = signedIn;
-  if (!signedIn) { offerPasskeyAutofill(); renderProviders(); return; }
+  if (!signedIn) { $('impersonating').hidden = true; offerPasskeyAutofill(); renderProviders(); return; }
   const user = me.data.user;
   $('who').textContent = user.email || user.phone;
   $('verified').textContent = !user.email ? '' : user.email_verified ? '(email verified)' : '(email not verified)';
@@ -490,6 +535,9 @@ async function render() {
   $('me').textContent = JSON.stringify(me.data, null, 2);
   await renderOrgs();
   await renderMfa();
+  await renderApiKeys();
+  await renderActivity();
+  await renderAdmin();
   await renderPasskeys();
   await renderAccounts();
   const list = await call('GET', API + '/sessions');
@@ -698,6 +746,132 @@ $('change-password').addEventListener('submit', async (e) => {
   if (!f.current_password) delete f.current_password;
   show(await call('POST', API + '/me/password', f)); e.target.reset(); render();
 });
+// API keys: the secret is shown once, in the answer to the creation.
+function cells(tr, texts) {
+  for (const text of texts) { const td = document.createElement('td'); td.textContent = text; tr.appendChild(td); }
+}
+const when = (at) => at ? new Date(at).toLocaleString() : '';
+async function renderApiKeys() {
+  const list = await call('GET', API + '/me/api-keys');
+  const rows = $('api-keys');
+  rows.replaceChildren();
+  for (const k of list.data.api_keys || []) {
+    const tr = document.createElement('tr');
+    cells(tr, [k.name, k.prefix + '…', k.scopes ? k.scopes.join(' ') : 'everything you may do', when(k.last_used_at) || 'never', when(k.expires_at) || 'never']);
+    const td = document.createElement('td');
+    const b = document.createElement('button'); b.textContent = 'Revoke'; b.className = 'danger';
+    b.addEventListener('click', async () => { show(await call('DELETE', API + '/me/api-keys/' + k.id)); render(); });
+    td.appendChild(b); tr.appendChild(td); rows.appendChild(tr);
+  }
+}
+$('create-api-key').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = formData(e.target);
+  const body = { name: f.name };
+  if (f.scopes.trim()) body.scopes = f.scopes.split(',').map((s) => s.trim()).filter(Boolean);
+  if (f.expires_in_days) body.expires_in_days = Number(f.expires_in_days);
+  const answer = await call('POST', API + '/me/api-keys', body);
+  show(answer);
+  if (answer.status === 201) {
+    $('api-key-secret').hidden = false;
+    $('api-key-secret').textContent = 'Your new key (copy it now, it is not shown again): ' + answer.data.secret;
+    e.target.reset();
+  }
+  render();
+});
+
+async function renderActivity() {
+  const list = await call('GET', API + '/me/activity?limit=10');
+  const rows = $('activity');
+  rows.replaceChildren();
+  for (const ev of list.data.events || []) {
+    const tr = document.createElement('tr');
+    cells(tr, [when(ev.created_at), ev.kind, ev.actor_id ? 'yes' : '', ev.ip || '']);
+    rows.appendChild(tr);
+  }
+}
+
+// Admin: shown when /v1/admin answers (admins are re-checked on every request).
+let adminCursor = null, adminQuery = '', auditCursor = null, adminSelected = null;
+async function renderAdmin() {
+  const hello = await call('GET', '/hello');
+  $('impersonating').hidden = !hello.data.impersonator;
+  const page = await call('GET', '/v1/admin/users?limit=10' + adminQuery);
+  $('admin-card').hidden = page.status !== 200;
+  if (page.status !== 200) return;
+  adminCursor = page.data.next_cursor;
+  fillAdminUsers(page.data.users, false);
+  auditCursor = null;
+  await renderAudit(false);
+}
+function fillAdminUsers(users, append) {
+  const rows = $('admin-users');
+  if (!append) rows.replaceChildren();
+  for (const u of users) {
+    const tr = document.createElement('tr');
+    cells(tr, [u.email || u.phone || u.id, u.name || '', u.role + (u.disabled ? ' (disabled)' : ''), when(u.last_sign_in_at)]);
+    const td = document.createElement('td');
+    const b = document.createElement('button'); b.textContent = 'Open';
+    b.addEventListener('click', () => openAdminUser(u.id));
+    td.appendChild(b); tr.appendChild(td); rows.appendChild(tr);
+  }
+  $('admin-next').hidden = !adminCursor;
+}
+$('admin-next').addEventListener('click', async () => {
+  const page = await call('GET', '/v1/admin/users?limit=10' + adminQuery + '&cursor=' + adminCursor);
+  adminCursor = page.data.next_cursor;
+  fillAdminUsers(page.data.users || [], true);
+});
+$('admin-search').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = formData(e.target);
+  adminQuery = (f.query ? '&query=' + encodeURIComponent(f.query) : '') + (f.filter ? '&' + f.filter : '');
+  renderAdmin();
+});
+async function openAdminUser(id) {
+  const detail = await call('GET', '/v1/admin/users/' + id);
+  show(detail);
+  if (detail.status !== 200) return;
+  adminSelected = id;
+  $('admin-user').hidden = false;
+  $('admin-user-email').textContent = detail.data.user.email || id;
+  $('admin-user-detail').textContent = JSON.stringify(detail.data, null, 2);
+}
+async function adminAction(method, suffix, body) {
+  const answer = await call(method, '/v1/admin/users/' + adminSelected + suffix, body);
+  show(answer);
+  return answer;
+}
+$('admin-disable').addEventListener('click', async () => { await adminAction('POST', '/disable'); openAdminUser(adminSelected); renderAdmin(); });
+$('admin-enable').addEventListener('click', async () => { await adminAction('POST', '/enable'); openAdminUser(adminSelected); renderAdmin(); });
+$('admin-revoke').addEventListener('click', async () => { await adminAction('DELETE', '/sessions'); openAdminUser(adminSelected); });
+$('admin-delete').addEventListener('click', async () => {
+  if (!confirm('Delete this user and everything they own?')) return;
+  const answer = await adminAction('DELETE', '');
+  if (answer.status === 200) { $('admin-user').hidden = true; adminSelected = null; }
+  renderAdmin();
+});
+$('admin-impersonate').addEventListener('click', async () => {
+  const reason = prompt('Why (recorded, and shown to the user)?');
+  if (!reason) return;
+  const answer = await adminAction('POST', '/impersonate', { reason });
+  if (answer.status === 200) { $('admin-user').hidden = true; render(); }
+});
+$('stop-impersonating').addEventListener('click', async () => { show(await call('POST', API + '/sign-out')); render(); });
+async function renderAudit(append) {
+  const page = await call('GET', '/v1/admin/audit?limit=15' + (append && auditCursor ? '&cursor=' + auditCursor : ''));
+  if (page.status !== 200) return;
+  const rows = $('admin-audit');
+  if (!append) rows.replaceChildren();
+  for (const ev of page.data.events || []) {
+    const tr = document.createElement('tr');
+    cells(tr, [when(ev.created_at), ev.kind, ev.user_id || '', ev.actor_id || '']);
+    rows.appendChild(tr);
+  }
+  auditCursor = page.data.next_cursor;
+  $('admin-audit-next').hidden = !auditCursor;
+}
+$('admin-audit-next').addEventListener('click', () => renderAudit(true));
 $('call-hello').addEventListener('click', async () => show(await call('GET', '/hello')));
 $('refresh').addEventListener('click', async () => { show(await call('POST', API + '/sessions/refresh')); render(); });
 $('sign-out').addEventListener('click', async () => { show(await call('POST', API + '/sign-out')); render(); });

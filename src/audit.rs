@@ -310,24 +310,41 @@ impl fmt::Debug for Auditor {
 }
 
 impl Auditor {
+    /// Records one event through `db`, the transaction of what it reports (so it commits
+    /// with it); the hook hears of it at once.
+    pub(crate) async fn record_in(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        event: AuditEvent,
+    ) -> Result<(), sea_orm::DbErr> {
+        crate::store::audit::insert(db, row_of(&event)).await?;
+        if let Some(hook) = &self.hook {
+            hook.record(&event);
+        }
+        Ok(())
+    }
+
     /// Records one event. Never fails the caller: a failed write is logged.
     pub(crate) async fn record(&self, event: AuditEvent) {
-        let row = crate::entity::audit_event::Model {
-            id: event.id,
-            occurred_at: event.occurred_at,
-            kind: event.kind.as_str().to_owned(),
-            user_id: event.user_id,
-            actor_id: event.actor_id,
-            session_id: event.session_id,
-            ip: event.ip.clone(),
-            user_agent: event.user_agent.clone(),
-            detail: event.detail.to_string(),
-        };
-        if let Err(err) = crate::store::audit::insert(&self.db, row).await {
+        if let Err(err) = crate::store::audit::insert(&self.db, row_of(&event)).await {
             tracing::error!(error = %err, kind = %event.kind, "writing an audit event failed");
         }
         if let Some(hook) = &self.hook {
             hook.record(&event);
         }
+    }
+}
+
+fn row_of(event: &AuditEvent) -> crate::entity::audit_event::Model {
+    crate::entity::audit_event::Model {
+        id: event.id,
+        occurred_at: event.occurred_at,
+        kind: event.kind.as_str().to_owned(),
+        user_id: event.user_id,
+        actor_id: event.actor_id,
+        session_id: event.session_id,
+        ip: event.ip.clone(),
+        user_agent: event.user_agent.clone(),
+        detail: event.detail.to_string(),
     }
 }

@@ -7,6 +7,7 @@
 // `localhost`).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const base = process.env.BASE;
@@ -190,6 +191,62 @@ try {
   await page.click('#mfa-disable');
   await page.waitForFunction(() => document.getElementById('mfa-status').textContent.startsWith('Off'));
   assert.equal((await lastAnswer()).status, 200);
+
+  step('admin: a listed address becomes an admin once verified');
+  await signOut();
+  await page.fill('#sign-up input[name=email]', 'admin@example.com');
+  await page.fill('#sign-up input[name=password]', 'correct horse battery staple');
+  await page.click('#sign-up button');
+  await signedIn();
+  assert.equal(await page.isVisible('#admin-card'), false, 'no admin page before verification');
+  await page.click('#verify-email');
+  let link = null;
+  for (let i = 0; i < 50 && !link; i++) {
+    const found = readFileSync(process.env.SERVER_LOG, 'utf8').match(/http:\/\/localhost:\d+\/v1\/auth\/email\/verify\?token=[A-Za-z0-9_-]+[^\s\x1b]*/g);
+    link = found && found[found.length - 1];
+    if (!link) await page.waitForTimeout(100);
+  }
+  assert.ok(link, 'the verification email reached the log');
+  await page.goto(link.replace(/&amp;/g, '&'));
+  await Promise.all([page.waitForURL((url) => url.pathname === '/'), page.click('form button')]);
+  await signedIn();
+  await page.waitForSelector('#admin-card:not([hidden])');
+
+  step('admin: find a user, open them, impersonate with a reason (banner), stop');
+  await page.fill('#admin-search input[name=query]', second.split('@')[0]);
+  await page.click('#admin-search button');
+  await page.waitForFunction((who) => document.getElementById('admin-users').textContent.includes(who), second);
+  await page.click('#admin-users button:has-text("Open")');
+  await page.waitForSelector('#admin-user:not([hidden])');
+  assert.match(await page.textContent('#admin-user-detail'), /"mfa"/);
+  page.once('dialog', (dialog) => dialog.accept('support ticket 7'));
+  await page.click('#admin-impersonate');
+  await page.waitForSelector('#impersonating:not([hidden])');
+  assert.equal(await page.textContent('#who'), second);
+  const hello = await page.evaluate(async () => (await fetch('/hello', { credentials: 'same-origin' })).json());
+  assert.ok(hello.impersonator, 'the token names the admin');
+  await page.click('#stop-impersonating');
+  await signedOut();
+
+  step('admin: disable, then delete the user; the audit log shows it all');
+  await page.fill('#sign-in input[name=email]', 'admin@example.com');
+  await page.fill('#sign-in input[name=password]', 'correct horse battery staple');
+  await page.click('#sign-in button');
+  await signedIn();
+  await page.waitForSelector('#admin-card:not([hidden])');
+  await page.fill('#admin-search input[name=query]', second.split('@')[0]);
+  await page.click('#admin-search button');
+  await page.waitForFunction((who) => document.getElementById('admin-users').textContent.includes(who), second);
+  await page.click('#admin-users button:has-text("Open")');
+  await page.waitForSelector('#admin-user:not([hidden])');
+  await page.click('#admin-disable');
+  await page.waitForFunction(() => document.getElementById('admin-users').textContent.includes('(disabled)'));
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.click('#admin-delete');
+  await page.waitForSelector('#admin-user', { state: 'hidden' });
+  await page.waitForFunction((who) => !document.getElementById('admin-users').textContent.includes(who), second);
+  const audit = await page.textContent('#admin-audit');
+  for (const kind of ['impersonated', 'user_disabled', 'user_deleted']) assert.match(audit, new RegExp(kind));
 
   step('passed');
 } finally {

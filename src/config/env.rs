@@ -24,6 +24,7 @@ impl Config {
     /// | `PORTCULLIS_SMTP_URL` | `email.smtp_url`: deliver emails over SMTP (feature `smtp`) |
     /// | `PORTCULLIS_SMS_WEBHOOK_URL` | `passwordless.sms_webhook_url`: deliver texts through the host's webhook (feature `sms`) |
     /// | `PORTCULLIS_OIDC_<NAME>_CLIENT_ID`, `_CLIENT_SECRET`, `_ISSUER` | a social sign-in provider named `<name>` (lower-cased): an OpenID Connect issuer, or without one a preset (`GOOGLE`, `GITLAB`, `GITHUB`, `DISCORD`, `APPLE`) (feature `oauth`) |
+    /// | `PORTCULLIS_ADMIN_EMAILS` | comma-separated [`sign_in.admin_emails`](super::SignInConfig::admin_emails): made admins once verified |
     /// | `PORTCULLIS_DISABLED_METHODS` | comma-separated [`sign_in.disabled_methods`](super::SignInConfig::disabled_methods): `password`, `magic_link`, `email_otp`, `sms_otp`, `passkey`, `oauth` |
     ///
     /// Unset variables keep their defaults. `PORTCULLIS_DATABASE_URL` and
@@ -141,6 +142,13 @@ impl Config {
         #[cfg(feature = "oauth")]
         {
             config.oauth.providers = oauth_providers_from(&lookup, PRESET_NAMES.iter().copied())?;
+        }
+        if let Some(list) = var("PORTCULLIS_ADMIN_EMAILS") {
+            config.sign_in.admin_emails = list
+                .split(',')
+                .map(|address| address.trim().to_lowercase())
+                .filter(|address| !address.is_empty())
+                .collect();
         }
         if let Some(list) = var("PORTCULLIS_DISABLED_METHODS") {
             config.sign_in.disabled_methods = list

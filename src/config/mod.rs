@@ -389,6 +389,9 @@ pub struct SignInConfig {
     /// Let `POST /identify` reveal which methods an existing account has. Off by default:
     /// it tells anyone who has an account.
     pub account_discovery: bool,
+    /// Addresses made admins once verified: when the address is verified, or at the next
+    /// sign-in of an account that has it verified (a way to bootstrap the first admin).
+    pub admin_emails: Vec<String>,
 }
 
 /// Argon2id cost parameters. The defaults are OWASP's (19 MiB, t=2, p=1), which is also

@@ -109,7 +109,6 @@ pub trait Mailer: Send + Sync + fmt::Debug + 'static {
 pub struct LogMailer;
 
 #[async_trait::async_trait]
-
 impl Mailer for LogMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
         tracing::info!(

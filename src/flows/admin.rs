@@ -20,13 +20,13 @@ use crate::{
     crypto::jwt::Claims,
     entity::{audit_event, membership, organization, session, user},
     flows::{
-        api_keys::require_interactive,
         mfa::{self, MfaStatus},
         password_recovery::{self, ForgotOptions},
         profile,
-        sessions::{self, AccessToken},
-        users::{self, ADMIN_ROLE, NewUser, UserRole, Users},
+        sessions::{self, AccessToken, require_interactive},
+        users::{self, NewUser, UserRole, Users},
     },
+    policy::roles::ADMIN_ROLE,
     store::{self, admin::AuditQuery},
 };
 

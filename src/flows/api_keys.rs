@@ -47,18 +47,7 @@ pub(crate) struct NewKey {
     pub(crate) expires_in_days: Option<u32>,
 }
 
-/// What only an interactive session may do: not an API key, not an impersonation.
-pub(crate) fn require_interactive(claims: &Claims) -> Result<(), Error> {
-    if claims.api_key.is_some() {
-        return Err(Error::forbidden(
-            "API keys cannot do this: it needs an interactive session",
-        ));
-    }
-    if claims.act.is_some() {
-        return Err(Error::forbidden("not while impersonating"));
-    }
-    Ok(())
-}
+pub(crate) use super::sessions::require_interactive;
 
 fn check_name(name: &str) -> Result<String, Error> {
     let name = name.trim();

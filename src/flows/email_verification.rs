@@ -17,7 +17,10 @@ use crate::{
     context::Context,
     delivery::Message,
     entity::user,
-    flows::one_time::{self, Purpose},
+    flows::{
+        one_time::{self, Purpose},
+        sessions,
+    },
     origin,
     rate_limit::Limit,
     store,
@@ -172,6 +175,11 @@ pub(crate) async fn verify(
     }
     let now = ctx.now();
     store::users::mark_email_verified(&txn, user.id, now).await?;
+    let verified = user::Model {
+        email_verified_at: user.email_verified_at.or(Some(now)),
+        ..user.clone()
+    };
+    sessions::promote_if_listed(ctx, &txn, &verified).await?;
     txn.commit().await?;
     ctx.auditor
         .record(

@@ -788,7 +788,7 @@ pub(crate) async fn reauthenticate(
     client: &ClientInfo,
 ) -> Result<(sessions::AccessToken, user::Model, bool), Error> {
     // An impersonating admin (or a key) proves nothing of the user.
-    crate::flows::api_keys::require_interactive(claims)?;
+    sessions::require_interactive(claims)?;
     let user_id = claims.sub;
     ctx.throttle
         .check(Limit::ReauthenticatePerIp, &client.ip_key(), client)

@@ -271,6 +271,7 @@ pub(crate) async fn start(
     };
     store::sessions::insert(db, &row).await?;
     store::users::signed_in(db, user.id, now).await?;
+    promote_if_listed(ctx, db, &user).await?;
     // An administrator may have disabled the account while this sign-in was checking the
     // password: `Users::disable` revokes only the sessions it can see, so look again now
     // that this one exists.
@@ -331,6 +332,47 @@ pub(crate) async fn start_impersonation(
     };
     store::sessions::insert(&ctx.db, &row).await?;
     reissue(ctx, user, row, None, now, i64::MAX)
+}
+
+/// Makes the user an admin if their verified address is one the host listed
+/// ([`sign_in.admin_emails`](crate::config::SignInConfig::admin_emails)), through `db`
+/// (the sign-in's or the verification's transaction), audited there too.
+pub(crate) async fn promote_if_listed(
+    ctx: &Context,
+    db: &impl ConnectionTrait,
+    user: &user::Model,
+) -> Result<(), Error> {
+    let listed = user.email_verified_at.is_some()
+        && user.email.as_ref().is_some_and(|email| {
+            ctx.config
+                .sign_in
+                .admin_emails
+                .iter()
+                .any(|listed| listed == email)
+        });
+    if !listed || user.role == crate::policy::roles::ADMIN_ROLE {
+        return Ok(());
+    }
+    store::users::admin_update(
+        db,
+        user.id,
+        store::users::AdminChange {
+            role: Some(crate::policy::roles::ADMIN_ROLE.to_owned()),
+            now: Some(ctx.now()),
+            ..store::users::AdminChange::default()
+        },
+    )
+    .await?;
+    ctx.auditor
+        .record_in(
+            db,
+            AuditEvent::new(AuditKind::UserRoleChanged)
+                .user(user.id)
+                .detail("role", crate::policy::roles::ADMIN_ROLE)
+                .detail("via", "admin_emails"),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Builds the grant for a session: a fresh access token plus the given refresh token.
@@ -601,6 +643,19 @@ fn reissue(
         access_token,
         expires_in,
     })
+}
+
+/// What only an interactive session may do: not an API key, not an impersonation.
+pub(crate) fn require_interactive(claims: &Claims) -> Result<(), Error> {
+    if claims.api_key.is_some() {
+        return Err(Error::forbidden(
+            "API keys cannot do this: it needs an interactive session",
+        ));
+    }
+    if claims.act.is_some() {
+        return Err(Error::forbidden("not while impersonating"));
+    }
+    Ok(())
 }
 
 /// The fresh-session rule: the session's sign-in (`auth_time`) is recent enough for a

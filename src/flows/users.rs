@@ -15,7 +15,7 @@ use crate::{
     crypto::password::HashFormat,
     entity::user,
     flows::{email_address::normalize_email, new_password::check_new_password, profile, sessions},
-    policy::roles::OWNER,
+    policy::roles::{ADMIN_ROLE, OWNER, USER_ROLE},
     store,
 };
 
@@ -420,11 +420,6 @@ pub(crate) fn private_metadata_of(user: &user::Model) -> serde_json::Value {
         .and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()))
 }
-
-/// The `role` of a user who is not an admin.
-pub(crate) const USER_ROLE: &str = "user";
-/// The `role` of an admin (who may use the admin router).
-pub(crate) const ADMIN_ROLE: &str = "admin";
 
 /// A user's role in the deployment (not in an organization: that is a membership's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

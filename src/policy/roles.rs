@@ -52,6 +52,11 @@ pub const USER_READ: &str = "user:read";
 /// ... and change it (`PATCH /me`).
 pub const USER_WRITE: &str = "user:write";
 
+/// The deployment role (a user's `role`, apart from organization roles) of everyone.
+pub const USER_ROLE: &str = "user";
+/// The deployment role of an admin, who may use the admin router.
+pub const ADMIN_ROLE: &str = "admin";
+
 /// A role: a name, a rank and the permissions it grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {

@@ -139,9 +139,13 @@ pub(crate) fn check_form(
     field: &str,
 ) -> Result<(), Error> {
     let cross_site = csrf::is_cross_site(headers);
+    // Our pages are served with `Referrer-Policy: no-referrer` (the link's token is in
+    // their URL), so browsers post their forms with `Origin: null`: that says nothing
+    // either way, and the field bound to this browser's cookie below decides.
     let foreign_origin = headers
         .get(header::ORIGIN)
         .and_then(|origin| origin.to_str().ok())
+        .filter(|origin| *origin != "null")
         .is_some_and(|origin| {
             Origin::parse(origin).is_none_or(|origin| !ctx.origins.allows(&origin))
         });

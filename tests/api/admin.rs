@@ -548,3 +548,50 @@ async fn impersonation_is_short_marked_and_seen_by_both() {
     );
     let _: Value = sessions.json;
 }
+
+#[tokio::test]
+async fn listed_addresses_become_admins_once_verified() {
+    let t = app_with(|b| b.sign_in(|s| s.admin_emails = vec!["root@example.com".into()])).await;
+    let grant = sign_up(&t.app, "root@example.com").await;
+    let token = grant.access_token();
+    // Not before the address is proven.
+    let early = get_("/v1/admin/users").bearer(&token).send(&t.app).await;
+    assert_eq!(early.status, StatusCode::FORBIDDEN);
+    post_("/v1/auth/email/send-verification")
+        .bearer(&token)
+        .json(json!({}))
+        .send(&t.app)
+        .await;
+    let verify_token = token_in(&t.email("root@example.com", 1).await);
+    let verified = post_("/v1/auth/email/verify")
+        .json(json!({ "token": verify_token }))
+        .send(&t.app)
+        .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+    // At verification: the same session is an admin's now.
+    let now = get_("/v1/admin/users").bearer(&token).send(&t.app).await;
+    assert_eq!(now.status, StatusCode::OK, "{}", now.text);
+    let audit = get_("/v1/admin/audit?kind=user_role_changed")
+        .bearer(&token)
+        .send(&t.app)
+        .await;
+    assert_eq!(audit.json["events"][0]["detail"]["via"], "admin_emails");
+
+    // A verified, listed account that signs in is promoted then too.
+    let t = app_with(|b| b.sign_in(|s| s.admin_emails = vec!["later@example.com".into()])).await;
+    t.auth
+        .users()
+        .create(
+            NewUser::new("later@example.com")
+                .password(PASSWORD)
+                .email_verified(true),
+        )
+        .await
+        .unwrap();
+    let grant = sign_in(&t.app, "later@example.com", PASSWORD).await;
+    let resp = get_("/v1/admin/users")
+        .bearer(&grant.access_token())
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+}

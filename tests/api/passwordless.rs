@@ -776,3 +776,44 @@ async fn the_confirm_form_refuses_foreign_origins_and_names_the_account() {
         .await;
     assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.text);
 }
+
+/// Browsers post a `no-referrer` page's form with `Origin: null`; the form's field, bound
+/// to this browser's cookie, is what decides (a foreign origin is still refused).
+#[tokio::test]
+async fn a_browser_posting_the_confirm_form_with_a_null_origin_signs_in() {
+    let t = app().await;
+    let link = magic_link(
+        &t,
+        "nullorigin@example.com",
+        1,
+        json!({ "email": "nullorigin@example.com" }),
+    )
+    .await;
+    let page = get_(&path_of(&link))
+        .header("accept", "text/html")
+        .send(&t.app)
+        .await;
+    let cookie = page.cookie("__confirm").unwrap();
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.text.find(&marker).unwrap() + marker.len();
+        page.text[start..].split('"').next().unwrap().to_owned()
+    };
+    let form = format!("token={}&csrf={}", field("token"), field("csrf"));
+    let foreign = post_("/v1/auth/magic-link/verify")
+        .raw("application/x-www-form-urlencoded", form.clone())
+        .cookie(&cookie)
+        .origin("https://evil.example")
+        .send(&t.app)
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN, "{}", foreign.text);
+    let resp = post_("/v1/auth/magic-link/verify")
+        .raw("application/x-www-form-urlencoded", form)
+        .cookie(&cookie)
+        .origin("null")
+        .header("sec-fetch-site", "same-origin")
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::SEE_OTHER, "{}", resp.text);
+    assert!(resp.cookie("__session").is_some());
+}
