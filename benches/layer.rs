@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 mod common;
-use common::{interleaved, json_post, middle};
+use common::{http_throughput, interleaved, json_post, middle};
 
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "correct horse battery staple";
@@ -303,62 +303,6 @@ fn sign_in_throughput() -> (f64, f64, f64, f64, f64) {
     (throughput, bound, parallel, busy_latency, idle_latency)
 }
 
-/// Requests per second a real HTTP/1.1 server answers for `/hello`, driven over loopback
-/// by `connections` keep-alive clients for `duration`.
-fn http_throughput(app: Router, token: &str, connections: usize, duration: Duration) -> f64 {
-    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-    SETUP.rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let request = format!(
-            "GET /hello HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
-        );
-        let deadline = Instant::now() + duration;
-        let clients: Vec<_> = (0..connections)
-            .map(|_| {
-                let request = request.clone();
-                tokio::spawn(async move {
-                    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                    stream.set_nodelay(true).unwrap();
-                    let (read, mut write) = stream.into_split();
-                    let mut read = BufReader::new(read);
-                    let mut served = 0u64;
-                    let mut line = String::new();
-                    while Instant::now() < deadline {
-                        write.write_all(request.as_bytes()).await.unwrap();
-                        let mut length = 0usize;
-                        loop {
-                            line.clear();
-                            read.read_line(&mut line).await.unwrap();
-                            if line == "\r\n" {
-                                break;
-                            }
-                            if let Some(value) =
-                                line.to_ascii_lowercase().strip_prefix("content-length:")
-                            {
-                                length = value.trim().parse().unwrap();
-                            }
-                        }
-                        let mut body = vec![0u8; length];
-                        read.read_exact(&mut body).await.unwrap();
-                        served += 1;
-                    }
-                    served
-                })
-            })
-            .collect();
-        let start = Instant::now();
-        let mut total = 0;
-        for client in clients {
-            total += client.await.unwrap();
-        }
-        let elapsed = start.elapsed().as_secs_f64();
-        server.abort();
-        total as f64 / elapsed
-    })
-}
-
 /// Median latency of `/hello` over `n` sequential requests, in seconds.
 async fn hello_latency(app: &Router, token: &str, n: usize) -> f64 {
     let mut times = Vec::with_capacity(n);
@@ -406,8 +350,15 @@ fn main() {
     let (mut bare_rps, mut layered_rps) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         let second = Duration::from_secs(1);
-        bare_rps.push(http_throughput(bare_app(), &setup.token, 16, second));
+        bare_rps.push(http_throughput(
+            &setup.rt,
+            bare_app(),
+            &setup.token,
+            16,
+            second,
+        ));
         layered_rps.push(http_throughput(
+            &setup.rt,
             layered_app(&setup.auth),
             &setup.token,
             16,

@@ -35,3 +35,65 @@ pub(crate) fn json_post(path: &str, body: &Value) -> Request<Body> {
         .body(Body::from(body.to_string()))
         .unwrap()
 }
+
+/// Requests per second a real HTTP/1.1 server answers for `/hello`, driven over loopback
+/// by `connections` keep-alive clients for `duration`.
+pub(crate) fn http_throughput(
+    rt: &tokio::runtime::Runtime,
+    app: axum::Router,
+    token: &str,
+    connections: usize,
+    duration: Duration,
+) -> f64 {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let request = format!(
+            "GET /hello HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        let deadline = std::time::Instant::now() + duration;
+        let clients: Vec<_> = (0..connections)
+            .map(|_| {
+                let request = request.clone();
+                tokio::spawn(async move {
+                    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let (read, mut write) = stream.into_split();
+                    let mut read = BufReader::new(read);
+                    let mut served = 0u64;
+                    let mut line = String::new();
+                    while std::time::Instant::now() < deadline {
+                        write.write_all(request.as_bytes()).await.unwrap();
+                        let mut length = 0usize;
+                        loop {
+                            line.clear();
+                            read.read_line(&mut line).await.unwrap();
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some(value) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0u8; length];
+                        read.read_exact(&mut body).await.unwrap();
+                        served += 1;
+                    }
+                    served
+                })
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let mut total = 0;
+        for client in clients {
+            total += client.await.unwrap();
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        server.abort();
+        total as f64 / elapsed
+    })
+}
