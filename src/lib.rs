@@ -7,8 +7,8 @@
 //!   codes, passkeys, social sign-in, two-step verification (TOTP, recovery codes, a
 //!   passkey as the second factor) and re-authentication, sessions with rotating refresh
 //!   tokens, the account;
-//! - a router of organizations ([`Portcullis::orgs_router`]) with roles, permissions and
-//!   invitations;
+//! - a router of organizations ([`Portcullis::orgs_router`]) with roles, permissions,
+//!   invitations and API keys, and an admin router ([`Portcullis::admin_router`]);
 //! - a layer ([`Portcullis::session_layer`], an [`AuthLayer`]) that authenticates every
 //!   request from a short-lived ES256 access token, without a database round-trip;
 //! - extractors for the host's handlers: [`CurrentUser`], `Option<CurrentUser>`,
@@ -110,6 +110,14 @@
 //! /{id}/invitations/{invitation_id}`, `POST /invitations/accept`, `PATCH /current` (a new
 //! access token for the active organization). Non-members get 404 for every route of an
 //! organization.
+//!
+//! **Admin router** ([`Portcullis::admin_router`], for users whose role is `admin`):
+//! `GET`/`POST /users`, `GET`/`PATCH`/`DELETE /users/{id}`, `POST /users/{id}/disable`,
+//! `/enable`, `/impersonate`, `GET`/`DELETE /users/{id}/sessions`, `GET /audit`.
+//!
+//! **API keys**: `GET`/`POST /me/api-keys`, `DELETE /me/api-keys/{id}` (auth router),
+//! `GET`/`POST /{id}/api-keys`, `DELETE /{id}/api-keys/{key_id}` (organizations router);
+//! `Authorization: Bearer sk_...` authenticates as the key ([`extract::CurrentApiKey`]).
 //!
 //! **Well-known** ([`Portcullis::well_known_router`]): `GET /.well-known/jwks.json`,
 //! `GET /healthz`.
