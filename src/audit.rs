@@ -143,6 +143,10 @@ pub enum AuditKind {
     AdminSessionsRevoked,
     /// An admin began impersonating a user (`detail.reason`): recorded on both users.
     Impersonated,
+    /// An admin read a user's details (private metadata included).
+    AdminUserViewed,
+    /// An admin revoked every API key of a user.
+    AdminApiKeysRevoked,
 }
 
 impl AuditKind {
@@ -206,6 +210,8 @@ impl AuditKind {
             Self::UserRoleChanged => "user_role_changed",
             Self::AdminSessionsRevoked => "admin_sessions_revoked",
             Self::Impersonated => "impersonated",
+            Self::AdminUserViewed => "admin_user_viewed",
+            Self::AdminApiKeysRevoked => "admin_api_keys_revoked",
         }
     }
 }
@@ -285,6 +291,53 @@ impl AuditEvent {
     }
 }
 
+tokio::task_local! {
+    /// Who is really acting in the request being served, when it is not simply the user:
+    /// set by the layer for impersonations and API keys, read by every audit record.
+    static ACTING: Acting;
+}
+
+/// Who is really acting in a request: the impersonating admin, the API key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Acting {
+    pub(crate) impersonator: Option<Uuid>,
+    pub(crate) api_key: Option<Uuid>,
+}
+
+impl Acting {
+    /// What a request's claims say of who acts; `None` for a plain session.
+    pub(crate) fn of(claims: &crate::crypto::jwt::Claims) -> Option<Self> {
+        let acting = Self {
+            impersonator: claims.act.as_ref().map(|act| act.sub),
+            api_key: claims.api_key.as_ref().map(|key| key.id),
+        };
+        (acting != Self::default()).then_some(acting)
+    }
+
+    /// Runs `future` (the request's handling) with every audit event it records naming
+    /// who really acted.
+    pub(crate) fn scope<F: std::future::Future>(
+        self,
+        future: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        ACTING.scope(self, future)
+    }
+}
+
+/// Fills in who really acted, when the request says so (an impersonation's admin as
+/// `actor_id`, an API key's id in `detail.api_key_id`).
+fn attribute(mut event: AuditEvent) -> AuditEvent {
+    if let Ok(acting) = ACTING.try_with(|acting| *acting) {
+        if event.actor_id.is_none() {
+            event.actor_id = acting.impersonator;
+        }
+        if let Some(key) = acting.api_key {
+            event = event.detail("api_key_id", key.to_string());
+        }
+    }
+    event
+}
+
 /// Receives every audit event as it is recorded (after it is written to the audit table).
 ///
 /// Called on the request path: keep it fast, or hand the event to a channel.
@@ -317,6 +370,7 @@ impl Auditor {
         db: &impl sea_orm::ConnectionTrait,
         event: AuditEvent,
     ) -> Result<(), sea_orm::DbErr> {
+        let event = attribute(event);
         crate::store::audit::insert(db, row_of(&event)).await?;
         if let Some(hook) = &self.hook {
             hook.record(&event);
@@ -326,6 +380,7 @@ impl Auditor {
 
     /// Records one event. Never fails the caller: a failed write is logged.
     pub(crate) async fn record(&self, event: AuditEvent) {
+        let event = attribute(event);
         if let Err(err) = crate::store::audit::insert(&self.db, row_of(&event)).await {
             tracing::error!(error = %err, kind = %event.kind, "writing an audit event failed");
         }

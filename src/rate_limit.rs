@@ -138,11 +138,13 @@ pub enum Limit {
     ReauthenticatePerIp,
     /// Requests authenticated by one API key: protects the host from a runaway script.
     ApiKeyRequests,
+    /// API keys created by one user.
+    ApiKeyCreatePerUser,
 }
 
 impl Limit {
     /// Every limit, for documentation and configuration checks.
-    pub const ALL: [Self; 41] = [
+    pub const ALL: [Self; 42] = [
         Self::SignInPerIp,
         Self::SignInPerEmailAndIp,
         Self::SignInPerEmail,
@@ -184,6 +186,7 @@ impl Limit {
         Self::ReauthenticatePerUser,
         Self::ReauthenticatePerIp,
         Self::ApiKeyRequests,
+        Self::ApiKeyCreatePerUser,
     ];
 
     /// The limit's `snake_case` name: the first part of its keys, and what the audit
@@ -232,6 +235,7 @@ impl Limit {
             Self::ReauthenticatePerUser => "reauthenticate_per_user",
             Self::ReauthenticatePerIp => "reauthenticate_per_ip",
             Self::ApiKeyRequests => "api_key_requests",
+            Self::ApiKeyCreatePerUser => "api_key_create_per_user",
         }
     }
 
@@ -278,7 +282,9 @@ impl Limit {
             Self::SmsSendGlobal => Rule::new(30, secs(4)),
             Self::CodeGuessGlobal => Rule::new(100, millis(100)),
             Self::PasskeyBeginGlobal | Self::OAuthAuthorizeGlobal => Rule::new(1000, millis(5)),
-            Self::PasskeyRegisterPerUser | Self::MfaEnrolPerUser => Rule::new(10, secs(30)),
+            Self::PasskeyRegisterPerUser | Self::MfaEnrolPerUser | Self::ApiKeyCreatePerUser => {
+                Rule::new(10, secs(30))
+            }
             // 600 at once, then 100 a second.
             Self::ApiKeyRequests => Rule::new(600, millis(10)),
         }

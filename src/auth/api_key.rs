@@ -97,9 +97,10 @@ async fn claims_of(ctx: &Context, row: &api_key::Model, now: i64) -> Result<Opti
             let Some(user) = store::users::find(&ctx.db, user_id).await? else {
                 return Ok(None);
             };
+            // Both stamped by the database's clock, compared to the microsecond.
             let cut_off = user
                 .tokens_valid_after
-                .is_some_and(|at| at.unix_timestamp() > created);
+                .is_some_and(|at| at > row.created_at);
             if user.disabled_at.is_some() || cut_off {
                 return Ok(None);
             }

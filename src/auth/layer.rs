@@ -6,7 +6,7 @@ use http::{HeaderMap, Request, header};
 use tower::{Layer, Service};
 
 use super::{api_key, cookie, csrf, verify};
-use crate::{context::Context, crypto::jwt::Claims};
+use crate::{audit::Acting, context::Context, crypto::jwt::Claims};
 
 /// How the request authenticated, as the layer left it in the request extensions.
 #[derive(Clone)]
@@ -94,6 +94,14 @@ fn access_token<'h>(
     Ok(cookie::read(headers, cookie_name)?.map(|token| (token, Via::Cookie)))
 }
 
+/// Who really acts behind an authenticated request, when it is not simply its user.
+fn acting(state: &AuthState) -> Option<Acting> {
+    match state {
+        AuthState::Authenticated { claims, .. } => Acting::of(claims),
+        _ => None,
+    }
+}
+
 impl<S> AuthService<S> {
     /// The verdict that needs no I/O: no token, a token this instance already verified,
     /// or one it already refused. `Err` with the token when its signature must be checked
@@ -164,10 +172,19 @@ where
             // The common case, decided without I/O: call the service `poll_ready` readied,
             // right now, and hand back its own future (no allocation of ours).
             Ok(state) => {
+                let acting = acting(&state);
                 Self::attach(self.ctx.clone(), state, &mut req);
-                ResponseFuture {
-                    kind: Kind::Direct {
-                        future: self.inner.call(req),
+                match acting {
+                    None => ResponseFuture {
+                        kind: Kind::Direct {
+                            future: self.inner.call(req),
+                        },
+                    },
+                    // An impersonation: whatever the handlers audit names the admin.
+                    Some(acting) => ResponseFuture {
+                        kind: Kind::Verifying {
+                            future: Box::pin(acting.scope(self.inner.call(req))),
+                        },
                     },
                 }
             }
@@ -197,8 +214,12 @@ where
                             AuthState::Anonymous
                         }
                     };
+                    let acting = acting(&state);
                     Self::attach(ctx, state, &mut req);
-                    inner.call(req).await
+                    match acting {
+                        None => inner.call(req).await,
+                        Some(acting) => acting.scope(inner.call(req)).await,
+                    }
                 });
                 ResponseFuture {
                     kind: Kind::Verifying { future },

@@ -39,6 +39,10 @@ pub(crate) fn first_look(ctx: &Context, token: &str) -> FirstLook {
     let Some(claims) = ctx.token_cache.get(&TokenRef(token)) else {
         return FirstLook::Unseen;
     };
+    // API keys share the cache under their hash (`sk:...`): that entry is no token.
+    if claims.api_key.is_some() {
+        return FirstLook::Invalid;
+    }
     // Issuer and not-before were checked when the token was cached and cannot change;
     // only expiry and revocation can.
     let expect = expectations(ctx);

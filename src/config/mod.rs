@@ -137,7 +137,9 @@ impl Config {
 
     /// The longest an access token is accepted after it was issued: lifetime plus leeway.
     pub(crate) fn token_window(&self) -> Duration {
-        self.sessions.access_token_ttl + self.sessions.clock_leeway
+        // An impersonation's one token lives up to an hour: revocations must be remembered
+        // (and retired keys published) as long as it can be presented.
+        self.sessions.access_token_ttl.max(IMPERSONATION_LIFETIME) + self.sessions.clock_leeway
     }
 
     /// How long a retired signing key stays published: a token it signed just before the
@@ -187,6 +189,9 @@ impl Config {
         }
     }
 }
+
+/// How long an admin's impersonation (and its one access token) lasts, at most.
+pub(crate) const IMPERSONATION_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Sessions and their tokens.
 #[derive(Debug, Clone, Deserialize)]
@@ -624,7 +629,7 @@ pub struct RetentionConfig {
     #[serde(with = "duration")]
     pub sweep_interval: Duration,
     /// How long a session is kept after it ended (revoked or expired). Default 30 days; at
-    /// least 1 hour, and twice the access-token lifetime.
+    /// least twice the longest token lifetime (an impersonation's hour) plus two polls.
     #[serde(with = "duration")]
     pub ended_sessions: Duration,
     /// How long audit events are kept; `None` keeps them forever. Default 365 days.

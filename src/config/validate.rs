@@ -14,7 +14,9 @@ fn min_session_retention(
     clock_leeway: Duration,
     poll_interval: Duration,
 ) -> Duration {
-    let window = access_token_ttl + clock_leeway + poll_interval * 2;
+    // The longest token is an impersonation's (an hour).
+    let window =
+        access_token_ttl.max(super::IMPERSONATION_LIFETIME) + clock_leeway + poll_interval * 2;
     Duration::from_secs(3600).max(window * 2)
 }
 
@@ -92,7 +94,7 @@ impl Config {
         {
             return Err(ConfigError::Out {
                 setting: "ended_session_retention",
-                range: "at least 1 hour, and twice the access-token lifetime",
+                range: "at least twice the longest token lifetime (an impersonation lasts an hour) plus two revocation polls",
             });
         }
         if self.requests.body_limit < 1024 {

@@ -8,7 +8,7 @@ use crate::Error;
 
 /// The signed-in user, provided their session passed a second factor (`acr` is `aal2`:
 /// a TOTP or recovery code after the first factor, a passkey, or a re-authentication with
-/// one). Answers 403 `mfa_required` otherwise, which tells the page to step up with
+/// one). API keys are refused (403 `forbidden`). Answers 403 `mfa_required` otherwise, which tells the page to step up with
 /// `POST /reauthenticate` (`{ code }` or a passkey); 401 when nobody is signed in.
 ///
 /// ```rust,no_run
@@ -29,6 +29,12 @@ impl<S: Send + Sync> FromRequestParts<S> for RequireAal2 {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        // A key is no session: it cannot step up, whatever the session that made it proved.
+        if user.api_key().is_some() {
+            return Err(AuthRejection::Load(Error::forbidden(
+                "this needs a signed-in person who passed a second factor, not an API key",
+            )));
+        }
         if user.is_aal2() {
             Ok(Self(user))
         } else {

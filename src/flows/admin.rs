@@ -121,6 +121,11 @@ pub(crate) async fn create_user(
     client: &ClientInfo,
 ) -> Result<user::Model, Error> {
     let admin = require_admin(ctx, claims).await?;
+    if new.email_verified {
+        // Vouching for an address takes it from whoever could prove it (and may make an
+        // admin of a listed one): a fresh session only.
+        sessions::require_fresh(ctx, claims.auth_time)?;
+    }
     let mut account = NewUser::new(new.email).email_verified(new.email_verified);
     if let Some(password) = new.password {
         account = account.password(password);
@@ -156,6 +161,7 @@ pub(crate) struct Detail {
     pub(crate) accounts: Vec<crate::entity::oauth_account::Model>,
     pub(crate) memberships: Vec<(membership::Model, organization::Model)>,
     pub(crate) mfa: MfaStatus,
+    pub(crate) api_keys: Vec<crate::entity::api_key::Model>,
 }
 
 async fn target(ctx: &Context, id: Uuid) -> Result<user::Model, Error> {
@@ -165,9 +171,22 @@ async fn target(ctx: &Context, id: Uuid) -> Result<user::Model, Error> {
 }
 
 /// `GET /v1/admin/users/{id}`.
-pub(crate) async fn user_detail(ctx: &Context, claims: &Claims, id: Uuid) -> Result<Detail, Error> {
-    require_admin(ctx, claims).await?;
+pub(crate) async fn user_detail(
+    ctx: &Context,
+    claims: &Claims,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<Detail, Error> {
+    let admin = require_admin(ctx, claims).await?;
     let user = target(ctx, id).await?;
+    audit(
+        ctx,
+        AuditEvent::new(AuditKind::AdminUserViewed)
+            .user(id)
+            .actor(admin.id)
+            .client(client),
+    )
+    .await;
     let has_password = store::users::password_hash(&ctx.db, id).await?.is_some();
     Ok(Detail {
         has_password,
@@ -177,6 +196,7 @@ pub(crate) async fn user_detail(ctx: &Context, claims: &Claims, id: Uuid) -> Res
         accounts: store::oauth::list_accounts(&ctx.db, id).await?,
         memberships: store::orgs::memberships_of(&ctx.db, id).await?,
         mfa: mfa::status(ctx, id).await?,
+        api_keys: store::api_keys::of_user(&ctx.db, id).await?,
         user,
     })
 }
@@ -209,33 +229,34 @@ pub(crate) async fn update_user(
             UserRole::parse(name).ok_or_else(|| Error::invalid_request("role: user or admin"))
         })
         .transpose()?;
-    if role.is_some() {
+    if role.is_some() || change.email_verified.is_some() {
         sessions::require_fresh(ctx, claims.auth_time)?;
     }
+    // Everything is checked before anything is written.
     let mut fields: Vec<&str> = Vec::new();
     let now = ctx.now();
-    if change.name.is_some() || change.metadata.is_some() {
-        let profile_change = store::users::ProfileChange {
-            name: change.name.map(profile::name).transpose()?,
-            image_url: None,
-            metadata: change
-                .metadata
-                .map(|value| profile::metadata(Some(value)))
-                .transpose()?,
-            now,
-        };
-        if profile_change.name.is_some() {
-            fields.push("name");
-        }
-        if profile_change.metadata.is_some() {
-            fields.push("metadata");
-        }
-        store::users::update_profile(&ctx.db, id, profile_change).await?;
-    }
+    let profile_change = store::users::ProfileChange {
+        name: change.name.map(profile::name).transpose()?,
+        image_url: None,
+        metadata: change
+            .metadata
+            .map(|value| profile::metadata(Some(value)))
+            .transpose()?,
+        now,
+    };
     let private_metadata = change
         .private_metadata
         .map(|value| profile::metadata(Some(value)))
         .transpose()?;
+    if profile_change.name.is_some() {
+        fields.push("name");
+    }
+    if profile_change.metadata.is_some() {
+        fields.push("metadata");
+    }
+    if !fields.is_empty() {
+        store::users::update_profile(&ctx.db, id, profile_change).await?;
+    }
     if private_metadata.is_some() {
         fields.push("private_metadata");
     }
@@ -336,6 +357,35 @@ pub(crate) async fn set_disabled(
     )
     .await;
     Ok(())
+}
+
+/// `DELETE /v1/admin/users/{id}/api-keys`: revokes every API key of the user (after a
+/// compromise); at once here, within the revocation poll everywhere.
+pub(crate) async fn revoke_api_keys_of(
+    ctx: &Context,
+    claims: &Claims,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<usize, Error> {
+    let admin = require_admin(ctx, claims).await?;
+    sessions::require_fresh(ctx, claims.auth_time)?;
+    target(ctx, id).await?;
+    let (ids, at) = store::api_keys::revoke_all_of_user(&ctx.db, id).await?;
+    let count = ids.len();
+    ctx.revocation.apply(
+        &store::sessions::Revoked { ids, at },
+        ctx.config.token_window(),
+    );
+    audit(
+        ctx,
+        AuditEvent::new(AuditKind::AdminApiKeysRevoked)
+            .user(id)
+            .actor(admin.id)
+            .client(client)
+            .detail("keys_revoked", count),
+    )
+    .await;
+    Ok(count)
 }
 
 /// `GET /v1/admin/users/{id}/sessions`: the user's live sessions, newest first.

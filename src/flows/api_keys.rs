@@ -29,6 +29,7 @@ use crate::{
         sessions,
     },
     policy::roles::{API_KEYS_MANAGE, USER_READ, USER_WRITE},
+    rate_limit::Limit,
     store,
 };
 
@@ -144,6 +145,9 @@ pub(crate) async fn create_for_user(
 ) -> Result<(api_key::Model, String), Error> {
     require_interactive(claims)?;
     sessions::require_fresh(ctx, claims.auth_time)?;
+    ctx.throttle
+        .check(Limit::ApiKeyCreatePerUser, &claims.sub.to_string(), client)
+        .await?;
     let name = check_name(&new.name)?;
     let roles = &ctx.roles;
     let scopes = check_scopes(new.scopes, |scope| {
@@ -165,7 +169,7 @@ pub(crate) async fn create_for_user(
         expires_at,
         now,
     );
-    store::api_keys::insert(&ctx.db, row.clone()).await?;
+    let row = store::api_keys::insert(&ctx.db, row).await?;
     created(ctx, claims, &row, client).await;
     Ok((row, secret))
 }
@@ -182,8 +186,13 @@ pub(crate) async fn create_for_org(
     client: &ClientInfo,
 ) -> Result<(api_key::Model, String), Error> {
     require_interactive(claims)?;
+    // A key outlives the session that made it: only a fresh one may.
+    sessions::require_fresh(ctx, claims.auth_time)?;
     let (_, role) =
         orgs::authorize(ctx, &ctx.db, Caller::of(claims), org_id, API_KEYS_MANAGE).await?;
+    ctx.throttle
+        .check(Limit::ApiKeyCreatePerUser, &claims.sub.to_string(), client)
+        .await?;
     let name = check_name(&new.name)?;
     let requested = new.scopes.or_else(|| Some(role.permissions.clone()));
     let scopes = check_scopes(requested, |scope| role.grants(scope))?;
@@ -195,7 +204,7 @@ pub(crate) async fn create_for_org(
         ));
     }
     let (row, secret) = mint(claims, None, Some(org_id), name, scopes, expires_at, now);
-    store::api_keys::insert(&ctx.db, row.clone()).await?;
+    let row = store::api_keys::insert(&ctx.db, row).await?;
     created(ctx, claims, &row, client).await;
     Ok((row, secret))
 }

@@ -243,11 +243,20 @@ pub(crate) async fn reset(
     store::users::mark_email_verified(&txn, user.id, now).await?;
     let cutoff = store::users::cut_off_tokens(&txn, user.id).await?;
     let revoked = store::sessions::revoke(&txn, user.id, None, None, "password_reset").await?;
+    // Keys made by whoever knew the old password go too.
+    let (keys, keys_at) = store::api_keys::revoke_all_of_user(&txn, user.id).await?;
     kill_outstanding_links(&txn, &user, now).await?;
     txn.commit().await?;
 
     ctx.revocation.set_cutoff(user.id, cutoff);
     ctx.revocation.apply(&revoked, ctx.config.token_window());
+    ctx.revocation.apply(
+        &store::sessions::Revoked {
+            ids: keys,
+            at: keys_at,
+        },
+        ctx.config.token_window(),
+    );
     users::claimed(ctx, user.id, claim, "password_reset", client).await;
     ctx.auditor
         .record(

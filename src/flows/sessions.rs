@@ -294,9 +294,6 @@ pub(crate) async fn start(
     grant(ctx, db, user, has_password, row, &refresh, issued_at).await
 }
 
-/// How long an impersonation lasts.
-pub(crate) const IMPERSONATION_LIFETIME: time::Duration = time::Duration::HOUR;
-
 /// Starts an impersonation of `user` by `admin_id`: a session of at most an hour with no
 /// refresh token, whose one access token carries `act: { sub: admin_id }`.
 pub(crate) async fn start_impersonation(
@@ -306,7 +303,9 @@ pub(crate) async fn start_impersonation(
     client: &ClientInfo,
 ) -> Result<AccessToken, Error> {
     let now = ctx.now();
-    let expires_at = now + IMPERSONATION_LIFETIME;
+    let expires_at = now
+        + time::Duration::try_from(crate::config::IMPERSONATION_LIFETIME)
+            .unwrap_or(time::Duration::HOUR);
     let row = session::Model {
         id: Uuid::now_v7(),
         user_id: user.id,

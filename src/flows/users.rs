@@ -234,6 +234,16 @@ impl<'a> Users<'a> {
         };
         ctx.revocation.set_cutoff(user_id, at);
         let revoked = sessions::revoke(ctx, user_id, None, None, "user_disabled").await?;
+        let (keys, keys_at) = store::api_keys::revoke_all_of_user(&ctx.db, user_id).await?;
+        ctx.revocation.apply(
+            &store::sessions::Revoked {
+                ids: keys,
+                at: keys_at,
+            },
+            ctx.config.token_window(),
+        );
+        // An admin's impersonations end with their account.
+        end_impersonations_by(ctx, user_id).await?;
         ctx.auditor
             .record(
                 AuditEvent::new(AuditKind::UserDisabled)
@@ -493,7 +503,10 @@ pub(crate) async fn claim_unverified(
     store::users::clear_profile(db, user.id).await?;
     let memberships = store::orgs::delete_memberships_of(db, user.id).await?;
     let cutoff = store::users::cut_off_tokens(db, user.id).await?;
-    let revoked = store::sessions::revoke(db, user.id, None, None, "address_claimed").await?;
+    let mut revoked = store::sessions::revoke(db, user.id, None, None, "address_claimed").await?;
+    // Keys they made are theirs too.
+    let (keys, _) = store::api_keys::revoke_all_of_user(db, user.id).await?;
+    revoked.ids.extend(keys);
     Ok(Some(Claimed {
         password,
         passkeys,
@@ -571,7 +584,13 @@ pub(crate) async fn delete(
         store::orgs::delete_org(&txn, *org_id).await?;
         store::api_keys::bury(&txn, *org_id, "organization").await?;
     }
-    let revoked = store::sessions::revoke(&txn, id, None, None, "user_deleted").await?;
+    let mut revoked = store::sessions::revoke(&txn, id, None, None, "user_deleted").await?;
+    // An admin's impersonations end with their account.
+    revoked.ids.extend(
+        store::sessions::revoke_impersonations_by(&txn, id)
+            .await?
+            .ids,
+    );
     let buried_at = store::api_keys::bury(&txn, id, "user").await?;
     store::users::delete(&txn, id).await?;
     txn.commit().await?;
@@ -598,6 +617,9 @@ pub(crate) async fn set_role(ctx: &Context, id: Uuid, role: UserRole) -> Result<
         return Ok(false);
     };
     if before.role != role.as_str() {
+        if role != UserRole::Admin {
+            end_impersonations_by(ctx, id).await?;
+        }
         store::users::admin_update(
             &ctx.db,
             id,
@@ -617,4 +639,11 @@ pub(crate) async fn set_role(ctx: &Context, id: Uuid, role: UserRole) -> Result<
             .await;
     }
     Ok(true)
+}
+
+/// Ends every impersonation `admin_id` began (the admin was demoted or disabled).
+async fn end_impersonations_by(ctx: &Context, admin_id: Uuid) -> Result<(), Error> {
+    let revoked = store::sessions::revoke_impersonations_by(&ctx.db, admin_id).await?;
+    ctx.revocation.apply(&revoked, ctx.config.token_window());
+    Ok(())
 }

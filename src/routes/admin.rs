@@ -49,6 +49,10 @@ where
             get(user_sessions).delete(revoke_user_sessions),
         )
         .route("/users/{id}/impersonate", post(impersonate))
+        .route(
+            "/users/{id}/api-keys",
+            axum::routing::delete(revoke_user_api_keys),
+        )
         .route("/audit", get(audit))
         .fallback(super::not_found)
         .method_not_allowed_fallback(super::method_not_allowed)
@@ -186,9 +190,10 @@ pub(crate) async fn create_user(
 pub(crate) async fn read_user(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
+    client: ClientInfo,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Error> {
-    let detail = admin::user_detail(&ctx, user.claims(), id).await?;
+    let detail = admin::user_detail(&ctx, user.claims(), id, &client).await?;
     let mut view = admin_user(&detail.user, detail.has_password);
     view["private_metadata"] = private_metadata_of(&detail.user);
     let sessions: Vec<SessionView> = detail
@@ -220,6 +225,7 @@ pub(crate) async fn read_user(
         "passkeys": passkeys,
         "accounts": accounts,
         "memberships": memberships,
+        "api_keys": detail.api_keys.iter().map(super::api_keys::key_view).collect::<Vec<_>>(),
         "mfa": {
             "totp": detail.mfa.totp,
             "recovery_codes_left": detail.mfa.recovery_codes_left,
@@ -304,6 +310,17 @@ pub(crate) async fn enable(
 ) -> Result<Response, Error> {
     admin::set_disabled(&ctx, user.claims(), id, false, &client).await?;
     Ok(ok(json!({})).into_response())
+}
+
+/// `DELETE /users/{id}/api-keys` (fresh session): `{ ok, revoked }`.
+pub(crate) async fn revoke_user_api_keys(
+    State(ctx): State<Arc<Context>>,
+    user: CurrentUser,
+    client: ClientInfo,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Error> {
+    let revoked = admin::revoke_api_keys_of(&ctx, user.claims(), id, &client).await?;
+    Ok(ok(json!({ "revoked": revoked })).into_response())
 }
 
 /// `GET /users/{id}/sessions`: `{ ok, sessions }`.
@@ -416,7 +433,19 @@ pub(crate) async fn activity(
     Query(params): Query<ActivityQuery>,
 ) -> Result<Response, Error> {
     let page = admin::activity(&ctx, user.id(), params.cursor, page_size(params.limit)?).await?;
-    let events: Vec<Value> = page.rows.iter().map(event_view).collect();
+    let events: Vec<Value> = page
+        .rows
+        .iter()
+        .map(|event| {
+            let mut view = event_view(event);
+            // An admin's action on the user: who, but not where the admin sat.
+            if event.actor_id.is_some() {
+                view["ip"] = Value::Null;
+                view["user_agent"] = Value::Null;
+            }
+            view
+        })
+        .collect();
     Ok(ok(json!({ "events": events, "next_cursor": page.next_cursor })).into_response())
 }
 

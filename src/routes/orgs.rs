@@ -119,6 +119,10 @@ pub(crate) async fn list(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
+    // A scoped key lists organizations only with `org:read`.
+    if !user.has_scope(crate::policy::roles::ORG_READ) {
+        return Err(Error::forbidden("this API key is not allowed org:read"));
+    }
     let memberships = orgs::list(&ctx, user.id()).await?;
     let orgs: Vec<Value> = memberships
         .iter()

@@ -9,11 +9,40 @@ use uuid::Uuid;
 
 use crate::entity::{Redacted, api_key, tombstone};
 
-pub(crate) async fn insert(db: &impl ConnectionTrait, row: api_key::Model) -> Result<(), DbErr> {
-    api_key::Entity::insert(row.into_active_model().reset_all())
+/// Inserts a key stamped by the database's clock (owners' cut-offs are too, and a key
+/// made a moment before one must not outlive it); answers the row as stored.
+pub(crate) async fn insert(
+    db: &impl ConnectionTrait,
+    mut row: api_key::Model,
+) -> Result<api_key::Model, DbErr> {
+    row.created_at = super::db_now(db).await?;
+    api_key::Entity::insert(row.clone().into_active_model().reset_all())
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(row)
+}
+
+/// Revokes every live key of a user (a password reset, a claim, disabling), stamped by the
+/// database's clock; answers their ids and when.
+pub(crate) async fn revoke_all_of_user(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<(Vec<Uuid>, OffsetDateTime), DbErr> {
+    let now = super::db_now(db).await?;
+    let ids: Vec<Uuid> = of_user(db, user_id)
+        .await?
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    if !ids.is_empty() {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(Some(now)))
+            .filter(api_key::Column::Id.is_in(ids.iter().copied()))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+    }
+    Ok((ids, now))
 }
 
 /// The key whose SHA-256 is `hash`, revoked or not.

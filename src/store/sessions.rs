@@ -172,6 +172,36 @@ pub(crate) async fn revoke(
     })
 }
 
+/// Revokes every live impersonation begun by `admin_id`, stamped by the database's
+/// clock.
+pub(crate) async fn revoke_impersonations_by(
+    db: &impl ConnectionTrait,
+    admin_id: Uuid,
+) -> Result<Revoked, DbErr> {
+    let now = super::db_now(db).await?;
+    let ids: Vec<Uuid> = session::Entity::find()
+        .filter(session::Column::ImpersonatorId.eq(admin_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    if !ids.is_empty() {
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Some(now)))
+            .col_expr(
+                session::Column::RevokedReason,
+                Expr::value(Some("impersonator_removed".to_owned())),
+            )
+            .filter(session::Column::Id.is_in(ids.iter().copied()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+    }
+    Ok(Revoked { ids, at: now })
+}
+
 /// Sessions revoked at or after `since`, with when their last access token could expire.
 pub(crate) async fn revoked_since(
     db: &impl ConnectionTrait,

@@ -595,3 +595,113 @@ async fn listed_addresses_become_admins_once_verified() {
         .await;
     assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
 }
+
+#[tokio::test]
+async fn an_impersonation_ends_for_good_when_revoked_or_when_its_admin_goes() {
+    let t = app().await;
+    let (grant, admin_id) = admin(&t, "boss@example.com").await;
+    let token = grant.access_token();
+    let user = sign_up(&t.app, "target@example.com").await;
+    let id = user.json["user"]["id"].as_str().unwrap().to_owned();
+    let imp = post_(&format!("/v1/admin/users/{id}/impersonate"))
+        .bearer(&token)
+        .json(json!({ "reason": "support" }))
+        .send(&t.app)
+        .await;
+    let as_user = imp.access_token();
+    let session_id = imp.json["session"]["id"].as_str().unwrap().to_owned();
+
+    // What the admin does as the user is recorded with the admin as the actor.
+    let out = post_("/v1/auth/sign-out")
+        .bearer(&as_user)
+        .send(&t.app)
+        .await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+    let activity = get_("/v1/auth/me/activity")
+        .bearer(&user.access_token())
+        .send(&t.app)
+        .await;
+    let sign_out = activity.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "sign_out")
+        .cloned()
+        .expect("the sign-out is in the user's trail");
+    assert_eq!(sign_out["actor_id"], admin_id.to_string());
+    assert_eq!(
+        sign_out["ip"],
+        Value::Null,
+        "the admin's whereabouts stay private"
+    );
+
+    // Revoked, it stays dead on an instance that starts long after (its one token lives an
+    // hour, longer than an ordinary access token).
+    edit_session(&t.db, &session_id, |s| {
+        s.revoked_at = sea_orm::ActiveValue::Set(Some(ago(600)));
+    })
+    .await;
+    let late = app_on(t.db.clone(), |b| b).await;
+    assert_eq!(hello(&late.app, &as_user).await, StatusCode::UNAUTHORIZED);
+
+    // A demoted admin's impersonations end at once.
+    let again = post_(&format!("/v1/admin/users/{id}/impersonate"))
+        .bearer(&token)
+        .json(json!({ "reason": "support, again" }))
+        .send(&t.app)
+        .await;
+    let as_user = again.access_token();
+    assert_eq!(hello(&t.app, &as_user).await, StatusCode::OK);
+    t.auth
+        .users()
+        .set_role(admin_id, UserRole::User)
+        .await
+        .unwrap();
+    assert_eq!(hello(&t.app, &as_user).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn vouching_for_an_address_takes_a_fresh_session_and_keys_can_be_revoked() {
+    let t = app().await;
+    let (grant, _) = admin(&t, "boss@example.com").await;
+    let old = stale(&t, &grant).await.access_token();
+    let user = sign_up(&t.app, "vouch@example.com").await;
+    let id = user.json["user"]["id"].as_str().unwrap().to_owned();
+    let refused = req(Method::PATCH, &format!("/v1/admin/users/{id}"))
+        .bearer(&old)
+        .json(json!({ "email_verified": true }))
+        .send(&t.app)
+        .await;
+    assert_eq!(refused.error_code(), "reauthentication_required");
+    let refused = post_("/v1/admin/users")
+        .bearer(&old)
+        .json(json!({ "email": "made@example.com", "email_verified": true }))
+        .send(&t.app)
+        .await;
+    assert_eq!(refused.error_code(), "reauthentication_required");
+
+    // The user's keys show in the detail, and an admin revokes them all.
+    let key = post_("/v1/auth/me/api-keys")
+        .bearer(&user.access_token())
+        .json(json!({ "name": "laptop" }))
+        .send(&t.app)
+        .await;
+    let secret = key.json["secret"].as_str().unwrap().to_owned();
+    let fresh_admin = sign_in(&t.app, "boss@example.com", PASSWORD)
+        .await
+        .access_token();
+    let detail = get_(&format!("/v1/admin/users/{id}"))
+        .bearer(&fresh_admin)
+        .send(&t.app)
+        .await;
+    assert_eq!(detail.json["api_keys"].as_array().unwrap().len(), 1);
+    assert!(!detail.text.contains(&secret));
+    let revoked = req(Method::DELETE, &format!("/v1/admin/users/{id}/api-keys"))
+        .bearer(&fresh_admin)
+        .send(&t.app)
+        .await;
+    assert_eq!(revoked.json["revoked"], 1, "{}", revoked.text);
+    assert_eq!(hello(&t.app, &secret).await, StatusCode::UNAUTHORIZED);
+    let kinds = t.audit.kinds();
+    assert!(kinds.contains(&"admin_user_viewed".to_owned()));
+}

@@ -436,3 +436,82 @@ async fn each_key_has_its_own_rate_limit() {
     // The owner's session is not the key.
     assert_eq!(hello(&t.app, &grant.access_token()).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn what_a_key_is_not() {
+    let t = app().await;
+    let (owner, org_id) = owner_with_org(&t, "not@example.com").await;
+    let token = owner.access_token();
+    let (secret, _) = user_key(
+        &t.app,
+        &token,
+        json!({ "name": "k", "scopes": ["user:read"] }),
+    )
+    .await;
+    assert_eq!(hello(&t.app, &secret).await, StatusCode::OK);
+    // Its cache entry (under the key's SHA-256) is no access token.
+    let hash = {
+        use std::fmt::Write as _;
+        let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+        digest.as_ref().iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    };
+    assert_eq!(
+        hello(&t.app, &format!("sk:{hash}")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_("/hello")
+            .cookie(&format!("__session=sk:{hash}"))
+            .send(&t.app)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Never a step-up, whatever the session that made it proved.
+    let aal2 = get_("/aal2").bearer(&secret).send(&t.app).await;
+    assert_eq!(aal2.status, StatusCode::FORBIDDEN);
+    // A scoped key without org:read lists no organizations.
+    let listed = get_("/v1/orgs").bearer(&secret).send(&t.app).await;
+    assert_eq!(listed.status, StatusCode::FORBIDDEN);
+    // An organization key is made from a fresh session only.
+    let old = stale(&t, &owner).await.access_token();
+    let refused = post_(&format!("/v1/orgs/{org_id}/api-keys"))
+        .bearer(&old)
+        .json(json!({ "name": "late" }))
+        .send(&t.app)
+        .await;
+    assert_eq!(refused.error_code(), "reauthentication_required");
+}
+
+#[tokio::test]
+async fn a_password_reset_ends_keys_made_a_moment_before() {
+    let t = app().await;
+    let grant = sign_up(&t.app, "reset@example.com").await;
+    let (secret, _) = user_key(&t.app, &grant.access_token(), json!({ "name": "old" })).await;
+    post_("/v1/auth/password/forgot")
+        .json(json!({ "email": "reset@example.com" }))
+        .send(&t.app)
+        .await;
+    let token = token_in(&t.email("reset@example.com", 1).await);
+    let done = post_("/v1/auth/password/reset")
+        .json(json!({ "token": token, "password": "an entirely new passphrase" }))
+        .send(&t.app)
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    // Here, and on an instance that never saw the key (the database decides there).
+    assert_eq!(hello(&t.app, &secret).await, StatusCode::UNAUTHORIZED);
+    let fresh = app_on(t.db.clone(), |b| b).await;
+    assert_eq!(hello(&fresh.app, &secret).await, StatusCode::UNAUTHORIZED);
+    let list = get_("/v1/auth/me/api-keys")
+        .bearer(
+            &sign_in(&t.app, "reset@example.com", "an entirely new passphrase")
+                .await
+                .access_token(),
+        )
+        .send(&t.app)
+        .await;
+    assert_eq!(list.json["api_keys"], json!([]));
+}
