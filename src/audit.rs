@@ -147,6 +147,12 @@ pub enum AuditKind {
     AdminUserViewed,
     /// An admin revoked every API key of a user.
     AdminApiKeysRevoked,
+    /// Someone joined a waitlist (`detail.feature`, `detail.subject`).
+    WaitlistJoined,
+    /// Someone left a waitlist (`detail.feature`).
+    WaitlistLeft,
+    /// A waitlist entry was admitted (`detail.feature`); the person who joined was emailed.
+    WaitlistAdmitted,
 }
 
 impl AuditKind {
@@ -212,6 +218,9 @@ impl AuditKind {
             Self::Impersonated => "impersonated",
             Self::AdminUserViewed => "admin_user_viewed",
             Self::AdminApiKeysRevoked => "admin_api_keys_revoked",
+            Self::WaitlistJoined => "waitlist_joined",
+            Self::WaitlistLeft => "waitlist_left",
+            Self::WaitlistAdmitted => "waitlist_admitted",
         }
     }
 }

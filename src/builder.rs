@@ -248,6 +248,19 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Declares a waitlist feature people may join (`/me/waitlists/{feature}`).
+    pub fn waitlist(mut self, feature: impl Into<String>) -> Self {
+        self.config.waitlists.push(feature.into());
+        self
+    }
+
+    /// Registers a front end (a [`Client`](crate::config::Client)) named by its publishable
+    /// key.
+    pub fn client(mut self, client: crate::config::Client) -> Self {
+        self.config.clients.push(client);
+        self
+    }
+
     /// Adds an organization role of the host's (see [`policy::roles`](crate::policy::roles)).
     pub fn role(mut self, role: Role) -> Self {
         if let Err(err) = self.roles.add(role) {

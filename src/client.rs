@@ -168,6 +168,9 @@ pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     /// The user agent, truncated to 512 bytes.
     pub user_agent: Option<String>,
+    /// The client app the request named with its publishable key (`x-api-key`): its
+    /// [`id`](crate::config::Client::id).
+    pub app: Option<String>,
 }
 
 impl ClientInfo {
@@ -187,6 +190,7 @@ impl ClientInfo {
         Self {
             ip: trusted.client_ip(peer, &parts.headers),
             user_agent,
+            app: None,
         }
     }
 
@@ -312,20 +316,24 @@ mod tests {
         let a = ClientInfo {
             ip: Some(ip("2001:db8:1:2:aaaa::1")),
             user_agent: None,
+            app: None,
         };
         let b = ClientInfo {
             ip: Some(ip("2001:db8:1:2:bbbb::9")),
             user_agent: None,
+            app: None,
         };
         let c = ClientInfo {
             ip: Some(ip("2001:db8:1:3::1")),
             user_agent: None,
+            app: None,
         };
         assert_eq!(a.ip_key(), b.ip_key());
         assert_ne!(a.ip_key(), c.ip_key());
         let mapped = ClientInfo {
             ip: Some(ip("::ffff:192.0.2.1")),
             user_agent: None,
+            app: None,
         };
         assert_eq!(mapped.ip_key(), "192.0.2.1");
     }

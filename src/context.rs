@@ -22,6 +22,9 @@ use crate::{
     token_cache::{KeyUses, TokenCache},
 };
 
+/// The header a front end names itself in (its publishable key).
+pub(crate) const CLIENT_KEY_HEADER: &str = "x-api-key";
+
 /// Everything a flow needs: the database, the checked configuration, keys, caches and the
 /// services below the flows.
 pub(crate) struct Context {
@@ -65,6 +68,39 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// The client app a request names with its publishable key (`x-api-key`), if any.
+    pub(crate) fn client_app(&self, headers: &http::HeaderMap) -> Option<&crate::config::Client> {
+        let key = headers.get(CLIENT_KEY_HEADER)?.as_bytes();
+        self.config
+            .clients
+            .iter()
+            .find(|client| crate::crypto::ct_eq(client.publishable_key.as_bytes(), key))
+    }
+
+    /// The client app called `id`.
+    pub(crate) fn client_named(&self, id: Option<&str>) -> Option<&crate::config::Client> {
+        let id = id?;
+        self.config.clients.iter().find(|client| client.id == id)
+    }
+
+    /// The branding of emails sent for a request: the host's, with the naming client's
+    /// product name and logo when it has its own.
+    pub(crate) fn branding_for(&self, app: Option<&str>) -> crate::delivery::Branding {
+        let mut branding = self.outbox.branding();
+        if let Some(own) = self
+            .client_named(app)
+            .and_then(|client| client.branding.as_ref())
+        {
+            if let Some(name) = &own.product_name {
+                branding.product_name.clone_from(name);
+            }
+            if own.logo_url.is_some() {
+                branding.logo_url.clone_from(&own.logo_url);
+            }
+        }
+        branding
+    }
+
     /// This instance's clock, at the precision the database stores.
     pub(crate) fn now(&self) -> OffsetDateTime {
         self.clock.now()

@@ -233,6 +233,11 @@ pub mod sessions {
     pub use crate::flows::sessions::{Grant, Sessions};
 }
 
+/// Waitlists, as [`Portcullis::waitlists`] hands them out.
+pub mod waitlists {
+    pub use crate::flows::waitlists::{Admit, Entry, Waitlists};
+}
+
 /// Retention: what [`Portcullis::sweep`] (and each instance on its schedule) deletes.
 pub mod retention {
     #[doc(inline)]

@@ -101,6 +101,16 @@ pub(crate) struct Origins {
     pub(crate) issuer: String,
     /// The public origin first, then the host's allowed origins.
     pub(crate) allowed: Vec<Origin>,
+    /// Each client app's own origins (CSRF) and redirect targets.
+    pub(crate) clients: Vec<ClientOrigins>,
+}
+
+/// What one client app adds to the host's origins.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientOrigins {
+    pub(crate) id: String,
+    pub(crate) allowed: Vec<Origin>,
+    pub(crate) redirects: Vec<Origin>,
 }
 
 impl Origins {
@@ -114,10 +124,58 @@ impl Origins {
         self.allowed.contains(origin)
     }
 
-    /// Checks a redirect target (see the [module docs](self)); returns it unchanged when
-    /// safe.
-    pub(crate) fn check_redirect(&self, target: &str) -> Result<String, Error> {
-        check(target, &self.allowed)
+    fn client(&self, app: Option<&str>) -> Option<&ClientOrigins> {
+        let app = app?;
+        self.clients.iter().find(|client| client.id == app)
+    }
+
+    /// Checks a redirect target (see the [module docs](self)) a request of client app
+    /// `app` asked for: the host's origins, and that client's own redirects; returns it
+    /// unchanged when safe.
+    pub(crate) fn check_redirect_for(
+        &self,
+        target: &str,
+        app: Option<&str>,
+    ) -> Result<String, Error> {
+        match self.client(app) {
+            Some(client) if !client.redirects.is_empty() => {
+                let mut allowed = self.allowed.clone();
+                allowed.extend(client.redirects.iter().cloned());
+                check(target, &allowed)
+            }
+            _ => check(target, &self.allowed),
+        }
+    }
+
+    /// Checks a target that comes back from an emailed link (no client names itself
+    /// there): the host's origins, and any client's redirects (the target was checked for
+    /// its own client when the link was sent).
+    pub(crate) fn check_returning_redirect(&self, target: &str) -> Result<String, Error> {
+        if self
+            .clients
+            .iter()
+            .all(|client| client.redirects.is_empty())
+        {
+            return check(target, &self.allowed);
+        }
+        let mut allowed = self.allowed.clone();
+        for client in &self.clients {
+            allowed.extend(client.redirects.iter().cloned());
+        }
+        check(target, &allowed)
+    }
+
+    /// The origins allowed to send a cookie-authenticated request of client app `app`
+    /// (CSRF): the host's, and that client's own.
+    pub(crate) fn csrf_origins(&self, app: Option<&str>) -> std::borrow::Cow<'_, [Origin]> {
+        match self.client(app) {
+            Some(client) if !client.allowed.is_empty() => {
+                let mut allowed = self.allowed.clone();
+                allowed.extend(client.allowed.iter().cloned());
+                std::borrow::Cow::Owned(allowed)
+            }
+            _ => std::borrow::Cow::Borrowed(&self.allowed),
+        }
     }
 }
 

@@ -117,6 +117,12 @@ impl Portcullis {
         flows::users::Users::new(&self.ctx)
     }
 
+    /// Waitlists from Rust: admit people, list who waits.
+    #[must_use]
+    pub fn waitlists(&self) -> flows::waitlists::Waitlists<'_> {
+        flows::waitlists::Waitlists::new(&self.ctx)
+    }
+
     /// Session administration from Rust: list and revoke sessions.
     #[must_use]
     pub fn sessions(&self) -> flows::sessions::Sessions<'_> {

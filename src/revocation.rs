@@ -158,6 +158,7 @@ mod tests {
             amr: vec![],
             acr: "aal1".into(),
             act: None,
+            features: Vec::new(),
             api_key: None,
             org_id: None,
             org_role: None,

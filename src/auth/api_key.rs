@@ -114,6 +114,9 @@ async fn claims_of(ctx: &Context, row: &api_key::Model, now: i64) -> Result<Opti
         }
         _ => return Ok(None),
     };
+    let mut subjects = vec![sub];
+    subjects.extend(row.org_id.filter(|org| *org != sub));
+    let features = store::waitlists::admitted_features(&ctx.db, &subjects).await?;
     Ok(Some(Claims {
         iss: ctx.origins.issuer.clone(),
         sub,
@@ -129,6 +132,7 @@ async fn claims_of(ctx: &Context, row: &api_key::Model, now: i64) -> Result<Opti
         org_id: row.org_id,
         org_role: None,
         act: None,
+        features,
         api_key: Some(ApiKeyIdentity {
             id: row.id,
             created_at: row.created_at,

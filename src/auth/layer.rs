@@ -140,7 +140,8 @@ impl<S> AuthService<S> {
             && csrf::check(
                 req.headers(),
                 &ctx.keys,
-                &ctx.origins.allowed,
+                &ctx.origins
+                    .csrf_origins(ctx.client_app(req.headers()).map(|c| c.id.as_str())),
                 claims.sid,
                 &ctx.config.cookies.csrf,
             )

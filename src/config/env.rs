@@ -24,6 +24,9 @@ impl Config {
     /// | `PORTCULLIS_SMTP_URL` | `email.smtp_url`: deliver emails over SMTP (feature `smtp`) |
     /// | `PORTCULLIS_SMS_WEBHOOK_URL` | `passwordless.sms_webhook_url`: deliver texts through the host's webhook (feature `sms`) |
     /// | `PORTCULLIS_OIDC_<NAME>_CLIENT_ID`, `_CLIENT_SECRET`, `_ISSUER` | a social sign-in provider named `<name>` (lower-cased): an OpenID Connect issuer, or without one a preset (`GOOGLE`, `GITLAB`, `GITHUB`, `DISCORD`, `APPLE`) (feature `oauth`) |
+    /// | `PORTCULLIS_WAITLISTS` | comma-separated [`waitlists`](super::Config::waitlists) features |
+    /// | `PORTCULLIS_CLIENTS` | a JSON file holding an array of [`clients`](super::Config::clients) |
+    /// | `PORTCULLIS_REQUIRE_CLIENT_KEY` | [`requests.require_client_key`](super::RequestConfig::require_client_key) |
     /// | `PORTCULLIS_ADMIN_EMAILS` | comma-separated [`sign_in.admin_emails`](super::SignInConfig::admin_emails): made admins once verified |
     /// | `PORTCULLIS_DISABLED_METHODS` | comma-separated [`sign_in.disabled_methods`](super::SignInConfig::disabled_methods): `password`, `magic_link`, `email_otp`, `sms_otp`, `passkey`, `oauth` |
     ///
@@ -142,6 +145,27 @@ impl Config {
         #[cfg(feature = "oauth")]
         {
             config.oauth.providers = oauth_providers_from(&lookup, PRESET_NAMES.iter().copied())?;
+        }
+        if let Some(list) = var("PORTCULLIS_WAITLISTS") {
+            config.waitlists = list
+                .split(',')
+                .map(str::trim)
+                .filter(|feature| !feature.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(path) = var("PORTCULLIS_CLIENTS") {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|err| env_err("PORTCULLIS_CLIENTS", format!("reading {path}: {err}")))?;
+            config.clients = serde_json::from_str(&text).map_err(|err| {
+                env_err(
+                    "PORTCULLIS_CLIENTS",
+                    format!("{path} is not a JSON array of clients: {err}"),
+                )
+            })?;
+        }
+        if let Some(on) = flag("PORTCULLIS_REQUIRE_CLIENT_KEY")? {
+            config.requests.require_client_key = on;
         }
         if let Some(list) = var("PORTCULLIS_ADMIN_EMAILS") {
             config.sign_in.admin_emails = list

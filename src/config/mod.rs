@@ -22,6 +22,7 @@
 //! [`build`](crate::PortcullisBuilder::build) checks the whole of it and names the first
 //! setting that is missing, unsafe or inconsistent.
 
+mod clients;
 mod duration;
 mod env;
 mod validate;
@@ -32,6 +33,7 @@ use serde::Deserialize;
 
 use crate::{Secret, client::TrustedProxies, policy::PasswordPolicy};
 
+pub use self::clients::{Client, ClientBranding};
 pub use self::validate::ConfigError;
 pub use crate::crypto::{MIN_SECRET_LEN, SecretError};
 
@@ -78,6 +80,10 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// What is deleted when.
     pub retention: RetentionConfig,
+    /// Waitlist features people may join (`/me/waitlists/{feature}`); others answer 404.
+    pub waitlists: Vec<String>,
+    /// The host's front ends, named by publishable keys (`x-api-key`).
+    pub clients: Vec<Client>,
 }
 
 impl Default for Config {
@@ -99,6 +105,8 @@ impl Default for Config {
             #[cfg(feature = "oauth")]
             oauth: OAuthConfig::default(),
             retention: RetentionConfig::default(),
+            waitlists: Vec::new(),
+            clients: Vec::new(),
         }
     }
 }
@@ -136,6 +144,15 @@ impl Config {
     }
 
     /// The longest an access token is accepted after it was issued: lifetime plus leeway.
+    /// How grants of a session opened through client `client_id` deliver tokens: the
+    /// client's setting, else the host's.
+    pub(crate) fn token_delivery_for(&self, client_id: Option<&str>) -> TokenDelivery {
+        client_id
+            .and_then(|id| self.clients.iter().find(|client| client.id == id))
+            .and_then(|client| client.token_delivery)
+            .unwrap_or(self.sessions.token_delivery)
+    }
+
     pub(crate) fn token_window(&self) -> Duration {
         // An impersonation's one token lives up to an hour: revocations must be remembered
         // (and retired keys published) as long as it can be presented.
@@ -249,7 +266,7 @@ impl Default for SessionConfig {
 }
 
 /// How a session grant hands its tokens to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[non_exhaustive]
 pub enum TokenDelivery {
     /// Cookies (`__session`, `__client`) and the tokens in the JSON body. The default.
@@ -309,6 +326,10 @@ pub struct RequestConfig {
     /// test suites. (Each limit's rule is set with
     /// [`PortcullisBuilder::limit`](crate::PortcullisBuilder::limit).)
     pub rate_limit: bool,
+    /// With [`clients`](Config::clients) configured, refuse every auth and organization
+    /// request that names no known client in `x-api-key` (401 `invalid_client`); health
+    /// and the JWKS stay open.
+    pub require_client_key: bool,
 }
 
 impl Default for RequestConfig {
@@ -318,6 +339,7 @@ impl Default for RequestConfig {
             trusted_proxies: TrustedProxies::default(),
             body_limit: 64 * 1024,
             rate_limit: true,
+            require_client_key: false,
         }
     }
 }

@@ -135,10 +135,79 @@ impl Config {
         }
         #[cfg(feature = "oauth")]
         self.validate_providers()?;
+        self.validate_waitlists()?;
+        let clients = self.validate_clients()?;
         Ok(Origins {
             issuer: public.serialize(),
             allowed,
+            clients,
         })
+    }
+
+    /// Waitlist features: `[a-z0-9_-]`, 1 to 64, each once.
+    fn validate_waitlists(&self) -> Result<(), ConfigError> {
+        for (i, feature) in self.waitlists.iter().enumerate() {
+            let ok = !feature.is_empty()
+                && feature.len() <= 64
+                && feature.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !ok {
+                return Err(ConfigError::Waitlist(format!(
+                    "{feature:?}: 1 to 64 of a-z 0-9 _ -"
+                )));
+            }
+            if self.waitlists[..i].contains(feature) {
+                return Err(ConfigError::Waitlist(format!(
+                    "{feature:?} is declared twice"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Client apps: valid, unique ids and publishable keys; parseable origins.
+    fn validate_clients(&self) -> Result<Vec<crate::origin::ClientOrigins>, ConfigError> {
+        let mut parsed = Vec::with_capacity(self.clients.len());
+        for (i, client) in self.clients.iter().enumerate() {
+            let fail = |why: String| ConfigError::Client(format!("{:?}: {why}", client.id));
+            if !client.id_is_valid() {
+                return Err(fail("ids are 1 to 64 of A-Z a-z 0-9 _ -".into()));
+            }
+            if !client.key_is_valid() {
+                return Err(fail(
+                    "publishable keys are pk_live_ or pk_test_ and at least 16 more characters"
+                        .into(),
+                ));
+            }
+            let earlier = &self.clients[..i];
+            if earlier.iter().any(|other| other.id == client.id) {
+                return Err(fail("the id is used twice".into()));
+            }
+            if earlier
+                .iter()
+                .any(|other| other.publishable_key == client.publishable_key)
+            {
+                return Err(fail("the publishable key is used twice".into()));
+            }
+            let parse = |list: &[String]| -> Result<Vec<Origin>, ConfigError> {
+                list.iter()
+                    .map(|origin| {
+                        Origin::parse_bare(origin).ok_or_else(|| {
+                            fail(format!(
+                                "{origin:?} is not an origin (scheme://host[:port])"
+                            ))
+                        })
+                    })
+                    .collect()
+            };
+            parsed.push(crate::origin::ClientOrigins {
+                id: client.id.clone(),
+                allowed: parse(&client.allowed_origins)?,
+                redirects: parse(&client.allowed_redirects)?,
+            });
+        }
+        Ok(parsed)
     }
 
     #[cfg(feature = "oauth")]
@@ -324,6 +393,12 @@ pub enum ConfigError {
     /// The SMTP URL cannot be used (or the `smtp` feature is off).
     #[error("PORTCULLIS_SMTP_URL: {0}")]
     Smtp(String),
+    /// A waitlist feature is malformed or declared twice.
+    #[error("waitlists: {0}")]
+    Waitlist(String),
+    /// A client app is malformed or clashes with another.
+    #[error("clients: {0}")]
+    Client(String),
     /// An environment variable is set but unreadable.
     #[error("{var}: {message}")]
     Env {

@@ -64,6 +64,10 @@ pub struct Claims {
     /// The user's role in that organization, a hint only: permission checks re-read it.
     #[serde(default)]
     pub org_role: Option<String>,
+    /// The features of the user and the active organization (admitted waitlists, plans);
+    /// absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
     /// Only on an impersonation: the admin acting as this user (RFC 8693 `act`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
@@ -106,6 +110,12 @@ impl Claims {
     #[must_use]
     pub fn is_aal2(&self) -> bool {
         self.acr == "aal2"
+    }
+
+    /// Whether the token carries `feature` (an admitted waitlist, a plan's feature).
+    #[must_use]
+    pub fn has_feature(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
     }
 
     /// Whether the request may use `scope`: always for a session, for an API key only if
@@ -344,6 +354,7 @@ mod tests {
             amr: vec!["pwd".into()],
             acr: "aal1".into(),
             act: None,
+            features: Vec::new(),
             api_key: None,
             org_id: None,
             org_role: None,

@@ -275,6 +275,11 @@ pub(crate) fn api_key_prefix(key: &str) -> String {
     key.chars().take(10).collect()
 }
 
+/// 128 random bits, unpadded base64url (22 characters): a publishable key's suffix.
+pub(crate) fn random_key_suffix() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+}
+
 /// A fresh 256-bit random token, unpadded base64url (43 characters).
 pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())

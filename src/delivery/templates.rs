@@ -88,6 +88,12 @@ pub enum Message<'a> {
     /// Several wrong two-step codes in a row were entered after a right first factor:
     /// someone may know the password.
     WrongSecondFactorCodes,
+    /// A waitlist entry was admitted: the feature is open to the person (or their
+    /// organization).
+    WaitlistAdmitted {
+        /// The feature.
+        feature: &'a str,
+    },
 }
 
 impl Message<'_> {
@@ -108,6 +114,7 @@ impl Message<'_> {
             Self::SecondFactorOff => "second_factor_off",
             Self::RecoveryCodeUsed { .. } => "recovery_code_used",
             Self::WrongSecondFactorCodes => "wrong_second_factor_codes",
+            Self::WaitlistAdmitted { .. } => "waitlist_admitted",
         }
     }
 }
@@ -242,6 +249,12 @@ impl EmailTemplates for DefaultTemplates {
                 ),
                 None,
                 "If it was not you, someone may know your password: change it now.".to_owned(),
+            ),
+            Message::WaitlistAdmitted { feature } => (
+                format!("You're in: {feature} on {product}"),
+                format!("You waited for {feature} on {product}, and it is open to you now."),
+                None,
+                "Sign in again (or refresh the page) to start using it.".to_owned(),
             ),
         };
         let via = branding
@@ -379,6 +392,7 @@ mod tests {
             Message::SecondFactorOff,
             Message::RecoveryCodeUsed { left: 9 },
             Message::WrongSecondFactorCodes,
+            Message::WaitlistAdmitted { feature: "beta" },
         ] {
             let rendered = DefaultTemplates.render(&message, &b);
             assert!(!rendered.subject.is_empty() && !rendered.text.is_empty());

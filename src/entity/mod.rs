@@ -25,6 +25,7 @@
 //! | [`recovery_code`] | `portcullis_recovery_codes` | recovery code of a user with a second factor |
 //! | [`api_key`] | `portcullis_api_keys` | secret key of a user or an organization |
 //! | [`tombstone`] | `portcullis_tombstones` | user or organization deleted recently |
+//! | [`waitlist_entry`] | `portcullis_waitlist_entries` | user or organization waiting for a feature |
 //!
 //! Hosts may read these tables (for example join `portcullis_users` from their own
 //! entities) but should write through portcullis' Rust API, which keeps the in-memory
@@ -49,6 +50,7 @@ pub mod signing_key;
 pub mod tombstone;
 pub mod totp;
 pub mod user;
+pub mod waitlist_entry;
 pub mod webauthn_challenge;
 pub mod webauthn_handle;
 

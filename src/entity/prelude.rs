@@ -17,5 +17,6 @@ pub use super::signing_key::Entity as SigningKey;
 pub use super::tombstone::Entity as Tombstone;
 pub use super::totp::Entity as Totp;
 pub use super::user::Entity as User;
+pub use super::waitlist_entry::Entity as WaitlistEntry;
 pub use super::webauthn_challenge::Entity as WebauthnChallenge;
 pub use super::webauthn_handle::Entity as WebauthnHandle;

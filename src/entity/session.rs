@@ -39,6 +39,8 @@ pub struct Model {
     /// The admin impersonating the user in this session, if it is an impersonation (then
     /// it lasts at most an hour, has no refresh token, and its tokens carry `act`).
     pub impersonator_id: Option<Uuid>,
+    /// The client app (publishable key's `id`) the session signed in through, if any.
+    pub client_id: Option<String>,
     /// Client IP at sign-in.
     pub ip: Option<String>,
     /// Client user agent at sign-in (truncated).

@@ -9,11 +9,13 @@
 mod aal2;
 mod api_key;
 mod current_user;
+mod feature;
 mod permission;
 mod rejection;
 
 pub use self::aal2::RequireAal2;
 pub use self::api_key::CurrentApiKey;
 pub use self::current_user::{CurrentUser, CurrentUserRecord};
+pub use self::feature::{Feature, RequireFeature};
 pub use self::permission::{Permission, RequirePermission, permissions};
 pub use self::rejection::AuthRejection;

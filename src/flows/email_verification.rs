@@ -45,7 +45,10 @@ pub(crate) async fn send(
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let redirect_url = redirect_url
-        .map(|target| ctx.origins.check_redirect(&target))
+        .map(|target| {
+            ctx.origins
+                .check_redirect_for(&target, client.app.as_deref())
+        })
         .transpose()?;
     let recipient_key = match &recipient {
         Recipient::SignedIn(id) => format!("user:{id}"),
@@ -110,7 +113,7 @@ async fn send_now(
     let message = ctx.outbox.render(
         &email,
         &Message::EmailVerification { link: &link },
-        &ctx.outbox.branding(),
+        &ctx.branding_for(client.app.as_deref()),
     );
     ctx.outbox.send(message, Some(user.id));
     ctx.auditor

@@ -28,3 +28,4 @@ pub(crate) mod sessions;
 pub(crate) mod sign_in_methods;
 pub(crate) mod signing;
 pub(crate) mod users;
+pub(crate) mod waitlists;

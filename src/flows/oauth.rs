@@ -105,7 +105,10 @@ pub(crate) async fn authorize(
     let provider = oauth.provider(name)?;
     let redirect_url = redirect_url
         .filter(|target| !target.is_empty())
-        .map(|target| ctx.origins.check_redirect(target))
+        .map(|target| {
+            ctx.origins
+                .check_redirect_for(target, client.app.as_deref())
+        })
         .transpose()?;
     ctx.throttle
         .check(Limit::OAuthAuthorizePerIp, &client.ip_key(), client)

@@ -688,7 +688,7 @@ pub(crate) async fn invite(
             role: &role.name,
             link: &link,
         },
-        &ctx.outbox.branding(),
+        &ctx.branding_for(client.app.as_deref()),
     );
     ctx.outbox.send(message, None);
     ctx.auditor

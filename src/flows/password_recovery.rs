@@ -53,10 +53,17 @@ struct Checked {
     branding: Branding,
 }
 
-fn check_options(ctx: &Context, options: ForgotOptions) -> Result<Checked, Error> {
+fn check_options(
+    ctx: &Context,
+    options: ForgotOptions,
+    client: &ClientInfo,
+) -> Result<Checked, Error> {
     let redirect_url = options
         .redirect_url
-        .map(|target| ctx.origins.check_redirect(&target))
+        .map(|target| {
+            ctx.origins
+                .check_redirect_for(&target, client.app.as_deref())
+        })
         .transpose()?;
     // A base URL is only ever one of our own allowed origins: never a link to elsewhere.
     let base_url = match options.base_url {
@@ -68,7 +75,7 @@ fn check_options(ctx: &Context, options: ForgotOptions) -> Result<Checked, Error
         }
         None => None,
     };
-    let mut branding = ctx.outbox.branding();
+    let mut branding = ctx.branding_for(client.app.as_deref());
     // A logo comes from one of our own origins only: an arbitrary image URL would be a
     // tracking pixel telling a stranger that the address has an account.
     if let Some(logo) = profile::image_url(options.logo_url)? {
@@ -106,6 +113,10 @@ fn check_options(ctx: &Context, options: ForgotOptions) -> Result<Checked, Error
                 "client_alias: up to 60 of A-Z a-z 0-9 - _",
             ));
         }
+        // A configured client's id: its branding, as if it had named itself.
+        if let Some(named) = ctx.client_named(Some(&alias)) {
+            branding = ctx.branding_for(Some(&named.id));
+        }
         branding.client_alias = Some(alias);
     }
     Ok(Checked {
@@ -124,7 +135,7 @@ pub(crate) async fn forgot(
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let email = normalize_email(email)?;
-    let checked = check_options(ctx, options)?;
+    let checked = check_options(ctx, options, client)?;
     // The client's own limit, then everyone's, then the recipient's (see the send flows).
     ctx.throttle
         .check(Limit::ResetSendPerIp, &client.ip_key(), client)

@@ -125,7 +125,10 @@ pub(crate) async fn send_magic_link(
 ) -> Result<(), Error> {
     let email = normalize_email(email)?;
     let redirect_url = redirect_url
-        .map(|target| ctx.origins.check_redirect(&target))
+        .map(|target| {
+            ctx.origins
+                .check_redirect_for(&target, client.app.as_deref())
+        })
         .transpose()?;
     throttle_send(ctx, &MAGIC_LINK_SENDS, &email, client).await?;
     let ctx = ctx.clone();
@@ -156,7 +159,7 @@ pub(crate) async fn send_magic_link(
             let message = ctx.outbox.render(
                 &email,
                 &Message::MagicLink { link: &link },
-                &ctx.outbox.branding(),
+                &ctx.branding_for(client.app.as_deref()),
             );
             ctx.outbox.send(message, user_id);
             sent(&ctx, user_id, "magic_link", &client).await;
@@ -208,7 +211,7 @@ pub(crate) async fn send_email_code(
             let message = ctx.outbox.render(
                 &email,
                 &Message::SignInCode { code: &code },
-                &ctx.outbox.branding(),
+                &ctx.branding_for(client.app.as_deref()),
             );
             ctx.outbox.send(message, user_id);
             sent(&ctx, user_id, "email_otp", &client).await;

@@ -259,6 +259,7 @@ pub(crate) async fn start(
         acr: proof.acr().to_owned(),
         auth_time: None,
         impersonator_id: None,
+        client_id: client.app.clone(),
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),
         active_org_id: None,
@@ -319,6 +320,7 @@ pub(crate) async fn start_impersonation(
         acr: AAL1.to_owned(),
         auth_time: None,
         impersonator_id: Some(admin_id),
+        client_id: client.app.clone(),
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),
         active_org_id: None,
@@ -330,7 +332,7 @@ pub(crate) async fn start_impersonation(
         revoked_reason: None,
     };
     store::sessions::insert(&ctx.db, &row).await?;
-    reissue(ctx, user, row, None, now, i64::MAX)
+    reissue(ctx, user, row, None, now, i64::MAX).await
 }
 
 /// Makes the user an admin if their verified address is one the host listed
@@ -374,6 +376,16 @@ pub(crate) async fn promote_if_listed(
     Ok(())
 }
 
+/// The `features` of a token: what the user, and the organization it acts in, were
+/// admitted to (waitlists).
+async fn features_of(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    org_id: Option<Uuid>,
+) -> Result<Vec<String>, Error> {
+    crate::flows::waitlists::features_of(db, user_id, org_id).await
+}
+
 /// Builds the grant for a session: a fresh access token plus the given refresh token.
 async fn grant(
     ctx: &Context,
@@ -396,7 +408,8 @@ async fn grant(
             }
         }
     }
-    let claims = access_claims(ctx, &user, &session, org_role, now);
+    let features = features_of(db, user.id, session.active_org_id).await?;
+    let claims = access_claims(ctx, &user, &session, org_role, features, now);
     let expires_in = u64::try_from(claims.exp - claims.iat).unwrap_or(0);
     let access_token = ctx.key_ring.current().signing.sign(&claims)?;
     Ok(Grant {
@@ -414,6 +427,7 @@ fn access_claims(
     user: &user::Model,
     session: &session::Model,
     org_role: Option<String>,
+    features: Vec<String>,
     now: OffsetDateTime,
 ) -> Claims {
     let iat = now.unix_timestamp();
@@ -450,6 +464,7 @@ fn access_claims(
         org_id: session.active_org_id,
         org_role,
         act: session.impersonator_id.map(|sub| Actor { sub }),
+        features,
         api_key: None,
     }
 }
@@ -616,7 +631,7 @@ pub(crate) async fn reauthenticated(
             .map(|m| m.role),
         None => None,
     };
-    let token = reissue(ctx, &user, session, org_role, now, claims.exp)?;
+    let token = reissue(ctx, &user, session, org_role, now, claims.exp).await?;
     let has_password = store::users::password_hash(&ctx.db, user.id)
         .await?
         .is_some();
@@ -625,7 +640,7 @@ pub(crate) async fn reauthenticated(
 
 /// A new access token for `session`, expiring no later than `not_after` (the presented
 /// token's `exp`).
-fn reissue(
+async fn reissue(
     ctx: &Context,
     user: &user::Model,
     session: session::Model,
@@ -633,7 +648,8 @@ fn reissue(
     now: OffsetDateTime,
     not_after: i64,
 ) -> Result<AccessToken, Error> {
-    let mut claims = access_claims(ctx, user, &session, org_role, now);
+    let features = features_of(&ctx.db, user.id, session.active_org_id).await?;
+    let mut claims = access_claims(ctx, user, &session, org_role, features, now);
     claims.exp = claims.exp.min(not_after);
     let expires_in = u64::try_from(claims.exp - claims.iat).unwrap_or(0);
     let access_token = ctx.key_ring.current().signing.sign(&claims)?;
@@ -819,7 +835,7 @@ pub(crate) async fn switch_org(
             .map(|m| m.role),
         None => None,
     };
-    let switched = reissue(ctx, &user, session, org_role, now, claims.exp)?;
+    let switched = reissue(ctx, &user, session, org_role, now, claims.exp).await?;
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::OrgSwitched)

@@ -27,6 +27,7 @@ mod m20261124_000004_create_oauth;
 mod m20261129_000005_hardening;
 mod m20261130_000006_mfa;
 mod m20261130_000007_admin_api_keys;
+mod m20261130_000008_waitlists_clients;
 
 /// portcullis' migrations, tracked in the `portcullis_migrations` table.
 ///
@@ -118,6 +119,7 @@ impl MigratorTrait for Tracked {
             Box::new(m20261129_000005_hardening::Migration),
             Box::new(m20261130_000006_mfa::Migration),
             Box::new(m20261130_000007_admin_api_keys::Migration),
+            Box::new(m20261130_000008_waitlists_clients::Migration),
         ]
     }
 

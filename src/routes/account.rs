@@ -34,6 +34,13 @@ pub(super) fn router() -> Router<Arc<Context>> {
         .route("/identify", post(identify))
         .route("/csrf", get(csrf))
         .route("/me/activity", get(super::admin::activity))
+        .route("/me/waitlists", get(super::waitlists::mine))
+        .route(
+            "/me/waitlists/{feature}",
+            get(super::waitlists::check)
+                .put(super::waitlists::join)
+                .delete(super::waitlists::leave),
+        )
         .route(
             "/me/api-keys",
             get(super::api_keys::list_mine).post(super::api_keys::create_mine),
@@ -93,7 +100,7 @@ fn enabled_methods(ctx: &Context) -> Vec<&'static str> {
 }
 
 /// `GET /methods`: which sign-in methods are enabled.
-pub(crate) async fn methods(State(ctx): State<Arc<Context>>) -> Response {
+pub(crate) async fn methods(State(ctx): State<Arc<Context>>, client: ClientInfo) -> Response {
     #[cfg(feature = "oauth")]
     let oauth: Vec<serde_json::Value> = crate::flows::oauth::providers(&ctx)
         .into_iter()
@@ -108,15 +115,25 @@ pub(crate) async fn methods(State(ctx): State<Arc<Context>>) -> Response {
     #[cfg(not(feature = "oauth"))]
     let oauth: Vec<serde_json::Value> = Vec::new();
     let on = |method| sign_in_methods::available(&ctx, method);
-    ok(json!({
+    let mut body = json!({
         "password": on(SignInMethod::Password),
         "magic_link": on(SignInMethod::MagicLink),
         "email_otp": on(SignInMethod::EmailOtp),
         "sms_otp": on(SignInMethod::SmsOtp),
         "passkey": on(SignInMethod::Passkey),
         "oauth": oauth,
-    }))
-    .into_response()
+    });
+    // For a client app that named itself: who it is, how its grants come, its branding.
+    if let Some(app) = ctx.client_named(client.app.as_deref()) {
+        let branding = ctx.branding_for(Some(&app.id));
+        body["client"] = json!({
+            "id": app.id,
+            "name": app.name,
+            "token_delivery": ctx.config.token_delivery_for(Some(&app.id)),
+            "branding": { "product_name": branding.product_name, "logo_url": branding.logo_url },
+        });
+    }
+    ok(body).into_response()
 }
 
 /// Body of `POST /identify`.

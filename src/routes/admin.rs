@@ -54,6 +54,8 @@ where
             axum::routing::delete(revoke_user_api_keys),
         )
         .route("/audit", get(audit))
+        .route("/waitlists/{feature}", get(super::waitlists::entries))
+        .route("/waitlists/{feature}/admit", post(super::waitlists::admit))
         .fallback(super::not_found)
         .method_not_allowed_fallback(super::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

@@ -109,7 +109,7 @@ pub(crate) async fn verify(
     let target = if form.redirect_url.is_empty() {
         "/".to_owned()
     } else {
-        ctx.origins.check_redirect(&form.redirect_url)?
+        ctx.origins.check_returning_redirect(&form.redirect_url)?
     };
     match email_verification::verify(&ctx, &form.token, &client).await {
         Ok(_) => {
@@ -170,7 +170,7 @@ pub(crate) async fn verify_link(
     let target = query
         .redirect_url
         .filter(|target| !target.is_empty())
-        .map(|target| ctx.origins.check_redirect(&target))
+        .map(|target| ctx.origins.check_returning_redirect(&target))
         .transpose()?;
     if wants_json(&headers) {
         let user = email_verification::verify(&ctx, &query.token, &client).await?;

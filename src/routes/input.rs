@@ -17,7 +17,8 @@ use crate::{Error, client::ClientInfo, context::Context};
 /// can never reach a handler as a "simple request".
 pub(crate) struct Json<T>(pub(crate) T);
 
-/// A JSON body that may also be absent (no body and no content type at all).
+/// A JSON body that may also be absent: no body at all, or an empty one (whatever its
+/// content type says).
 pub(crate) struct OptionalJson<T>(pub(crate) Option<T>);
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -77,11 +78,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
         let json = is_json(req.headers());
-        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| body_error(&e))?;
-        if bytes.is_empty() && !has_type {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
         if !json {
@@ -128,10 +128,9 @@ impl FromRequestParts<Arc<Context>> for ClientInfo {
         parts: &mut Parts,
         ctx: &Arc<Context>,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(
-            parts,
-            &ctx.config.requests.trusted_proxies,
-        ))
+        let mut client = Self::from_parts(parts, &ctx.config.requests.trusted_proxies);
+        client.app = ctx.client_app(&parts.headers).map(|app| app.id.clone());
+        Ok(client)
     }
 }
 

@@ -157,7 +157,8 @@ fn mfa_token(ctx: &Context, headers: &HeaderMap, body: Option<String>) -> Result
     csrf::check(
         headers,
         &ctx.keys,
-        &ctx.origins.allowed,
+        &ctx.origins
+            .csrf_origins(ctx.client_app(headers).map(|c| c.id.as_str())),
         uuid::Uuid::nil(),
         &config.cookies.csrf,
     )?;

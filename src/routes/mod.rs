@@ -74,6 +74,7 @@ pub(crate) mod password;
 pub(crate) mod passwordless;
 pub(crate) mod sessions;
 pub(crate) mod views;
+pub(crate) mod waitlists;
 pub(crate) mod well_known;
 
 use std::sync::Arc;
@@ -130,6 +131,7 @@ where
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(api_keys_in_core))
+        .layer(middleware::from_fn_with_state(ctx.clone(), client_keys))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::map_response(security_headers))
         .with_state(ctx)
@@ -187,6 +189,28 @@ pub(crate) async fn api_keys_in_orgs(request: Request, next: Next) -> Response {
         if refused {
             return needs_a_session();
         }
+    }
+    next.run(request).await
+}
+
+/// A request naming a client app (`x-api-key: pk_...`) must name a known one; with
+/// `require_client_key` (and clients configured), it must name one at all: 401
+/// `invalid_client` otherwise. A publishable key only selects the client's settings.
+pub(crate) async fn client_keys(
+    axum::extract::State(ctx): axum::extract::State<Arc<Context>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // Without clients configured nothing changes (a stray header included).
+    if ctx.config.clients.is_empty() {
+        return next.run(request).await;
+    }
+    let named = request
+        .headers()
+        .contains_key(crate::context::CLIENT_KEY_HEADER);
+    let known = ctx.client_app(request.headers()).is_some();
+    if (named || ctx.config.requests.require_client_key) && !known {
+        return Error::InvalidClient.into_response();
     }
     next.run(request).await
 }

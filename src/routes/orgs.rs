@@ -70,6 +70,10 @@ where
         )
         .fallback(super::not_found)
         .layer(middleware::from_fn(super::api_keys_in_orgs))
+        .layer(middleware::from_fn_with_state(
+            ctx.clone(),
+            super::client_keys,
+        ))
         .method_not_allowed_fallback(super::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::map_response(super::security_headers))

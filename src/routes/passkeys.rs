@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    input::{Json, Path},
+    input::{Json, OptionalJson, Path},
     sessions::require_fresh,
     views::{GrantResponse, ok, rfc3339},
 };
@@ -104,7 +104,7 @@ pub(crate) async fn register_complete(
 }
 
 /// Body of `POST /passkeys/authenticate/begin`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BeginBody {
     #[serde(default)]
@@ -116,8 +116,10 @@ pub(crate) struct BeginBody {
 pub(crate) async fn authenticate_begin(
     State(ctx): State<Arc<Context>>,
     client: ClientInfo,
-    Json(body): Json<BeginBody>,
+    OptionalJson(body): OptionalJson<BeginBody>,
 ) -> Result<Response, Error> {
+    // No body at all is a discoverable sign-in, like `{}`.
+    let body = body.unwrap_or_default();
     let (challenge_id, options) =
         flows::passkeys::begin_sign_in(&ctx, body.email.as_deref(), &client).await?;
     Ok(ok(json!({ "challenge_id": challenge_id, "options": options })).into_response())

@@ -92,7 +92,7 @@ pub(crate) async fn open_magic_link(
     let target = query
         .redirect_url
         .filter(|target| !target.is_empty())
-        .map(|target| ctx.origins.check_redirect(&target))
+        .map(|target| ctx.origins.check_returning_redirect(&target))
         .transpose()?;
     if wants_json(&headers) {
         let signed_in = passwordless::verify_magic_link(&ctx, &query.token, &client).await?;
@@ -169,7 +169,8 @@ pub(crate) async fn verify_magic_link(
         let Json(body) = Json::<VerifyJson>::from_request(request, &()).await?;
         // A JSON client navigates itself; the target is still checked, never echoed blindly.
         if let Some(target) = body.redirect_url.filter(|target| !target.is_empty()) {
-            ctx.origins.check_redirect(&target)?;
+            ctx.origins
+                .check_redirect_for(&target, client.app.as_deref())?;
         }
         let signed_in = passwordless::verify_magic_link(&ctx, &body.token, &client).await?;
         return Ok(SignInResponse {
@@ -190,7 +191,7 @@ pub(crate) async fn verify_magic_link(
     let target = if form.redirect_url.is_empty() {
         "/".to_owned()
     } else {
-        ctx.origins.check_redirect(&form.redirect_url)?
+        ctx.origins.check_returning_redirect(&form.redirect_url)?
     };
     let signed_in = match passwordless::verify_magic_link(&ctx, &form.token, &client).await {
         Ok(signed_in) => signed_in,

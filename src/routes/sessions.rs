@@ -16,8 +16,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    input::{OptionalJson, Path},
-    views::{GrantResponse, SessionView, UserView, clear_session_cookies, ok},
+    input::{Json, OptionalJson, Path},
+    views::{GrantResponse, SessionView, SignInResponse, UserView, clear_session_cookies, ok},
 };
 use crate::{
     CurrentUser, Error,
@@ -33,7 +33,7 @@ use crate::{
 pub(super) fn router() -> Router<Arc<Context>> {
     Router::new()
         .route("/sessions/refresh", post(refresh))
-        .route("/sessions", get(list))
+        .route("/sessions", get(list).post(exchange).delete(sign_out_all))
         .route("/sessions/current", get(current))
         .route("/sessions/current/permissions", get(permissions))
         .route("/sessions/{id}", delete(revoke))
@@ -73,7 +73,8 @@ fn refresh_token(
     csrf::check(
         headers,
         &ctx.keys,
-        &ctx.origins.allowed,
+        &ctx.origins
+            .csrf_origins(ctx.client_app(headers).map(|c| c.id.as_str())),
         session_id,
         &ctx.config.cookies.csrf,
     )?;
@@ -114,6 +115,80 @@ pub(crate) async fn refresh(
             Ok(response)
         }
     }
+}
+
+/// Body of `POST /sessions`: one one-time secret, named by `method`.
+#[derive(Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum ExchangeBody {
+    /// The emailed six-digit code.
+    Otp { email: String, token: String },
+    /// The emailed link's token.
+    MagicLink { token: String },
+    /// An answer to a passkey ceremony.
+    Passkey {
+        challenge_id: Uuid,
+        credential: serde_json::Value,
+    },
+}
+
+impl fmt::Debug for ExchangeBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Otp { .. } => "ExchangeBody::Otp([redacted])",
+            Self::MagicLink { .. } => "ExchangeBody::MagicLink([redacted])",
+            Self::Passkey { .. } => "ExchangeBody::Passkey([redacted])",
+        })
+    }
+}
+
+/// `POST /sessions`: one entry point that exchanges a one-time secret for a session
+/// grant, through the very flow of the dedicated route (same checks, throttles, answers):
+/// `{ method: "otp", email, token }` as `/email-otp/verify`, `{ method: "magic_link",
+/// token }` as `/magic-link/verify`, `{ method: "passkey", challenge_id, credential }` as
+/// `/passkeys/authenticate/complete`. A method the host turned off answers 404.
+pub(crate) async fn exchange(
+    State(ctx): State<Arc<Context>>,
+    client: ClientInfo,
+    Json(body): Json<ExchangeBody>,
+) -> Result<Response, Error> {
+    use crate::config::SignInMethod;
+    let on = |method| {
+        if ctx.config.method_on(method) {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    };
+    let signed_in = match body {
+        ExchangeBody::Otp { email, token } => {
+            on(SignInMethod::EmailOtp)?;
+            crate::flows::passwordless::verify_email_code(&ctx, &email, &token, &client).await?
+        }
+        ExchangeBody::MagicLink { token } => {
+            on(SignInMethod::MagicLink)?;
+            crate::flows::passwordless::verify_magic_link(&ctx, &token, &client).await?
+        }
+        #[cfg(feature = "passkeys")]
+        ExchangeBody::Passkey {
+            challenge_id,
+            credential,
+        } => {
+            on(SignInMethod::Passkey)?;
+            let grant =
+                crate::flows::passkeys::complete_sign_in(&ctx, challenge_id, credential, &client)
+                    .await?;
+            crate::flows::mfa::SignedIn::Granted(Box::new(grant))
+        }
+        #[cfg(not(feature = "passkeys"))]
+        ExchangeBody::Passkey { .. } => return Err(Error::NotFound),
+    };
+    Ok(SignInResponse {
+        signed_in,
+        status: StatusCode::OK,
+        config: &ctx.config,
+    }
+    .into_response())
 }
 
 /// `GET /sessions`: the caller's live sessions, newest first.

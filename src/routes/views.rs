@@ -75,6 +75,9 @@ pub(crate) struct SessionView {
     user_agent: Option<String>,
     auth_method: String,
     active_org_id: Option<Uuid>,
+    /// The client app it signed in through (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
     current: bool,
 }
 
@@ -90,6 +93,7 @@ impl SessionView {
             user_agent: session.user_agent.clone(),
             auth_method: session.auth_method.clone(),
             active_org_id: session.active_org_id,
+            client_id: session.client_id.clone(),
             current,
         }
     }
@@ -115,7 +119,7 @@ pub(crate) fn grant_with(response: GrantResponse<'_>, extra: Value) -> Response 
         status,
         config,
     } = response;
-    let delivery = config.sessions.token_delivery;
+    let delivery = config.token_delivery_for(grant.session.client_id.as_deref());
     let mut body = json!({
         "ok": true,
         "user": UserView::new(&grant.user, grant.has_password),
@@ -236,8 +240,9 @@ pub(crate) fn access_token_response(
     if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
         body.extend(extra);
     }
+    let delivery = config.token_delivery_for(token.session.client_id.as_deref());
     let mut response = ok(body).into_response();
-    if config.sessions.token_delivery != TokenDelivery::BodyOnly {
+    if delivery != TokenDelivery::BodyOnly {
         let age = i64::try_from(token.expires_in).unwrap_or(0);
         set_cookies(
             response.headers_mut(),

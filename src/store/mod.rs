@@ -17,6 +17,7 @@ pub(crate) mod orgs;
 pub(crate) mod passkeys;
 pub(crate) mod sessions;
 pub(crate) mod users;
+pub(crate) mod waitlists;
 
 use sea_orm::{DbErr, SqlErr};
 use time::OffsetDateTime;

@@ -160,6 +160,12 @@ pub fn mount(auth: &Portcullis) -> Router {
             }),
         )
         .route(
+            "/beta",
+            get(|portcullis::extract::RequireFeature(user, ..): portcullis::extract::RequireFeature<Beta>| async move {
+                axum::Json(json!({ "ok": true, "user_id": user.id(), "features": user.features }))
+            }),
+        )
+        .route(
             "/aal2",
             get(|portcullis::extract::RequireAal2(user): portcullis::extract::RequireAal2| async move {
                 axum::Json(json!({ "ok": true, "acr": user.acr(), "amr": user.amr() }))
@@ -180,6 +186,13 @@ pub fn mount(auth: &Portcullis) -> Router {
         .nest("/v1/admin", auth.admin_router())
         .merge(auth.well_known_router())
         .layer(auth.session_layer())
+}
+
+/// The `beta` feature, for host routes.
+pub struct Beta;
+
+impl portcullis::extract::Feature for Beta {
+    const NAME: &'static str = "beta";
 }
 
 /// A request under construction.
