@@ -53,10 +53,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     options.sqlx_logging(false);
     let db = Database::connect(options).await?;
     portcullis::migrate(&db).await?;
+    let info = PageInfo {
+        client_key: config
+            .clients
+            .first()
+            .map(|client| client.publishable_key.clone()),
+        waitlists: config.waitlists.clone(),
+    };
     let auth = Portcullis::from_config(db, config).build().await?;
 
     let app = Router::new()
-        .route("/", get(page))
+        .route("/", get(page).with_state(info))
         .route("/hello", get(hello))
         .route("/reset-password", get(reset_password_page))
         .route("/accept-invitation", get(accept_invitation_page))
@@ -144,13 +151,39 @@ async fn hello(user: CurrentUser) -> Json<serde_json::Value> {
         "acr": user.acr(),
         "amr": user.amr(),
         "impersonator": user.impersonator(),
+        "features": user.features,
         "api_key": user.api_key().map(|key| key.id),
     }))
 }
 
-/// `GET /`: the page to try every flow.
-async fn page() -> Response {
-    html_page("portcullis quickstart", INDEX_BODY, INDEX_SCRIPT)
+/// What the page needs from the configuration.
+#[derive(Clone)]
+struct PageInfo {
+    /// The first client app's publishable key (a public identifier), if any.
+    client_key: Option<String>,
+    /// The declared waitlist features.
+    waitlists: Vec<String>,
+}
+
+/// `GET /`: the page to try every flow. With client apps configured (`PORTCULLIS_CLIENTS`),
+/// the page names itself with the first one's publishable key.
+async fn page(axum::extract::State(info): axum::extract::State<PageInfo>) -> Response {
+    let mut meta = String::new();
+    if let Some(key) = &info.client_key {
+        meta.push_str(&format!(
+            "<meta name=\"portcullis-client-key\" content=\"{}\">\n",
+            escape(key)
+        ));
+    }
+    meta.push_str(&format!(
+        "<meta name=\"portcullis-waitlists\" content=\"{}\">\n",
+        escape(&info.waitlists.join(","))
+    ));
+    html_page_with("portcullis quickstart", INDEX_BODY, INDEX_SCRIPT, &meta)
+}
+
+fn escape(text: &str) -> String {
+    portcullis::delivery::templates::escape_html(text)
 }
 
 /// `GET /reset-password?token=...`: where the emailed reset link lands.
@@ -165,6 +198,11 @@ async fn accept_invitation_page() -> Response {
 
 /// A page whose CSP allows exactly its own inline script and the shared style.
 fn html_page(title: &str, body: &str, script: &str) -> Response {
+    html_page_with(title, body, script, "")
+}
+
+/// [`html_page`] with extra `<head>` markup.
+fn html_page_with(title: &str, body: &str, script: &str, head: &str) -> Response {
     let csp = format!(
         "default-src 'none'; script-src '{}'; style-src '{}'; connect-src 'self'; img-src 'self' https: data:; \
          form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -174,7 +212,7 @@ fn html_page(title: &str, body: &str, script: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n\
+         <title>{title}</title>\n{head}<style>{STYLE}</style>\n</head>\n<body>\n{body}\n\
          <h3>Last answer</h3>\n<pre id=\"out\" class=\"muted\">(nothing yet)</pre>\n\
          <script>{script}</script>\n</body>\n</html>\n"
     );
@@ -363,6 +401,12 @@ or both to this server's log.</p>
     </form>
     <p id="api-key-secret" class="notice" hidden></p>
   </div>
+  <div class="card" id="waitlists-card" hidden>
+    <h2>Waitlists</h2>
+    <p class="muted">Join from your account, or from the organization you act in.</p>
+    <table><thead><tr><th>Feature</th><th>Status</th><th>Place</th><th></th></tr></thead><tbody id="waitlists"></tbody></table>
+    <p>Features in your token: <strong id="features">none</strong></p>
+  </div>
   <div class="card">
     <h2>Activity</h2>
     <table><thead><tr><th>When</th><th>What</th><th>By an admin</th><th>IP</th></tr></thead><tbody id="activity"></tbody></table>
@@ -387,6 +431,8 @@ or both to this server's log.</p>
       </div>
       <pre id="admin-user-detail"></pre>
     </div>
+    <h3>Waitlists</h3>
+    <form id="admin-admit" class="row"><input name="feature" placeholder="Feature" required><input name="count" type="number" min="1" max="1000" value="1"><button type="submit">Admit the oldest</button></form>
     <h3>Audit log</h3>
     <table><thead><tr><th>When</th><th>Kind</th><th>User</th><th>Admin</th></tr></thead><tbody id="admin-audit"></tbody></table>
     <button id="admin-audit-next" hidden>Older</button>
@@ -404,15 +450,18 @@ const INDEX_SCRIPT: &str = concat!(
     r#"
 const API = '/v1/auth';
 const $ = (id) => document.getElementById(id);
+// With client apps configured, the page names itself (a publishable key identifies only).
+const CLIENT_KEY = document.querySelector('meta[name="portcullis-client-key"]')?.content;
 const show = (what) => { $('out').textContent = typeof what === 'string' ? what : JSON.stringify(what, null, 2); };
 async function call(method, path, body, retried) {
   const init = { method, credentials: 'same-origin', headers: {} };
+  if (CLIENT_KEY) init.headers['x-api-key'] = CLIENT_KEY;
   if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
   const res = await fetch(path, init);
   const data = await res.json().catch(() => ({}));
   // The access token lives 5 minutes: on 401, refresh once through the cookie and retry.
   if (res.status === 401 && !retried && path !== API + '/sessions/refresh') {
-    const r = await fetch(API + '/sessions/refresh', { method: 'POST', credentials: 'same-origin' });
+    const r = await fetch(API + '/sessions/refresh', { method: 'POST', credentials: 'same-origin', headers: CLIENT_KEY ? { 'x-api-key': CLIENT_KEY } : {} });
     if (r.ok) return call(method, path, body, true);
   }
   return { status: res.status, data };
@@ -536,6 +585,7 @@ async function render() {
   await renderOrgs();
   await renderMfa();
   await renderApiKeys();
+  await renderWaitlists();
   await renderActivity();
   await renderAdmin();
   await renderPasskeys();
@@ -872,6 +922,36 @@ async function renderAudit(append) {
   $('admin-audit-next').hidden = !auditCursor;
 }
 $('admin-audit-next').addEventListener('click', () => renderAudit(true));
+// Waitlists: the features the host declared (PORTCULLIS_WAITLISTS) come from /me/waitlists
+// joined entries plus the names the page tries; the token's features come from /hello.
+const WAITLIST_FEATURES = (document.querySelector('meta[name="portcullis-waitlists"]')?.content || '').split(',').filter(Boolean);
+async function renderWaitlists() {
+  $('waitlists-card').hidden = WAITLIST_FEATURES.length === 0;
+  if (WAITLIST_FEATURES.length === 0) return;
+  const rows = $('waitlists');
+  rows.replaceChildren();
+  for (const feature of WAITLIST_FEATURES) {
+    const entry = await call('GET', API + '/me/waitlists/' + encodeURIComponent(feature));
+    const tr = document.createElement('tr');
+    cells(tr, [feature, entry.data.joined ? entry.data.status : 'not joined', entry.data.position || '']);
+    const td = document.createElement('td');
+    const b = document.createElement('button');
+    b.textContent = entry.data.joined ? 'Leave' : 'Join';
+    b.addEventListener('click', async () => {
+      show(await call(entry.data.joined ? 'DELETE' : 'PUT', API + '/me/waitlists/' + encodeURIComponent(feature)));
+      render();
+    });
+    td.appendChild(b); tr.appendChild(td); rows.appendChild(tr);
+  }
+  const hello = await call('GET', '/hello');
+  $('features').textContent = (hello.data.features || []).join(', ') || 'none';
+}
+$('admin-admit').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = formData(e.target);
+  show(await call('POST', '/v1/admin/waitlists/' + encodeURIComponent(f.feature) + '/admit', { count: Number(f.count) }));
+  renderAudit(false);
+});
 $('call-hello').addEventListener('click', async () => show(await call('GET', '/hello')));
 $('refresh').addEventListener('click', async () => { show(await call('POST', API + '/sessions/refresh')); render(); });
 $('sign-out').addEventListener('click', async () => { show(await call('POST', API + '/sign-out')); render(); });
