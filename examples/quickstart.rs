@@ -70,6 +70,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nest("/v1/auth", auth.router())
         .nest("/v1/orgs", auth.orgs_router())
         .nest("/v1/admin", auth.admin_router())
+        .nest("/v1/billing", auth.billing_router())
+        .nest("/v1/stripe", auth.stripe_webhook_router())
         .merge(auth.well_known_router())
         .layer(auth.session_layer());
 
@@ -407,6 +409,13 @@ or both to this server's log.</p>
     <table><thead><tr><th>Feature</th><th>Status</th><th>Place</th><th></th></tr></thead><tbody id="waitlists"></tbody></table>
     <p>Features in your token: <strong id="features">none</strong></p>
   </div>
+  <div class="card" id="billing-card" hidden>
+    <h2>Billing</h2>
+    <p class="muted">Plans from <code>PORTCULLIS_BILLING_PLANS</code>; checkout and the billing portal are Stripe's pages.</p>
+    <table><thead><tr><th>Plan</th><th>Price</th><th>Features</th><th></th></tr></thead><tbody id="plans"></tbody></table>
+    <p>Your subscription: <strong id="my-subscription">none</strong> <button id="my-portal" hidden>Manage billing</button></p>
+    <p id="org-billing" hidden>The organization's subscription: <strong id="org-subscription">none</strong> <button id="org-portal" hidden>Manage billing</button></p>
+  </div>
   <div class="card">
     <h2>Activity</h2>
     <table><thead><tr><th>When</th><th>What</th><th>By an admin</th><th>IP</th></tr></thead><tbody id="activity"></tbody></table>
@@ -586,6 +595,7 @@ async function render() {
   await renderMfa();
   await renderApiKeys();
   await renderWaitlists();
+  await renderBilling();
   await renderActivity();
   await renderAdmin();
   await renderPasskeys();
@@ -708,9 +718,11 @@ async function renderAccounts() {
   $('link-buttons').replaceChildren(...providers.map((p) => providerLink(p, 'Link ' + p.name)));
 }
 
+let activeOrg = null;
 async function renderOrgs() {
   const perms = await call('GET', API + '/sessions/current/permissions');
   const active = perms.data.org_id;
+  activeOrg = active || null;
   const list = await call('GET', '/v1/orgs');
   const rows = $('orgs');
   rows.replaceChildren();
@@ -946,6 +958,60 @@ async function renderWaitlists() {
   const hello = await call('GET', '/hello');
   $('features').textContent = (hello.data.features || []).join(', ') || 'none';
 }
+// Billing: the catalog, a checkout for yourself or the organization you act in (Stripe's
+// page), each payer's subscription and its billing portal.
+function describe(sub) {
+  if (!sub) return 'none';
+  const end = sub.current_period_end ? ' until ' + new Date(sub.current_period_end).toLocaleDateString() : '';
+  return sub.plan_id + ' (' + sub.status + ', ' + sub.seats + (sub.seats === 1 ? ' seat' : ' seats') + end + (sub.cancel_at_period_end ? ', ends then' : '') + ')';
+}
+async function checkout(plan, orgId) {
+  const body = { plan_id: plan, success_url: location.origin + '/?checkout=done', cancel_url: location.origin + '/?checkout=canceled' };
+  if (orgId) body.org_id = orgId;
+  const res = await call('POST', '/v1/billing/checkout', body);
+  show(res);
+  if (res.status === 200) location.href = res.data.url;
+}
+async function portal(orgId) {
+  const body = { return_url: location.origin + '/' };
+  if (orgId) body.org_id = orgId;
+  const res = await call('POST', '/v1/billing/portal', body);
+  show(res);
+  if (res.status === 200) location.href = res.data.url;
+}
+async function renderBilling() {
+  const plans = await call('GET', '/v1/billing/plans');
+  $('billing-card').hidden = plans.status !== 200;
+  if (plans.status !== 200) return;
+  const rows = $('plans');
+  rows.replaceChildren();
+  for (const plan of plans.data.plans) {
+    const tr = document.createElement('tr');
+    const price = (plan.amount / 100).toFixed(2) + ' ' + plan.currency.toUpperCase() + ' / ' + plan.interval + (plan.per_seat ? ' per seat' : '') + (plan.trial_days ? ', ' + plan.trial_days + '-day trial' : '');
+    cells(tr, [plan.name, price, plan.features.join(', ')]);
+    const td = document.createElement('td');
+    const mine = document.createElement('button'); mine.textContent = 'Subscribe';
+    mine.addEventListener('click', () => checkout(plan.id, null));
+    td.appendChild(mine);
+    if (activeOrg) {
+      const org = document.createElement('button'); org.textContent = 'For the organization';
+      org.addEventListener('click', () => checkout(plan.id, activeOrg));
+      td.appendChild(org);
+    }
+    tr.appendChild(td); rows.appendChild(tr);
+  }
+  const mine = await call('GET', '/v1/billing/subscription');
+  $('my-subscription').textContent = describe(mine.data.subscription);
+  $('my-portal').hidden = !mine.data.subscription;
+  $('org-billing').hidden = !activeOrg;
+  if (activeOrg) {
+    const org = await call('GET', '/v1/billing/subscription?org_id=' + activeOrg);
+    $('org-subscription').textContent = org.status === 200 ? describe(org.data.subscription) : '(' + (org.data.message || 'not allowed') + ')';
+    $('org-portal').hidden = !(org.status === 200 && org.data.subscription);
+  }
+}
+$('my-portal').addEventListener('click', () => portal(null));
+$('org-portal').addEventListener('click', () => portal(activeOrg));
 $('admin-admit').addEventListener('submit', async (e) => {
   e.preventDefault();
   const f = formData(e.target);

@@ -194,6 +194,35 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Adjusts the billing section ([`BillingConfig`](crate::config::BillingConfig):
+    /// Stripe keys, API base, the past-due grace). Billing is on once a secret key is set.
+    ///
+    /// ```rust,no_run
+    /// # fn run(builder: portcullis::PortcullisBuilder) -> portcullis::PortcullisBuilder {
+    /// use portcullis::config::Plan;
+    ///
+    /// builder
+    ///     .billing(|b| {
+    ///         b.stripe_secret_key = std::env::var("STRIPE_SECRET_KEY").ok();
+    ///         b.webhook_secrets = vec![std::env::var("STRIPE_WEBHOOK_SECRET").unwrap_or_default()];
+    ///     })
+    ///     .plans([Plan::new("pro", "Pro", "price_123", 1200, "usd", "month").features(["reports"])])
+    /// # }
+    /// ```
+    #[cfg(feature = "billing")]
+    pub fn billing(mut self, adjust: impl FnOnce(&mut crate::config::BillingConfig)) -> Self {
+        adjust(&mut self.config.billing);
+        self
+    }
+
+    /// Sets the plan catalog (`GET /v1/billing/plans`), checked at `build()`: unique ids
+    /// and price ids, currencies, intervals.
+    #[cfg(feature = "billing")]
+    pub fn plans(mut self, plans: impl IntoIterator<Item = crate::config::Plan>) -> Self {
+        self.config.billing.plans = plans.into_iter().collect();
+        self
+    }
+
     /// Changes one rate limit (see [`Limit`] for every limit and its default rule).
     ///
     /// ```
@@ -357,6 +386,18 @@ impl PortcullisBuilder {
         let oauth =
             crate::oauth::OAuth::new(config.oauth.providers.clone()).map_err(ConfigError::OAuth)?;
 
+        #[cfg(feature = "billing")]
+        let stripe = if config.billing.enabled() {
+            let billing = &config.billing;
+            let key = billing.stripe_secret_key.as_deref().unwrap_or_default();
+            Some(
+                crate::stripe::Stripe::new(&billing.api_base, key, billing.timeout)
+                    .map_err(ConfigError::Billing)?,
+            )
+        } else {
+            None
+        };
+
         let revocation = RevocationView::default();
         let overlap = config.sessions.revocation_poll_interval * 2 + config.sessions.clock_leeway;
         revocation
@@ -414,6 +455,9 @@ impl PortcullisBuilder {
             webauthn,
             #[cfg(feature = "oauth")]
             oauth,
+            #[cfg(feature = "billing")]
+            stripe,
+            seats_changed: Arc::new(tokio::sync::Notify::new()),
             clock: Clock {
                 offset: self.clock_offset,
             },

@@ -63,6 +63,12 @@ pub(crate) struct Context {
     /// Social sign-in; `None` when no provider is configured.
     #[cfg(feature = "oauth")]
     pub(crate) oauth: Option<crate::oauth::OAuth>,
+    /// Stripe; `None` until the host sets a secret key.
+    #[cfg(feature = "billing")]
+    pub(crate) stripe: Option<crate::stripe::Stripe>,
+    /// Rung when an organization's member count changed under a per-seat subscription
+    /// (the seat task tells Stripe).
+    pub(crate) seats_changed: Arc<tokio::sync::Notify>,
     /// This instance's clock.
     pub(crate) clock: Clock,
 }

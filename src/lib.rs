@@ -148,6 +148,7 @@
 //! `smtp` | email delivery over SMTP (lettre, rustls) | yes
 //! `sms` | text delivery over HTTP: webhook and Twilio senders (reqwest, rustls) | yes
 //! `passkeys` | passkeys (WebAuthn) with webauthn-rs | yes
+//! `billing` | billing with Stripe: plans, checkout, subscriptions, portal, webhooks (reqwest, rustls) | yes
 //! `oauth` | social sign-in: OpenID Connect and OAuth 2.0 providers (openidconnect, oauth2, reqwest on rustls) | yes
 //!
 //! The crate builds with any one backend, e.g. `--no-default-features --features sqlite`.
@@ -173,6 +174,8 @@ mod relying_party;
 mod revocation;
 mod routes;
 mod store;
+#[cfg(feature = "billing")]
+mod stripe;
 mod token_cache;
 
 pub mod audit;
@@ -238,6 +241,12 @@ pub mod waitlists {
     pub use crate::flows::waitlists::{Admit, Entry, Waitlists};
 }
 
+/// Billing with Stripe, as [`Portcullis::billing`] hands it out (feature `billing`).
+#[cfg(feature = "billing")]
+pub mod billing {
+    pub use crate::flows::billing::{Billing, Entitlements, Payer};
+}
+
 /// Retention: what [`Portcullis::sweep`] (and each instance on its schedule) deletes.
 pub mod retention {
     #[doc(inline)]
@@ -269,5 +278,12 @@ pub mod __private {
     #[must_use]
     pub fn verify_first_sight(auth: &Portcullis, token: &str) -> bool {
         crate::auth::verify::verify_uncached(auth.context(), token)
+    }
+
+    /// The `Stripe-Signature` header Stripe would send for `body` at `t` under `secret`.
+    #[cfg(feature = "billing")]
+    #[must_use]
+    pub fn stripe_signature(body: &[u8], secret: &str, t: i64) -> String {
+        crate::stripe::webhook::sign(body, secret, t)
     }
 }

@@ -105,6 +105,27 @@ impl Portcullis {
         routes::admin::router(self.ctx.clone())
     }
 
+    /// The billing router (feature `billing`): plans, checkout, the subscription and the
+    /// billing portal. The contract nests it at `/v1/billing`; without Stripe keys its
+    /// routes answer 404.
+    #[cfg(feature = "billing")]
+    pub fn billing_router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        routes::billing::router(self.ctx.clone())
+    }
+
+    /// Stripe's webhook (feature `billing`): `POST /webhook`, nested at `/v1/stripe` in
+    /// the contract. It reads the raw body itself (up to 1 MiB) and needs no session.
+    #[cfg(feature = "billing")]
+    pub fn stripe_webhook_router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        routes::billing::webhook_router(self.ctx.clone())
+    }
+
     /// The layer that authenticates requests. Apply it last (outermost), so it covers the
     /// host's routes and the nested auth routes alike.
     pub fn session_layer(&self) -> AuthLayer {
@@ -121,6 +142,13 @@ impl Portcullis {
     #[must_use]
     pub fn waitlists(&self) -> flows::waitlists::Waitlists<'_> {
         flows::waitlists::Waitlists::new(&self.ctx)
+    }
+
+    /// Billing from Rust: a payer's entitlements and subscription, seat counts.
+    #[cfg(feature = "billing")]
+    #[must_use]
+    pub fn billing(&self) -> flows::billing::Billing<'_> {
+        flows::billing::Billing::new(&self.ctx)
     }
 
     /// Session administration from Rust: list and revoke sessions.
@@ -230,6 +258,8 @@ impl Portcullis {
         let handle = Self { ctx: Arc::new(ctx) };
         spawn_poller(Arc::downgrade(&handle.ctx));
         spawn_sweeper(Arc::downgrade(&handle.ctx));
+        #[cfg(feature = "billing")]
+        spawn_seat_task(Arc::downgrade(&handle.ctx));
         handle
     }
 }
@@ -283,6 +313,33 @@ fn spawn_poller(ctx: Weak<Context>) {
             }
             if let Err(err) = ctx.key_ring.reload(&ctx.db, &ctx.keys).await {
                 tracing::warn!(error = %err, "reloading the signing keys failed; retrying");
+            }
+        }
+    });
+}
+
+/// Tells Stripe per-seat quantities: on every membership change that marked one, and
+/// once a minute (a call Stripe refused is retried then).
+#[cfg(feature = "billing")]
+fn spawn_seat_task(ctx: Weak<Context>) {
+    let Some(wake) = ctx
+        .upgrade()
+        .filter(|c| c.stripe.is_some())
+        .map(|c| c.seats_changed.clone())
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = wake.notified() => {}
+                _ = ticker.tick() => {}
+            }
+            let Some(ctx) = ctx.upgrade() else { break };
+            if let Err(err) = flows::billing::sync_seats(&ctx).await {
+                tracing::warn!(error = %err, "telling Stripe the seat counts failed; retrying");
             }
         }
     });

@@ -28,6 +28,10 @@ impl Config {
     /// | `PORTCULLIS_CLIENTS` | a JSON file holding an array of [`clients`](super::Config::clients) |
     /// | `PORTCULLIS_REQUIRE_CLIENT_KEY` | [`requests.require_client_key`](super::RequestConfig::require_client_key) |
     /// | `PORTCULLIS_ADMIN_EMAILS` | comma-separated [`sign_in.admin_emails`](super::SignInConfig::admin_emails): made admins once verified |
+    /// | `PORTCULLIS_STRIPE_SECRET_KEY` | `billing.stripe_secret_key`: turns billing on (feature `billing`) |
+    /// | `PORTCULLIS_STRIPE_WEBHOOK_SECRET` | comma-separated `billing.webhook_secrets` (several while rotating) |
+    /// | `PORTCULLIS_STRIPE_API_BASE` | `billing.api_base`: Stripe's origin (a local stand-in in tests) |
+    /// | `PORTCULLIS_BILLING_PLANS` | a JSON file holding an array of `billing.plans` |
     /// | `PORTCULLIS_DISABLED_METHODS` | comma-separated [`sign_in.disabled_methods`](super::SignInConfig::disabled_methods): `password`, `magic_link`, `email_otp`, `sms_otp`, `passkey`, `oauth` |
     ///
     /// Unset variables keep their defaults. `PORTCULLIS_DATABASE_URL` and
@@ -194,12 +198,66 @@ impl Config {
         if let Some(secure) = flag("PORTCULLIS_COOKIE_SECURE")? {
             config.cookies.secure = Some(secure);
         }
+        billing_from(&mut config, &var)?;
         Ok(config)
     }
 }
 
+/// The Stripe keys and the plans file.
+#[cfg(feature = "billing")]
+fn billing_from(
+    config: &mut Config,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let billing = &mut config.billing;
+    billing.stripe_secret_key = var("PORTCULLIS_STRIPE_SECRET_KEY");
+    if let Some(list) = var("PORTCULLIS_STRIPE_WEBHOOK_SECRET") {
+        billing.webhook_secrets = list
+            .split(',')
+            .map(str::trim)
+            .filter(|secret| !secret.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    if let Some(base) = var("PORTCULLIS_STRIPE_API_BASE") {
+        billing.api_base = base;
+    }
+    if let Some(path) = var("PORTCULLIS_BILLING_PLANS") {
+        let text = std::fs::read_to_string(&path).map_err(|err| ConfigError::Env {
+            var: "PORTCULLIS_BILLING_PLANS",
+            message: format!("reading {path}: {err}"),
+        })?;
+        billing.plans = serde_json::from_str(&text).map_err(|err| ConfigError::Env {
+            var: "PORTCULLIS_BILLING_PLANS",
+            message: format!("{path} is not a JSON array of plans: {err}"),
+        })?;
+    }
+    Ok(())
+}
+
+/// Without the feature, a Stripe variable is a mistake worth naming.
+#[cfg(not(feature = "billing"))]
+fn billing_from(_: &mut Config, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    for name in [
+        "PORTCULLIS_STRIPE_SECRET_KEY",
+        "PORTCULLIS_STRIPE_WEBHOOK_SECRET",
+        "PORTCULLIS_STRIPE_API_BASE",
+        "PORTCULLIS_BILLING_PLANS",
+    ] {
+        if var(name).is_some() {
+            return Err(without_feature(name, "billing"));
+        }
+    }
+    Ok(())
+}
+
 /// A variable this build cannot honour.
-#[cfg(any(not(feature = "smtp"), not(feature = "sms"), not(feature = "oauth")))]
+#[cfg(any(
+    not(feature = "smtp"),
+    not(feature = "sms"),
+    not(feature = "oauth"),
+    not(feature = "billing")
+))]
 fn without_feature(var: &'static str, feature: &str) -> ConfigError {
     ConfigError::Env {
         var,

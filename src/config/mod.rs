@@ -22,6 +22,8 @@
 //! [`build`](crate::PortcullisBuilder::build) checks the whole of it and names the first
 //! setting that is missing, unsafe or inconsistent.
 
+#[cfg(feature = "billing")]
+mod billing;
 mod clients;
 mod duration;
 mod env;
@@ -33,6 +35,8 @@ use serde::Deserialize;
 
 use crate::{Secret, client::TrustedProxies, policy::PasswordPolicy};
 
+#[cfg(feature = "billing")]
+pub use self::billing::{BillingConfig, Plan};
 pub use self::clients::{Client, ClientBranding};
 pub use self::validate::ConfigError;
 pub use crate::crypto::{MIN_SECRET_LEN, SecretError};
@@ -84,6 +88,9 @@ pub struct Config {
     pub waitlists: Vec<String>,
     /// The host's front ends, named by publishable keys (`x-api-key`).
     pub clients: Vec<Client>,
+    /// Billing with Stripe: keys and plans. Off until a secret key is set.
+    #[cfg(feature = "billing")]
+    pub billing: BillingConfig,
 }
 
 impl Default for Config {
@@ -107,6 +114,8 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             waitlists: Vec::new(),
             clients: Vec::new(),
+            #[cfg(feature = "billing")]
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -131,6 +140,8 @@ impl fmt::Debug for Config {
         debug.field("passkeys", &self.passkeys);
         #[cfg(feature = "oauth")]
         debug.field("oauth", &self.oauth);
+        #[cfg(feature = "billing")]
+        debug.field("billing", &self.billing);
         debug.field("retention", &self.retention).finish()
     }
 }

@@ -137,6 +137,10 @@ impl Config {
         self.validate_providers()?;
         self.validate_waitlists()?;
         let clients = self.validate_clients()?;
+        #[cfg(feature = "billing")]
+        if let Some(problem) = self.billing.problem() {
+            return Err(ConfigError::Billing(problem));
+        }
         Ok(Origins {
             issuer: public.serialize(),
             allowed,
@@ -399,6 +403,9 @@ pub enum ConfigError {
     /// A client app is malformed or clashes with another.
     #[error("clients: {0}")]
     Client(String),
+    /// The billing settings (Stripe keys, plans) cannot be used.
+    #[error("billing: {0}")]
+    Billing(String),
     /// An environment variable is set but unreadable.
     #[error("{var}: {message}")]
     Env {

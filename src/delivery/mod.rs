@@ -13,7 +13,7 @@
 //! hosts may replace the templates. Every email has exactly one recipient, and no header
 //! value ever contains CR or LF.
 
-#[cfg(any(feature = "sms", feature = "oauth"))]
+#[cfg(any(feature = "sms", feature = "oauth", feature = "billing"))]
 pub(crate) mod http_client;
 pub(crate) mod outbox;
 pub mod sms;

@@ -26,6 +26,9 @@
 //! | [`api_key`] | `portcullis_api_keys` | secret key of a user or an organization |
 //! | [`tombstone`] | `portcullis_tombstones` | user or organization deleted recently |
 //! | [`waitlist_entry`] | `portcullis_waitlist_entries` | user or organization waiting for a feature |
+//! | [`billing_customer`] | `portcullis_billing_customers` | payer (user or organization) with a Stripe customer |
+//! | [`subscription`] | `portcullis_subscriptions` | Stripe subscription, as webhooks keep it |
+//! | [`stripe_event`] | `portcullis_stripe_events` | Stripe event applied (once) |
 //!
 //! Hosts may read these tables (for example join `portcullis_users` from their own
 //! entities) but should write through portcullis' Rust API, which keeps the in-memory
@@ -35,6 +38,7 @@ pub mod prelude;
 
 pub mod api_key;
 pub mod audit_event;
+pub mod billing_customer;
 pub mod code_failure;
 pub mod invitation;
 pub mod membership;
@@ -47,6 +51,8 @@ pub mod password_credential;
 pub mod recovery_code;
 pub mod session;
 pub mod signing_key;
+pub mod stripe_event;
+pub mod subscription;
 pub mod tombstone;
 pub mod totp;
 pub mod user;

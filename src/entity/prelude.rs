@@ -2,6 +2,7 @@
 
 pub use super::api_key::Entity as ApiKey;
 pub use super::audit_event::Entity as AuditEvent;
+pub use super::billing_customer::Entity as BillingCustomer;
 pub use super::code_failure::Entity as CodeFailure;
 pub use super::invitation::Entity as Invitation;
 pub use super::membership::Entity as Membership;
@@ -14,6 +15,8 @@ pub use super::password_credential::Entity as PasswordCredential;
 pub use super::recovery_code::Entity as RecoveryCode;
 pub use super::session::Entity as Session;
 pub use super::signing_key::Entity as SigningKey;
+pub use super::stripe_event::Entity as StripeEvent;
+pub use super::subscription::Entity as Subscription;
 pub use super::tombstone::Entity as Tombstone;
 pub use super::totp::Entity as Totp;
 pub use super::user::Entity as User;

@@ -49,3 +49,73 @@ impl<S: Send + Sync, F: Feature> FromRequestParts<S> for RequireFeature<F> {
         }
     }
 }
+
+/// A plan of the host's catalog a route can require: name it once with a marker type.
+///
+/// ```rust,no_run
+/// use axum::{Router, routing::get};
+/// use portcullis::extract::{AnyPlan, PaidPlan, RequirePlan};
+///
+/// struct Pro;
+/// impl PaidPlan for Pro {
+///     const ID: &'static str = "pro";
+/// }
+///
+/// async fn reports(RequirePlan(user, ..): RequirePlan<Pro>) -> String {
+///     format!("{} runs a report", user.id())
+/// }
+///
+/// // Any live plan at all (a paying customer):
+/// async fn support(RequirePlan(user, ..): RequirePlan) -> String {
+///     format!("{} reaches priority support", user.id())
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/reports", get(reports))
+///     .route("/support", get(support));
+/// ```
+pub trait PaidPlan: Send + Sync + 'static {
+    /// The plan's `id` in the catalog; empty for [`AnyPlan`].
+    const ID: &'static str;
+}
+
+/// Any live plan: the default of [`RequirePlan`].
+#[derive(Debug, Clone, Copy)]
+pub struct AnyPlan;
+
+impl PaidPlan for AnyPlan {
+    const ID: &'static str = "";
+}
+
+/// The signed-in user, provided the user's plan, or the active organization's, is live
+/// (`trialing`, `active`, or `past_due` within the host's grace) and is `P` (any plan
+/// with the default [`AnyPlan`]). Answers 403 `plan_required` otherwise, 401 when nobody
+/// is signed in. Read from the token's `features` claim (`plan:<id>`): a subscription
+/// that changed shows in the next token (a refresh).
+#[derive(Debug, Clone)]
+pub struct RequirePlan<P = AnyPlan>(pub CurrentUser, pub std::marker::PhantomData<fn() -> P>);
+
+impl<S: Send + Sync, P: PaidPlan> FromRequestParts<S> for RequirePlan<P> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        let live = user.features.iter().filter_map(|f| f.strip_prefix("plan:"));
+        let has = if P::ID.is_empty() {
+            live.count() > 0
+        } else {
+            live.into_iter().any(|id| id == P::ID)
+        };
+        if has {
+            Ok(Self(user, std::marker::PhantomData))
+        } else if P::ID.is_empty() {
+            Err(AuthRejection::Load(Error::PlanRequired(
+                "this needs a subscription".into(),
+            )))
+        } else {
+            Err(AuthRejection::Load(Error::PlanRequired(
+                format!("this needs the {} plan", P::ID).into(),
+            )))
+        }
+    }
+}

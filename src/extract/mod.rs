@@ -16,6 +16,6 @@ mod rejection;
 pub use self::aal2::RequireAal2;
 pub use self::api_key::CurrentApiKey;
 pub use self::current_user::{CurrentUser, CurrentUserRecord};
-pub use self::feature::{Feature, RequireFeature};
+pub use self::feature::{AnyPlan, Feature, PaidPlan, RequireFeature, RequirePlan};
 pub use self::permission::{Permission, RequirePermission, permissions};
 pub use self::rejection::AuthRejection;

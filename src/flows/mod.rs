@@ -7,8 +7,11 @@
 
 pub(crate) mod admin;
 pub(crate) mod api_keys;
+#[cfg(feature = "billing")]
+pub(crate) mod billing;
 pub(crate) mod email_address;
 pub(crate) mod email_verification;
+pub(crate) mod features;
 pub(crate) mod health;
 pub(crate) mod mfa;
 pub(crate) mod new_password;

@@ -136,6 +136,23 @@ pub(crate) async fn authorize(
     Ok((membership, role))
 }
 
+/// The member count changes in this transaction: the organization's per-seat
+/// subscriptions are marked with it, and the seat task tells Stripe after the commit
+/// (`ctx.seats_changed`), so the membership change never waits for Stripe.
+async fn members_changed(
+    ctx: &Context,
+    txn: &impl ConnectionTrait,
+    org_id: Uuid,
+) -> Result<(), Error> {
+    #[cfg(feature = "billing")]
+    if ctx.stripe.is_some() {
+        store::billing::mark_seats_pending(txn, org_id).await?;
+    }
+    #[cfg(not(feature = "billing"))]
+    let _ = (ctx, txn, org_id);
+    Ok(())
+}
+
 /// Whether the organization requires its members to have passed a second factor.
 pub(crate) async fn requires_mfa(db: &impl ConnectionTrait, org_id: Uuid) -> Result<bool, Error> {
     Ok(store::orgs::find_org(db, org_id)
@@ -577,7 +594,9 @@ pub(crate) async fn remove(
     }
     store::orgs::delete_membership(&txn, org_id, target).await?;
     store::orgs::clear_active_org(&txn, org_id, Some(target)).await?;
+    members_changed(ctx, &txn, org_id).await?;
     txn.commit().await?;
+    ctx.seats_changed.notify_one();
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::MemberRemoved)
@@ -872,6 +891,7 @@ pub(crate) async fn accept(
                 updated_at: now,
             };
             store::orgs::insert_membership(&txn, row.clone()).await?;
+            members_changed(ctx, &txn, invitation.org_id).await?;
             row
         }
     };
@@ -887,6 +907,7 @@ pub(crate) async fn accept(
         users::claimed(ctx, grant.user.id, claim, "invitation", client).await;
         Accepted::SignedIn(Box::new(grant), membership.clone())
     };
+    ctx.seats_changed.notify_one();
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::InvitationAccepted)

@@ -30,6 +30,7 @@ use crate::{
         jwt::{Actor, Claims},
     },
     entity::{Redacted, session, user},
+    flows::features,
     store,
 };
 
@@ -376,16 +377,6 @@ pub(crate) async fn promote_if_listed(
     Ok(())
 }
 
-/// The `features` of a token: what the user, and the organization it acts in, were
-/// admitted to (waitlists).
-async fn features_of(
-    db: &impl ConnectionTrait,
-    user_id: Uuid,
-    org_id: Option<Uuid>,
-) -> Result<Vec<String>, Error> {
-    crate::flows::waitlists::features_of(db, user_id, org_id).await
-}
-
 /// Builds the grant for a session: a fresh access token plus the given refresh token.
 async fn grant(
     ctx: &Context,
@@ -408,7 +399,7 @@ async fn grant(
             }
         }
     }
-    let features = features_of(db, user.id, session.active_org_id).await?;
+    let features = features::of_token(ctx, db, user.id, session.active_org_id).await?;
     let claims = access_claims(ctx, &user, &session, org_role, features, now);
     let expires_in = u64::try_from(claims.exp - claims.iat).unwrap_or(0);
     let access_token = ctx.key_ring.current().signing.sign(&claims)?;
@@ -648,7 +639,7 @@ async fn reissue(
     now: OffsetDateTime,
     not_after: i64,
 ) -> Result<AccessToken, Error> {
-    let features = features_of(&ctx.db, user.id, session.active_org_id).await?;
+    let features = features::of_token(ctx, &ctx.db, user.id, session.active_org_id).await?;
     let mut claims = access_claims(ctx, user, &session, org_role, features, now);
     claims.exp = claims.exp.min(not_after);
     let expires_in = u64::try_from(claims.exp - claims.iat).unwrap_or(0);

@@ -501,6 +501,9 @@ pub(crate) async fn claim_unverified(
     let accounts = store::oauth::delete_accounts_of(db, user.id).await?;
     // What they wrote and joined was theirs, not the address owner's.
     store::users::clear_profile(db, user.id).await?;
+    // Per-seat subscriptions of their organizations follow the member count.
+    #[cfg(feature = "billing")]
+    store::billing::mark_seats_pending_of_member(db, user.id).await?;
     let memberships = store::orgs::delete_memberships_of(db, user.id).await?;
     let cutoff = store::users::cut_off_tokens(db, user.id).await?;
     let mut revoked = store::sessions::revoke(db, user.id, None, None, "address_claimed").await?;
@@ -592,8 +595,11 @@ pub(crate) async fn delete(
             .ids,
     );
     let buried_at = store::api_keys::bury(&txn, id, "user").await?;
+    #[cfg(feature = "billing")]
+    store::billing::mark_seats_pending_of_member(&txn, id).await?;
     store::users::delete(&txn, id).await?;
     txn.commit().await?;
+    ctx.seats_changed.notify_one();
     ctx.revocation.apply(&revoked, ctx.config.token_window());
     ctx.revocation.set_cutoff(id, buried_at);
     for org_id in &emptied {

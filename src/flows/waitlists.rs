@@ -245,17 +245,6 @@ pub(crate) async fn admit(
     Ok(admitted)
 }
 
-/// The features of a token: those admitted to the user and to the active organization.
-pub(crate) async fn features_of(
-    db: &impl sea_orm::ConnectionTrait,
-    user_id: Uuid,
-    org_id: Option<Uuid>,
-) -> Result<Vec<String>, Error> {
-    let mut subjects = vec![user_id];
-    subjects.extend(org_id);
-    Ok(store::waitlists::admitted_features(db, &subjects).await?)
-}
-
 /// Waitlists from Rust, as [`Portcullis::waitlists`](crate::Portcullis::waitlists) hands
 /// them out.
 ///

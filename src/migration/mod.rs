@@ -28,6 +28,7 @@ mod m20261129_000005_hardening;
 mod m20261130_000006_mfa;
 mod m20261130_000007_admin_api_keys;
 mod m20261130_000008_waitlists_clients;
+mod m20261130_000009_billing;
 
 /// portcullis' migrations, tracked in the `portcullis_migrations` table.
 ///
@@ -120,6 +121,7 @@ impl MigratorTrait for Tracked {
             Box::new(m20261130_000006_mfa::Migration),
             Box::new(m20261130_000007_admin_api_keys::Migration),
             Box::new(m20261130_000008_waitlists_clients::Migration),
+            Box::new(m20261130_000009_billing::Migration),
         ]
     }
 

@@ -60,6 +60,8 @@
 pub(crate) mod account;
 pub(crate) mod admin;
 pub(crate) mod api_keys;
+#[cfg(feature = "billing")]
+pub(crate) mod billing;
 pub(crate) mod confirm;
 pub(crate) mod email;
 mod error;

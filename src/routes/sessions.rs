@@ -125,7 +125,8 @@ pub(crate) enum ExchangeBody {
     Otp { email: String, token: String },
     /// The emailed link's token.
     MagicLink { token: String },
-    /// An answer to a passkey ceremony.
+    /// An answer to a passkey ceremony (without the `passkeys` feature: 404).
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
     Passkey {
         challenge_id: Uuid,
         credential: serde_json::Value,

@@ -8,6 +8,8 @@
 pub(crate) mod admin;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
+#[cfg(feature = "billing")]
+pub(crate) mod billing;
 pub(crate) mod keys;
 pub(crate) mod mfa;
 #[cfg_attr(not(feature = "oauth"), allow(dead_code))]

@@ -166,6 +166,18 @@ pub fn mount(auth: &Portcullis) -> Router {
             }),
         )
         .route(
+            "/pro",
+            get(|portcullis::extract::RequirePlan(user, ..): portcullis::extract::RequirePlan<Pro>| async move {
+                axum::Json(json!({ "ok": true, "user_id": user.id() }))
+            }),
+        )
+        .route(
+            "/paid",
+            get(|portcullis::extract::RequirePlan(user, ..): portcullis::extract::RequirePlan| async move {
+                axum::Json(json!({ "ok": true, "user_id": user.id() }))
+            }),
+        )
+        .route(
             "/aal2",
             get(|portcullis::extract::RequireAal2(user): portcullis::extract::RequireAal2| async move {
                 axum::Json(json!({ "ok": true, "acr": user.acr(), "amr": user.amr() }))
@@ -184,8 +196,17 @@ pub fn mount(auth: &Portcullis) -> Router {
         .nest("/v1/auth", auth.router())
         .nest("/v1/orgs", auth.orgs_router())
         .nest("/v1/admin", auth.admin_router())
+        .nest("/v1/billing", auth.billing_router())
+        .nest("/v1/stripe", auth.stripe_webhook_router())
         .merge(auth.well_known_router())
         .layer(auth.session_layer())
+}
+
+/// The `pro` plan, for host routes.
+pub struct Pro;
+
+impl portcullis::extract::PaidPlan for Pro {
+    const ID: &'static str = "pro";
 }
 
 /// The `beta` feature, for host routes.

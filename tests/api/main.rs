@@ -4,10 +4,12 @@
 
 mod common;
 mod smtp_sink;
+mod stripe_stand_in;
 
 mod account;
 mod admin;
 mod api_keys;
+mod billing;
 mod clients;
 mod email;
 mod errors;
