@@ -52,7 +52,7 @@ fn event(n: usize, created: i64) -> String {
             "id": "sub_bench",
             "object": "subscription",
             "customer": "cus_bench",
-            "status": if n % 2 == 0 { "active" } else { "past_due" },
+            "status": if n.is_multiple_of(2) { "active" } else { "past_due" },
             "cancel_at_period_end": false,
             "items": { "data": [{ "id": "si_bench", "quantity": 1, "current_period_end": 1_900_000_000,
                                   "price": { "id": "price_bench" } }] },
