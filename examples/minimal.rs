@@ -15,7 +15,9 @@ async fn hello(user: CurrentUser) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let db = sea_orm::Database::connect("sqlite://app.db?mode=rwc").await?;
+    // Two-second waits for the database, WAL on SQLite: see `connect_options`.
+    let options = portcullis::connect_options("sqlite://app.db?mode=rwc");
+    let db = sea_orm::Database::connect(options).await?;
     portcullis::migrate(&db).await?;
     // PORTCULLIS_SECRET, PORTCULLIS_PUBLIC_URL, PORTCULLIS_SMTP_URL, ...
     let auth = Portcullis::from_config(db, Config::from_env()?)

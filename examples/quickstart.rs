@@ -19,7 +19,7 @@ use axum::{
 use base64::Engine as _;
 use http::{HeaderValue, header};
 use portcullis::{Config, CurrentUser, Portcullis, Secret};
-use sea_orm::{ConnectOptions, Database};
+use sea_orm::Database;
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
@@ -49,9 +49,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .push(format!("http://{bind}"));
     }
 
-    let mut options = ConnectOptions::new(database_url.clone());
-    options.sqlx_logging(false);
-    let db = Database::connect(options).await?;
+    // Bounded waits (a database outage answers 503 in two seconds, not thirty) and, on
+    // SQLite, the WAL journal with synchronous=NORMAL: see `portcullis::connect_options`.
+    let db = Database::connect(portcullis::connect_options(&database_url)).await?;
     portcullis::migrate(&db).await?;
     let info = PageInfo {
         client_key: config
@@ -85,11 +85,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    // A rolling deploy sends SIGTERM: stop accepting, finish the requests in flight, then
+    // let portcullis finish its background work and the emails it was sending.
+    .with_graceful_shutdown(stop_signal())
     .await?;
+    auth.shutdown().await;
+    tracing::info!("portcullis quickstart stopped");
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("stopping: finishing the requests in flight");
 }
 
 fn env_or(name: &str, default: &str) -> String {

@@ -458,6 +458,8 @@ impl PortcullisBuilder {
             #[cfg(feature = "billing")]
             stripe,
             seats_changed: Arc::new(tokio::sync::Notify::new()),
+            breaker: Arc::default(),
+            tasks: crate::tasks::Tasks::default(),
             clock: Clock {
                 offset: self.clock_offset,
             },

@@ -69,6 +69,10 @@ pub(crate) struct Context {
     /// Rung when an organization's member count changed under a per-seat subscription
     /// (the seat task tells Stripe).
     pub(crate) seats_changed: Arc<tokio::sync::Notify>,
+    /// Opens when the database keeps failing: our routes then answer 503 at once.
+    pub(crate) breaker: Arc<crate::breaker::Breaker>,
+    /// The background tasks (poll, sweep, probe, seats) and their stop signal.
+    pub(crate) tasks: crate::tasks::Tasks,
     /// This instance's clock.
     pub(crate) clock: Clock,
 }

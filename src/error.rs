@@ -192,6 +192,20 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether this is the database being unreachable: no connection could be made or
+    /// taken from the pool (not a query that failed, not two transactions that met).
+    pub(crate) fn is_database_outage(&self) -> bool {
+        match self {
+            Self::Unavailable(source) => matches!(
+                source.downcast_ref::<DbErr>(),
+                Some(DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         // A lost or unobtainable connection is an outage the client may retry;

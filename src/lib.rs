@@ -120,7 +120,8 @@
 //! `Authorization: Bearer sk_...` authenticates as the key ([`extract::CurrentApiKey`]).
 //!
 //! **Well-known** ([`Portcullis::well_known_router`]): `GET /.well-known/jwks.json`,
-//! `GET /healthz`.
+//! `GET /healthz` (liveness: the process answers), `GET /readyz` (readiness: the database
+//! answers within two seconds, else 503 `unavailable`).
 //!
 //! A **session grant** is `{ ok, user, session, access_token, token_type: "Bearer",
 //! expires_in, refresh_token }`, and sets the cookies `__session` (the access token) and
@@ -161,6 +162,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod breaker;
 mod builder;
 mod context;
 mod crypto;
@@ -176,6 +178,7 @@ mod routes;
 mod store;
 #[cfg(feature = "billing")]
 mod stripe;
+mod tasks;
 mod token_cache;
 
 pub mod audit;
@@ -261,6 +264,42 @@ pub mod retention {
 /// The database error if a migration fails.
 pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     Migrator::up(db, None).await
+}
+
+/// Connection options we recommend for the database at `url` (any SeaORM URL):
+///
+/// - **bounded waits**: two seconds to connect or to get a pooled connection (sqlx waits 30 s),
+///   so a request during a database outage answers 503 `unavailable` quickly instead of
+///   piling up;
+/// - **SQLite**: the WAL journal (readers never wait for the writer, and a commit appends
+///   to the log instead of rewriting pages), `synchronous = NORMAL` (in WAL mode a commit is
+///   durable against a crash of the process, only a power loss can lose the last commits;
+///   FULL pays an fsync per commit) and a five-second busy timeout (a writer waits for
+///   another instead of failing at once).
+///
+/// Pass the result to [`sea_orm::Database::connect`]; adjust it further as you like.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sea_orm::DbErr> {
+/// let db = sea_orm::Database::connect(portcullis::connect_options("sqlite://app.db?mode=rwc")).await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub fn connect_options(url: &str) -> sea_orm::ConnectOptions {
+    let mut options = sea_orm::ConnectOptions::new(url.to_owned());
+    options
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .sqlx_logging(false);
+    #[cfg(feature = "sqlite")]
+    options.map_sqlx_sqlite_opts(|sqlite| {
+        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+        sqlite
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(5))
+    });
+    options
 }
 
 /// The README's examples, compiled (and the embedding example checked) by `cargo test`.

@@ -10,6 +10,7 @@ use std::{
 
 use axum::Router;
 use sea_orm::DatabaseConnection;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::{
@@ -77,7 +78,8 @@ impl Portcullis {
         routes::router(self.ctx.clone())
     }
 
-    /// `/.well-known/jwks.json` and `/healthz`, to [`merge`](Router::merge) at the root.
+    /// `/.well-known/jwks.json`, `/healthz` and `/readyz`, to [`merge`](Router::merge) at the
+    /// root.
     pub fn well_known_router<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
@@ -256,13 +258,45 @@ impl Portcullis {
 
     pub(crate) fn start(ctx: Context) -> Self {
         let handle = Self { ctx: Arc::new(ctx) };
-        spawn_poller(Arc::downgrade(&handle.ctx));
-        spawn_sweeper(Arc::downgrade(&handle.ctx));
-        #[cfg(feature = "billing")]
-        spawn_seat_task(Arc::downgrade(&handle.ctx));
+        let ctx = Arc::downgrade(&handle.ctx);
+        let tasks = [
+            spawn_poller(ctx.clone()),
+            spawn_sweeper(ctx.clone()),
+            spawn_probe(ctx.clone()),
+            #[cfg(feature = "billing")]
+            spawn_seat_task(ctx),
+        ];
+        handle.ctx.tasks.add(tasks.into_iter().flatten());
         handle
     }
+
+    /// Stops this instance's background work, for a graceful shutdown: the revocation
+    /// poll, the retention sweep, the database probe and the seat task stop after finishing
+    /// what they hold, and the emails and texts already handed over are sent. Call it once
+    /// the server stopped taking requests (after axum's graceful shutdown); every clone of
+    /// the handle shares the same background work.
+    ///
+    /// ```no_run
+    /// # async fn run(auth: portcullis::Portcullis, app: axum::Router) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+    ///     .await?;
+    /// auth.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown(&self) {
+        self.ctx.tasks.stop().await;
+        // A transport that hangs must not hold the shutdown forever.
+        let sent = tokio::time::timeout(SHUTDOWN_DELIVERY_WAIT, self.ctx.outbox.drained()).await;
+        if sent.is_err() {
+            tracing::warn!("shutting down with emails or texts still being sent");
+        }
+    }
 }
+
+/// How long [`Portcullis::shutdown`] waits for emails and texts being sent.
+const SHUTDOWN_DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl PortcullisBuilder {
     /// Validates the settings, loads (or creates) the signing key and the revocation view,
@@ -287,21 +321,24 @@ impl fmt::Debug for Portcullis {
     }
 }
 
-/// Refreshes the revocation view and the key ring on the configured interval, for as
-/// long as the handle lives.
-fn spawn_poller(ctx: Weak<Context>) {
-    let Some(interval) = ctx
-        .upgrade()
-        .map(|c| c.config.sessions.revocation_poll_interval)
-    else {
-        return;
-    };
-    tokio::spawn(async move {
+/// Refreshes the revocation view and the key ring on the configured interval, until the
+/// handle is dropped or shut down.
+fn spawn_poller(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
+    let (interval, mut stop) = ctx.upgrade().map(|c| {
+        (
+            c.config.sessions.revocation_poll_interval,
+            c.tasks.stopped(),
+        )
+    })?;
+    Some(tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                () = stop.wait() => break,
+                _ = ticker.tick() => {}
+            }
             let Some(ctx) = ctx.upgrade() else { break };
             let overlap = interval * 2 + ctx.config.sessions.clock_leeway;
             if let Err(err) = ctx
@@ -315,25 +352,52 @@ fn spawn_poller(ctx: Weak<Context>) {
                 tracing::warn!(error = %err, "reloading the signing keys failed; retrying");
             }
         }
-    });
+    }))
+}
+
+/// While the database breaker is open, pings the database every second and closes the
+/// breaker as soon as it answers.
+fn spawn_probe(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
+    // The breaker itself, not the context: waiting must not keep the context alive.
+    let (breaker, mut stop) = ctx
+        .upgrade()
+        .map(|c| (c.breaker.clone(), c.tasks.stopped()))?;
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.wait() => break,
+                () = breaker.opened() => {}
+            }
+            loop {
+                let Some(ctx) = ctx.upgrade() else { return };
+                if flows::health::database(&ctx).await.is_ok() {
+                    ctx.breaker.recovered();
+                    break;
+                }
+                drop(ctx);
+                tokio::select! {
+                    () = stop.wait() => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }))
 }
 
 /// Tells Stripe per-seat quantities: on every membership change that marked one, and
 /// once a minute (a call Stripe refused is retried then).
 #[cfg(feature = "billing")]
-fn spawn_seat_task(ctx: Weak<Context>) {
-    let Some(wake) = ctx
+fn spawn_seat_task(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
+    let (wake, mut stop) = ctx
         .upgrade()
         .filter(|c| c.stripe.is_some())
-        .map(|c| c.seats_changed.clone())
-    else {
-        return;
-    };
-    tokio::spawn(async move {
+        .map(|c| (c.seats_changed.clone(), c.tasks.stopped()))?;
+    Some(tokio::spawn(async move {
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                () = stop.wait() => break,
                 () = wake.notified() => {}
                 _ = ticker.tick() => {}
             }
@@ -342,27 +406,28 @@ fn spawn_seat_task(ctx: Weak<Context>) {
                 tracing::warn!(error = %err, "telling Stripe the seat counts failed; retrying");
             }
         }
-    });
+    }))
 }
 
-/// Sweeps expired rows on the configured interval, for as long as the handle lives.
-fn spawn_sweeper(ctx: Weak<Context>) {
-    let Some(interval) = ctx
+/// Sweeps expired rows on the configured interval, until the handle is dropped or shut
+/// down.
+fn spawn_sweeper(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
+    let (interval, mut stop) = ctx
         .upgrade()
-        .map(|c| c.config.retention.sweep_interval)
-        .filter(|interval| !interval.is_zero())
-    else {
-        return;
-    };
-    tokio::spawn(async move {
+        .map(|c| (c.config.retention.sweep_interval, c.tasks.stopped()))
+        .filter(|(interval, _)| !interval.is_zero())?;
+    Some(tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                () = stop.wait() => break,
+                _ = ticker.tick() => {}
+            }
             let Some(ctx) = ctx.upgrade() else { break };
             if let Err(err) = flows::retention::sweep(&ctx).await {
                 tracing::warn!(error = %err, "the retention sweep failed; retrying next time");
             }
         }
-    });
+    }))
 }

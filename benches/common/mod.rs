@@ -45,27 +45,47 @@ pub(crate) fn http_throughput(
     connections: usize,
     duration: Duration,
 ) -> f64 {
+    let request =
+        format!("GET /hello HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let (rps, failed) = http_load(rt, app, &request, connections, duration);
+    assert_eq!(failed, 0, "/hello failed");
+    rps
+}
+
+/// Drives `app` on a real HTTP/1.1 server over loopback: `connections` keep-alive clients
+/// send `request` (the raw request text) back to back for `duration`. Answers requests per
+/// second and how many answers were not 2xx.
+pub(crate) fn http_load(
+    rt: &tokio::runtime::Runtime,
+    app: axum::Router,
+    request: &str,
+    connections: usize,
+    duration: Duration,
+) -> (f64, u64) {
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let request = format!(
-            "GET /hello HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
-        );
         let deadline = std::time::Instant::now() + duration;
         let clients: Vec<_> = (0..connections)
             .map(|_| {
-                let request = request.clone();
+                let request = request.to_owned();
                 tokio::spawn(async move {
                     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
                     stream.set_nodelay(true).unwrap();
                     let (read, mut write) = stream.into_split();
                     let mut read = BufReader::new(read);
-                    let mut served = 0u64;
+                    let (mut served, mut failed) = (0u64, 0u64);
                     let mut line = String::new();
                     while std::time::Instant::now() < deadline {
                         write.write_all(request.as_bytes()).await.unwrap();
+                        line.clear();
+                        read.read_line(&mut line).await.unwrap();
+                        if !line.starts_with("HTTP/1.1 2") {
+                            failed += 1;
+                        }
                         let mut length = 0usize;
                         loop {
                             line.clear();
@@ -83,17 +103,19 @@ pub(crate) fn http_throughput(
                         read.read_exact(&mut body).await.unwrap();
                         served += 1;
                     }
-                    served
+                    (served, failed)
                 })
             })
             .collect();
         let start = std::time::Instant::now();
-        let mut total = 0;
+        let (mut total, mut failed) = (0, 0);
         for client in clients {
-            total += client.await.unwrap();
+            let (served, bad) = client.await.unwrap();
+            total += served;
+            failed += bad;
         }
         let elapsed = start.elapsed().as_secs_f64();
         server.abort();
-        total as f64 / elapsed
+        (total as f64 / elapsed, failed)
     })
 }

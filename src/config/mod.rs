@@ -341,6 +341,12 @@ pub struct RequestConfig {
     /// request that names no known client in `x-api-key` (401 `invalid_client`); health
     /// and the JWKS stay open.
     pub require_client_key: bool,
+    /// The longest a request to our routes may take. Past it the request answers 503
+    /// `unavailable` with `Retry-After` and its work is dropped (a transaction in flight
+    /// rolls back, as when a client hangs up). Default 10 s. How long one database call may
+    /// wait is the pool's to bound: see [`connect_options`](crate::connect_options).
+    #[serde(with = "duration")]
+    pub timeout: Duration,
 }
 
 impl Default for RequestConfig {
@@ -351,6 +357,7 @@ impl Default for RequestConfig {
             body_limit: 64 * 1024,
             rate_limit: true,
             require_client_key: false,
+            timeout: Duration::from_secs(10),
         }
     }
 }

@@ -97,6 +97,12 @@ impl Config {
                 range: "at least twice the longest token lifetime (an impersonation lasts an hour) plus two revocation polls",
             });
         }
+        if self.requests.timeout < Duration::from_secs(1) {
+            return Err(ConfigError::Out {
+                setting: "timeout",
+                range: "at least one second",
+            });
+        }
         if self.requests.body_limit < 1024 {
             return Err(ConfigError::Out {
                 setting: "body_limit",

@@ -2,7 +2,12 @@
 //! templates and branding, and sends it in the background, so an answer never waits for
 //! (or reveals) delivery; a failure is logged and audited, never shown to the requester.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use tokio::sync::Notify;
 
 use uuid::Uuid;
 
@@ -27,6 +32,34 @@ pub(crate) struct Outbox {
     from: String,
     /// The host's configured branding.
     branding: Branding,
+    /// Messages handed over and not yet sent (a graceful shutdown waits for them).
+    in_flight: Arc<InFlight>,
+}
+
+/// A count of messages being sent, and a signal when it falls to zero.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// One message being prepared or sent: counted from its hand-over until its task ends
+/// (dropping it ends the count).
+pub(crate) struct Sending(Arc<InFlight>);
+
+impl Sending {
+    fn start(in_flight: &Arc<InFlight>) -> Self {
+        in_flight.count.fetch_add(1, Ordering::SeqCst);
+        Self(in_flight.clone())
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl Outbox {
@@ -45,6 +78,28 @@ impl Outbox {
             auditor,
             from,
             branding,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Counts a message whose preparation runs in the background (a flow that answers
+    /// first, then issues a secret and renders it) until the returned guard drops, so a
+    /// shutdown waits for it like for a message already rendered.
+    pub(crate) fn track(&self) -> Sending {
+        Sending::start(&self.in_flight)
+    }
+
+    /// Resolves once every message handed over so far has been sent (or has failed).
+    pub(crate) async fn drained(&self) {
+        loop {
+            let idle = self.in_flight.idle.notified();
+            tokio::pin!(idle);
+            // Registered before the count is read, so a send ending in between is seen.
+            idle.as_mut().enable();
+            if self.in_flight.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 
@@ -95,7 +150,9 @@ impl Outbox {
     pub(crate) fn send(&self, email: Email, user_id: Option<Uuid>) {
         let mailer = self.mailer.clone();
         let auditor = self.auditor.clone();
+        let sending = Sending::start(&self.in_flight);
         tokio::spawn(async move {
+            let _sending = sending;
             match mailer.send(&email).await {
                 Ok(()) => {
                     tracing::debug!(to = %mask_email(&email.to), kind = email.kind, "email sent");
@@ -120,7 +177,9 @@ impl Outbox {
             return;
         };
         let auditor = self.auditor.clone();
+        let sending = Sending::start(&self.in_flight);
         tokio::spawn(async move {
+            let _sending = sending;
             if let Err(err) = sender.send(&message).await {
                 tracing::error!(kind = message.kind, error = %err, "text message delivery failed");
                 let mut event =

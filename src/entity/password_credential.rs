@@ -20,3 +20,11 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The password's account, for a JOIN (`.rev()` joins from the user).
+pub fn user() -> RelationDef {
+    Entity::belongs_to(super::user::Entity)
+        .from(Column::UserId)
+        .to(super::user::Column::Id)
+        .into()
+}

@@ -68,7 +68,9 @@ pub(crate) async fn send(
 
     let ctx = ctx.clone();
     let client = client.clone();
+    let sending = ctx.outbox.track();
     tokio::spawn(async move {
+        let _sending = sending;
         if let Err(err) = send_now(&ctx, recipient, redirect_url, &client).await {
             tracing::error!(error = ?err, "sending a verification email failed");
         }

@@ -149,7 +149,9 @@ pub(crate) async fn forgot(
 
     let ctx = ctx.clone();
     let client = client.clone();
+    let sending = ctx.outbox.track();
     tokio::spawn(async move {
+        let _sending = sending;
         if let Err(err) = send_reset(&ctx, &email, checked, &client).await {
             tracing::error!(error = ?err, "sending a password-reset email failed");
         }

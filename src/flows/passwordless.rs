@@ -133,7 +133,9 @@ pub(crate) async fn send_magic_link(
     throttle_send(ctx, &MAGIC_LINK_SENDS, &email, client).await?;
     let ctx = ctx.clone();
     let client = client.clone();
+    let sending = ctx.outbox.track();
     tokio::spawn(async move {
+        let _sending = sending;
         let result = async {
             let Some(account) = recipient_account(&ctx, Channel::Email, &email).await? else {
                 return Ok(());
@@ -184,7 +186,9 @@ pub(crate) async fn send_email_code(
     throttle_send(ctx, &EMAIL_CODE_SENDS, &email, client).await?;
     let ctx = ctx.clone();
     let client = client.clone();
+    let sending = ctx.outbox.track();
     tokio::spawn(async move {
+        let _sending = sending;
         let result = async {
             let Some(account) = recipient_account(&ctx, Channel::Email, &email).await? else {
                 // A code nobody receives: guesses at this address then behave exactly as
@@ -244,7 +248,9 @@ pub(crate) async fn send_sms_code(
     throttle_send(ctx, &SMS_CODE_SENDS, &phone, client).await?;
     let ctx = ctx.clone();
     let client = client.clone();
+    let sending = ctx.outbox.track();
     tokio::spawn(async move {
+        let _sending = sending;
         let result = async {
             let Some(account) = recipient_account(&ctx, Channel::Phone, &phone).await? else {
                 // As for email: an unsent decoy code keeps guessing behaviour uniform.

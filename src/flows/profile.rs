@@ -20,13 +20,18 @@ pub(crate) struct Account {
 
 /// The account `user_id` (401 when it is gone).
 pub(crate) async fn account(ctx: &Context, user_id: Uuid) -> Result<Account, Error> {
-    let user = store::users::find(&ctx.db, user_id)
+    let (user, has_password) = store::users::find_with_password(&ctx.db, user_id)
         .await?
         .ok_or(Error::Unauthorized)?;
-    let has_password = store::users::password_hash(&ctx.db, user_id)
-        .await?
-        .is_some();
     Ok(Account { user, has_password })
+}
+
+/// The account and its memberships (`GET /me`): two queries at once, each one round trip.
+pub(crate) async fn overview(
+    ctx: &Context,
+    user_id: Uuid,
+) -> Result<(Account, Vec<(membership::Model, organization::Model)>), Error> {
+    tokio::try_join!(account(ctx, user_id), memberships(ctx, user_id))
 }
 
 /// [`Account`] for a user row already read.

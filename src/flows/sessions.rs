@@ -845,11 +845,14 @@ pub(crate) async fn current(
     ctx: &Context,
     claims: &Claims,
 ) -> Result<(session::Model, crate::flows::profile::Account), Error> {
-    let session = store::sessions::find(&ctx.db, claims.sid)
-        .await?
+    // Both reads at once: one round trip's wait, not two.
+    let (session, account) = tokio::try_join!(
+        async { Ok::<_, Error>(store::sessions::find(&ctx.db, claims.sid).await?) },
+        crate::flows::profile::account(ctx, claims.sub),
+    )?;
+    let session = session
         .filter(|s| s.revoked_at.is_none() && s.user_id == claims.sub)
         .ok_or(Error::Unauthorized)?;
-    let account = crate::flows::profile::account(ctx, claims.sub).await?;
     Ok((session, account))
 }
 

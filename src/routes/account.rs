@@ -56,10 +56,9 @@ pub(crate) async fn me(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
 ) -> Result<Response, Error> {
-    let account = profile::account(&ctx, user.id()).await?;
+    let (account, memberships) = profile::overview(&ctx, user.id()).await?;
     let view = UserView::new(&account.user, account.has_password);
-    let memberships: Vec<serde_json::Value> = profile::memberships(&ctx, user.id())
-        .await?
+    let memberships: Vec<serde_json::Value> = memberships
         .iter()
         .map(|(membership, org)| json!({ "org_id": membership.org_id, "role": membership.role, "org_name": org.name }))
         .collect();

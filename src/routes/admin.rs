@@ -59,6 +59,10 @@ where
         .fallback(super::not_found)
         .method_not_allowed_fallback(super::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            super::fail_fast,
+        ))
         .layer(axum::middleware::map_response(super::security_headers))
         .with_state(ctx)
 }

@@ -53,6 +53,10 @@ where
             super::client_keys,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            ctx.clone(),
+            super::fail_fast,
+        ))
         .layer(middleware::map_response(super::security_headers))
         .with_state(ctx)
 }
@@ -67,6 +71,10 @@ where
         .fallback(super::not_found)
         .method_not_allowed_fallback(super::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(
+            ctx.clone(),
+            super::fail_fast,
+        ))
         .layer(middleware::map_response(super::security_headers))
         .with_state(ctx)
 }

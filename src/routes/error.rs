@@ -1,5 +1,5 @@
 //! Answering an [`Error`]: the contract's JSON body with the error's status, a
-//! `Retry-After` on 429, and for server errors a reference id in the log and nothing else
+//! `Retry-After` on 429 and 503, and for server errors a reference id in the log and nothing else
 //! in the body.
 
 use axum::{
@@ -9,7 +9,11 @@ use axum::{
 use http::{HeaderValue, header};
 use serde_json::json;
 
-use crate::Error;
+use crate::{Error, breaker::DatabaseOutage};
+
+/// What a 503 asks the client to wait: about the time an outage takes to be noticed and
+/// the breaker's cool-down.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
@@ -24,11 +28,19 @@ impl IntoResponse for Error {
         };
         let body = json!({ "ok": false, "error": self.code(), "message": message });
         let mut response = (status, Json(body)).into_response();
-        if let Self::RateLimited { retry_after_secs } = self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
+        if self.is_database_outage() {
+            // The fail-fast layer counts these towards opening the breaker.
+            response.extensions_mut().insert(DatabaseOutage);
+        }
+        let retry_after = match self {
+            Self::RateLimited { retry_after_secs } => Some(retry_after_secs.max(1)),
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -45,5 +57,19 @@ mod tests {
         }
         .into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_a_503_with_retry_after_and_marked_as_an_outage() {
+        let outage = Error::from(sea_orm::DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout,
+        ));
+        let response = outage.into_response();
+        assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        assert!(response.extensions().get::<DatabaseOutage>().is_some());
+        // Contention is a 503 too, but no outage: it must not open the breaker.
+        let other = Error::Unavailable("Stripe did not answer".into()).into_response();
+        assert!(other.extensions().get::<DatabaseOutage>().is_none());
     }
 }

@@ -135,8 +135,56 @@ where
         .layer(middleware::from_fn(api_keys_in_core))
         .layer(middleware::from_fn_with_state(ctx.clone(), client_keys))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(ctx.clone(), fail_fast))
         .layer(middleware::map_response(security_headers))
         .with_state(ctx)
+}
+
+/// Fails fast while the database is away, and bounds every request: while the breaker is
+/// open the request answers 503 `unavailable` with `Retry-After` at once (nothing is
+/// queued behind a pool that has no connection to give); a request that outlives
+/// `requests.timeout` answers the same and its work is dropped. Answers that failed for want
+/// of the database count towards opening the breaker.
+pub(crate) async fn fail_fast(
+    axum::extract::State(ctx): axum::extract::State<Arc<Context>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(wait) = ctx.breaker.open_for() {
+        return unavailable(
+            "the database is unreachable; try again shortly",
+            wait.as_secs().max(1),
+        );
+    }
+    let Ok(response) = tokio::time::timeout(ctx.config.requests.timeout, next.run(request)).await
+    else {
+        tracing::warn!(
+            timeout_secs = ctx.config.requests.timeout.as_secs(),
+            "a request ran out of time"
+        );
+        return unavailable(
+            "the request took too long; try again shortly",
+            error::UNAVAILABLE_RETRY_AFTER_SECS,
+        );
+    };
+    if response
+        .extensions()
+        .get::<crate::breaker::DatabaseOutage>()
+        .is_some()
+    {
+        ctx.breaker.outage();
+    }
+    response
+}
+
+/// A 503 `unavailable` with `Retry-After: {secs}`.
+fn unavailable(message: &'static str, secs: u64) -> Response {
+    let body = serde_json::json!({ "ok": false, "error": "unavailable", "message": message });
+    let mut response = (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
 }
 
 /// The API key a request authenticated with, if it did.

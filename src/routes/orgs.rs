@@ -76,6 +76,10 @@ where
         ))
         .method_not_allowed_fallback(super::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            ctx.clone(),
+            super::fail_fast,
+        ))
         .layer(middleware::map_response(super::security_headers))
         .with_state(ctx)
 }

@@ -1,4 +1,4 @@
-//! `GET /.well-known/jwks.json` and `GET /healthz`.
+//! `GET /.well-known/jwks.json`, `GET /healthz` (liveness) and `GET /readyz` (readiness).
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ where
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .method_not_allowed_fallback(super::method_not_allowed)
         .layer(middleware::map_response(super::security_headers))
         .with_state(ctx)
@@ -47,8 +48,15 @@ pub(crate) async fn jwks(State(ctx): State<Arc<Context>>) -> Response {
 #[derive(Clone)]
 pub(crate) struct CacheFor(pub(crate) HeaderValue);
 
-/// `GET /healthz`: `{ ok: true }` when the database answers.
-pub(crate) async fn healthz(State(ctx): State<Arc<Context>>) -> Result<Response, Error> {
+/// `GET /healthz`: `{ ok: true }` whenever the process answers (liveness: a probe that
+/// restarts the process must not restart it because the database is away).
+pub(crate) async fn healthz() -> Response {
+    axum::Json(serde_json::json!({ "ok": true })).into_response()
+}
+
+/// `GET /readyz`: `{ ok: true, database: "up" }` when the database answers, 503
+/// `unavailable` otherwise (readiness: a load balancer stops sending requests here).
+pub(crate) async fn readyz(State(ctx): State<Arc<Context>>) -> Result<Response, Error> {
     crate::flows::health::database(&ctx).await?;
-    Ok(axum::Json(serde_json::json!({ "ok": true })).into_response())
+    Ok(axum::Json(serde_json::json!({ "ok": true, "database": "up" })).into_response())
 }

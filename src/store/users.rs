@@ -2,8 +2,8 @@
 
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QuerySelect as _, TransactionTrait,
-    sea_query::Expr,
+    EntityTrait as _, IntoActiveModel as _, JoinType, QueryFilter as _, QuerySelect as _,
+    TransactionTrait, sea_query::Expr,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -89,6 +89,19 @@ pub(crate) async fn find(
     id: Uuid,
 ) -> Result<Option<user::Model>, DbErr> {
     user::Entity::find_by_id(id).one(db).await
+}
+
+/// The user and whether it has a password, in one query (a LEFT JOIN).
+pub(crate) async fn find_with_password(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<(user::Model, bool)>, DbErr> {
+    let row = user::Entity::find_by_id(id)
+        .join(JoinType::LeftJoin, password_credential::user().rev())
+        .select_also(password_credential::Entity)
+        .one(db)
+        .await?;
+    Ok(row.map(|(user, password)| (user, password.is_some())))
 }
 
 /// The user, locked for the rest of the transaction (`FOR UPDATE` on PostgreSQL and MySQL;

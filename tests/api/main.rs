@@ -3,6 +3,7 @@
 #![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
 mod common;
+mod relay;
 mod smtp_sink;
 mod stripe_stand_in;
 
@@ -13,7 +14,9 @@ mod billing;
 mod clients;
 mod email;
 mod errors;
+mod faults;
 mod hardening;
+mod health;
 mod keys;
 mod layer;
 mod mfa;
