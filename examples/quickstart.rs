@@ -60,7 +60,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|client| client.publishable_key.clone()),
         waitlists: config.waitlists.clone(),
     };
-    let auth = Portcullis::from_config(db, config).build().await?;
+    let builder = Portcullis::from_config(db, config);
+    // Several instances share their rate limits through Redis (cargo feature `redis`).
+    #[cfg(feature = "redis")]
+    let builder = match std::env::var("PORTCULLIS_REDIS_URL") {
+        Ok(url) if !url.is_empty() => {
+            let limiter = portcullis::rate_limit::RedisRateLimiter::connect(&url).await?;
+            tracing::info!("rate limits are shared through Redis");
+            builder.rate_limiter(limiter)
+        }
+        _ => builder,
+    };
+    #[cfg(not(feature = "redis"))]
+    if std::env::var_os("PORTCULLIS_REDIS_URL").is_some() {
+        tracing::warn!(
+            "PORTCULLIS_REDIS_URL is set but this build has no `redis` feature: limits stay in process"
+        );
+    }
+    let auth = builder.build().await?;
 
     let app = Router::new()
         .route("/", get(page).with_state(info))

@@ -65,6 +65,8 @@ pub enum AuditKind {
     EmailDeliveryFailed,
     /// A text message could not be delivered.
     SmsDeliveryFailed,
+    /// An email or text was not sent because the link or code it carries expired first.
+    MessageExpired,
     /// A magic link or code was sent.
     PasswordlessSent,
     /// An organization was created.
@@ -180,6 +182,7 @@ impl AuditKind {
             Self::PasswordChanged => "password_changed",
             Self::EmailDeliveryFailed => "email_delivery_failed",
             Self::SmsDeliveryFailed => "sms_delivery_failed",
+            Self::MessageExpired => "message_expired",
             Self::PasswordlessSent => "passwordless_sent",
             Self::OrgCreated => "org_created",
             Self::OrgDeleted => "org_deleted",

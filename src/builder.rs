@@ -430,10 +430,13 @@ impl PortcullisBuilder {
             client_alias: None,
         };
         let outbox = Outbox::new(
+            self.db.clone(),
             mailer,
             templates,
             sms_sender,
             auditor.clone(),
+            keys.outbox_sealing.clone(),
+            self.clock_offset,
             from,
             branding,
         );
@@ -444,7 +447,7 @@ impl PortcullisBuilder {
             keys,
             hasher,
             key_ring,
-            revocation,
+            revocation: Arc::new(revocation),
             throttle,
             auditor,
             outbox,

@@ -45,7 +45,7 @@ pub(crate) struct Context {
     /// When each API key's use was last written.
     pub(crate) key_uses: KeyUses,
     /// Sessions revoked and users cut off, as this instance knows them.
-    pub(crate) revocation: RevocationView,
+    pub(crate) revocation: Arc<RevocationView>,
     /// The rate limits.
     pub(crate) throttle: Throttle,
     /// The audit trail: the table and the host's hook.
@@ -109,6 +109,12 @@ impl Context {
             }
         }
         branding
+    }
+
+    /// `duration` from now: when something issued now expires.
+    pub(crate) fn after(&self, duration: std::time::Duration) -> OffsetDateTime {
+        self.now()
+            .saturating_add(time::Duration::try_from(duration).unwrap_or(time::Duration::MAX))
     }
 
     /// This instance's clock, at the precision the database stores.

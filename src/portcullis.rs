@@ -263,6 +263,9 @@ impl Portcullis {
             spawn_poller(ctx.clone()),
             spawn_sweeper(ctx.clone()),
             spawn_probe(ctx.clone()),
+            spawn_outbox_worker(ctx.clone()),
+            #[cfg(feature = "postgres")]
+            spawn_revocation_push(&ctx),
             #[cfg(feature = "billing")]
             spawn_seat_task(ctx),
         ];
@@ -271,8 +274,10 @@ impl Portcullis {
     }
 
     /// Stops this instance's background work, for a graceful shutdown: the revocation
-    /// poll, the retention sweep, the database probe and the seat task stop after finishing
-    /// what they hold, and the emails and texts already handed over are sent. Call it once
+    /// poll, the retention sweep, the database probe, the outbox worker and the seat task
+    /// stop after finishing what they hold, and the emails and texts already handed over
+    /// are stored in the outbox (and most often delivered); another instance, or this one
+    /// after a restart, delivers what is left. Call it once
     /// the server stopped taking requests (after axum's graceful shutdown); every clone of
     /// the handle shares the same background work.
     ///
@@ -321,12 +326,13 @@ impl fmt::Debug for Portcullis {
     }
 }
 
-/// Refreshes the revocation view and the key ring on the configured interval, until the
-/// handle is dropped or shut down.
+/// Refreshes the revocation view and the key ring on the configured interval, and at once
+/// when another instance announced a revocation, until the handle is dropped or shut down.
 fn spawn_poller(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
-    let (interval, mut stop) = ctx.upgrade().map(|c| {
+    let (interval, view, mut stop) = ctx.upgrade().map(|c| {
         (
             c.config.sessions.revocation_poll_interval,
+            c.revocation.clone(),
             c.tasks.stopped(),
         )
     })?;
@@ -338,6 +344,7 @@ fn spawn_poller(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
             tokio::select! {
                 () = stop.wait() => break,
                 _ = ticker.tick() => {}
+                () = view.poll_asked() => {}
             }
             let Some(ctx) = ctx.upgrade() else { break };
             let overlap = interval * 2 + ctx.config.sessions.clock_leeway;
@@ -350,6 +357,82 @@ fn spawn_poller(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
             }
             if let Err(err) = ctx.key_ring.reload(&ctx.db, &ctx.keys).await {
                 tracing::warn!(error = %err, "reloading the signing keys failed; retrying");
+            }
+        }
+    }))
+}
+
+/// On PostgreSQL, pushes revocations between instances: announces this instance's own
+/// (`NOTIFY portcullis_revocations`) and, on hearing another's, asks the poller to poll
+/// now. A listener that lost its connection reconnects (the poll covers what it missed).
+#[cfg(feature = "postgres")]
+fn spawn_revocation_push(ctx: &Weak<Context>) -> Option<JoinHandle<()>> {
+    use sea_orm::sqlx::postgres::PgListener;
+
+    let context = ctx.upgrade()?;
+    if context.db.get_database_backend() != sea_orm::DbBackend::Postgres
+        || !context.config.sessions.revocation_push
+    {
+        return None;
+    }
+    let pool = context.db.get_postgres_connection_pool().clone();
+    let (view, mut stop) = (context.revocation.clone(), context.tasks.stopped());
+    drop(context);
+    Some(tokio::spawn(async move {
+        let channel = crate::revocation::CHANNEL;
+        let mut listener: Option<PgListener> = None;
+        loop {
+            if listener.is_none() {
+                match PgListener::connect_with(&pool).await {
+                    Ok(mut fresh) => match fresh.listen(channel).await {
+                        Ok(()) => {
+                            listener = Some(fresh);
+                            // Whatever was announced while not listening: poll.
+                            view.poll_soon();
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "listening for revocations failed")
+                        }
+                    },
+                    Err(err) => tracing::warn!(error = %err, "listening for revocations failed"),
+                }
+            }
+            let heard = async {
+                match listener.as_mut() {
+                    Some(listening) => listening.recv().await.map(|_| ()),
+                    None => {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        Err(sea_orm::sqlx::Error::PoolClosed)
+                    }
+                }
+            };
+            enum Event {
+                Stop,
+                RevokedHere,
+                Heard(Result<(), sea_orm::sqlx::Error>),
+            }
+            let event = tokio::select! {
+                () = stop.wait() => Event::Stop,
+                () = view.revoked_here() => Event::RevokedHere,
+                heard = heard => Event::Heard(heard),
+            };
+            match event {
+                Event::Stop => break,
+                Event::RevokedHere => {
+                    let announced = sea_orm::sqlx::query("SELECT pg_notify($1, '')")
+                        .bind(channel)
+                        .execute(&pool)
+                        .await;
+                    if let Err(err) = announced {
+                        tracing::warn!(error = %err, "announcing a revocation failed; the poll will carry it");
+                    }
+                }
+                Event::Heard(Ok(())) => view.poll_soon(),
+                Event::Heard(Err(_)) if listener.is_none() => {}
+                Event::Heard(Err(err)) => {
+                    tracing::warn!(error = %err, "the revocation listener lost its connection; reconnecting");
+                    listener = None;
+                }
             }
         }
     }))
@@ -378,6 +461,37 @@ fn spawn_probe(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
                 tokio::select! {
                     () = stop.wait() => return,
                     () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }))
+}
+
+/// Delivers the outbox's due messages (retries whose time has come, and what a stopped
+/// instance left) every two seconds, until the handle is dropped or shut down.
+fn spawn_outbox_worker(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
+    let mut stop = ctx.upgrade()?.tasks.stopped();
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(2));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.wait() => break,
+                _ = ticker.tick() => {}
+            }
+            let Some(ctx) = ctx.upgrade() else { break };
+            if ctx.breaker.open_for().is_some() {
+                continue;
+            }
+            // Batch after batch while messages are due.
+            loop {
+                match ctx.outbox.deliver_due().await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "delivering the outbox failed; retrying");
+                        break;
+                    }
                 }
             }
         }

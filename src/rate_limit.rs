@@ -313,6 +313,11 @@ pub struct Throttled {
     pub retry_after: Duration,
 }
 
+/// A limiter's store does not answer and the limiter fails closed: the request answers
+/// 503 `unavailable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimiterDown;
+
 /// Counts attempts per key and refuses those over a [`Rule`].
 ///
 /// Implementations must count atomically: of `n` parallel calls for one key with a
@@ -321,7 +326,23 @@ pub struct Throttled {
 pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
     /// Counts one attempt for `key`; `Err` when it is over the rule.
     async fn check(&self, key: &str, rule: Rule) -> Result<(), Throttled>;
+
+    /// What portcullis calls: [`check`](Self::check), or `Err(LimiterDown)` when the
+    /// limiter's store is unreachable and it fails closed (the request then answers 503).
+    /// The default never fails.
+    async fn check_or_fail(
+        &self,
+        key: &str,
+        rule: Rule,
+    ) -> Result<Result<(), Throttled>, LimiterDown> {
+        Ok(self.check(key, rule).await)
+    }
 }
+
+#[cfg(feature = "redis")]
+mod redis_limiter;
+#[cfg(feature = "redis")]
+pub use redis_limiter::{RedisConnectError, RedisRateLimiter, WhenRedisIsDown};
 
 const SHARDS: usize = 16;
 /// How many keys the default limiter remembers before it starts forgetting the ones
@@ -518,7 +539,14 @@ impl Throttle {
             .copied()
             .unwrap_or_else(|| limit.default_rule());
         let key = limit.key(subject);
-        let Err(throttled) = self.limiter.check(&key, rule).await else {
+        let Err(throttled) =
+            self.limiter
+                .check_or_fail(&key, rule)
+                .await
+                .map_err(|LimiterDown| {
+                    Error::Unavailable("the rate limits cannot be checked".into())
+                })?
+        else {
             return Ok(());
         };
         let recently = self

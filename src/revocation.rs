@@ -6,7 +6,10 @@
 //! revoked recently and the per-subject cut-offs (`tokens_valid_after`, moved by password
 //! resets and disabling; the tombstones of deleted users and organizations). It
 //! applies its own revocations at once and polls the database on a short interval for
-//! everyone else's. An entry is forgotten once every token it could concern has expired.
+//! everyone else's. On PostgreSQL the poll is also pushed: an instance that revoked
+//! something sends `NOTIFY portcullis_revocations` and every instance listening polls at
+//! once (the interval stays as the safety net, covering a message missed while a listener
+//! reconnected). An entry is forgotten once every token it could concern has expired.
 
 use std::{
     collections::HashMap,
@@ -31,10 +34,17 @@ struct State {
     last_poll: Option<OffsetDateTime>,
 }
 
+/// The PostgreSQL channel revocations are announced on.
+pub(crate) const CHANNEL: &str = "portcullis_revocations";
+
 /// See the [module docs](self).
 #[derive(Default)]
 pub(crate) struct RevocationView {
     state: RwLock<State>,
+    /// Rung by this instance's own revocations (to announce them to the others).
+    revoked_here: tokio::sync::Notify,
+    /// Rung when another instance announced a revocation: poll now.
+    poll_now: tokio::sync::Notify,
 }
 
 impl RevocationView {
@@ -61,6 +71,8 @@ impl RevocationView {
         for id in ids {
             state.revoked.insert(*id, forget_after);
         }
+        drop(state);
+        self.revoked_here.notify_one();
     }
 
     /// Applies revocations this instance just committed, at once; they are forgotten when
@@ -79,6 +91,23 @@ impl RevocationView {
         let at = micros(at);
         let entry = state.cutoffs.entry(user_id).or_insert(at);
         *entry = (*entry).max(at);
+        drop(state);
+        self.revoked_here.notify_one();
+    }
+
+    /// Resolves when this instance revoked something (since the last call).
+    pub(crate) async fn revoked_here(&self) {
+        self.revoked_here.notified().await;
+    }
+
+    /// Asks the poller to poll now (another instance revoked something).
+    pub(crate) fn poll_soon(&self) {
+        self.poll_now.notify_one();
+    }
+
+    /// Resolves when a poll was asked for.
+    pub(crate) async fn poll_asked(&self) {
+        self.poll_now.notified().await;
     }
 
     /// Pulls what other instances revoked since the last poll.

@@ -245,6 +245,8 @@ try {
   await page.click('#admin-delete');
   await page.waitForSelector('#admin-user', { state: 'hidden' });
   await page.waitForFunction((who) => !document.getElementById('admin-users').textContent.includes(who), second);
+  // The audit table re-renders after the list: wait for the newest row rather than race it.
+  await page.waitForFunction(() => document.getElementById('admin-audit').textContent.includes('user_deleted'));
   const audit = await page.textContent('#admin-audit');
   for (const kind of ['impersonated', 'user_disabled', 'user_deleted']) assert.match(audit, new RegExp(kind));
 

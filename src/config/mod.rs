@@ -252,6 +252,11 @@ pub struct SessionConfig {
     /// shorter than the access-token lifetime.
     #[serde(with = "duration")]
     pub revocation_poll_interval: Duration,
+    /// On PostgreSQL, announce revocations to the other instances at once (`LISTEN` /
+    /// `NOTIFY` on `portcullis_revocations`), so they refuse a revoked token within
+    /// milliseconds instead of at their next poll. On by default; turn it off behind a
+    /// pooler in transaction mode (PgBouncer), where `LISTEN` does not work.
+    pub revocation_push: bool,
     /// How many verified access tokens each instance remembers. Default 10 000.
     pub token_cache_capacity: usize,
     /// Clock skew tolerated on token times. Default 15 seconds; at most 60.
@@ -270,6 +275,7 @@ impl Default for SessionConfig {
             token_delivery: TokenDelivery::default(),
             strict_revocation: false,
             revocation_poll_interval: Duration::from_secs(5),
+            revocation_push: true,
             token_cache_capacity: 10_000,
             clock_leeway: Duration::from_secs(15),
         }

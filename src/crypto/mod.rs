@@ -138,6 +138,8 @@ pub(crate) struct DerivedKeys {
     totp_sealing: aead::LessSafeKey,
     /// Peppers recovery codes.
     pub(crate) recovery_codes: hmac::Key,
+    /// Seals emails and texts waiting in the outbox (they carry links and codes).
+    pub(crate) outbox_sealing: std::sync::Arc<aead::LessSafeKey>,
 }
 
 impl DerivedKeys {
@@ -164,6 +166,7 @@ impl DerivedKeys {
             codes: hmac_key(b"one-time-codes"),
             totp_sealing: aead_key(b"totp-sealing"),
             recovery_codes: hmac_key(b"recovery-codes"),
+            outbox_sealing: std::sync::Arc::new(aead_key(b"outbox-sealing")),
         }
     }
 
@@ -189,7 +192,9 @@ impl DerivedKeys {
     }
 }
 
-fn seal_with(key: &aead::LessSafeKey, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+/// Seals `plaintext` with AES-256-GCM under `key`, bound to `context`:
+/// nonce ‖ ciphertext ‖ tag.
+pub(crate) fn seal_with(key: &aead::LessSafeKey, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let nonce_bytes = random_bytes::<{ aead::NONCE_LEN }>();
     let mut sealed = plaintext.to_vec();
     let nonce = aead::Nonce::assume_unique_for_key(nonce_bytes);
@@ -203,7 +208,8 @@ fn seal_with(key: &aead::LessSafeKey, context: &[u8], plaintext: &[u8]) -> Vec<u
     out
 }
 
-fn open_with(key: &aead::LessSafeKey, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+/// Opens what [`seal_with`] produced under the same key and context.
+pub(crate) fn open_with(key: &aead::LessSafeKey, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     let (nonce, ciphertext) = sealed.split_at_checked(aead::NONCE_LEN)?;
     let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
     let mut buffer = ciphertext.to_vec();

@@ -52,6 +52,10 @@ pub struct Email {
     /// `email_otp`, `invitation`, `password_changed`, `sign_in_method_added`,
     /// `sign_in_method_removed`.
     pub kind: &'static str,
+    /// The message's stable id, the same on every delivery attempt: the SMTP mailer sends
+    /// it as `Message-ID`, and a custom mailer may use it as an idempotency key (delivery
+    /// is at least once).
+    pub message_id: Option<String>,
 }
 
 impl Email {
@@ -63,6 +67,7 @@ impl Email {
             text: rendered.text,
             html: rendered.html,
             kind,
+            message_id: None,
         }
     }
 }

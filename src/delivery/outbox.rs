@@ -1,14 +1,30 @@
 //! The [`Outbox`]: how flows talk to people. It renders a message with the host's
-//! templates and branding, and sends it in the background, so an answer never waits for
-//! (or reveals) delivery; a failure is logged and audited, never shown to the requester.
+//! templates and branding and hands it over without waiting, so an answer never waits for
+//! (or reveals) delivery.
+//!
+//! A message handed over is first **written to the outbox table** (`portcullis_outbox`,
+//! sealed: it carries links and codes), then delivered at once. A delivery that fails is
+//! retried with exponential backoff (1 s, 2 s, 4 s, ... at most 5 minutes apart,
+//! [`MAX_ATTEMPTS`] attempts in all), then given up on (`dead`, audited). Any instance may
+//! deliver: each message is claimed with a lease by a conditional update, so a message is
+//! sent by one instance at a time, and one that an instance was holding when it crashed is
+//! taken over once the lease ends. Delivery is at least once: every attempt carries the
+//! same message id (SMTP `Message-ID`). A message whose link or code expired before it
+//! could be delivered is dropped (audited as `message_expired`), never sent late.
+//!
+//! If the table cannot be written (the database is away), the message is sent directly,
+//! once, as a last resort.
 
 use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},
 };
 
+use ring::aead;
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use tokio::sync::Notify;
-
 use uuid::Uuid;
 
 use super::{
@@ -16,35 +32,81 @@ use super::{
     single_line,
 };
 use crate::{
-    audit::AuditEvent,
-    audit::{AuditKind, Auditor},
-    entity::user,
+    audit::{AuditEvent, AuditKind, Auditor},
+    crypto,
+    entity::{Redacted, outbox_message, user},
+    store,
 };
+
+/// Attempts before a message is given up on.
+pub(crate) const MAX_ATTEMPTS: i32 = 8;
+/// How long an instance holds a message it is delivering before others may take it over.
+const LEASE: time::Duration = time::Duration::minutes(2);
+/// The longest wait between two attempts.
+const MAX_BACKOFF_SECS: i64 = 300;
+/// Messages one pass of the worker claims at a time.
+const BATCH: u64 = 16;
 
 /// Renders, brands and delivers emails and texts.
 pub(crate) struct Outbox {
-    mailer: Arc<dyn Mailer>,
+    inner: Arc<Inner>,
     templates: Arc<dyn EmailTemplates>,
-    /// `None`: no texts can be sent (SMS sign-in is off).
-    sms: Option<Arc<dyn SmsSender>>,
-    auditor: Auditor,
     /// The `From` of every email.
     from: String,
     /// The host's configured branding.
     branding: Branding,
-    /// Messages handed over and not yet sent (a graceful shutdown waits for them).
+    /// Messages handed over and not yet delivered or stored (a graceful shutdown waits for
+    /// them).
     in_flight: Arc<InFlight>,
 }
 
-/// A count of messages being sent, and a signal when it falls to zero.
+/// What delivering needs, shared with the tasks that deliver.
+struct Inner {
+    db: DatabaseConnection,
+    mailer: Arc<dyn Mailer>,
+    /// `None`: no texts can be sent (SMS sign-in is off).
+    sms: Option<Arc<dyn SmsSender>>,
+    auditor: Auditor,
+    sealing: Arc<aead::LessSafeKey>,
+    /// Added to the system clock (tests move it).
+    clock_offset: time::Duration,
+}
+
+/// A message as stored (sealed) in the outbox table.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "channel", rename_all = "snake_case")]
+enum Payload {
+    Email {
+        to: String,
+        from: String,
+        subject: String,
+        text: String,
+        html: String,
+    },
+    Sms {
+        to: String,
+        body: String,
+    },
+}
+
+impl Payload {
+    fn channel(&self) -> &'static str {
+        match self {
+            Self::Email { .. } => "email",
+            Self::Sms { .. } => "sms",
+        }
+    }
+}
+
+/// A count of messages being handed over, and a signal when it falls to zero.
 #[derive(Debug, Default)]
 struct InFlight {
     count: AtomicUsize,
     idle: Notify,
 }
 
-/// One message being prepared or sent: counted from its hand-over until its task ends
-/// (dropping it ends the count).
+/// One message being prepared or handed over: counted until its task ends (dropping it
+/// ends the count).
 pub(crate) struct Sending(Arc<InFlight>);
 
 impl Sending {
@@ -63,43 +125,31 @@ impl Drop for Sending {
 }
 
 impl Outbox {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
+        db: DatabaseConnection,
         mailer: Arc<dyn Mailer>,
         templates: Arc<dyn EmailTemplates>,
         sms: Option<Arc<dyn SmsSender>>,
         auditor: Auditor,
+        sealing: Arc<aead::LessSafeKey>,
+        clock_offset: time::Duration,
         from: String,
         branding: Branding,
     ) -> Self {
         Self {
-            mailer,
+            inner: Arc::new(Inner {
+                db,
+                mailer,
+                sms,
+                auditor,
+                sealing,
+                clock_offset,
+            }),
             templates,
-            sms,
-            auditor,
             from,
             branding,
             in_flight: Arc::default(),
-        }
-    }
-
-    /// Counts a message whose preparation runs in the background (a flow that answers
-    /// first, then issues a secret and renders it) until the returned guard drops, so a
-    /// shutdown waits for it like for a message already rendered.
-    pub(crate) fn track(&self) -> Sending {
-        Sending::start(&self.in_flight)
-    }
-
-    /// Resolves once every message handed over so far has been sent (or has failed).
-    pub(crate) async fn drained(&self) {
-        loop {
-            let idle = self.in_flight.idle.notified();
-            tokio::pin!(idle);
-            // Registered before the count is read, so a send ending in between is seen.
-            idle.as_mut().enable();
-            if self.in_flight.count.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            idle.await;
         }
     }
 
@@ -124,7 +174,7 @@ impl Outbox {
 
     /// Whether texts can be sent at all.
     pub(crate) fn can_text(&self) -> bool {
-        self.sms.is_some()
+        self.inner.sms.is_some()
     }
 
     /// Renders `message` for `to` with `branding`.
@@ -137,6 +187,27 @@ impl Outbox {
         )
     }
 
+    /// Counts a message whose preparation runs in the background (a flow that answers
+    /// first, then issues a secret and renders it) until the returned guard drops, so a
+    /// shutdown waits for it like for a message already handed over.
+    pub(crate) fn track(&self) -> Sending {
+        Sending::start(&self.in_flight)
+    }
+
+    /// Resolves once every message handed over so far has been stored or delivered.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let idle = self.in_flight.idle.notified();
+            tokio::pin!(idle);
+            // Registered before the count is read, so a hand-over ending in between is seen.
+            idle.as_mut().enable();
+            if self.in_flight.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
     /// Tells a user about a change to their account, at their email address if they have
     /// one (in the background, like every email).
     pub(crate) fn notify(&self, user: &user::Model, message: &Message<'_>) {
@@ -146,49 +217,304 @@ impl Outbox {
         }
     }
 
-    /// Sends an email in the background.
+    /// Hands an email over (see the [module docs](self)).
     pub(crate) fn send(&self, email: Email, user_id: Option<Uuid>) {
-        let mailer = self.mailer.clone();
-        let auditor = self.auditor.clone();
-        let sending = Sending::start(&self.in_flight);
+        self.send_until(email, user_id, None);
+    }
+
+    /// Hands over an email carrying a link or code that expires at `expires_at`: it is
+    /// dropped rather than sent after that.
+    pub(crate) fn send_until(
+        &self,
+        email: Email,
+        user_id: Option<Uuid>,
+        expires_at: Option<OffsetDateTime>,
+    ) {
+        let payload = Payload::Email {
+            to: email.to,
+            from: email.from,
+            subject: email.subject,
+            text: email.text,
+            html: email.html,
+        };
+        self.hand_over(payload, email.kind, user_id, expires_at);
+    }
+
+    /// Hands a text over, like [`send_until`](Self::send_until); nothing when texts are
+    /// off.
+    pub(crate) fn send_text(
+        &self,
+        message: TextMessage,
+        user_id: Option<Uuid>,
+        expires_at: Option<OffsetDateTime>,
+    ) {
+        if self.inner.sms.is_none() {
+            return;
+        }
+        let payload = Payload::Sms {
+            to: message.to,
+            body: message.body,
+        };
+        self.hand_over(payload, message.kind, user_id, expires_at);
+    }
+
+    fn hand_over(
+        &self,
+        payload: Payload,
+        kind: &'static str,
+        user_id: Option<Uuid>,
+        expires_at: Option<OffsetDateTime>,
+    ) {
+        let inner = self.inner.clone();
+        let sending = self.track();
         tokio::spawn(async move {
             let _sending = sending;
-            match mailer.send(&email).await {
-                Ok(()) => {
-                    tracing::debug!(to = %mask_email(&email.to), kind = email.kind, "email sent");
-                }
+            let now = inner.now();
+            let id = Uuid::now_v7();
+            let Ok(json) = serde_json::to_vec(&payload) else {
+                return;
+            };
+            let row = outbox_message::Model {
+                id,
+                channel: payload.channel().to_owned(),
+                kind: kind.to_owned(),
+                user_id,
+                payload: Redacted(crypto::b64_encode(&crypto::seal_with(
+                    &inner.sealing,
+                    id.as_bytes(),
+                    &json,
+                ))),
+                status: store::outbox::PENDING.to_owned(),
+                attempts: 0,
+                next_attempt_at: now,
+                // Held by this task for its first attempt.
+                locked_until: Some(now + LEASE),
+                expires_at,
+                last_error: None,
+                created_at: now,
+                sent_at: None,
+            };
+            let attempts = row.attempts;
+            match store::outbox::insert(&inner.db, row).await {
+                Ok(()) => inner.attempt(id, kind, user_id, attempts, payload).await,
                 Err(err) => {
-                    tracing::error!(to = %mask_email(&email.to), kind = email.kind, error = %err, "email delivery failed");
-                    let mut event =
-                        AuditEvent::new(AuditKind::EmailDeliveryFailed).detail("kind", email.kind);
-                    if let Some(user_id) = user_id {
-                        event = event.user(user_id);
+                    // Without the table, one direct attempt is all that is left.
+                    tracing::warn!(error = %err, kind, "the outbox could not store a message: sending it directly");
+                    if let Err(err) = inner.transmit(id, kind, &payload).await {
+                        inner.failed(kind, user_id, &err, true).await;
                     }
-                    auditor.record(event).await;
                 }
             }
         });
     }
 
-    /// Sends a text in the background, like [`send`](Self::send); nothing when texts are
-    /// off.
-    pub(crate) fn send_text(&self, message: TextMessage, user_id: Option<Uuid>) {
-        let Some(sender) = self.sms.clone() else {
-            return;
-        };
-        let auditor = self.auditor.clone();
-        let sending = Sending::start(&self.in_flight);
-        tokio::spawn(async move {
-            let _sending = sending;
-            if let Err(err) = sender.send(&message).await {
-                tracing::error!(kind = message.kind, error = %err, "text message delivery failed");
-                let mut event =
-                    AuditEvent::new(AuditKind::SmsDeliveryFailed).detail("kind", message.kind);
-                if let Some(user_id) = user_id {
+    /// Delivers what is due (first attempts that were interrupted, retries whose time has
+    /// come, messages another instance was holding when it stopped); answers how many
+    /// messages it handled.
+    pub(crate) async fn deliver_due(&self) -> Result<usize, sea_orm::DbErr> {
+        let inner = &self.inner;
+        let due = store::outbox::claim_due(&inner.db, inner.now(), LEASE, BATCH).await?;
+        let handled = due.len();
+        for row in due {
+            let kind = static_kind(&row.kind);
+            let Some(payload) = inner.open(&row) else {
+                tracing::error!(id = %row.id, kind, "an outbox message cannot be opened (was the server secret changed?)");
+                store::outbox::finish(
+                    &inner.db,
+                    row.id,
+                    store::outbox::DEAD,
+                    row.attempts,
+                    Some("cannot be opened with this server secret".into()),
+                    inner.now(),
+                )
+                .await?;
+                continue;
+            };
+            if row.expires_at.is_some_and(|at| at <= inner.now()) {
+                store::outbox::finish(
+                    &inner.db,
+                    row.id,
+                    store::outbox::DROPPED,
+                    row.attempts,
+                    None,
+                    inner.now(),
+                )
+                .await?;
+                let mut event = AuditEvent::new(AuditKind::MessageExpired)
+                    .detail("kind", kind)
+                    .detail("attempts", row.attempts.to_string());
+                if let Some(user_id) = row.user_id {
                     event = event.user(user_id);
                 }
-                auditor.record(event).await;
+                inner.auditor.record(event).await;
+                continue;
             }
-        });
+            inner
+                .attempt(row.id, kind, row.user_id, row.attempts, payload)
+                .await;
+        }
+        Ok(handled)
     }
+}
+
+impl Inner {
+    /// One delivery attempt of a message this instance holds, and its outcome recorded.
+    async fn attempt(
+        &self,
+        id: Uuid,
+        kind: &'static str,
+        user_id: Option<Uuid>,
+        attempts: i32,
+        payload: Payload,
+    ) {
+        let attempts = attempts + 1;
+        let recorded = match self.transmit(id, kind, &payload).await {
+            Ok(()) => {
+                store::outbox::finish(
+                    &self.db,
+                    id,
+                    store::outbox::SENT,
+                    attempts,
+                    None,
+                    self.now(),
+                )
+                .await
+            }
+            Err(err) => {
+                let last = attempts >= MAX_ATTEMPTS;
+                self.failed(kind, user_id, &err, last).await;
+                let error: String = err.chars().take(255).collect();
+                if last {
+                    store::outbox::finish(
+                        &self.db,
+                        id,
+                        store::outbox::DEAD,
+                        attempts,
+                        Some(error),
+                        self.now(),
+                    )
+                    .await
+                } else {
+                    let wait = (1_i64 << (attempts - 1).min(16)).min(MAX_BACKOFF_SECS);
+                    store::outbox::retry_later(
+                        &self.db,
+                        id,
+                        attempts,
+                        self.now() + time::Duration::seconds(wait),
+                        error,
+                    )
+                    .await
+                }
+            }
+        };
+        if let Err(err) = recorded {
+            // The lease ends and the message is attempted again: at least once.
+            tracing::warn!(error = %err, %id, kind, "recording an outbox delivery failed");
+        }
+    }
+
+    /// Sends through the mailer or the SMS sender; the error is for logs and operators.
+    async fn transmit(
+        &self,
+        id: Uuid,
+        kind: &'static str,
+        payload: &Payload,
+    ) -> Result<(), String> {
+        match payload {
+            Payload::Email {
+                to,
+                from,
+                subject,
+                text,
+                html,
+            } => {
+                let mut email = Email::new(
+                    to.clone(),
+                    from.clone(),
+                    kind,
+                    super::Rendered {
+                        subject: subject.clone(),
+                        text: text.clone(),
+                        html: html.clone(),
+                    },
+                );
+                email.message_id = Some(id.simple().to_string());
+                self.mailer
+                    .send(&email)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                tracing::debug!(to = %mask_email(to), kind, "email sent");
+                Ok(())
+            }
+            Payload::Sms { to, body } => {
+                let Some(sender) = &self.sms else {
+                    return Err("texts are off".into());
+                };
+                let message = TextMessage {
+                    to: to.clone(),
+                    body: body.clone(),
+                    kind,
+                };
+                sender.send(&message).await.map_err(|err| err.to_string())
+            }
+        }
+    }
+
+    /// Logs and audits a failed attempt (`last`: no more attempts follow).
+    async fn failed(&self, kind: &'static str, user_id: Option<Uuid>, error: &str, last: bool) {
+        tracing::error!(kind, error, last, "delivering a message failed");
+        let audit_kind = if kind == "sms_otp" {
+            AuditKind::SmsDeliveryFailed
+        } else {
+            AuditKind::EmailDeliveryFailed
+        };
+        let mut event = AuditEvent::new(audit_kind)
+            .detail("kind", kind)
+            .detail("final", last.to_string());
+        if let Some(user_id) = user_id {
+            event = event.user(user_id);
+        }
+        self.auditor.record(event).await;
+    }
+
+    /// Now (with the clock offset), at the microsecond precision every backend stores.
+    fn now(&self) -> OffsetDateTime {
+        let now = OffsetDateTime::now_utc() + self.clock_offset;
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
+    }
+
+    /// The stored message, opened; `None` if it cannot be (another server secret).
+    fn open(&self, row: &outbox_message::Model) -> Option<Payload> {
+        let sealed = crypto::b64_decode(&row.payload.0)?;
+        let json = crypto::open_with(&self.sealing, row.id.as_bytes(), &sealed)?;
+        serde_json::from_slice(&json).ok()
+    }
+}
+
+/// The message kinds portcullis sends, as `'static` names (a stored row names one).
+fn static_kind(kind: &str) -> &'static str {
+    const KINDS: [&str; 16] = [
+        "email_verification",
+        "password_reset",
+        "magic_link",
+        "email_otp",
+        "invitation",
+        "password_changed",
+        "sign_in_method_added",
+        "sign_in_method_removed",
+        "too_many_wrong_codes",
+        "second_factor_on",
+        "second_factor_off",
+        "recovery_code_used",
+        "wrong_second_factor_codes",
+        "waitlist_admitted",
+        "sms_otp",
+        "message",
+    ];
+    KINDS
+        .iter()
+        .find(|known| **known == kind)
+        .copied()
+        .unwrap_or("message")
 }

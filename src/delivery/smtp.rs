@@ -90,7 +90,13 @@ impl Mailer for SmtpMailer {
             .to
             .parse()
             .map_err(|err| MailError(format!("bad recipient address: {err}")))?;
+        // The same Message-ID on every attempt: a retry is recognisably the same message.
+        let message_id = email
+            .message_id
+            .as_ref()
+            .map(|id| format!("<{id}@{}>", from.email.domain()));
         let message = LettreMessage::builder()
+            .message_id(message_id)
             .from(from)
             .to(to)
             .subject(email.subject.as_str())

@@ -29,6 +29,7 @@
 //! | [`billing_customer`] | `portcullis_billing_customers` | payer (user or organization) with a Stripe customer |
 //! | [`subscription`] | `portcullis_subscriptions` | Stripe subscription, as webhooks keep it |
 //! | [`stripe_event`] | `portcullis_stripe_events` | Stripe event applied (once) |
+//! | [`outbox_message`] | `portcullis_outbox` | email or text on its way (kept a while after) |
 //!
 //! Hosts may read these tables (for example join `portcullis_users` from their own
 //! entities) but should write through portcullis' Rust API, which keeps the in-memory
@@ -46,6 +47,7 @@ pub mod oauth_account;
 pub mod oauth_state;
 pub mod one_time_secret;
 pub mod organization;
+pub mod outbox_message;
 pub mod passkey;
 pub mod password_credential;
 pub mod recovery_code;

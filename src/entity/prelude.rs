@@ -10,6 +10,7 @@ pub use super::oauth_account::Entity as OauthAccount;
 pub use super::oauth_state::Entity as OauthState;
 pub use super::one_time_secret::Entity as OneTimeSecret;
 pub use super::organization::Entity as Organization;
+pub use super::outbox_message::Entity as OutboxMessage;
 pub use super::passkey::Entity as Passkey;
 pub use super::password_credential::Entity as PasswordCredential;
 pub use super::recovery_code::Entity as RecoveryCode;

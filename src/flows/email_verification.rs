@@ -117,7 +117,11 @@ async fn send_now(
         &Message::EmailVerification { link: &link },
         &ctx.branding_for(client.app.as_deref()),
     );
-    ctx.outbox.send(message, Some(user.id));
+    ctx.outbox.send_until(
+        message,
+        Some(user.id),
+        Some(ctx.after(ctx.config.email.verification_ttl)),
+    );
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::EmailVerificationSent)

@@ -321,6 +321,7 @@ async fn notify_code_guessing(ctx: &Context, purpose: Purpose, identifier: &str)
                 kind: "too_many_wrong_codes",
             },
             Some(user.id),
+            None,
         );
     }
 }

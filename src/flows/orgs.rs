@@ -709,7 +709,10 @@ pub(crate) async fn invite(
         },
         &ctx.branding_for(client.app.as_deref()),
     );
-    ctx.outbox.send(message, None);
+    let expires = ctx.after(std::time::Duration::from_secs(
+        u64::try_from(INVITATION_DAYS).unwrap_or(7) * 24 * 3600,
+    ));
+    ctx.outbox.send_until(message, None, Some(expires));
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::InvitationSent)

@@ -200,7 +200,11 @@ async fn send_reset(
         &Message::PasswordReset { link: &link },
         &checked.branding,
     );
-    ctx.outbox.send(message, Some(user.id));
+    ctx.outbox.send_until(
+        message,
+        Some(user.id),
+        Some(ctx.after(ctx.config.email.password_reset_ttl)),
+    );
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::PasswordResetRequested)

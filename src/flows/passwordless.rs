@@ -163,7 +163,8 @@ pub(crate) async fn send_magic_link(
                 &Message::MagicLink { link: &link },
                 &ctx.branding_for(client.app.as_deref()),
             );
-            ctx.outbox.send(message, user_id);
+            let expires = ctx.after(ctx.config.passwordless.magic_link_ttl);
+            ctx.outbox.send_until(message, user_id, Some(expires));
             sent(&ctx, user_id, "magic_link", &client).await;
             Ok::<_, Error>(())
         }
@@ -217,7 +218,8 @@ pub(crate) async fn send_email_code(
                 &Message::SignInCode { code: &code },
                 &ctx.branding_for(client.app.as_deref()),
             );
-            ctx.outbox.send(message, user_id);
+            let expires = ctx.after(ctx.config.passwordless.code_ttl);
+            ctx.outbox.send_until(message, user_id, Some(expires));
             sent(&ctx, user_id, "email_otp", &client).await;
             Ok::<_, Error>(())
         }
@@ -284,6 +286,7 @@ pub(crate) async fn send_sms_code(
                     kind: "sms_otp",
                 },
                 user_id,
+                Some(ctx.after(ctx.config.passwordless.code_ttl)),
             );
             sent(&ctx, user_id, "sms_otp", &client).await;
             Ok::<_, Error>(())

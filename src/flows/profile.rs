@@ -26,12 +26,15 @@ pub(crate) async fn account(ctx: &Context, user_id: Uuid) -> Result<Account, Err
     Ok(Account { user, has_password })
 }
 
-/// The account and its memberships (`GET /me`): two queries at once, each one round trip.
+/// The account and its memberships (`GET /me`), in one query.
 pub(crate) async fn overview(
     ctx: &Context,
     user_id: Uuid,
 ) -> Result<(Account, Vec<(membership::Model, organization::Model)>), Error> {
-    tokio::try_join!(account(ctx, user_id), memberships(ctx, user_id))
+    let (user, has_password, memberships) = store::users::overview(&ctx.db, user_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    Ok((Account { user, has_password }, memberships))
 }
 
 /// [`Account`] for a user row already read.
@@ -40,14 +43,6 @@ pub(crate) async fn account_of(ctx: &Context, user: user::Model) -> Result<Accou
         .await?
         .is_some();
     Ok(Account { user, has_password })
-}
-
-/// The user's organization memberships, oldest first.
-pub(crate) async fn memberships(
-    ctx: &Context,
-    user_id: Uuid,
-) -> Result<Vec<(membership::Model, organization::Model)>, Error> {
-    Ok(store::orgs::memberships_of(&ctx.db, user_id).await?)
 }
 
 /// A change `PATCH /me` asks for: each field `None` to leave it, `Some(None)` to clear it.

@@ -11,6 +11,7 @@
 //! - authenticator-app enrolments never confirmed, once they can no longer be;
 //! - API keys 30 days after they were revoked or expired;
 //! - tombstones of deleted users and organizations once no token they concern is alive;
+//! - emails and texts a week after they were delivered, dropped or given up on;
 //! - sessions [`ended_session_retention`](crate::Config::ended_session_retention) after
 //!   they ended (revoked, or past their lifetime);
 //! - audit events older than [`audit_retention`](crate::Config::audit_retention), unless
@@ -43,11 +44,16 @@ pub struct Swept {
     pub api_keys: u64,
     /// Tombstones of deleted users and organizations no live token can concern.
     pub tombstones: u64,
+    /// Outbox messages finished (sent, dropped, given up on) over a week ago.
+    pub outbox_messages: u64,
 }
 
 /// One-time secrets stay a day past their expiry: the hourly code budget and "this link
 /// was already used" still read them.
 const SECRET_GRACE: time::Duration = time::Duration::DAY;
+
+/// How long a finished outbox message is kept (for operators asking "was it sent?").
+const OUTBOX_RETENTION: time::Duration = time::Duration::days(7);
 
 /// Deletes what the retention rules let go of, as of `now`.
 #[tracing::instrument(skip_all)]
@@ -75,6 +81,7 @@ pub(crate) async fn sweep(ctx: &Context) -> Result<Swept, Error> {
         // Kept for twice the token window: every instance has polled it by then.
         tombstones: store::api_keys::sweep_tombstones(db, ago(ctx.config.token_window() * 2))
             .await?,
+        outbox_messages: store::outbox::sweep(db, now - OUTBOX_RETENTION).await?,
     };
     if let Some(keep) = ctx.config.retention.audit_events {
         swept.audit_events = store::audit::delete_before(db, ago(keep)).await?;

@@ -29,6 +29,7 @@ mod m20261130_000006_mfa;
 mod m20261130_000007_admin_api_keys;
 mod m20261130_000008_waitlists_clients;
 mod m20261130_000009_billing;
+mod m20261201_000010_outbox;
 
 /// portcullis' migrations, tracked in the `portcullis_migrations` table.
 ///
@@ -122,6 +123,7 @@ impl MigratorTrait for Tracked {
             Box::new(m20261130_000007_admin_api_keys::Migration),
             Box::new(m20261130_000008_waitlists_clients::Migration),
             Box::new(m20261130_000009_billing::Migration),
+            Box::new(m20261201_000010_outbox::Migration),
         ]
     }
 

@@ -16,6 +16,7 @@ pub(crate) mod mfa;
 pub(crate) mod oauth;
 pub(crate) mod one_time;
 pub(crate) mod orgs;
+pub(crate) mod outbox;
 pub(crate) mod passkeys;
 pub(crate) mod sessions;
 pub(crate) mod users;

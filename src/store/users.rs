@@ -2,13 +2,14 @@
 
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait as _, IntoActiveModel as _, JoinType, QueryFilter as _, QuerySelect as _,
+    EntityTrait as _, FromQueryResult as _, IdenStatic as _, IntoActiveModel as _, Iterable as _,
+    JoinType, QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _,
     TransactionTrait, sea_query::Expr,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::entity::{Redacted, password_credential, user};
+use crate::entity::{Redacted, membership, organization, password_credential, user};
 
 /// Inserts a user and, when given, their password hash, in one transaction.
 pub(crate) async fn insert(
@@ -102,6 +103,60 @@ pub(crate) async fn find_with_password(
         .one(db)
         .await?;
     Ok(row.map(|(user, password)| (user, password.is_some())))
+}
+
+/// An account as `GET /me` shows it: the user, whether it has a password, and its
+/// memberships with their organizations (oldest first).
+pub(crate) type Overview = (
+    user::Model,
+    bool,
+    Vec<(membership::Model, organization::Model)>,
+);
+
+/// The [`Overview`] of an account in one query: the user LEFT JOINed with its password,
+/// its memberships and their organizations (one row per membership).
+pub(crate) async fn overview(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<Overview>, DbErr> {
+    // `select_also` names the user's columns `A_*` and the password's `B_*`; the
+    // membership's and the organization's are added as `C_*` and `D_*`.
+    let mut select = user::Entity::find_by_id(id)
+        .join(JoinType::LeftJoin, password_credential::user().rev())
+        .join(JoinType::LeftJoin, membership::user().rev())
+        .join(JoinType::LeftJoin, membership::organization())
+        .select_also(password_credential::Entity);
+    for column in membership::Column::iter() {
+        select = select.column_as(
+            Expr::col((membership::Entity, column)),
+            format!("C_{}", column.as_str()),
+        );
+    }
+    for column in organization::Column::iter() {
+        select = select.column_as(
+            Expr::col((organization::Entity, column)),
+            format!("D_{}", column.as_str()),
+        );
+    }
+    let select = select.order_by_asc(membership::Column::CreatedAt);
+    let rows = db
+        .query_all_raw(select.build(db.get_database_backend()))
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let user = user::Model::from_query_result(first, "A_")?;
+    let has_password =
+        password_credential::Model::from_query_result_optional(first, "B_")?.is_some();
+    let mut memberships = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let membership = membership::Model::from_query_result_optional(row, "C_")?;
+        let organization = organization::Model::from_query_result_optional(row, "D_")?;
+        if let (Some(membership), Some(organization)) = (membership, organization) {
+            memberships.push((membership, organization));
+        }
+    }
+    Ok(Some((user, has_password, memberships)))
 }
 
 /// The user, locked for the rest of the transaction (`FOR UPDATE` on PostgreSQL and MySQL;

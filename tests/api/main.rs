@@ -23,9 +23,12 @@ mod mfa;
 mod migrations;
 mod oauth;
 mod orgs;
+mod outbox;
 mod passkeys;
 mod password;
 mod passwordless;
+#[cfg(feature = "redis")]
+mod redis_limits;
 mod sessions;
 mod waitlists;
 mod wiring;

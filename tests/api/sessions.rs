@@ -506,3 +506,47 @@ async fn sessions_record_the_client() {
     assert_eq!(resp.json["session"]["ip"], "192.0.2.44");
     assert_eq!(resp.json["session"]["user_agent"], "TestBrowser/1.0");
 }
+
+/// A sign-out on one instance reaches another before its revocation poll could: on
+/// PostgreSQL the revocation is pushed (`NOTIFY`), elsewhere the poll carries it (set short
+/// here).
+#[tokio::test]
+async fn a_sign_out_on_one_instance_is_refused_by_another() {
+    let pushed =
+        std::env::var("PORTCULLIS_TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres"));
+    // With push, the poll is slower than the test is long: only the push can do it.
+    let interval = if pushed {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_millis(300)
+    };
+    let a = app_with(|b| b.sessions(|s| s.revocation_poll_interval = interval)).await;
+    let b = app_on(a.db.clone(), |b| {
+        b.sessions(|s| s.revocation_poll_interval = interval)
+    })
+    .await;
+    let grant = sign_up(&a.app, "everywhere@example.com").await;
+    let token = grant.access_token();
+    // Both instances accept the token (and cache it as verified).
+    assert_eq!(
+        get_("/hello").bearer(&token).send(&b.app).await.status,
+        StatusCode::OK
+    );
+    // Give b's listener time to be listening (it starts with the instance).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let out = post_("/v1/auth/sign-out").bearer(&token).send(&a.app).await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+    let mut refused = false;
+    for _ in 0..200 {
+        if get_("/hello").bearer(&token).send(&b.app).await.status == StatusCode::UNAUTHORIZED {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        refused,
+        "the other instance still accepts a signed-out token"
+    );
+}
