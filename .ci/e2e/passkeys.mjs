@@ -87,7 +87,8 @@ try {
   grant = await lastAnswer();
   assert.equal(grant.status, 200, JSON.stringify(grant));
   assert.equal(grant.data.user.email, email);
-  assert.match(await page.textContent('#sessions'), /passkey/);
+  // The sessions table renders after the rest of the page: wait for it, do not race it.
+  await page.waitForFunction(() => /passkey/.test(document.getElementById('sessions').textContent));
 
   step('sign out: autofill offers the passkey and signs in');
   await page.evaluate(() => sessionStorage.removeItem('no-autofill'));

@@ -3,7 +3,10 @@
 //! (or reveals) delivery.
 //!
 //! A message handed over is first **written to the outbox table** (`portcullis_outbox`,
-//! sealed: it carries links and codes), then delivered at once. A delivery that fails is
+//! sealed: it carries links and codes), then delivered at once. A message carrying a link
+//! or code is [staged](Outbox::stage) in the transaction that issues the secret, so the
+//! secret and its message commit together or not at all, and
+//! [delivered](Outbox::deliver) once that transaction committed. A delivery that fails is
 //! retried with exponential backoff (1 s, 2 s, 4 s, ... at most 5 minutes apart,
 //! [`MAX_ATTEMPTS`] attempts in all), then given up on (`dead`, audited). Any instance may
 //! deliver: each message is claimed with a lease by a conditional update, so a message is
@@ -21,7 +24,7 @@ use std::sync::{
 };
 
 use ring::aead;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -96,6 +99,16 @@ impl Payload {
             Self::Sms { .. } => "sms",
         }
     }
+}
+
+/// A message stored in the caller's transaction: hand it to [`Outbox::deliver`] once the
+/// transaction committed (if it rolled back, the message is gone with it).
+#[must_use = "deliver it once the transaction committed"]
+pub(crate) struct Staged {
+    id: Uuid,
+    kind: &'static str,
+    user_id: Option<Uuid>,
+    payload: Payload,
 }
 
 /// A count of messages being handed over, and a signal when it falls to zero.
@@ -258,6 +271,85 @@ impl Outbox {
         self.hand_over(payload, message.kind, user_id, expires_at);
     }
 
+    /// Stores an email carrying a link or code through `db`, the transaction that issued
+    /// the secret; [`deliver`](Self::deliver) it once that transaction committed.
+    pub(crate) async fn stage(
+        &self,
+        db: &impl ConnectionTrait,
+        email: Email,
+        user_id: Option<Uuid>,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<Staged, DbErr> {
+        let payload = Payload::Email {
+            to: email.to,
+            from: email.from,
+            subject: email.subject,
+            text: email.text,
+            html: email.html,
+        };
+        self.stage_payload(db, payload, email.kind, user_id, expires_at)
+            .await
+    }
+
+    /// Stores a text like [`stage`](Self::stage); `None` when texts are off.
+    pub(crate) async fn stage_text(
+        &self,
+        db: &impl ConnectionTrait,
+        message: TextMessage,
+        user_id: Option<Uuid>,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<Option<Staged>, DbErr> {
+        if self.inner.sms.is_none() {
+            return Ok(None);
+        }
+        let payload = Payload::Sms {
+            to: message.to,
+            body: message.body,
+        };
+        self.stage_payload(db, payload, message.kind, user_id, expires_at)
+            .await
+            .map(Some)
+    }
+
+    async fn stage_payload(
+        &self,
+        db: &impl ConnectionTrait,
+        payload: Payload,
+        kind: &'static str,
+        user_id: Option<Uuid>,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<Staged, DbErr> {
+        let id = Uuid::now_v7();
+        let row = self.inner.row(id, &payload, kind, user_id, expires_at);
+        store::outbox::insert(db, row).await?;
+        Ok(Staged {
+            id,
+            kind,
+            user_id,
+            payload,
+        })
+    }
+
+    /// Makes the first delivery attempt of a message staged in a transaction that has
+    /// committed, in the background (the worker retries it if need be).
+    pub(crate) fn deliver(&self, staged: Staged) {
+        let inner = self.inner.clone();
+        let sending = self.track();
+        tokio::spawn(async move {
+            let _sending = sending;
+            inner
+                .attempt(staged.id, staged.kind, staged.user_id, 0, staged.payload)
+                .await;
+        });
+    }
+
+    /// Delivers, like [`deliver`](Self::deliver), an optional staged text.
+    pub(crate) fn deliver_text(&self, staged: Option<Staged>) {
+        if let Some(staged) = staged {
+            self.deliver(staged);
+        }
+    }
+
     fn hand_over(
         &self,
         payload: Payload,
@@ -269,34 +361,10 @@ impl Outbox {
         let sending = self.track();
         tokio::spawn(async move {
             let _sending = sending;
-            let now = inner.now();
             let id = Uuid::now_v7();
-            let Ok(json) = serde_json::to_vec(&payload) else {
-                return;
-            };
-            let row = outbox_message::Model {
-                id,
-                channel: payload.channel().to_owned(),
-                kind: kind.to_owned(),
-                user_id,
-                payload: Redacted(crypto::b64_encode(&crypto::seal_with(
-                    &inner.sealing,
-                    id.as_bytes(),
-                    &json,
-                ))),
-                status: store::outbox::PENDING.to_owned(),
-                attempts: 0,
-                next_attempt_at: now,
-                // Held by this task for its first attempt.
-                locked_until: Some(now + LEASE),
-                expires_at,
-                last_error: None,
-                created_at: now,
-                sent_at: None,
-            };
-            let attempts = row.attempts;
+            let row = inner.row(id, &payload, kind, user_id, expires_at);
             match store::outbox::insert(&inner.db, row).await {
-                Ok(()) => inner.attempt(id, kind, user_id, attempts, payload).await,
+                Ok(()) => inner.attempt(id, kind, user_id, 0, payload).await,
                 Err(err) => {
                     // Without the table, one direct attempt is all that is left.
                     tracing::warn!(error = %err, kind, "the outbox could not store a message: sending it directly");
@@ -358,6 +426,41 @@ impl Outbox {
 }
 
 impl Inner {
+    /// The outbox row of a new message, sealed, held by its creator for the first attempt.
+    fn row(
+        &self,
+        id: Uuid,
+        payload: &Payload,
+        kind: &'static str,
+        user_id: Option<Uuid>,
+        expires_at: Option<OffsetDateTime>,
+    ) -> outbox_message::Model {
+        let now = self.now();
+        // Serialising plain strings cannot fail.
+        let json = serde_json::to_vec(payload).unwrap_or_default();
+        outbox_message::Model {
+            id,
+            channel: payload.channel().to_owned(),
+            kind: kind.to_owned(),
+            user_id,
+            payload: Redacted(crypto::b64_encode(&crypto::seal_with(
+                &self.sealing,
+                id.as_bytes(),
+                &json,
+            ))),
+            status: store::outbox::PENDING.to_owned(),
+            attempts: 0,
+            next_attempt_at: now,
+            // Held by its creator for the first attempt; after a crash, the worker of
+            // any instance takes it once the lease ends.
+            locked_until: Some(now + LEASE),
+            expires_at,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        }
+    }
+
     /// One delivery attempt of a message this instance holds, and its outcome recorded.
     async fn attempt(
         &self,

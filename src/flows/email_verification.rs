@@ -95,8 +95,12 @@ async fn send_now(
     let Some(email) = user.email.clone() else {
         return Ok(());
     };
+    // The token and the email carrying it commit together.
+    one_time::supersede(ctx, Purpose::EmailVerification, &email).await?;
+    let txn = ctx.db.begin().await?;
     let token = one_time::issue(
         ctx,
+        &txn,
         Purpose::EmailVerification,
         Some(user.id),
         &email,
@@ -117,11 +121,13 @@ async fn send_now(
         &Message::EmailVerification { link: &link },
         &ctx.branding_for(client.app.as_deref()),
     );
-    ctx.outbox.send_until(
-        message,
-        Some(user.id),
-        Some(ctx.after(ctx.config.email.verification_ttl)),
-    );
+    let expires = ctx.after(ctx.config.email.verification_ttl);
+    let staged = ctx
+        .outbox
+        .stage(&txn, message, Some(user.id), Some(expires))
+        .await?;
+    txn.commit().await?;
+    ctx.outbox.deliver(staged);
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::EmailVerificationSent)

@@ -84,10 +84,27 @@ pub(crate) const USER_LINK_PURPOSES: &[&str] = &[
     "mfa_challenge",
 ];
 
-/// Issues a new link token of `purpose` for `identifier` (superseding older ones) and
-/// returns the token to send.
+/// Ends the live secrets of `purpose` for `identifier`: call it before issuing a new one.
+///
+/// It runs on its own, before the transaction that issues the new secret and stores its
+/// message: an UPDATE over a range followed by INSERTs in one transaction deadlocks with
+/// its twin on MySQL (gap locks), and a secret issued a moment after its predecessor died
+/// loses nothing.
+pub(crate) async fn supersede(
+    ctx: &Context,
+    purpose: Purpose,
+    identifier: &str,
+) -> Result<(), Error> {
+    store::one_time::supersede(&ctx.db, purpose.as_str(), identifier, ctx.now()).await?;
+    Ok(())
+}
+
+/// Issues a new link token of `purpose` for `identifier` (after [`supersede`]), written
+/// through `db` (the transaction that also stores the message carrying it), and returns
+/// the token to send.
 pub(crate) async fn issue(
     ctx: &Context,
+    db: &impl ConnectionTrait,
     purpose: Purpose,
     user_id: Option<Uuid>,
     identifier: &str,
@@ -96,7 +113,7 @@ pub(crate) async fn issue(
 ) -> Result<String, Error> {
     let token = crypto::random_token();
     let hash = crypto::sha256_hex(token.as_bytes());
-    insert(ctx, purpose, user_id, identifier, lifetime, data, hash).await?;
+    insert(ctx, db, purpose, user_id, identifier, lifetime, data, hash).await?;
     Ok(token)
 }
 
@@ -169,10 +186,12 @@ pub(crate) const MAX_CODE_ATTEMPTS: i32 = 5;
 /// were requested: guessing cannot be spread over fresh codes.
 pub(crate) const CODE_GUESS_BUDGET_PER_HOUR: i64 = 15;
 
-/// Issues a new six-digit code of `purpose` for `identifier` (superseding older ones) and
-/// returns it. Stored as HMAC(server-derived key, purpose ‖ identifier ‖ code).
+/// Issues a new six-digit code of `purpose` for `identifier` (after [`supersede`]),
+/// written through `db`, and returns it. Stored as HMAC(server-derived key, purpose ‖
+/// identifier ‖ code).
 pub(crate) async fn issue_code(
     ctx: &Context,
+    db: &impl ConnectionTrait,
     purpose: Purpose,
     user_id: Option<Uuid>,
     identifier: &str,
@@ -180,7 +199,7 @@ pub(crate) async fn issue_code(
 ) -> Result<String, Error> {
     let code = crypto::random_code();
     let hash = code_hash(ctx, purpose, identifier, &code);
-    insert(ctx, purpose, user_id, identifier, lifetime, None, hash).await?;
+    insert(ctx, db, purpose, user_id, identifier, lifetime, None, hash).await?;
     Ok(code)
 }
 
@@ -340,8 +359,10 @@ pub(crate) async fn consume_checked(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn insert(
     ctx: &Context,
+    db: &impl ConnectionTrait,
     purpose: Purpose,
     user_id: Option<Uuid>,
     identifier: &str,
@@ -349,10 +370,8 @@ async fn insert(
     data: Option<serde_json::Value>,
     secret_hash: String,
 ) -> Result<(), Error> {
-    let db = &ctx.db;
     let now = ctx.now();
     let lifetime = lifetime.min(purpose.max_lifetime());
-    store::one_time::supersede(db, purpose.as_str(), identifier, now).await?;
     let row = one_time_secret::Model {
         id: Uuid::now_v7(),
         purpose: purpose.as_str().to_owned(),

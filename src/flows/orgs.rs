@@ -681,13 +681,18 @@ pub(crate) async fn invite(
         accepted_by: None,
         revoked_at: None,
     };
-    store::orgs::insert_invitation(&ctx.db, row.clone()).await?;
+    // The invitation, its token and the email carrying it commit together.
+    let identifier = format!("{org_id}:{email}");
+    one_time::supersede(ctx, Purpose::Invitation, &identifier).await?;
+    let txn = ctx.db.begin().await?;
+    store::orgs::insert_invitation(&txn, row.clone()).await?;
     // The token is a one-time secret of its own purpose, naming this invitation.
     let token = one_time::issue(
         ctx,
+        &txn,
         Purpose::Invitation,
         None,
-        &format!("{org_id}:{email}"),
+        &identifier,
         std::time::Duration::from_secs(u64::try_from(INVITATION_DAYS).unwrap_or(7) * 24 * 3600),
         Some(serde_json::json!({ "invitation_id": row.id })),
     )
@@ -712,7 +717,9 @@ pub(crate) async fn invite(
     let expires = ctx.after(std::time::Duration::from_secs(
         u64::try_from(INVITATION_DAYS).unwrap_or(7) * 24 * 3600,
     ));
-    ctx.outbox.send_until(message, None, Some(expires));
+    let staged = ctx.outbox.stage(&txn, message, None, Some(expires)).await?;
+    txn.commit().await?;
+    ctx.outbox.deliver(staged);
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::InvitationSent)

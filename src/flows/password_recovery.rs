@@ -171,8 +171,12 @@ async fn send_reset(
     if user.disabled_at.is_some() {
         return Ok(());
     }
+    // The token and the email carrying it commit together.
+    one_time::supersede(ctx, Purpose::PasswordReset, email).await?;
+    let txn = ctx.db.begin().await?;
     let token = one_time::issue(
         ctx,
+        &txn,
         Purpose::PasswordReset,
         Some(user.id),
         email,
@@ -200,11 +204,13 @@ async fn send_reset(
         &Message::PasswordReset { link: &link },
         &checked.branding,
     );
-    ctx.outbox.send_until(
-        message,
-        Some(user.id),
-        Some(ctx.after(ctx.config.email.password_reset_ttl)),
-    );
+    let expires = ctx.after(ctx.config.email.password_reset_ttl);
+    let staged = ctx
+        .outbox
+        .stage(&txn, message, Some(user.id), Some(expires))
+        .await?;
+    txn.commit().await?;
+    ctx.outbox.deliver(staged);
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::PasswordResetRequested)

@@ -141,8 +141,12 @@ pub(crate) async fn send_magic_link(
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
+            // The link and the email carrying it commit together.
+            one_time::supersede(&ctx, Purpose::MagicLink, &email).await?;
+            let txn = ctx.db.begin().await?;
             let token = one_time::issue(
                 &ctx,
+                &txn,
                 Purpose::MagicLink,
                 user_id,
                 &email,
@@ -164,7 +168,12 @@ pub(crate) async fn send_magic_link(
                 &ctx.branding_for(client.app.as_deref()),
             );
             let expires = ctx.after(ctx.config.passwordless.magic_link_ttl);
-            ctx.outbox.send_until(message, user_id, Some(expires));
+            let staged = ctx
+                .outbox
+                .stage(&txn, message, user_id, Some(expires))
+                .await?;
+            txn.commit().await?;
+            ctx.outbox.deliver(staged);
             sent(&ctx, user_id, "magic_link", &client).await;
             Ok::<_, Error>(())
         }
@@ -194,8 +203,10 @@ pub(crate) async fn send_email_code(
             let Some(account) = recipient_account(&ctx, Channel::Email, &email).await? else {
                 // A code nobody receives: guesses at this address then behave exactly as
                 // at any other (five wrong, then 429), revealing nothing.
+                one_time::supersede(&ctx, Purpose::EmailOtp, &email).await?;
                 one_time::issue_code(
                     &ctx,
+                    &ctx.db,
                     Purpose::EmailOtp,
                     None,
                     &email,
@@ -205,8 +216,12 @@ pub(crate) async fn send_email_code(
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
+            // The code and the email carrying it commit together.
+            one_time::supersede(&ctx, Purpose::EmailOtp, &email).await?;
+            let txn = ctx.db.begin().await?;
             let code = one_time::issue_code(
                 &ctx,
+                &txn,
                 Purpose::EmailOtp,
                 user_id,
                 &email,
@@ -219,7 +234,12 @@ pub(crate) async fn send_email_code(
                 &ctx.branding_for(client.app.as_deref()),
             );
             let expires = ctx.after(ctx.config.passwordless.code_ttl);
-            ctx.outbox.send_until(message, user_id, Some(expires));
+            let staged = ctx
+                .outbox
+                .stage(&txn, message, user_id, Some(expires))
+                .await?;
+            txn.commit().await?;
+            ctx.outbox.deliver(staged);
             sent(&ctx, user_id, "email_otp", &client).await;
             Ok::<_, Error>(())
         }
@@ -256,8 +276,10 @@ pub(crate) async fn send_sms_code(
         let result = async {
             let Some(account) = recipient_account(&ctx, Channel::Phone, &phone).await? else {
                 // As for email: an unsent decoy code keeps guessing behaviour uniform.
+                one_time::supersede(&ctx, Purpose::SmsOtp, &phone).await?;
                 one_time::issue_code(
                     &ctx,
+                    &ctx.db,
                     Purpose::SmsOtp,
                     None,
                     &phone,
@@ -267,8 +289,12 @@ pub(crate) async fn send_sms_code(
                 return Ok(());
             };
             let user_id = account.as_ref().map(|user| user.id);
+            // The code and the text carrying it commit together.
+            one_time::supersede(&ctx, Purpose::SmsOtp, &phone).await?;
+            let txn = ctx.db.begin().await?;
             let code = one_time::issue_code(
                 &ctx,
+                &txn,
                 Purpose::SmsOtp,
                 user_id,
                 &phone,
@@ -279,15 +305,18 @@ pub(crate) async fn send_sms_code(
                 "{code} is your {} code. It expires in 10 minutes. Never share it.",
                 ctx.config.app_name
             );
-            ctx.outbox.send_text(
-                TextMessage {
-                    to: phone.clone(),
-                    body,
-                    kind: "sms_otp",
-                },
-                user_id,
-                Some(ctx.after(ctx.config.passwordless.code_ttl)),
-            );
+            let text = TextMessage {
+                to: phone.clone(),
+                body,
+                kind: "sms_otp",
+            };
+            let expires = ctx.after(ctx.config.passwordless.code_ttl);
+            let staged = ctx
+                .outbox
+                .stage_text(&txn, text, user_id, Some(expires))
+                .await?;
+            txn.commit().await?;
+            ctx.outbox.deliver_text(staged);
             sent(&ctx, user_id, "sms_otp", &client).await;
             Ok::<_, Error>(())
         }

@@ -845,15 +845,16 @@ pub(crate) async fn current(
     ctx: &Context,
     claims: &Claims,
 ) -> Result<(session::Model, crate::flows::profile::Account), Error> {
-    // Both reads at once: one round trip's wait, not two.
-    let (session, account) = tokio::try_join!(
-        async { Ok::<_, Error>(store::sessions::find(&ctx.db, claims.sid).await?) },
-        crate::flows::profile::account(ctx, claims.sub),
-    )?;
-    let session = session
-        .filter(|s| s.revoked_at.is_none() && s.user_id == claims.sub)
+    // One query: the session, its user and whether the user has a password.
+    let (session, account) = store::sessions::find_with_account(&ctx.db, claims.sid)
+        .await?
+        .filter(|(s, _)| s.revoked_at.is_none() && s.user_id == claims.sub)
         .ok_or(Error::Unauthorized)?;
-    Ok((session, account))
+    let (user, has_password) = account.ok_or(Error::Unauthorized)?;
+    Ok((
+        session,
+        crate::flows::profile::Account { user, has_password },
+    ))
 }
 
 /// Revokes one of the caller's own sessions (`DELETE /sessions/{id}`): 404 for an unknown

@@ -2,12 +2,50 @@
 
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
-    IntoActiveModel as _, QueryFilter as _, QueryOrder as _, sea_query::Expr,
+    FromQueryResult as _, IntoActiveModel as _, JoinType, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, QueryTrait as _, RelationDef, sea_query::Expr,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::entity::{Redacted, session};
+use crate::entity::{Redacted, password_credential, session, user};
+
+/// A session with its account (the user, and whether it has a password), in one query:
+/// the session LEFT JOINed with its user and the user's password. `None` for an unknown
+/// session; the account is `None` once the user is gone.
+pub(crate) async fn find_with_account(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<(session::Model, Option<(user::Model, bool)>)>, DbErr> {
+    let to_user: RelationDef = session::Entity::belongs_to(user::Entity)
+        .from(session::Column::UserId)
+        .to(user::Column::Id)
+        .into();
+    // `select_also` names the session's columns `A_*` and the user's `B_*`.
+    let select = session::Entity::find_by_id(id)
+        .join(JoinType::LeftJoin, to_user)
+        .join(JoinType::LeftJoin, password_credential::user().rev())
+        .select_also(user::Entity)
+        .column_as(
+            Expr::col((
+                password_credential::Entity,
+                password_credential::Column::UserId,
+            )),
+            "C_password_user_id",
+        );
+    let Some(row) = db
+        .query_one_raw(select.build(db.get_database_backend()))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let session = session::Model::from_query_result(&row, "A_")?;
+    let user = user::Model::from_query_result_optional(&row, "B_")?;
+    let has_password = row
+        .try_get::<Option<Uuid>>("", "C_password_user_id")?
+        .is_some();
+    Ok(Some((session, user.map(|user| (user, has_password)))))
+}
 
 pub(crate) async fn insert(db: &impl ConnectionTrait, row: &session::Model) -> Result<(), DbErr> {
     session::Entity::insert(row.clone().into_active_model().reset_all())
