@@ -160,14 +160,17 @@ impl MemoryMailer {
     }
 
     /// Waits (up to `timeout`) until `count` emails have been sent to `address`, and
-    /// returns the last one. Emails leave in the background, so tests wait for them.
+    /// returns the `count`-th in the order they were handed over (their message ids are
+    /// time-ordered), whatever order deliveries finished in. Emails leave in the
+    /// background, so tests wait for them.
     pub async fn wait_for(&self, address: &str, count: usize, timeout: Duration) -> Option<Email> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let arrived = self.arrived.notified();
-            let to_address = self.sent_to(address);
+            let mut to_address = self.sent_to(address);
             if to_address.len() >= count {
-                return to_address.last().cloned();
+                to_address.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+                return to_address.get(count.saturating_sub(1)).cloned();
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
                 return None;

@@ -359,9 +359,10 @@ impl Outbox {
     ) {
         let inner = self.inner.clone();
         let sending = self.track();
+        // Taken now: message ids order messages as flows handed them over.
+        let id = Uuid::now_v7();
         tokio::spawn(async move {
             let _sending = sending;
-            let id = Uuid::now_v7();
             let row = inner.row(id, &payload, kind, user_id, expires_at);
             match store::outbox::insert(&inner.db, row).await {
                 Ok(()) => inner.attempt(id, kind, user_id, 0, payload).await,
