@@ -370,7 +370,7 @@ impl Outbox {
                     // Without the table, one direct attempt is all that is left.
                     tracing::warn!(error = %err, kind, "the outbox could not store a message: sending it directly");
                     if let Err(err) = inner.transmit(id, kind, &payload).await {
-                        inner.failed(kind, user_id, &err, true).await;
+                        inner.failed(&payload, kind, user_id, &err, true).await;
                     }
                 }
             }
@@ -486,7 +486,7 @@ impl Inner {
             }
             Err(err) => {
                 let last = attempts >= MAX_ATTEMPTS;
-                self.failed(kind, user_id, &err, last).await;
+                self.failed(&payload, kind, user_id, &err, last).await;
                 let error: String = err.chars().take(255).collect();
                 if last {
                     store::outbox::finish(
@@ -565,9 +565,16 @@ impl Inner {
     }
 
     /// Logs and audits a failed attempt (`last`: no more attempts follow).
-    async fn failed(&self, kind: &'static str, user_id: Option<Uuid>, error: &str, last: bool) {
+    async fn failed(
+        &self,
+        payload: &Payload,
+        kind: &'static str,
+        user_id: Option<Uuid>,
+        error: &str,
+        last: bool,
+    ) {
         tracing::error!(kind, error, last, "delivering a message failed");
-        let audit_kind = if kind == "sms_otp" {
+        let audit_kind = if matches!(payload, Payload::Sms { .. }) {
             AuditKind::SmsDeliveryFailed
         } else {
             AuditKind::EmailDeliveryFailed

@@ -3,7 +3,6 @@
 use std::{fmt, time::Duration};
 
 use redis::{Script, aio::ConnectionManager};
-use ring::digest;
 
 use super::{LimiterDown, MemoryRateLimiter, RateLimiter, Rule, Throttled};
 
@@ -126,13 +125,11 @@ impl RedisRateLimiter {
     /// The Redis key for a limiter key: the prefix and the key's SHA-256 (keys name
     /// addresses and IPs, which have no business in Redis).
     fn redis_key(&self, key: &str) -> String {
-        let hash = digest::digest(&digest::SHA256, key.as_bytes());
-        let mut out = String::with_capacity(self.prefix.len() + 64);
-        out.push_str(&self.prefix);
-        for byte in hash.as_ref() {
-            out.push_str(&format!("{byte:02x}"));
-        }
-        out
+        format!(
+            "{}{}",
+            self.prefix,
+            crate::crypto::sha256_hex(key.as_bytes())
+        )
     }
 
     /// One check in Redis: `Ok(0)` counted, `Ok(us)` wait that long.
