@@ -1,10 +1,12 @@
 //! How long a revocation takes to reach another instance, on PostgreSQL: two instances on
 //! one database; instance A signs a session out, instance B (which has already verified
 //! the session's access token) is asked every millisecond until it refuses it. Pushed
-//! (`LISTEN`/`NOTIFY`, the default) against polled only (the 5-second poll), in one run.
+//! (`LISTEN`/`NOTIFY`, the default), pushed through Redis pub/sub (with `--features
+//! redis`) and polled only (the 5-second poll), in one run.
 //!
 //! ```sh
-//! PORTCULLIS_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432 cargo bench --bench revocation
+//! PORTCULLIS_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432 \
+//! PORTCULLIS_BENCH_REDIS_URL=redis://127.0.0.1:6379 cargo bench --features redis --bench revocation
 //! ```
 //!
 //! Prints p50, p99 and the maximum over the samples. Printed, never asserted.
@@ -25,14 +27,26 @@ use common::json_post;
 
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn instance(db: &DatabaseConnection, secret: &Secret, push: bool) -> Router {
-    let auth = Portcullis::builder(db.clone())
+/// How B learns of A's revocations.
+#[derive(Clone)]
+enum Push {
+    Postgres,
+    #[cfg(feature = "redis")]
+    Redis(String),
+    PollOnly,
+}
+
+async fn instance(db: &DatabaseConnection, secret: &Secret, push: &Push) -> Router {
+    let builder = Portcullis::builder(db.clone())
         .secret(secret.clone())
         .requests(|r| r.rate_limit = false)
-        .sessions(|s| s.revocation_push = push)
-        .build()
-        .await
-        .unwrap();
+        .sessions(|s| s.revocation_push = !matches!(push, Push::PollOnly));
+    #[cfg(feature = "redis")]
+    let builder = match push {
+        Push::Redis(url) => builder.redis_revocations(url.clone()),
+        _ => builder,
+    };
+    let auth = builder.build().await.unwrap();
     Router::new()
         .route(
             "/hello",
@@ -62,11 +76,11 @@ fn hello(token: &str) -> Request<Body> {
 async fn propagation(
     db: &DatabaseConnection,
     secret: &Secret,
-    push: bool,
+    push: Push,
     samples: usize,
 ) -> Vec<f64> {
-    let a = instance(db, secret, push).await;
-    let b = instance(db, secret, push).await;
+    let a = instance(db, secret, &push).await;
+    let b = instance(db, secret, &push).await;
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
     let body = json!({ "email": email, "password": PASSWORD });
     let (status, _) = call(&a, json_post("/v1/auth/sign-up/email-password", &body)).await;
@@ -133,11 +147,20 @@ fn main() {
         let secret = Secret::generate();
         summary(
             "pushed (LISTEN/NOTIFY)",
-            propagation(&db, &secret, true, 200).await,
+            propagation(&db, &secret, Push::Postgres, 200).await,
         );
+        #[cfg(feature = "redis")]
+        {
+            let redis = std::env::var("PORTCULLIS_BENCH_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+            summary(
+                "pushed (Redis pub/sub)",
+                propagation(&db, &secret, Push::Redis(redis), 200).await,
+            );
+        }
         summary(
             "polled only (every 5 s)",
-            propagation(&db, &secret, false, 20).await,
+            propagation(&db, &secret, Push::PollOnly, 20).await,
         );
         db.close().await.unwrap();
         let _ = server

@@ -61,13 +61,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         waitlists: config.waitlists.clone(),
     };
     let builder = Portcullis::from_config(db, config);
-    // Several instances share their rate limits through Redis (cargo feature `redis`).
+    // Several instances share their rate limits through Redis, and hear each other's
+    // revocations on it (cargo feature `redis`).
     #[cfg(feature = "redis")]
     let builder = match std::env::var("PORTCULLIS_REDIS_URL") {
         Ok(url) if !url.is_empty() => {
             let limiter = portcullis::rate_limit::RedisRateLimiter::connect(&url).await?;
-            tracing::info!("rate limits are shared through Redis");
-            builder.rate_limiter(limiter)
+            tracing::info!("rate limits and revocations are shared through Redis");
+            builder.rate_limiter(limiter).redis_revocations(url)
         }
         _ => builder,
     };

@@ -60,6 +60,8 @@ pub struct PortcullisBuilder {
     role_error: Option<String>,
     limits: HashMap<Limit, Rule>,
     clock_offset: time::Duration,
+    #[cfg(feature = "redis")]
+    redis_revocations: Option<String>,
 }
 
 impl std::fmt::Debug for PortcullisBuilder {
@@ -85,6 +87,8 @@ impl PortcullisBuilder {
             role_error: None,
             limits: HashMap::new(),
             clock_offset: time::Duration::ZERO,
+            #[cfg(feature = "redis")]
+            redis_revocations: None,
         }
     }
 
@@ -244,6 +248,31 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Announces revocations to every instance through Redis pub/sub (cargo feature
+    /// `redis`), so another instance refuses a revoked token within milliseconds instead
+    /// of at its next poll ([`SessionConfig::revocation_poll_interval`], which stays as the
+    /// safety net). Without it, instances on PostgreSQL announce through `LISTEN`/`NOTIFY`;
+    /// on SQLite or MySQL only the poll carries revocations. The URL is checked by
+    /// [`build`](Self::build); the subscription reconnects by itself.
+    ///
+    /// ```no_run
+    /// # async fn run(db: sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
+    /// use portcullis::{Portcullis, rate_limit::RedisRateLimiter};
+    ///
+    /// let redis = "redis://127.0.0.1:6379";
+    /// let auth = Portcullis::builder(db)
+    ///     .rate_limiter(RedisRateLimiter::connect(redis).await?)
+    ///     .redis_revocations(redis)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis_revocations(mut self, url: impl Into<String>) -> Self {
+        self.redis_revocations = Some(url.into());
+        self
+    }
+
     /// Receives every audit event.
     pub fn audit_hook(mut self, hook: impl AuditHook) -> Self {
         self.audit_hook = Some(Arc::new(hook));
@@ -398,6 +427,13 @@ impl PortcullisBuilder {
             None
         };
 
+        #[cfg(feature = "redis")]
+        let redis_revocations = self
+            .redis_revocations
+            .map(|url| redis::Client::open(url.as_str()))
+            .transpose()
+            .map_err(|err| ConfigError::Redis(err.to_string()))?;
+
         let revocation = RevocationView::default();
         let overlap = config.sessions.revocation_poll_interval * 2 + config.sessions.clock_leeway;
         revocation
@@ -460,6 +496,8 @@ impl PortcullisBuilder {
             oauth,
             #[cfg(feature = "billing")]
             stripe,
+            #[cfg(feature = "redis")]
+            redis_revocations,
             seats_changed: Arc::new(tokio::sync::Notify::new()),
             breaker: Arc::default(),
             tasks: crate::tasks::Tasks::default(),

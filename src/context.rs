@@ -66,6 +66,9 @@ pub(crate) struct Context {
     /// Stripe; `None` until the host sets a secret key.
     #[cfg(feature = "billing")]
     pub(crate) stripe: Option<crate::stripe::Stripe>,
+    /// Where revocations are announced to the other instances, when the host set Redis.
+    #[cfg(feature = "redis")]
+    pub(crate) redis_revocations: Option<redis::Client>,
     /// Rung when an organization's member count changed under a per-seat subscription
     /// (the seat task tells Stripe).
     pub(crate) seats_changed: Arc<tokio::sync::Notify>,

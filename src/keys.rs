@@ -29,6 +29,8 @@ use crate::{
 /// The keys as loaded at one moment.
 pub(crate) struct Keys {
     pub(crate) signing: SigningKey,
+    /// When the signing key was created (a scheduled rotation counts from it).
+    pub(crate) signing_since: OffsetDateTime,
     pub(crate) verifying: HashMap<String, VerifyingKey>,
     /// The JWKS document, serialised once per load.
     pub(crate) jwks: Arc<[u8]>,
@@ -139,6 +141,7 @@ async fn load_keys(db: &DatabaseConnection, keys: &DerivedKeys) -> Result<Keys, 
         serde_json::to_vec(&serde_json::json!({ "keys": jwks_keys })).map_err(Error::internal)?;
     Ok(Keys {
         signing,
+        signing_since: active.created_at,
         verifying,
         jwks: Arc::from(jwks),
     })
@@ -160,16 +163,19 @@ fn new_key_row(keys: &DerivedKeys, now: OffsetDateTime) -> Result<signing_key::M
 }
 
 /// Adds a new active key and retires the others, which stay published for
-/// `retired_key_lifetime` (the longest any token they signed can still be valid).
+/// `retired_key_lifetime` (the longest any token they signed can still be valid). With
+/// `due_before`, only if the active key was created by then (another instance may have
+/// rotated a moment ago): the new `kid`, or `None` when it was not due.
 pub(crate) async fn rotate(
     db: &DatabaseConnection,
     keys: &DerivedKeys,
     retired_key_lifetime: Duration,
-) -> Result<String, Error> {
-    let now = store::now();
+    now: OffsetDateTime,
+    due_before: Option<OffsetDateTime>,
+) -> Result<Option<String>, Error> {
     let row = new_key_row(keys, now)?;
     let kid = row.id.clone();
     let publish_until = now + retired_key_lifetime;
-    store::keys::rotate(db, row, publish_until).await?;
-    Ok(kid)
+    let rotated = store::keys::rotate(db, row, publish_until, due_before).await?;
+    Ok(rotated.then_some(kid))
 }

@@ -264,7 +264,7 @@ impl Portcullis {
             spawn_sweeper(ctx.clone()),
             spawn_probe(ctx.clone()),
             spawn_outbox_worker(ctx.clone()),
-            #[cfg(feature = "postgres")]
+            #[cfg(any(feature = "postgres", feature = "redis"))]
             spawn_revocation_push(&ctx),
             #[cfg(feature = "billing")]
             spawn_seat_task(ctx),
@@ -358,84 +358,43 @@ fn spawn_poller(ctx: Weak<Context>) -> Option<JoinHandle<()>> {
             if let Err(err) = ctx.key_ring.reload(&ctx.db, &ctx.keys).await {
                 tracing::warn!(error = %err, "reloading the signing keys failed; retrying");
             }
+            if let Some(every) = ctx.config.sessions.signing_key_rotation {
+                match flows::signing::rotate_if_due(&ctx, every).await {
+                    Ok(Some(kid)) => tracing::info!(%kid, "rotated the signing key (scheduled)"),
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "rotating the signing key failed; retrying");
+                    }
+                }
+            }
         }
     }))
 }
 
-/// On PostgreSQL, pushes revocations between instances: announces this instance's own
-/// (`NOTIFY portcullis_revocations`) and, on hearing another's, asks the poller to poll
-/// now. A listener that lost its connection reconnects (the poll covers what it missed).
-#[cfg(feature = "postgres")]
+/// Pushes revocations between instances (see `revocation::push`): through Redis when the
+/// host configured it, else through PostgreSQL when that is the database; nothing (the
+/// poll alone) otherwise or when `sessions.revocation_push` is off.
+#[cfg(any(feature = "postgres", feature = "redis"))]
 fn spawn_revocation_push(ctx: &Weak<Context>) -> Option<JoinHandle<()>> {
-    use sea_orm::sqlx::postgres::PgListener;
+    use crate::revocation::push::{self, Bus};
 
     let context = ctx.upgrade()?;
-    if context.db.get_database_backend() != sea_orm::DbBackend::Postgres
-        || !context.config.sessions.revocation_push
-    {
+    if !context.config.sessions.revocation_push {
         return None;
     }
-    let pool = context.db.get_postgres_connection_pool().clone();
-    let (view, mut stop) = (context.revocation.clone(), context.tasks.stopped());
-    drop(context);
-    Some(tokio::spawn(async move {
-        let channel = crate::revocation::CHANNEL;
-        let mut listener: Option<PgListener> = None;
-        loop {
-            if listener.is_none() {
-                match PgListener::connect_with(&pool).await {
-                    Ok(mut fresh) => match fresh.listen(channel).await {
-                        Ok(()) => {
-                            listener = Some(fresh);
-                            // Whatever was announced while not listening: poll.
-                            view.poll_soon();
-                        }
-                        Err(err) => {
-                            tracing::warn!(error = %err, "listening for revocations failed")
-                        }
-                    },
-                    Err(err) => tracing::warn!(error = %err, "listening for revocations failed"),
-                }
-            }
-            let heard = async {
-                match listener.as_mut() {
-                    Some(listening) => listening.recv().await.map(|_| ()),
-                    None => {
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                        Err(sea_orm::sqlx::Error::PoolClosed)
-                    }
-                }
-            };
-            enum Event {
-                Stop,
-                RevokedHere,
-                Heard(Result<(), sea_orm::sqlx::Error>),
-            }
-            let event = tokio::select! {
-                () = stop.wait() => Event::Stop,
-                () = view.revoked_here() => Event::RevokedHere,
-                heard = heard => Event::Heard(heard),
-            };
-            match event {
-                Event::Stop => break,
-                Event::RevokedHere => {
-                    let announced = sea_orm::sqlx::query("SELECT pg_notify($1, '')")
-                        .bind(channel)
-                        .execute(&pool)
-                        .await;
-                    if let Err(err) = announced {
-                        tracing::warn!(error = %err, "announcing a revocation failed; the poll will carry it");
-                    }
-                }
-                Event::Heard(Ok(())) => view.poll_soon(),
-                Event::Heard(Err(_)) if listener.is_none() => {}
-                Event::Heard(Err(err)) => {
-                    tracing::warn!(error = %err, "the revocation listener lost its connection; reconnecting");
-                    listener = None;
-                }
-            }
-        }
-    }))
+    let bus: Option<Bus> = None;
+    #[cfg(feature = "redis")]
+    let bus = bus.or_else(|| context.redis_revocations.clone().map(Bus::Redis));
+    #[cfg(feature = "postgres")]
+    let bus = bus.or_else(|| {
+        (context.db.get_database_backend() == sea_orm::DbBackend::Postgres)
+            .then(|| Bus::Postgres(context.db.get_postgres_connection_pool().clone()))
+    });
+    Some(push::spawn(
+        bus?,
+        context.revocation.clone(),
+        context.tasks.stopped(),
+    ))
 }
 
 /// While the database breaker is open, pings the database every second and closes the

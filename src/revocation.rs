@@ -6,10 +6,11 @@
 //! revoked recently and the per-subject cut-offs (`tokens_valid_after`, moved by password
 //! resets and disabling; the tombstones of deleted users and organizations). It
 //! applies its own revocations at once and polls the database on a short interval for
-//! everyone else's. On PostgreSQL the poll is also pushed: an instance that revoked
-//! something sends `NOTIFY portcullis_revocations` and every instance listening polls at
-//! once (the interval stays as the safety net, covering a message missed while a listener
-//! reconnected). An entry is forgotten once every token it could concern has expired.
+//! everyone else's. The poll is also pushed ([`push`]): an instance that revoked something
+//! announces it on Redis pub/sub or PostgreSQL's `NOTIFY`, and every instance listening
+//! polls at once (the interval stays as the safety net, covering a message missed while a
+//! listener reconnected). An entry is forgotten once every token it could concern has
+//! expired.
 
 use std::{
     collections::HashMap,
@@ -34,8 +35,8 @@ struct State {
     last_poll: Option<OffsetDateTime>,
 }
 
-/// The PostgreSQL channel revocations are announced on.
-pub(crate) const CHANNEL: &str = "portcullis_revocations";
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub(crate) mod push;
 
 /// See the [module docs](self).
 #[derive(Default)]
@@ -96,11 +97,13 @@ impl RevocationView {
     }
 
     /// Resolves when this instance revoked something (since the last call).
+    #[cfg(any(feature = "postgres", feature = "redis"))]
     pub(crate) async fn revoked_here(&self) {
         self.revoked_here.notified().await;
     }
 
     /// Asks the poller to poll now (another instance revoked something).
+    #[cfg(any(feature = "postgres", feature = "redis"))]
     pub(crate) fn poll_soon(&self) {
         self.poll_now.notify_one();
     }

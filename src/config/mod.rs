@@ -252,16 +252,27 @@ pub struct SessionConfig {
     /// shorter than the access-token lifetime.
     #[serde(with = "duration")]
     pub revocation_poll_interval: Duration,
-    /// On PostgreSQL, announce revocations to the other instances at once (`LISTEN` /
-    /// `NOTIFY` on `portcullis_revocations`), so they refuse a revoked token within
-    /// milliseconds instead of at their next poll. On by default; turn it off behind a
-    /// pooler in transaction mode (PgBouncer), where `LISTEN` does not work.
+    /// Announce revocations to the other instances at once, so they refuse a revoked token
+    /// within milliseconds instead of at their next poll: on Redis pub/sub when the host
+    /// set [`redis_revocations`](crate::PortcullisBuilder::redis_revocations), else on
+    /// PostgreSQL (`LISTEN` / `NOTIFY` on `portcullis_revocations`). On by default; turn
+    /// it off behind a PostgreSQL pooler in transaction mode (PgBouncer), where `LISTEN`
+    /// does not work.
     pub revocation_push: bool,
     /// How many verified access tokens each instance remembers. Default 10 000.
     pub token_cache_capacity: usize,
     /// Clock skew tolerated on token times. Default 15 seconds; at most 60.
     #[serde(with = "duration")]
     pub clock_leeway: Duration,
+    /// Rotate the signing key once it is this old (e.g. 30 days), or never (`None`, the
+    /// default: rotate on demand with
+    /// [`Portcullis::rotate_signing_key`](crate::Portcullis::rotate_signing_key)). Every
+    /// instance checks at its revocation poll and exactly one rotates (a conditional
+    /// update in one transaction); the retired key stays in the JWKS until the last token
+    /// it signed has expired, and every instance serves the new one within a poll
+    /// interval. At least the access-token lifetime.
+    #[serde(with = "duration::option")]
+    pub signing_key_rotation: Option<Duration>,
 }
 
 impl Default for SessionConfig {
@@ -278,6 +289,7 @@ impl Default for SessionConfig {
             revocation_push: true,
             token_cache_capacity: 10_000,
             clock_leeway: Duration::from_secs(15),
+            signing_key_rotation: None,
         }
     }
 }

@@ -85,6 +85,16 @@ impl Config {
                 range: "above zero and below the access-token lifetime",
             });
         }
+        if self
+            .sessions
+            .signing_key_rotation
+            .is_some_and(|every| every < self.sessions.access_token_ttl)
+        {
+            return Err(ConfigError::Out {
+                setting: "signing_key_rotation",
+                range: "at least the access-token lifetime",
+            });
+        }
         if self.retention.ended_sessions
             < min_session_retention(
                 self.sessions.access_token_ttl,
@@ -374,6 +384,9 @@ pub enum ConfigError {
         /// The rejected name.
         name: String,
     },
+    /// The Redis URL for revocations is not one.
+    #[error("redis: {0}")]
+    Redis(String),
     /// A social sign-in provider is unusable.
     #[error("oauth: {0}")]
     OAuth(String),

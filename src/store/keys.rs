@@ -39,24 +39,42 @@ pub(crate) async fn insert(
 
 /// Adds `new` as the only active key and retires every other active key, publishing
 /// them until `publish_until`, in one transaction.
+///
+/// With `due_before`, only when an active key was created at or before it: of several
+/// instances finding the key due at once, the first to retire it rotates, and the others
+/// (their `UPDATE` waiting on its lock, then matching nothing) do not. Answers whether it
+/// rotated.
 pub(crate) async fn rotate(
     db: &DatabaseConnection,
     new: signing_key::Model,
     publish_until: OffsetDateTime,
-) -> Result<(), DbErr> {
+    due_before: Option<OffsetDateTime>,
+) -> Result<bool, DbErr> {
+    let retire = |condition: Condition| {
+        signing_key::Entity::update_many()
+            .col_expr(
+                signing_key::Column::RetiredAt,
+                Expr::value(Some(new.created_at)),
+            )
+            .col_expr(
+                signing_key::Column::PublishUntil,
+                Expr::value(Some(publish_until)),
+            )
+            .filter(condition.add(signing_key::Column::RetiredAt.is_null()))
+    };
     let txn = db.begin().await?;
-    signing_key::Entity::update_many()
-        .col_expr(
-            signing_key::Column::RetiredAt,
-            Expr::value(Some(new.created_at)),
-        )
-        .col_expr(
-            signing_key::Column::PublishUntil,
-            Expr::value(Some(publish_until)),
-        )
-        .filter(signing_key::Column::RetiredAt.is_null())
-        .exec(&txn)
-        .await?;
+    if let Some(due_before) = due_before {
+        let due = retire(Condition::all().add(signing_key::Column::CreatedAt.lte(due_before)))
+            .exec(&txn)
+            .await?;
+        if due.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+    }
+    // Every other active key too (instances that started together may each have made one).
+    retire(Condition::all()).exec(&txn).await?;
     insert(&txn, new).await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(true)
 }

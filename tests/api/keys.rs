@@ -92,6 +92,94 @@ async fn another_instance_picks_up_a_rotation() {
     assert_eq!(hello(&b.app, &token).await, StatusCode::OK);
 }
 
+/// The `kid`s an instance publishes, in order.
+async fn published_kids(app: &axum::Router) -> Vec<String> {
+    get_("/.well-known/jwks.json").send(app).await.json["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// With a rotation interval, the instances that find the key due (two, whose clocks run
+/// two days ahead of a one-day interval) rotate it exactly once between them; the old key
+/// stays published, every instance publishes the same keys within its poll, and tokens
+/// signed before and after are both accepted.
+#[tokio::test]
+async fn a_scheduled_rotation_happens_once_across_instances() {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let poll = std::time::Duration::from_millis(200);
+    let a = app_with(|b| {
+        b.sessions(|s| {
+            s.revocation_poll_interval = poll;
+            s.signing_key_rotation = Some(day);
+        })
+    })
+    .await;
+    let old = published_kids(&a.app).await;
+    assert_eq!(old.len(), 1);
+    let before = sign_up(&a.app, "scheduled@example.com")
+        .await
+        .access_token();
+
+    let ahead = |b: portcullis::PortcullisBuilder| {
+        b.sessions(|s| {
+            s.revocation_poll_interval = poll;
+            s.signing_key_rotation = Some(day);
+        })
+        .__clock_offset(time::Duration::days(2))
+    };
+    let b = app_on(a.db.clone(), ahead).await;
+    let c = app_on(a.db.clone(), ahead).await;
+    let mut kids = Vec::new();
+    for _ in 0..100 {
+        kids = published_kids(&a.app).await;
+        if kids.len() > 1 {
+            break;
+        }
+        tokio::time::sleep(poll / 4).await;
+    }
+    assert_eq!(kids.len(), 2, "not rotated (or rotated twice): {kids:?}");
+    assert_eq!(kids[0], old[0], "the retired key left the JWKS");
+    // Several more polls: nobody rotates again, and everyone publishes the same keys.
+    tokio::time::sleep(poll * 4).await;
+    for instance in [&a, &b, &c] {
+        assert_eq!(published_kids(&instance.app).await, kids);
+    }
+    let rotations = [&b, &c]
+        .iter()
+        .map(|i| {
+            i.audit
+                .kinds()
+                .iter()
+                .filter(|k| *k == "signing_key_rotated")
+                .count()
+        })
+        .sum::<usize>();
+    assert_eq!(rotations, 1, "exactly one instance rotates");
+
+    let after = sign_in(&a.app, "scheduled@example.com", PASSWORD)
+        .await
+        .access_token();
+    assert_eq!(header_of(&after)["kid"], kids[1].as_str());
+    // (Checked on A: to B and C, two days ahead, these tokens expired long ago.)
+    assert_eq!(hello(&a.app, &before).await, StatusCode::OK);
+    assert_eq!(hello(&a.app, &after).await, StatusCode::OK);
+}
+
+/// A rotation interval shorter than a token's life is refused at build.
+#[tokio::test]
+async fn a_rotation_interval_shorter_than_a_token_is_refused() {
+    let db = database().await;
+    let err = builder(db)
+        .sessions(|s| s.signing_key_rotation = Some(std::time::Duration::from_secs(60)))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("signing_key_rotation"), "{err}");
+}
+
 #[tokio::test]
 async fn the_private_key_is_sealed_under_the_secret() {
     let t = app().await;
