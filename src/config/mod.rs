@@ -254,7 +254,7 @@ pub struct SessionConfig {
     pub revocation_poll_interval: Duration,
     /// Announce revocations to the other instances at once, so they refuse a revoked token
     /// within milliseconds instead of at their next poll: on Redis pub/sub when the host
-    /// set [`redis_revocations`](crate::PortcullisBuilder::redis_revocations), else on
+    /// set `PortcullisBuilder::redis_revocations` (cargo feature `redis`), else on
     /// PostgreSQL (`LISTEN` / `NOTIFY` on `portcullis_revocations`). On by default; turn
     /// it off behind a PostgreSQL pooler in transaction mode (PgBouncer), where `LISTEN`
     /// does not work.
