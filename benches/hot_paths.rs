@@ -10,7 +10,9 @@
 //!
 //! - **bare `/hello`** (the layer's baseline): the quickstart's `/hello` JSON answered
 //!   with constants, against the same route in the quickstart's mounting behind
-//!   `AuthLayer` + `CurrentUser`, with a bearer token and with the `__session` cookie.
+//!   `AuthLayer` + `CurrentUser`, with a bearer token and with the `__session` cookie:
+//!   mounted as the quickstart does (`Router::layer`, which wraps every route on its own),
+//!   and as one layer around the whole router (`tower::Layer::layer(&layer, router)`).
 //! - **session read** (the database routes' baseline): a bare axum route that reads one session row by its
 //!   primary key and answers it as JSON: what a cookie-session library such as axum-login
 //!   (tower-sessions' SQL store) does for every request.
@@ -92,8 +94,8 @@ fn hello_body(user_id: uuid::Uuid, email: Option<&str>) -> Json<Value> {
     Json(json!({ "ok": true, "user_id": user_id, "email": email }))
 }
 
-/// The quickstart's mounting, less its page.
-fn quickstart_app(auth: &Portcullis) -> Router {
+/// The quickstart's routes, less its page, without the layer.
+fn quickstart_routes(auth: &Portcullis) -> Router {
     Router::new()
         .route(
             "/hello",
@@ -104,7 +106,31 @@ fn quickstart_app(auth: &Portcullis) -> Router {
         .nest("/v1/auth", auth.router())
         .nest("/v1/orgs", auth.orgs_router())
         .merge(auth.well_known_router())
-        .layer(auth.session_layer())
+}
+
+/// One routine's load: one second of [`http_load`] on whatever service it was made for.
+type Load<'a> = Box<dyn Fn() -> (f64, u64) + 'a>;
+
+fn load<'a, S>(rt: &'a tokio::runtime::Runtime, app: S, request: String) -> Load<'a>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    Box::new(move || {
+        http_load(
+            rt,
+            app.clone(),
+            &request,
+            CONNECTIONS,
+            Duration::from_secs(1),
+        )
+    })
 }
 
 fn request(path: &str, token: &str) -> String {
@@ -237,76 +263,85 @@ fn run(rt: &tokio::runtime::Runtime, name: &str, db: DatabaseConnection) {
         "/hello",
         get(move || async move { hello_body(user_id, Some("hot@example.com")) }),
     );
-    let app = quickstart_app(&bench.auth);
+    // The quickstart's mounting: `Router::layer`.
+    let app = quickstart_routes(&bench.auth).layer(bench.auth.session_layer());
+    // The same routes inside one layer around the whole router.
+    let around = tower::Layer::layer(&bench.auth.session_layer(), quickstart_routes(&bench.auth));
     let token = &bench.access_token;
     let cookie =
         format!("GET /hello HTTP/1.1\r\nHost: localhost\r\nCookie: __session={token}\r\n\r\n");
-    // (label, app, request, index of its baseline)
-    let routines: Vec<(&str, Router, String, usize)> = vec![
+    let hello = request("/hello", token);
+    // (label, load, index of its baseline)
+    let routines: Vec<(&str, Load<'_>, usize)> = vec![
         (
             "bare /hello (baseline)",
-            bare_hello,
-            request("/hello", token),
+            load(rt, bare_hello, hello.clone()),
             0,
         ),
         (
             "/hello, layer + bearer",
-            app.clone(),
-            request("/hello", token),
+            load(rt, app.clone(), hello.clone()),
             0,
         ),
-        ("/hello, layer + cookie", app.clone(), cookie, 0),
+        (
+            "/hello, layer + cookie",
+            load(rt, app.clone(), cookie.clone()),
+            0,
+        ),
+        (
+            "/hello, around the router, bearer",
+            load(rt, around.clone(), hello.clone()),
+            0,
+        ),
+        (
+            "/hello, around the router, cookie",
+            load(rt, around, cookie),
+            0,
+        ),
         (
             "session read (baseline)",
-            baseline_app,
-            request("/session", token),
-            3,
+            load(rt, baseline_app, request("/session", token)),
+            5,
         ),
         (
             "GET /v1/auth/me",
-            app.clone(),
-            request("/v1/auth/me", token),
-            3,
+            load(rt, app.clone(), request("/v1/auth/me", token)),
+            5,
         ),
         (
             "GET /v1/auth/sessions/current",
-            app.clone(),
-            request("/v1/auth/sessions/current", token),
-            3,
+            load(rt, app.clone(), request("/v1/auth/sessions/current", token)),
+            5,
         ),
         (
             "GET /v1/auth/sessions",
-            app.clone(),
-            request("/v1/auth/sessions", token),
-            3,
+            load(rt, app.clone(), request("/v1/auth/sessions", token)),
+            5,
         ),
         (
             "GET /v1/auth/me/passkeys",
-            app.clone(),
-            request("/v1/auth/me/passkeys", token),
-            3,
+            load(rt, app.clone(), request("/v1/auth/me/passkeys", token)),
+            5,
         ),
-        ("GET /healthz", app.clone(), request("/healthz", token), 0),
-        ("GET /readyz", app.clone(), request("/readyz", token), 3),
+        (
+            "GET /healthz",
+            load(rt, app.clone(), request("/healthz", token)),
+            0,
+        ),
+        ("GET /readyz", load(rt, app, request("/readyz", token)), 5),
     ];
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); routines.len()];
     let mut failures = vec![0u64; routines.len()];
     for _ in 0..ROUNDS {
-        for (i, (_, app, request, _)) in routines.iter().enumerate() {
-            let (rps, failed) = http_load(
-                rt,
-                app.clone(),
-                request,
-                CONNECTIONS,
-                Duration::from_secs(1),
-            );
+        for (i, (_, run, _)) in routines.iter().enumerate() {
+            let (rps, failed) = run();
             samples[i].push(rps);
             failures[i] += failed;
         }
     }
     let medians: Vec<f64> = samples.into_iter().map(middle).collect();
     println!("== {name}: over HTTP/1.1, {CONNECTIONS} connections, median of {ROUNDS} ==");
-    for (i, (label, _, _, base)) in routines.iter().enumerate() {
+    for (i, (label, _, base)) in routines.iter().enumerate() {
         println!(
             "{label:<32} {:>9.0} req/s  {:>5.2}x {}  ({} not 2xx)",
             medians[i],

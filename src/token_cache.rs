@@ -27,17 +27,17 @@ impl TokenKey {
     }
 }
 
-/// A presented token, looked up without copying it.
-pub(crate) struct TokenRef<'a>(pub(crate) &'a str);
+/// A presented token, looked up without copying it, as the request's bytes: a token
+/// equal to a cached (verified, so valid UTF-8) one needs no UTF-8 check of its own.
+pub(crate) struct TokenRef<'a>(pub(crate) &'a [u8]);
 
-fn hash_tail(token: &str, state: &mut impl Hasher) {
-    let bytes = token.as_bytes();
+fn hash_tail(bytes: &[u8], state: &mut impl Hasher) {
     bytes[bytes.len().saturating_sub(32)..].hash(state);
 }
 
 impl Hash for TokenKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_tail(&self.0, state);
+        hash_tail(self.0.as_bytes(), state);
     }
 }
 
@@ -49,7 +49,7 @@ impl Hash for TokenRef<'_> {
 
 impl quick_cache::Equivalent<TokenKey> for TokenRef<'_> {
     fn equivalent(&self, key: &TokenKey) -> bool {
-        *self.0 == *key.0
+        self.0 == key.0.as_bytes()
     }
 }
 

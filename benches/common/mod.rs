@@ -52,21 +52,33 @@ pub(crate) fn http_throughput(
     rps
 }
 
-/// Drives `app` on a real HTTP/1.1 server over loopback: `connections` keep-alive clients
-/// send `request` (the raw request text) back to back for `duration`. Answers requests per
-/// second and how many answers were not 2xx.
-pub(crate) fn http_load(
+/// Drives `app` (a router, or a router inside a layer) on a real HTTP/1.1 server over
+/// loopback: `connections` keep-alive clients send `request` (the raw request text) back to
+/// back for `duration`. Answers requests per second and how many answers were not 2xx.
+pub(crate) fn http_load<S>(
     rt: &tokio::runtime::Runtime,
-    app: axum::Router,
+    app: S,
     request: &str,
     connections: usize,
     duration: Duration,
-) -> (f64, u64) {
+) -> (f64, u64)
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            std::net::SocketAddr,
+        >(app);
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let deadline = std::time::Instant::now() + duration;
         let clients: Vec<_> = (0..connections)

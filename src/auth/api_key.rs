@@ -35,8 +35,8 @@ fn unix_now() -> i64 {
 }
 
 /// Whether a bearer token is an API key (rather than an access token).
-pub(crate) fn is_api_key(token: &str) -> bool {
-    token.starts_with(PREFIX)
+pub(crate) fn is_api_key(token: &[u8]) -> bool {
+    token.starts_with(PREFIX.as_bytes())
 }
 
 fn cache_key(hash: &str) -> String {
@@ -54,7 +54,7 @@ pub(crate) async fn authenticate(ctx: &Context, key: &str) -> Result<Option<Arc<
     }
     let hash = crypto::sha256_hex(key.as_bytes());
     let now = unix_now();
-    if let Some(claims) = ctx.token_cache.get(&TokenRef(&cache_key(&hash))) {
+    if let Some(claims) = ctx.token_cache.get(&TokenRef(cache_key(&hash).as_bytes())) {
         // A cached key is re-read from the database once its entry runs out.
         if claims.exp > now {
             return Ok((!ctx.revocation.is_revoked(&claims)).then_some(claims));

@@ -22,23 +22,41 @@ impl From<Duplicate> for crate::Error {
 }
 
 /// The value of the cookie `name`, from every `Cookie` header of the request; `Err` when
-/// it appears more than once.
+/// it appears more than once. `None` for a value that is not UTF-8.
 pub(crate) fn read<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Duplicate> {
-    let mut found = None;
-    for pair in headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-    {
-        let Some((key, value)) = pair.trim().split_once('=') else {
-            continue;
-        };
-        if key == name {
-            if found.is_some() {
-                return Err(Duplicate);
+    Ok(read_bytes(headers, name)?.and_then(|value| std::str::from_utf8(value).ok()))
+}
+
+/// [`read`] without the UTF-8 check of the value, for the layer's access token (which is
+/// matched byte for byte against verified tokens, or checked by the verifier).
+///
+/// Scans each header once, on bytes: `memchr` finds the `;` between pairs (the session
+/// cookie's value is a whole access token), and only keys are compared. Another cookie
+/// with bytes beyond ASCII (a UTF-8 value some script set) does not hide ours.
+pub(crate) fn read_bytes<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+) -> Result<Option<&'h [u8]>, Duplicate> {
+    let name = name.as_bytes();
+    let mut found: Option<&[u8]> = None;
+    for header in headers.get_all(header::COOKIE) {
+        let mut rest = header.as_bytes();
+        while !rest.is_empty() {
+            let (pair, next) = match memchr::memchr(b';', rest) {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (rest, &[][..]),
+            };
+            rest = next;
+            let pair = pair.trim_ascii();
+            let Some(eq) = memchr::memchr(b'=', pair) else {
+                continue;
+            };
+            if &pair[..eq] == name {
+                if found.is_some() {
+                    return Err(Duplicate);
+                }
+                found = Some(&pair[eq + 1..]);
             }
-            found = Some(value);
         }
     }
     Ok(found.filter(|value| !value.is_empty()))
@@ -102,6 +120,26 @@ mod tests {
         // Other names are not confused with it.
         one_header.insert(header::COOKIE, "x__client=a; __client=b".parse().unwrap());
         assert_eq!(read(&one_header, "__client"), Ok(Some("b")));
+    }
+
+    #[test]
+    fn odd_spacing_and_someone_elses_utf8_cookie_do_not_hide_ours() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_bytes("theme=\u{e9}t\u{e9};__session=tok ;  ; flag".as_bytes())
+                .unwrap(),
+        );
+        assert_eq!(read(&headers, "__session"), Ok(Some("tok")));
+        assert_eq!(read(&headers, "flag"), Ok(None));
+        // A value that is not UTF-8 is no value for `read`; the layer gets its bytes.
+        let mut bad = HeaderMap::new();
+        bad.insert(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"__session=\xff\xfe").unwrap(),
+        );
+        assert_eq!(read(&bad, "__session"), Ok(None));
+        assert_eq!(read_bytes(&bad, "__session"), Ok(Some(&b"\xff\xfe"[..])));
     }
 
     #[test]

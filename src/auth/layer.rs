@@ -72,26 +72,25 @@ pub struct AuthService<S> {
     ctx: Arc<Context>,
 }
 
-/// The access token of a request: the bearer token if there is an `Authorization:
-/// Bearer` header (even a bad one), else the session cookie (`Err` when it came twice).
+/// The access token of a request, as its bytes: the bearer token if there is an
+/// `Authorization: Bearer` header (even a bad one), else the session cookie (`Err` when it
+/// came twice).
+///
+/// Bytes, not `to_str()`: this runs on every request, and the token's characters are
+/// checked by the verifier (or matched byte for byte against an already verified token).
 fn access_token<'h>(
     headers: &'h HeaderMap,
     cookie_name: &str,
-) -> Result<Option<(&'h str, Via)>, cookie::Duplicate> {
+) -> Result<Option<(&'h [u8], Via)>, cookie::Duplicate> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        // Bytes, not `to_str()`: this runs on every request, and the token's characters
-        // are checked by the verifier (or matched against an already verified token).
         let value = value.as_bytes();
         if let Some((scheme, token)) = value.split_at_checked(7)
             && scheme.eq_ignore_ascii_case(b"bearer ")
         {
-            let Ok(token) = std::str::from_utf8(token) else {
-                return Ok(None);
-            };
-            return Ok(Some((token.trim(), Via::Bearer)));
+            return Ok(Some((token.trim_ascii(), Via::Bearer)));
         }
     }
-    Ok(cookie::read(headers, cookie_name)?.map(|token| (token, Via::Cookie)))
+    Ok(cookie::read_bytes(headers, cookie_name)?.map(|token| (token, Via::Cookie)))
 }
 
 /// Who really acts behind an authenticated request, when it is not simply its user.
@@ -116,9 +115,9 @@ impl<S> AuthService<S> {
         if api_key::is_api_key(token) {
             // Keys come in the `Authorization` header only, and each has a rate limit of
             // its own (checked on the way in, so never without I/O).
-            return match via {
-                Via::Bearer => Err((token.to_owned(), via)),
-                Via::Cookie => Ok(AuthState::Anonymous),
+            return match (via, std::str::from_utf8(token)) {
+                (Via::Bearer, Ok(token)) => Err((token.to_owned(), via)),
+                _ => Ok(AuthState::Anonymous),
             };
         }
         match verify::first_look(ctx, token) {
@@ -126,7 +125,12 @@ impl<S> AuthService<S> {
                 Ok(AuthState::Authenticated { claims, via })
             }
             verify::FirstLook::Invalid => Ok(AuthState::Anonymous),
-            _ => Err((token.to_owned(), via)),
+            // Never seen (or strict mode): to the verifier, which needs text. Bytes that
+            // are not UTF-8 are no token.
+            _ => match std::str::from_utf8(token) {
+                Ok(token) => Err((token.to_owned(), via)),
+                Err(_) => Ok(AuthState::Anonymous),
+            },
         }
     }
 
@@ -196,7 +200,7 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let ctx = self.ctx.clone();
                 let future = Box::pin(async move {
-                    let verdict = if api_key::is_api_key(&token) {
+                    let verdict = if api_key::is_api_key(token.as_bytes()) {
                         api_key::admit(&ctx, &token).await
                     } else {
                         verify::authenticate(&ctx, &token).await.map(|claims| {

@@ -452,7 +452,7 @@ pub(crate) async fn complete_sign_in(
     let row = &asserted.row;
 
     let txn = ctx.db.begin().await?;
-    let user = store::users::find(&txn, row.user_id)
+    let (user, has_password) = store::users::find_with_password(&txn, row.user_id)
         .await?
         .ok_or(Error::InvalidCredentials)?;
     if user.disabled_at.is_some() {
@@ -468,11 +468,11 @@ pub(crate) async fn complete_sign_in(
         drop(txn);
         return Err(lost_race(ctx, &asserted, client).await);
     }
-    let has_password = store::users::password_hash(&txn, user.id).await?.is_some();
     let grant = sessions::start(ctx, &txn, user, has_password, sessions::PASSKEY, client).await?;
-    txn.commit().await?;
+    // The audit row commits with the session: one transaction for the sign-in's writes.
     ctx.auditor
-        .record(
+        .record_in(
+            &txn,
             AuditEvent::new(AuditKind::SignIn)
                 .user(grant.user.id)
                 .session(grant.session.id)
@@ -480,7 +480,8 @@ pub(crate) async fn complete_sign_in(
                 .detail("method", sessions::PASSKEY.name)
                 .detail("passkey_id", row.id.to_string()),
         )
-        .await;
+        .await?;
+    txn.commit().await?;
     Ok(grant)
 }
 
@@ -570,8 +571,9 @@ pub(crate) async fn check_assertion(
         ctx.auditor.record(event).await;
         Error::InvalidCredentials
     };
-    let Some(row) =
-        store::passkeys::find_by_credential(&ctx.db, &crypto::sha256_hex(raw_id)).await?
+    let Some((row, owner_handle)) =
+        store::passkeys::find_by_credential_with_handle(&ctx.db, &crypto::sha256_hex(raw_id))
+            .await?
     else {
         return Err(refuse("unknown_passkey", None).await);
     };
@@ -587,9 +589,8 @@ pub(crate) async fn check_assertion(
         (SIGN_IN | SECOND_FACTOR, Some(named), _) if named != row.user_id => false,
         (SIGN_IN | SECOND_FACTOR, None, _) => false,
         (DISCOVERABLE, _, None) => false,
-        (_, _, Some(handle)) => {
-            store::passkeys::user_of_handle(&ctx.db, handle).await? == Some(row.user_id)
-        }
+        // Each user has one handle: the handle that came back must be the owner's.
+        (_, _, Some(handle)) => owner_handle == Some(handle),
         _ => true,
     } && owner.is_none_or(|owner| owner == row.user_id);
     if !owner_matches {

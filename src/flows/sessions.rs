@@ -475,7 +475,8 @@ pub(crate) async fn refresh(
 
     // At most two rounds: a lost rotation race is re-judged on the winner's row.
     for _ in 0..2 {
-        let session = store::sessions::find(&ctx.db, presented.session_id)
+        // The session, its user and whether they have a password: one query.
+        let (session, account) = store::sessions::find_with_account(&ctx.db, presented.session_id)
             .await?
             .ok_or(Error::Unauthorized)?;
         if session.revoked_at.is_some()
@@ -484,9 +485,7 @@ pub(crate) async fn refresh(
         {
             return Err(Error::Unauthorized);
         }
-        let user = store::users::find(&ctx.db, session.user_id)
-            .await?
-            .ok_or(Error::Unauthorized)?;
+        let (user, has_password) = account.ok_or(Error::Unauthorized)?;
         tracing::Span::current().record("user.id", tracing::field::display(user.id));
         if user.disabled_at.is_some() {
             return Err(Error::UserDisabled);
@@ -522,9 +521,6 @@ pub(crate) async fn refresh(
                 idle_expires_at,
                 ..session
             };
-            let has_password = store::users::password_hash(&ctx.db, user.id)
-                .await?
-                .is_some();
             return grant(ctx, &ctx.db, user, has_password, session, &child, now).await;
         }
 
@@ -548,9 +544,6 @@ pub(crate) async fn refresh(
                             .client(client),
                     )
                     .await;
-                let has_password = store::users::password_hash(&ctx.db, user.id)
-                    .await?
-                    .is_some();
                 return grant(ctx, &ctx.db, user, has_password, session, &child, now).await;
             }
             return Err(replayed(ctx, &session, client).await);

@@ -7,7 +7,8 @@
 
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
-    IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _, sea_query::Expr,
+    IntoActiveModel as _, JoinType, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, RelationDef, sea_query::Expr,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -41,18 +42,6 @@ pub(crate) async fn insert_handle(
     Ok(())
 }
 
-/// The user a handle belongs to.
-pub(crate) async fn user_of_handle(
-    db: &impl ConnectionTrait,
-    handle: Uuid,
-) -> Result<Option<Uuid>, DbErr> {
-    Ok(webauthn_handle::Entity::find()
-        .filter(webauthn_handle::Column::Handle.eq(handle))
-        .one(db)
-        .await?
-        .map(|row| row.user_id))
-}
-
 /// The user's passkeys, oldest first.
 pub(crate) async fn list(
     db: &impl ConnectionTrait,
@@ -83,6 +72,25 @@ pub(crate) async fn find_by_credential(
         .filter(passkey::Column::CredentialHash.eq(credential_hash))
         .one(db)
         .await
+}
+
+/// The passkey with this credential and its owner's WebAuthn user handle, in one query
+/// (a LEFT JOIN): what checking an assertion needs.
+pub(crate) async fn find_by_credential_with_handle(
+    db: &impl ConnectionTrait,
+    credential_hash: &str,
+) -> Result<Option<(passkey::Model, Option<Uuid>)>, DbErr> {
+    let to_handle: RelationDef = passkey::Entity::belongs_to(webauthn_handle::Entity)
+        .from(passkey::Column::UserId)
+        .to(webauthn_handle::Column::UserId)
+        .into();
+    let found = passkey::Entity::find()
+        .filter(passkey::Column::CredentialHash.eq(credential_hash))
+        .join(JoinType::LeftJoin, to_handle)
+        .select_also(webauthn_handle::Entity)
+        .one(db)
+        .await?;
+    Ok(found.map(|(passkey, handle)| (passkey, handle.map(|row| row.handle))))
 }
 
 /// The user's passkey `id` (someone else's is `None`).

@@ -114,6 +114,57 @@ async fn hostile_tokens_are_refused() {
     assert_eq!(hello(&t.app, &token).await, StatusCode::OK);
 }
 
+/// The layer reads credentials as bytes: bytes that are not UTF-8 are no token (401, never
+/// a 500), a verified token is matched byte for byte however it is framed, and another
+/// cookie's UTF-8 value does not hide the session cookie.
+#[tokio::test]
+async fn credentials_are_read_as_bytes_and_odd_bytes_are_no_token() {
+    let t = app().await;
+    let token = sign_up(&t.app, "bytes@example.com").await.access_token();
+    assert_eq!(hello(&t.app, &token).await, StatusCode::OK); // now cached as verified
+    let raw = |name: &str, value: Vec<u8>| {
+        let mut request = get_("/hello").build();
+        request.headers_mut().append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_bytes(&value).unwrap(),
+        );
+        request
+    };
+    let status = |request: http::Request<axum::body::Body>| async {
+        tower::ServiceExt::oneshot(t.app.clone(), request)
+            .await
+            .unwrap()
+            .status()
+    };
+    for (name, value) in [
+        ("authorization", b"Bearer \xff\xfe\xfd".to_vec()),
+        ("cookie", b"__session=\xff\xfe\xfd".to_vec()),
+        (
+            "authorization",
+            [b"Bearer ".as_slice(), token.as_bytes(), b"\xe9"].concat(),
+        ),
+        ("authorization", b"Bearer sk_live_\xff".to_vec()),
+    ] {
+        assert_eq!(
+            status(raw(name, value.clone())).await,
+            StatusCode::UNAUTHORIZED,
+            "{name}: {}",
+            String::from_utf8_lossy(&value)
+        );
+    }
+    // Spaces around the token, any case of the scheme: the same verified token.
+    let framed = format!("bEaReR   {token} \t");
+    assert_eq!(
+        status(raw("authorization", framed.into_bytes())).await,
+        StatusCode::OK
+    );
+    let cookies = format!("theme=caf\u{e9}; __session={token};flag");
+    assert_eq!(
+        status(raw("cookie", cookies.into_bytes())).await,
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn a_cookie_authenticates_reads_and_csrf_guards_writes() {
     let t = app().await;
