@@ -39,7 +39,10 @@ pub(crate) struct Keys {
 /// The current [`Keys`], swapped whole on reload.
 pub(crate) struct KeyRing {
     current: RwLock<Arc<Keys>>,
-    last_reload: Mutex<Instant>,
+    /// When an unknown `kid` last made this instance reload. The poll's own reloads do not
+    /// count: they must not use up the reload that takes a key another instance has just
+    /// started signing with.
+    last_on_demand: Mutex<Instant>,
 }
 
 /// A token with an unknown `kid` may trigger a reload at most this often.
@@ -52,7 +55,7 @@ impl KeyRing {
         Ok(Self {
             current: RwLock::new(Arc::new(loaded)),
             // Never reloaded on demand yet: the first unknown `kid` may reload at once.
-            last_reload: Mutex::new(
+            last_on_demand: Mutex::new(
                 Instant::now()
                     .checked_sub(RELOAD_AT_MOST_EVERY)
                     .unwrap_or_else(Instant::now),
@@ -75,10 +78,6 @@ impl KeyRing {
     ) -> Result<(), Error> {
         let loaded = load_keys(db, keys).await?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
-        *self
-            .last_reload
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
         Ok(())
     }
 
@@ -86,7 +85,7 @@ impl KeyRing {
     /// cannot hammer the database).
     pub(crate) fn may_reload(&self) -> bool {
         let mut last = self
-            .last_reload
+            .last_on_demand
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if last.elapsed() < RELOAD_AT_MOST_EVERY {

@@ -270,7 +270,7 @@ pub struct SessionConfig {
     /// instance checks at its revocation poll and exactly one rotates (a conditional
     /// update in one transaction); the retired key stays in the JWKS until the last token
     /// it signed has expired, and every instance serves the new one within a poll
-    /// interval. At least the access-token lifetime.
+    /// interval. At least the access-token lifetime, at most ten years.
     #[serde(with = "duration::option")]
     pub signing_key_rotation: Option<Duration>,
 }

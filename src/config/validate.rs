@@ -85,14 +85,13 @@ impl Config {
                 range: "above zero and below the access-token lifetime",
             });
         }
-        if self
-            .sessions
-            .signing_key_rotation
-            .is_some_and(|every| every < self.sessions.access_token_ttl)
-        {
+        if self.sessions.signing_key_rotation.is_some_and(|every| {
+            every < self.sessions.access_token_ttl
+                || every > Duration::from_secs(10 * 366 * 24 * 3600)
+        }) {
             return Err(ConfigError::Out {
                 setting: "signing_key_rotation",
-                range: "at least the access-token lifetime",
+                range: "at least the access-token lifetime, at most ten years",
             });
         }
         if self.retention.ended_sessions

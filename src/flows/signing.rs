@@ -29,7 +29,13 @@ pub(crate) async fn rotate(ctx: &Context) -> Result<String, Error> {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn rotate_if_due(ctx: &Context, every: Duration) -> Result<Option<String>, Error> {
     let now = ctx.now();
-    let due_before = now - every;
+    // (Validation keeps `every` within years; a clock near the epoch just finds nothing due.)
+    let Some(due_before) = time::Duration::try_from(every)
+        .ok()
+        .and_then(|every| now.checked_sub(every))
+    else {
+        return Ok(None);
+    };
     if ctx.key_ring.current().signing_since > due_before {
         return Ok(None);
     }
@@ -55,9 +61,9 @@ pub(crate) async fn rotate_if_due(ctx: &Context, every: Duration) -> Result<Opti
     }
 }
 
-/// Reloads this instance's ring and audits the rotation.
+/// Audits the rotation (it is committed, whatever happens next) and reloads this
+/// instance's ring.
 async fn rotated(ctx: &Context, kid: String, why: &'static str) -> Result<(), Error> {
-    ctx.key_ring.reload(&ctx.db, &ctx.keys).await?;
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::SigningKeyRotated)
@@ -65,5 +71,5 @@ async fn rotated(ctx: &Context, kid: String, why: &'static str) -> Result<(), Er
                 .detail("reason", why),
         )
         .await;
-    Ok(())
+    ctx.key_ring.reload(&ctx.db, &ctx.keys).await
 }

@@ -115,6 +115,11 @@ pub(crate) fn spawn(bus: Bus, view: Arc<RevocationView>, mut stop: Stop) -> Join
                 Event::Heard(Some(Heard::Lost(err))) => {
                     tracing::warn!(error = %err, "the revocation listener lost its connection; reconnecting");
                     listener = None;
+                    // A bus that takes the subscription and drops it again must not spin.
+                    tokio::select! {
+                        () = stop.wait() => break,
+                        () = tokio::time::sleep(RETRY) => {}
+                    }
                 }
             }
         }
@@ -166,8 +171,12 @@ impl Listener {
     async fn next(&mut self) -> Heard {
         match self {
             #[cfg(feature = "postgres")]
-            Self::Postgres(listener) => match listener.recv().await {
-                Ok(notification) => Heard::Announcement(notification.payload().to_owned()),
+            // `try_recv`, not `recv`: `recv` reconnects by itself and drops silently what
+            // was announced meanwhile; `Ok(None)` says the connection was lost, and
+            // listening afresh polls once.
+            Self::Postgres(listener) => match listener.try_recv().await {
+                Ok(Some(notification)) => Heard::Announcement(notification.payload().to_owned()),
+                Ok(None) => Heard::Lost("the connection closed".into()),
                 Err(err) => Heard::Lost(err.to_string()),
             },
             #[cfg(feature = "redis")]

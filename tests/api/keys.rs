@@ -92,6 +92,29 @@ async fn another_instance_picks_up_a_rotation() {
     assert_eq!(hello(&b.app, &token).await, StatusCode::OK);
 }
 
+/// An instance that polls often still takes a key another instance has just started
+/// signing with, the moment a token signed with it arrives: its polls do not use up the
+/// reload an unknown `kid` may trigger.
+#[tokio::test]
+async fn a_busy_poller_takes_a_key_rotated_elsewhere_at_once() {
+    let a = app().await;
+    let b = app_on(a.db.clone(), |b| {
+        b.sessions(|s| s.revocation_poll_interval = std::time::Duration::from_secs(1))
+    })
+    .await;
+    let refresh_token = sign_up(&a.app, "busy@example.com").await.json["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // B polls (and reloads its keys) at one second; its next poll is a second away.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    a.auth.rotate_signing_key().await.unwrap();
+    let refreshed = refresh(&a.app, &refresh_token).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    let token = refreshed.access_token();
+    assert_eq!(hello(&b.app, &token).await, StatusCode::OK);
+}
+
 /// The `kid`s an instance publishes, in order.
 async fn published_kids(app: &axum::Router) -> Vec<String> {
     get_("/.well-known/jwks.json").send(app).await.json["keys"]
