@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 mod common;
-use common::{http_load, json_post, middle};
+use common::{HttpApp, http_load, json_post, middle};
 
 const PASSWORD: &str = "correct horse battery staple";
 const CONNECTIONS: usize = 64;
@@ -111,17 +111,7 @@ fn quickstart_routes(auth: &Portcullis) -> Router {
 /// One routine's load: one second of [`http_load`] on whatever service it was made for.
 type Load<'a> = Box<dyn Fn() -> (f64, u64) + 'a>;
 
-fn load<'a, S>(rt: &'a tokio::runtime::Runtime, app: S, request: String) -> Load<'a>
-where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+fn load(rt: &tokio::runtime::Runtime, app: impl HttpApp, request: String) -> Load<'_> {
     Box::new(move || {
         http_load(
             rt,

@@ -384,7 +384,7 @@ fn spawn_revocation_push(ctx: &Weak<Context>) -> Option<JoinHandle<()>> {
     }
     let bus: Option<Bus> = None;
     #[cfg(feature = "redis")]
-    let bus = bus.or_else(|| context.redis_revocations.clone().map(Bus::Redis));
+    let bus = bus.or_else(|| context.redis_revocations.clone().map(Bus::redis));
     #[cfg(feature = "postgres")]
     let bus = bus.or_else(|| {
         (context.db.get_database_backend() == sea_orm::DbBackend::Postgres)

@@ -52,26 +52,41 @@ pub(crate) fn http_throughput(
     rps
 }
 
-/// Drives `app` (a router, or a router inside a layer) on a real HTTP/1.1 server over
-/// loopback: `connections` keep-alive clients send `request` (the raw request text) back to
-/// back for `duration`. Answers requests per second and how many answers were not 2xx.
-pub(crate) fn http_load<S>(
-    rt: &tokio::runtime::Runtime,
-    app: S,
-    request: &str,
-    connections: usize,
-    duration: Duration,
-) -> (f64, u64)
-where
+/// What axum can serve: a router, or a router inside a layer.
+pub(crate) trait HttpApp:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> HttpApp for S where
     S: tower::Service<
             axum::extract::Request,
             Response = axum::response::Response,
             Error = std::convert::Infallible,
+            Future: Send,
         > + Clone
         + Send
-        + 'static,
-    S::Future: Send,
+        + 'static
 {
+}
+
+/// Drives `app` (a router, or a router inside a layer) on a real HTTP/1.1 server over
+/// loopback: `connections` keep-alive clients send `request` (the raw request text) back to
+/// back for `duration`. Answers requests per second and how many answers were not 2xx.
+pub(crate) fn http_load(
+    rt: &tokio::runtime::Runtime,
+    app: impl HttpApp,
+    request: &str,
+    connections: usize,
+    duration: Duration,
+) -> (f64, u64) {
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -4,9 +4,9 @@
 //!
 //! A message handed over is first **written to the outbox table** (`portcullis_outbox`,
 //! sealed: it carries links and codes), then delivered at once. A message carrying a link
-//! or code is [staged](Outbox::stage) in the transaction that issues the secret, so the
-//! secret and its message commit together or not at all, and
-//! [delivered](Outbox::deliver) once that transaction committed. A delivery that fails is
+//! or code is stored in the transaction that issues the secret, which
+//! [`send_on_commit`](Outbox::send_on_commit) then commits, so the secret and its message
+//! commit together or not at all, and delivers. A delivery that fails is
 //! retried with exponential backoff (1 s, 2 s, 4 s, ... at most 5 minutes apart,
 //! [`MAX_ATTEMPTS`] attempts in all), then given up on (`dead`, audited). Any instance may
 //! deliver: each message is claimed with a lease by a conditional update, so a message is
@@ -24,7 +24,7 @@ use std::sync::{
 };
 
 use ring::aead;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -93,6 +93,18 @@ enum Payload {
 }
 
 impl Payload {
+    /// What is stored of an email, and its kind.
+    fn of_email(email: Email) -> (Self, &'static str) {
+        let payload = Self::Email {
+            to: email.to,
+            from: email.from,
+            subject: email.subject,
+            text: email.text,
+            html: email.html,
+        };
+        (payload, email.kind)
+    }
+
     fn channel(&self) -> &'static str {
         match self {
             Self::Email { .. } => "email",
@@ -101,10 +113,8 @@ impl Payload {
     }
 }
 
-/// A message stored in the caller's transaction: hand it to [`Outbox::deliver`] once the
-/// transaction committed (if it rolled back, the message is gone with it).
-#[must_use = "deliver it once the transaction committed"]
-pub(crate) struct Staged {
+/// A message stored in the caller's transaction, to deliver once that committed.
+struct Staged {
     id: Uuid,
     kind: &'static str,
     user_id: Option<Uuid>,
@@ -243,14 +253,8 @@ impl Outbox {
         user_id: Option<Uuid>,
         expires_at: Option<OffsetDateTime>,
     ) {
-        let payload = Payload::Email {
-            to: email.to,
-            from: email.from,
-            subject: email.subject,
-            text: email.text,
-            html: email.html,
-        };
-        self.hand_over(payload, email.kind, user_id, expires_at);
+        let (payload, kind) = Payload::of_email(email);
+        self.hand_over(payload, kind, user_id, expires_at);
     }
 
     /// Hands a text over, like [`send_until`](Self::send_until); nothing when texts are
@@ -271,44 +275,47 @@ impl Outbox {
         self.hand_over(payload, message.kind, user_id, expires_at);
     }
 
-    /// Stores an email carrying a link or code through `db`, the transaction that issued
-    /// the secret; [`deliver`](Self::deliver) it once that transaction committed.
-    pub(crate) async fn stage(
+    /// Sends an email carrying a link or code issued in `txn`: stores the email in that
+    /// transaction, commits it (the secret and its message together, or neither), then makes
+    /// the first delivery attempt in the background.
+    pub(crate) async fn send_on_commit(
         &self,
-        db: &impl ConnectionTrait,
+        txn: DatabaseTransaction,
         email: Email,
         user_id: Option<Uuid>,
         expires_at: Option<OffsetDateTime>,
-    ) -> Result<Staged, DbErr> {
-        let payload = Payload::Email {
-            to: email.to,
-            from: email.from,
-            subject: email.subject,
-            text: email.text,
-            html: email.html,
-        };
-        self.stage_payload(db, payload, email.kind, user_id, expires_at)
-            .await
+    ) -> Result<(), DbErr> {
+        let (payload, kind) = Payload::of_email(email);
+        let staged = self
+            .stage_payload(&txn, payload, kind, user_id, expires_at)
+            .await?;
+        txn.commit().await?;
+        self.deliver(staged);
+        Ok(())
     }
 
-    /// Stores a text like [`stage`](Self::stage); `None` when texts are off.
-    pub(crate) async fn stage_text(
+    /// Sends a text like [`send_on_commit`](Self::send_on_commit); when texts are off,
+    /// only commits.
+    pub(crate) async fn send_text_on_commit(
         &self,
-        db: &impl ConnectionTrait,
+        txn: DatabaseTransaction,
         message: TextMessage,
         user_id: Option<Uuid>,
         expires_at: Option<OffsetDateTime>,
-    ) -> Result<Option<Staged>, DbErr> {
+    ) -> Result<(), DbErr> {
         if self.inner.sms.is_none() {
-            return Ok(None);
+            return txn.commit().await;
         }
         let payload = Payload::Sms {
             to: message.to,
             body: message.body,
         };
-        self.stage_payload(db, payload, message.kind, user_id, expires_at)
-            .await
-            .map(Some)
+        let staged = self
+            .stage_payload(&txn, payload, message.kind, user_id, expires_at)
+            .await?;
+        txn.commit().await?;
+        self.deliver(staged);
+        Ok(())
     }
 
     async fn stage_payload(
@@ -332,7 +339,7 @@ impl Outbox {
 
     /// Makes the first delivery attempt of a message staged in a transaction that has
     /// committed, in the background (the worker retries it if need be).
-    pub(crate) fn deliver(&self, staged: Staged) {
+    fn deliver(&self, staged: Staged) {
         let inner = self.inner.clone();
         let sending = self.track();
         tokio::spawn(async move {
@@ -341,13 +348,6 @@ impl Outbox {
                 .attempt(staged.id, staged.kind, staged.user_id, 0, staged.payload)
                 .await;
         });
-    }
-
-    /// Delivers, like [`deliver`](Self::deliver), an optional staged text.
-    pub(crate) fn deliver_text(&self, staged: Option<Staged>) {
-        if let Some(staged) = staged {
-            self.deliver(staged);
-        }
     }
 
     fn hand_over(

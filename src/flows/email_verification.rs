@@ -122,12 +122,9 @@ async fn send_now(
         &ctx.branding_for(client.app.as_deref()),
     );
     let expires = ctx.after(ctx.config.email.verification_ttl);
-    let staged = ctx
-        .outbox
-        .stage(&txn, message, Some(user.id), Some(expires))
+    ctx.outbox
+        .send_on_commit(txn, message, Some(user.id), Some(expires))
         .await?;
-    txn.commit().await?;
-    ctx.outbox.deliver(staged);
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::EmailVerificationSent)

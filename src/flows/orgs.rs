@@ -717,9 +717,9 @@ pub(crate) async fn invite(
     let expires = ctx.after(std::time::Duration::from_secs(
         u64::try_from(INVITATION_DAYS).unwrap_or(7) * 24 * 3600,
     ));
-    let staged = ctx.outbox.stage(&txn, message, None, Some(expires)).await?;
-    txn.commit().await?;
-    ctx.outbox.deliver(staged);
+    ctx.outbox
+        .send_on_commit(txn, message, None, Some(expires))
+        .await?;
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::InvitationSent)

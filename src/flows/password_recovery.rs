@@ -205,12 +205,9 @@ async fn send_reset(
         &checked.branding,
     );
     let expires = ctx.after(ctx.config.email.password_reset_ttl);
-    let staged = ctx
-        .outbox
-        .stage(&txn, message, Some(user.id), Some(expires))
+    ctx.outbox
+        .send_on_commit(txn, message, Some(user.id), Some(expires))
         .await?;
-    txn.commit().await?;
-    ctx.outbox.deliver(staged);
     ctx.auditor
         .record(
             AuditEvent::new(AuditKind::PasswordResetRequested)

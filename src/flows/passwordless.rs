@@ -168,12 +168,9 @@ pub(crate) async fn send_magic_link(
                 &ctx.branding_for(client.app.as_deref()),
             );
             let expires = ctx.after(ctx.config.passwordless.magic_link_ttl);
-            let staged = ctx
-                .outbox
-                .stage(&txn, message, user_id, Some(expires))
+            ctx.outbox
+                .send_on_commit(txn, message, user_id, Some(expires))
                 .await?;
-            txn.commit().await?;
-            ctx.outbox.deliver(staged);
             sent(&ctx, user_id, "magic_link", &client).await;
             Ok::<_, Error>(())
         }
@@ -234,12 +231,9 @@ pub(crate) async fn send_email_code(
                 &ctx.branding_for(client.app.as_deref()),
             );
             let expires = ctx.after(ctx.config.passwordless.code_ttl);
-            let staged = ctx
-                .outbox
-                .stage(&txn, message, user_id, Some(expires))
+            ctx.outbox
+                .send_on_commit(txn, message, user_id, Some(expires))
                 .await?;
-            txn.commit().await?;
-            ctx.outbox.deliver(staged);
             sent(&ctx, user_id, "email_otp", &client).await;
             Ok::<_, Error>(())
         }
@@ -311,12 +305,9 @@ pub(crate) async fn send_sms_code(
                 kind: "sms_otp",
             };
             let expires = ctx.after(ctx.config.passwordless.code_ttl);
-            let staged = ctx
-                .outbox
-                .stage_text(&txn, text, user_id, Some(expires))
+            ctx.outbox
+                .send_text_on_commit(txn, text, user_id, Some(expires))
                 .await?;
-            txn.commit().await?;
-            ctx.outbox.deliver_text(staged);
             sent(&ctx, user_id, "sms_otp", &client).await;
             Ok::<_, Error>(())
         }

@@ -23,13 +23,21 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY: Duration = Duration::from_secs(1);
 
 /// The channel instances announce revocations on.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per instance, moved once into its task"
+)]
 pub(crate) enum Bus {
     /// `LISTEN`/`NOTIFY` on the database's own pool.
     #[cfg(feature = "postgres")]
     Postgres(sea_orm::sqlx::PgPool),
-    /// Redis pub/sub.
+    /// Redis pub/sub, and the connection announcements go out on (opened when first
+    /// needed, opened afresh after a failure).
     #[cfg(feature = "redis")]
-    Redis(redis::Client),
+    Redis {
+        client: redis::Client,
+        publisher: Option<redis::aio::MultiplexedConnection>,
+    },
 }
 
 /// Something heard on the bus, or the listener's end.
@@ -48,22 +56,13 @@ enum Listener {
     Redis(redis::aio::PubSubStream),
 }
 
-/// Where announcements are sent (kept between announcements).
-enum Announcer {
-    #[cfg(feature = "postgres")]
-    Postgres,
-    #[cfg(feature = "redis")]
-    Redis(Option<redis::aio::MultiplexedConnection>),
-}
-
 /// Runs the push until the stop signal: listens (reconnecting after a failure, and polling
 /// once listening again, for what was announced meanwhile), announces this instance's own
 /// revocations, and asks for a poll on hearing another's.
-pub(crate) fn spawn(bus: Bus, view: Arc<RevocationView>, mut stop: Stop) -> JoinHandle<()> {
+pub(crate) fn spawn(mut bus: Bus, view: Arc<RevocationView>, mut stop: Stop) -> JoinHandle<()> {
     tokio::spawn(async move {
         let me = uuid::Uuid::new_v4().to_string();
         let mut listener: Option<Listener> = None;
-        let mut announcer = bus.announcer();
         loop {
             if listener.is_none() {
                 match tokio::time::timeout(TIMEOUT, bus.listen()).await {
@@ -99,7 +98,7 @@ pub(crate) fn spawn(bus: Bus, view: Arc<RevocationView>, mut stop: Stop) -> Join
             match event {
                 Event::Stop => break,
                 Event::RevokedHere => {
-                    let sent = tokio::time::timeout(TIMEOUT, announcer.announce(&bus, &me)).await;
+                    let sent = tokio::time::timeout(TIMEOUT, bus.announce(&me)).await;
                     match sent {
                         Ok(Ok(())) => {}
                         Ok(Err(err)) => tracing::warn!(
@@ -127,6 +126,15 @@ pub(crate) fn spawn(bus: Bus, view: Arc<RevocationView>, mut stop: Stop) -> Join
 }
 
 impl Bus {
+    /// Redis pub/sub through `client`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn redis(client: redis::Client) -> Self {
+        Self::Redis {
+            client,
+            publisher: None,
+        }
+    }
+
     /// Subscribes to the channel.
     async fn listen(&self) -> Result<Listener, String> {
         match self {
@@ -142,7 +150,7 @@ impl Bus {
                 Ok(Listener::Postgres(listener))
             }
             #[cfg(feature = "redis")]
-            Self::Redis(client) => {
+            Self::Redis { client, .. } => {
                 let mut pubsub = client
                     .get_async_pubsub()
                     .await
@@ -156,12 +164,39 @@ impl Bus {
         }
     }
 
-    fn announcer(&self) -> Announcer {
+    /// Tells every instance listening that `me` revoked something.
+    async fn announce(&mut self, me: &str) -> Result<(), String> {
         match self {
             #[cfg(feature = "postgres")]
-            Self::Postgres(_) => Announcer::Postgres,
+            Self::Postgres(pool) => sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(me)
+                .execute(&*pool)
+                .await
+                .map(drop)
+                .map_err(|err| err.to_string()),
             #[cfg(feature = "redis")]
-            Self::Redis(_) => Announcer::Redis(None),
+            Self::Redis { client, publisher } => {
+                let open = match publisher {
+                    Some(open) => open,
+                    None => publisher.insert(
+                        client
+                            .get_multiplexed_async_connection()
+                            .await
+                            .map_err(|err| err.to_string())?,
+                    ),
+                };
+                let sent: Result<i64, _> = redis::cmd("PUBLISH")
+                    .arg(CHANNEL)
+                    .arg(me)
+                    .query_async(open)
+                    .await;
+                sent.map(drop).map_err(|err| {
+                    // Connect afresh next time.
+                    *publisher = None;
+                    err.to_string()
+                })
+            }
         }
     }
 }
@@ -189,50 +224,6 @@ impl Listener {
                     None => Heard::Lost("the Redis subscription ended".into()),
                 }
             }
-        }
-    }
-}
-
-impl Announcer {
-    /// Tells every instance listening that `me` revoked something.
-    async fn announce(&mut self, bus: &Bus, me: &str) -> Result<(), String> {
-        match (self, bus) {
-            #[cfg(feature = "postgres")]
-            (Self::Postgres, Bus::Postgres(pool)) => {
-                sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(me)
-                    .execute(pool)
-                    .await
-                    .map(drop)
-                    .map_err(|err| err.to_string())
-            }
-            #[cfg(feature = "redis")]
-            (Self::Redis(connection), Bus::Redis(client)) => {
-                if connection.is_none() {
-                    *connection = Some(
-                        client
-                            .get_multiplexed_async_connection()
-                            .await
-                            .map_err(|err| err.to_string())?,
-                    );
-                }
-                let Some(open) = connection.as_mut() else {
-                    return Ok(());
-                };
-                let sent: Result<i64, _> = redis::cmd("PUBLISH")
-                    .arg(CHANNEL)
-                    .arg(me)
-                    .query_async(open)
-                    .await;
-                sent.map(drop).map_err(|err| {
-                    // Connect afresh next time.
-                    *connection = None;
-                    err.to_string()
-                })
-            }
-            #[allow(unreachable_patterns)]
-            _ => Ok(()),
         }
     }
 }

@@ -388,6 +388,26 @@ pub async fn hello(app: &Router, token: &str) -> StatusCode {
     get_("/hello").bearer(token).send(app).await.status
 }
 
+/// Signs `token`'s session out on instance `on`, then waits up to `within` for instance
+/// `other` (which accepted the token before) to refuse it too.
+pub async fn signed_out_everywhere(
+    on: &Router,
+    other: &Router,
+    token: &str,
+    within: std::time::Duration,
+) -> bool {
+    let out = post_("/v1/auth/sign-out").bearer(token).send(on).await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if hello(other, token).await == StatusCode::UNAUTHORIZED {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// The decoded claims of a JWT (no verification).
 pub fn claims(token: &str) -> Value {
     use base64::Engine as _;

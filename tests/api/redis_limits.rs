@@ -178,18 +178,6 @@ async fn redis_going_away_falls_back_or_fails_closed_as_the_host_chose() {
     assert_eq!(resp.json["error"], "unavailable");
 }
 
-/// Waits up to `within` for `app` to refuse `token`.
-async fn refused_within(app: &axum::Router, token: &str, within: Duration) -> bool {
-    let started = std::time::Instant::now();
-    while started.elapsed() < within {
-        if get_("/hello").bearer(token).send(app).await.status == StatusCode::UNAUTHORIZED {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
-
 /// With `.redis_revocations(url)`, a sign-out on one instance reaches another through
 /// Redis pub/sub on any database (the poll is a minute here: only the push can do it),
 /// and again after the other instance lost its subscription and took it up again.
@@ -212,16 +200,11 @@ async fn revocations_are_pushed_through_redis_even_after_a_lost_connection() {
     })
     .await;
     let token = sign_up(&a.app, "pushed@example.com").await.access_token();
-    assert_eq!(
-        get_("/hello").bearer(&token).send(&b.app).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(hello(&b.app, &token).await, StatusCode::OK);
     // Both subscriptions start with their instances.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let out = post_("/v1/auth/sign-out").bearer(&token).send(&a.app).await;
-    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
     assert!(
-        refused_within(&b.app, &token, Duration::from_secs(3)).await,
+        signed_out_everywhere(&a.app, &b.app, &token, Duration::from_secs(3)).await,
         "the other instance still accepts a signed-out token"
     );
 
@@ -230,16 +213,11 @@ async fn revocations_are_pushed_through_redis_even_after_a_lost_connection() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     relay.restore();
     let again = sign_in(&a.app, "pushed@example.com", PASSWORD).await;
-    let token = again.json["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        get_("/hello").bearer(&token).send(&b.app).await.status,
-        StatusCode::OK
-    );
+    let token = again.access_token();
+    assert_eq!(hello(&b.app, &token).await, StatusCode::OK);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let out = post_("/v1/auth/sign-out").bearer(&token).send(&a.app).await;
-    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
     assert!(
-        refused_within(&b.app, &token, Duration::from_secs(3)).await,
+        signed_out_everywhere(&a.app, &b.app, &token, Duration::from_secs(3)).await,
         "after reconnecting, the other instance missed a sign-out"
     );
 }
