@@ -6,10 +6,14 @@
 //! PORTCULLIS_DATABASE_URL=postgres://postgres@127.0.0.1/app cargo run --example quickstart
 //! ```
 //!
+//! `/openapi.json` is the OpenAPI 3.1 document of every route (ours from
+//! [`Portcullis::openapi`], merged with this file's own `/hello`), and `/docs` a reference
+//! page that reads it (served from this directory: nothing is fetched from elsewhere).
+//!
 //! Every setting comes from the environment (`PORTCULLIS_*`, see `API.md`). Without
 //! `PORTCULLIS_SECRET`, a secret is generated once and kept in `./portcullis.secret`.
 
-use std::{net::SocketAddr, path::Path};
+use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use axum::{
     Json, Router,
@@ -20,7 +24,6 @@ use base64::Engine as _;
 use http::{HeaderValue, header};
 use portcullis::{Config, CurrentUser, Portcullis, Secret};
 use sea_orm::Database;
-use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
 const SECRET_FILE: &str = "portcullis.secret";
@@ -79,10 +82,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let auth = builder.build().await?;
+    let document: Arc<str> = openapi_document(&auth)?.into();
 
     let app = Router::new()
         .route("/", get(page).with_state(info))
         .route("/hello", get(hello))
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    document.to_string(),
+                )
+            }),
+        )
+        .route(
+            "/docs",
+            get(|| async { Html(include_str!("openapi-viewer.html")) }),
+        )
         .route("/reset-password", get(reset_password_page))
         .route("/accept-invitation", get(accept_invitation_page))
         .nest("/v1/auth", auth.router())
@@ -185,20 +202,61 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// The document `/openapi.json` serves: portcullis' routes, and this host's own `/hello`
+/// merged in the way any host adds its routes.
+fn openapi_document(auth: &Portcullis) -> Result<String, serde_json::Error> {
+    use utoipa::OpenApi as _;
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(hello))]
+    struct HostRoutes;
+
+    let mut document = auth.openapi();
+    document.info.title = "portcullis quickstart".to_owned();
+    document.merge(HostRoutes::openapi());
+    document.to_json()
+}
+
+/// `{ ok, user_id, email, acr, amr, impersonator, features, api_key }`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Hello {
+    ok: bool,
+    user_id: uuid::Uuid,
+    email: Option<String>,
+    /// `aal2` after a second factor or a passkey, else `aal1`.
+    acr: String,
+    /// The methods the session used (`pwd`, `otp`, `hwk`, ...).
+    amr: Vec<String>,
+    /// The admin acting as this user, on an impersonation.
+    impersonator: Option<uuid::Uuid>,
+    /// Plan and waitlist features.
+    features: Vec<String>,
+    /// The API key the request came with, if it did.
+    api_key: Option<uuid::Uuid>,
+}
+
 /// `GET /hello`: straight from the verified token, no database: who, what the session
 /// proved (`acr` is `aal2` after a second factor or a passkey), and who is really acting
 /// when an admin impersonates.
-async fn hello(user: CurrentUser) -> Json<serde_json::Value> {
-    Json(json!({
-        "ok": true,
-        "user_id": user.id(),
-        "email": user.email,
-        "acr": user.acr(),
-        "amr": user.amr(),
-        "impersonator": user.impersonator(),
-        "features": user.features,
-        "api_key": user.api_key().map(|key| key.id),
-    }))
+#[utoipa::path(
+    get, path = "/hello", tag = "quickstart",
+    security(("access_token" = []), ("session_cookie" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The verified token's claims", body = Hello),
+        (status = 401, description = "`unauthorized`: no, malformed, expired or revoked credentials"),
+    ),
+)]
+async fn hello(user: CurrentUser) -> Json<Hello> {
+    Json(Hello {
+        ok: true,
+        user_id: user.id(),
+        email: user.email.clone(),
+        acr: user.acr().to_owned(),
+        amr: user.amr().to_vec(),
+        impersonator: user.impersonator(),
+        features: user.features.clone(),
+        api_key: user.api_key().map(|key| key.id),
+    })
 }
 
 /// What the page needs from the configuration.

@@ -128,6 +128,28 @@ impl Portcullis {
         routes::billing::webhook_router(self.ctx.clone())
     }
 
+    /// The OpenAPI 3.1 document of every route of every router (feature `openapi`, on by
+    /// default), under the prefixes the contract mounts them at (`/v1/auth`, `/v1/orgs`,
+    /// `/v1/admin`, `/v1/billing`, `/v1/stripe`, and the well-known routes at the root):
+    /// request bodies, each answer by status with the error codes it can carry, cookies and
+    /// the security schemes. Routes of sign-in methods this instance turned off, and billing
+    /// without Stripe, are left out, as they answer 404.
+    ///
+    /// It is a [`utoipa`] document, so a host merges it into its own:
+    ///
+    /// ```no_run
+    /// # async fn demo(auth: portcullis::Portcullis) {
+    /// let mut doc = auth.openapi();
+    /// doc.info.title = "my service".to_owned();
+    /// let json = doc.to_pretty_json().expect("a document serializes");
+    /// # let _ = json;
+    /// # }
+    /// ```
+    #[cfg(feature = "openapi")]
+    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
+        routes::openapi::document(&self.ctx)
+    }
+
     /// The layer that authenticates requests. Apply it last (outermost), so it covers the
     /// host's routes and the nested auth routes alike.
     pub fn session_layer(&self) -> AuthLayer {

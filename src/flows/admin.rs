@@ -229,6 +229,9 @@ pub(crate) async fn update_user(
             UserRole::parse(name).ok_or_else(|| Error::invalid_request("role: user or admin"))
         })
         .transpose()?;
+    if role == Some(UserRole::User) {
+        not_yourself(&admin, id, "give up your own admin role")?;
+    }
     if role.is_some() || change.email_verified.is_some() {
         sessions::require_fresh(ctx, claims.auth_time)?;
     }
@@ -306,6 +309,15 @@ pub(crate) async fn update_user(
     Ok((target(ctx, id).await?, has_password))
 }
 
+/// An admin cannot lock themselves out: disabling, deleting or demoting their own account
+/// through the admin API answers 409 `conflict` (another admin can).
+fn not_yourself(admin: &user::Model, target: Uuid, what: &str) -> Result<(), Error> {
+    if admin.id == target {
+        return Err(Error::Conflict(format!("an admin cannot {what}").into()));
+    }
+    Ok(())
+}
+
 /// `DELETE /v1/admin/users/{id}` (fresh session).
 #[tracing::instrument(skip_all, fields(user.id = %claims.sub))]
 pub(crate) async fn delete_user(
@@ -315,6 +327,7 @@ pub(crate) async fn delete_user(
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let admin = require_admin(ctx, claims).await?;
+    not_yourself(&admin, id, "delete your own account here")?;
     sessions::require_fresh(ctx, claims.auth_time)?;
     if !users::delete(ctx, id, Some(admin.id), client).await? {
         return Err(Error::NotFound);
@@ -332,6 +345,7 @@ pub(crate) async fn set_disabled(
 ) -> Result<(), Error> {
     let admin = require_admin(ctx, claims).await?;
     if disabled {
+        not_yourself(&admin, id, "disable your own account")?;
         sessions::require_fresh(ctx, claims.auth_time)?;
     }
     let users = Users::new(ctx);

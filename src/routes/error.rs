@@ -2,14 +2,13 @@
 //! `Retry-After` on 429 and 503, and for server errors a reference id in the log and nothing else
 //! in the body.
 
+use super::views::{ErrorBody, False};
+use crate::{Error, breaker::DatabaseOutage};
 use axum::{
     Json,
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, header};
-use serde_json::json;
-
-use crate::{Error, breaker::DatabaseOutage};
 
 /// What a 503 asks the client to wait: about the time an outage takes to be noticed and
 /// the breaker's cool-down.
@@ -26,7 +25,11 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        let body = json!({ "ok": false, "error": self.code(), "message": message });
+        let body = ErrorBody {
+            ok: False,
+            error: self.code(),
+            message,
+        };
         let mut response = (status, Json(body)).into_response();
         if self.is_database_outage() {
             // The fail-fast layer counts these towards opening the breaker.

@@ -13,9 +13,16 @@ use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 
 use crate::{Error, client::ClientInfo, context::Context};
 
-/// A JSON body. Only `application/json` (or `+json`) is accepted, so a cross-site form
+/// A JSON body (and, as an answer, a JSON answer). Only `application/json` (or `+json`) is accepted, so a cross-site form
 /// can never reach a handler as a "simple request".
 pub(crate) struct Json<T>(pub(crate) T);
+
+/// Answers are JSON too: a route returns `Json(SomeAnswer { .. })`.
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
 
 /// A JSON body that may also be absent: no body at all, or an empty one (whatever its
 /// content type says).

@@ -69,6 +69,8 @@ pub(crate) mod input;
 pub(crate) mod mfa;
 #[cfg(feature = "oauth")]
 pub(crate) mod oauth;
+#[cfg(feature = "openapi")]
+pub(crate) mod openapi;
 pub(crate) mod orgs;
 #[cfg(feature = "passkeys")]
 pub(crate) mod passkeys;
@@ -179,7 +181,11 @@ pub(crate) async fn fail_fast(
 
 /// A 503 `unavailable` with `Retry-After: {secs}`.
 fn unavailable(message: &'static str, secs: u64) -> Response {
-    let body = serde_json::json!({ "ok": false, "error": "unavailable", "message": message });
+    let body = views::ErrorBody {
+        ok: views::False,
+        error: "unavailable",
+        message: message.to_owned(),
+    };
     let mut response = (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     response
         .headers_mut()
@@ -265,9 +271,19 @@ pub(crate) async fn client_keys(
     next.run(request).await
 }
 
-pub(crate) async fn not_found() -> Error {
-    Error::NotFound
+/// What a path no route serves answers: 404 `not_found`, "no such route".
+pub(crate) async fn not_found() -> Response {
+    let body = views::ErrorBody {
+        ok: views::False,
+        error: "not_found",
+        message: NO_SUCH_ROUTE.to_owned(),
+    };
+    (http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
+
+/// The message of a 404 for a path no route serves (a resource that does not exist says
+/// "not found").
+pub(crate) const NO_SUCH_ROUTE: &str = "no such route";
 
 /// Every router answers a known path with another method the same way: 405 JSON.
 pub(crate) async fn method_not_allowed() -> Error {

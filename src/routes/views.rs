@@ -15,13 +15,86 @@ use crate::{
     Config,
     auth::cookie,
     config::TokenDelivery,
-    entity::{session, user},
+    entity::{membership, session, user},
     flows::{
         mfa::{Challenge, SignedIn},
         sessions::{AccessToken, Grant},
     },
     origin,
 };
+
+/// The `ok` field of every successful answer: serializes as `true` (and is documented as
+/// the constant `true`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct True;
+
+impl Serialize for True {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(true)
+    }
+}
+
+/// The `ok` field of every failed answer: serializes as `false`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct False;
+
+impl Serialize for False {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(false)
+    }
+}
+
+#[cfg(feature = "openapi")]
+mod constant_schemas {
+    use utoipa::openapi::{
+        ObjectBuilder, RefOr,
+        schema::{Schema, Type},
+    };
+
+    fn constant(value: bool) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([value]))
+            .into()
+    }
+
+    impl utoipa::PartialSchema for super::True {
+        fn schema() -> RefOr<Schema> {
+            constant(true)
+        }
+    }
+    impl utoipa::ToSchema for super::True {}
+
+    impl utoipa::PartialSchema for super::False {
+        fn schema() -> RefOr<Schema> {
+            constant(false)
+        }
+    }
+    impl utoipa::ToSchema for super::False {}
+}
+
+/// The contract's error answer: `{ ok: false, error, message }`.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct ErrorBody {
+    pub(crate) ok: False,
+    /// A stable snake_case code (API.md "Error codes").
+    pub(crate) error: &'static str,
+    /// For people; may change.
+    pub(crate) message: String,
+}
+
+/// `{ "ok": true }` and nothing else.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct Done {
+    pub(crate) ok: True,
+}
+
+/// `{ "ok": true }` as an answer.
+pub(crate) fn done() -> super::input::Json<Done> {
+    super::input::Json(Done { ok: True })
+}
 
 /// An RFC 3339 UTC timestamp.
 pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
@@ -32,6 +105,7 @@ pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
 
 /// The contract's User object.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = User))]
 pub(crate) struct UserView {
     id: Uuid,
     email: Option<String>,
@@ -41,8 +115,12 @@ pub(crate) struct UserView {
     name: Option<String>,
     image_url: Option<String>,
     has_password: bool,
+    /// The host's own JSON object.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     metadata: Value,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     created_at: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     updated_at: String,
 }
 
@@ -66,10 +144,15 @@ impl UserView {
 
 /// The contract's Session object.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Session))]
 pub(crate) struct SessionView {
     id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     created_at: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     last_active_at: String,
+    /// Whichever comes first: the idle timeout or the absolute lifetime.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     expires_at: String,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -108,33 +191,74 @@ pub(crate) struct GrantResponse<'c> {
 
 impl IntoResponse for GrantResponse<'_> {
     fn into_response(self) -> Response {
-        grant_with(self, Value::Null)
+        grant_with(self, None)
     }
 }
 
-/// A grant response with extra top-level fields in its body.
-pub(crate) fn grant_with(response: GrantResponse<'_>, extra: Value) -> Response {
+/// The contract's session grant: `{ ok, user, session, access_token, token_type,
+/// expires_in, refresh_token }`, with `__session` and `__client` cookies.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Grant))]
+pub(crate) struct GrantBody {
+    ok: True,
+    user: UserView,
+    session: SessionView,
+    /// The access JWT (ES256).
+    access_token: String,
+    /// `Bearer`.
+    token_type: &'static str,
+    /// Seconds the access token lives.
+    expires_in: u64,
+    /// The opaque refresh token; absent when the host delivers grants in cookies only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    /// The membership an invitation accepted while signed out created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    membership: Option<MembershipView>,
+}
+
+/// The membership of a user in an organization: `{ org_id, user_id, role }`.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Membership))]
+pub(crate) struct MembershipView {
+    org_id: Uuid,
+    user_id: Uuid,
+    role: String,
+}
+
+impl MembershipView {
+    pub(crate) fn new(membership: &membership::Model) -> Self {
+        Self {
+            org_id: membership.org_id,
+            user_id: membership.user_id,
+            role: membership.role.clone(),
+        }
+    }
+}
+
+/// A grant response that also names the membership it created.
+pub(crate) fn grant_with(
+    response: GrantResponse<'_>,
+    membership: Option<MembershipView>,
+) -> Response {
     let GrantResponse {
         grant,
         status,
         config,
     } = response;
     let delivery = config.token_delivery_for(grant.session.client_id.as_deref());
-    let mut body = json!({
-        "ok": true,
-        "user": UserView::new(&grant.user, grant.has_password),
-        "session": SessionView::new(&grant.session, true),
-        "access_token": grant.access_token,
-        "token_type": "Bearer",
-        "expires_in": grant.expires_in,
-    });
-    // Cookie-only grants keep the long-lived token out of JavaScript's reach.
-    if delivery != TokenDelivery::CookiesOnly {
-        body["refresh_token"] = json!(grant.refresh_token);
-    }
-    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
-        body.extend(extra);
-    }
+    let body = GrantBody {
+        ok: True,
+        user: UserView::new(&grant.user, grant.has_password),
+        session: SessionView::new(&grant.session, true),
+        access_token: grant.access_token.clone(),
+        token_type: "Bearer",
+        expires_in: grant.expires_in,
+        // Cookie-only grants keep the long-lived token out of JavaScript's reach.
+        refresh_token: (delivery != TokenDelivery::CookiesOnly)
+            .then(|| grant.refresh_token.clone()),
+        membership,
+    };
     let mut response = (status, Json(body)).into_response();
     if delivery != TokenDelivery::BodyOnly {
         let refresh_age = (grant.session.expires_at - OffsetDateTime::now_utc()).whole_seconds();
@@ -183,13 +307,39 @@ impl IntoResponse for SignInResponse<'_> {
     }
 }
 
-/// `{ ok, mfa_required: true, mfa_token, factors }`.
-pub(crate) fn challenge_body(challenge: &Challenge) -> Json<Value> {
-    ok(json!({
-        "mfa_required": true,
-        "mfa_token": challenge.token,
-        "factors": challenge.factors,
-    }))
+/// What a first-factor sign-in answers: a session grant, or a second-factor challenge.
+#[cfg(feature = "openapi")]
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = SignIn)]
+#[allow(dead_code, clippy::large_enum_variant)] // only documents an answer: never built
+pub(crate) enum SignInBody {
+    /// Signed in.
+    Grant(GrantBody),
+    /// The account has a second factor: finish with `POST /mfa/verify`.
+    Challenge(ChallengeBody),
+}
+
+/// `{ ok, mfa_required: true, mfa_token, factors }`: a second factor is due.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MfaChallenge))]
+pub(crate) struct ChallengeBody {
+    ok: True,
+    mfa_required: True,
+    /// Sent back to `POST /mfa/verify` (five minutes).
+    mfa_token: String,
+    /// The factors the account can use: `totp`, `recovery_code`, `passkey`.
+    factors: Vec<&'static str>,
+}
+
+/// The challenge answer.
+pub(crate) fn challenge_body(challenge: &Challenge) -> Json<ChallengeBody> {
+    Json(ChallengeBody {
+        ok: True,
+        mfa_required: True,
+        mfa_token: challenge.token.clone(),
+        factors: challenge.factors.clone(),
+    })
 }
 
 /// The `__mfa` cookie (`__Host-mfa` with `Secure` cookies): a browser flow that ended in
@@ -223,25 +373,41 @@ pub(crate) fn mfa_redirect(challenge: &Challenge, target: &str, config: &Config)
     response
 }
 
+/// A new access token for the same session: `{ ok, access_token, token_type, expires_in,
+/// session, user? }` and the `__session` cookie. Never a refresh token.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AccessToken))]
+pub(crate) struct AccessTokenBody {
+    ok: True,
+    /// The access JWT (ES256).
+    access_token: String,
+    /// `Bearer`.
+    token_type: &'static str,
+    /// Seconds the access token lives.
+    expires_in: u64,
+    session: SessionView,
+    /// The account, where the route names it (re-authentication, impersonation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserView>,
+}
+
 /// A new access token for the same session (an organization switch, a
-/// re-authentication): `{ ok, access_token, token_type, expires_in, session }` plus
-/// `extra` fields, and the `__session` cookie. Never a refresh token.
+/// re-authentication, an impersonation), with the `__session` cookie.
 pub(crate) fn access_token_response(
     config: &Config,
     token: &AccessToken,
-    extra: Value,
+    user: Option<UserView>,
 ) -> Response {
-    let mut body = json!({
-        "access_token": token.access_token,
-        "token_type": "Bearer",
-        "expires_in": token.expires_in,
-        "session": SessionView::new(&token.session, true),
-    });
-    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
-        body.extend(extra);
-    }
+    let body = AccessTokenBody {
+        ok: True,
+        access_token: token.access_token.clone(),
+        token_type: "Bearer",
+        expires_in: token.expires_in,
+        session: SessionView::new(&token.session, true),
+        user,
+    };
     let delivery = config.token_delivery_for(token.session.client_id.as_deref());
-    let mut response = ok(body).into_response();
+    let mut response = Json(body).into_response();
     if delivery != TokenDelivery::BodyOnly {
         let age = i64::try_from(token.expires_in).unwrap_or(0);
         set_cookies(
@@ -278,13 +444,4 @@ pub(crate) fn clear_session_cookies(headers: &mut HeaderMap, config: &Config) {
             ],
         );
     }
-}
-
-/// `{ "ok": true }` plus the given fields.
-pub(crate) fn ok(fields: Value) -> Json<Value> {
-    let mut body = json!({ "ok": true });
-    if let (Value::Object(body), Value::Object(fields)) = (&mut body, fields) {
-        body.extend(fields);
-    }
-    Json(body)
 }

@@ -705,3 +705,28 @@ async fn vouching_for_an_address_takes_a_fresh_session_and_keys_can_be_revoked()
     let kinds = t.audit.kinds();
     assert!(kinds.contains(&"admin_user_viewed".to_owned()));
 }
+
+#[tokio::test]
+async fn an_admin_cannot_lock_themselves_out_but_another_admin_can() {
+    let t = app().await;
+    let (grant, id) = admin(&t, "self@example.com").await;
+    let token = grant.access_token();
+    for request in [
+        post_(&format!("/v1/admin/users/{id}/disable")),
+        req(Method::DELETE, &format!("/v1/admin/users/{id}")),
+        req(Method::PATCH, &format!("/v1/admin/users/{id}")).json(json!({ "role": "user" })),
+    ] {
+        let resp = request.bearer(&token).send(&t.app).await;
+        assert_eq!(resp.status, StatusCode::CONFLICT, "{}", resp.text);
+        assert_eq!(resp.error_code(), "conflict");
+    }
+    // Still an admin, still signed in.
+    let resp = get_("/v1/admin/users").bearer(&token).send(&t.app).await;
+    assert_eq!(resp.status, StatusCode::OK);
+    let (other, _) = admin(&t, "other@example.com").await;
+    let resp = post_(&format!("/v1/admin/users/{id}/disable"))
+        .bearer(&other.access_token())
+        .send(&t.app)
+        .await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
+}

@@ -22,6 +22,8 @@ mod layer;
 mod mfa;
 mod migrations;
 mod oauth;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod orgs;
 mod outbox;
 mod passkeys;
