@@ -129,8 +129,9 @@ impl Portcullis {
     }
 
     /// The OpenAPI 3.1 document of every route of every router (feature `openapi`, on by
-    /// default), under the prefixes the contract mounts them at (`/v1/auth`, `/v1/orgs`,
-    /// `/v1/admin`, `/v1/billing`, `/v1/stripe`, and the well-known routes at the root):
+    /// default), under the prefixes the contract mounts them at (the auth router at
+    /// [`auth_base_path`](crate::Config::auth_base_path), `/v1/auth` by default; `/v1/orgs`,
+    /// `/v1/admin`, `/v1/billing`, `/v1/stripe`; the well-known routes at the root):
     /// request bodies, each answer by status with the error codes it can carry, cookies and
     /// the security schemes. Routes of sign-in methods this instance turned off, and billing
     /// without Stripe, are left out, as they answer 404.

@@ -249,6 +249,7 @@ pub(crate) async fn methods(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IdentifyBody {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
 }
 

@@ -232,6 +232,7 @@ pub(crate) async fn list_users(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AdminCreateUser))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateBody {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
     /// At most 200 characters, no control characters.
     #[serde(default)]

@@ -44,6 +44,7 @@ pub(super) fn router() -> Router<Arc<Context>> {
 pub(crate) struct SendVerificationBody {
     /// The address to verify: required signed out, ignored signed in (the caller's own).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: Option<String>,
     /// Where the link's confirm page sends the person afterwards: an allowed origin (or a
     /// redirect of the client app named by `x-api-key`).

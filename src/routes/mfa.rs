@@ -426,6 +426,7 @@ pub(crate) async fn passkey_complete(
 pub(crate) struct ReauthenticateBody {
     /// The account's password.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     password: Option<String>,
     /// A TOTP code (raises the session to `aal2`).
     #[serde(default)]

@@ -262,7 +262,8 @@ pub(crate) fn document(ctx: &Context) -> openapi::OpenApi {
     let mut doc = Root::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let routers = [
-        ("/v1/auth", auth(), APP),
+        // Where the host says it nests the auth router (links in emails use it too).
+        (ctx.config.auth_base_path.as_str(), auth(), APP),
         ("/v1/orgs", Orgs::openapi(), APP),
         ("/v1/admin", Admin::openapi(), OPERATOR),
         #[cfg(feature = "billing")]

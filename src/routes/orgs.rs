@@ -495,6 +495,7 @@ pub(crate) async fn remove_member(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct InviteBody {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
     /// A role this deployment defines, ranked at or below the inviter's.
     role: String,

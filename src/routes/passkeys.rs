@@ -163,6 +163,7 @@ pub(crate) struct BeginBody {
     /// The account's address: the options list its passkeys. Absent: a discoverable
     /// passkey (autofill).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: Option<String>,
 }
 

@@ -38,6 +38,7 @@ pub(super) fn router() -> Router<Arc<Context>> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignUpBody {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
     /// Checked against the host's password policy (and the breached-password corpus).
     #[cfg_attr(feature = "openapi", schema(format = Password))]
@@ -135,6 +136,7 @@ pub(crate) async fn sign_up(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignInBody {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
     #[cfg_attr(feature = "openapi", schema(format = Password))]
     password: String,
@@ -183,6 +185,7 @@ pub(crate) async fn sign_in(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ForgotBody {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
     /// Where the reset page sends the person afterwards: an allowed origin (or a redirect
     /// of the client app named by `x-api-key`).

@@ -55,6 +55,7 @@ pub(super) fn sms_code_router() -> Router<Arc<Context>> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MagicLinkBody {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
     /// Where the link's confirm page sends the person once signed in: an allowed origin
     /// (or a redirect of the client app named by `x-api-key`).
@@ -308,6 +309,7 @@ pub(crate) async fn verify_magic_link(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EmailBody {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
 }
 
@@ -336,6 +338,7 @@ pub(crate) async fn send_email_code(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EmailCodeBody {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
     /// The six digits of the email.
     code: String,
@@ -384,6 +387,7 @@ pub(crate) async fn verify_email_code(
 #[serde(deny_unknown_fields)]
 pub(crate) struct PhoneBody {
     /// E.164, like `+15555550123`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^\+[1-9][0-9]{6,14}$"))]
     phone: String,
 }
 
@@ -415,6 +419,7 @@ pub(crate) async fn send_sms_code(
 #[serde(deny_unknown_fields)]
 pub(crate) struct PhoneCodeBody {
     /// E.164, like `+15555550123`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^\+[1-9][0-9]{6,14}$"))]
     phone: String,
     /// The six digits of the text.
     code: String,

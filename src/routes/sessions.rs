@@ -146,6 +146,7 @@ pub(crate) enum ExchangeBody {
     /// The emailed six-digit code (as `POST /email-otp/verify`).
     Otp {
         /// The address the code was sent to.
+        #[cfg_attr(feature = "openapi", schema(format = Email))]
         email: String,
         /// The six-digit code.
         token: String,

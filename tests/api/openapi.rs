@@ -261,3 +261,12 @@ async fn the_readme_contract_table_names_exactly_the_documented_operations() {
         "in the README but not documented: {extra:?}"
     );
 }
+
+#[tokio::test]
+async fn the_auth_router_is_documented_where_the_host_says_it_nests_it() {
+    let t = app_with(|b| b.auth_base_path("/api/auth")).await;
+    let ops = operations(&document(&t));
+    assert!(ops.contains(&("GET".into(), "/api/auth/me".into())));
+    assert!(!ops.iter().any(|(_, path)| path.starts_with("/v1/auth")));
+    assert!(ops.contains(&("POST".into(), "/v1/orgs".into())));
+}
