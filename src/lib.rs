@@ -319,6 +319,14 @@ pub mod __private {
         crate::auth::verify::verify_uncached(auth.context(), token)
     }
 
+    /// The whole OpenAPI document (every operation this build has, the auth router at
+    /// `/v1/auth`), which the integration tests check every answer against.
+    #[cfg(feature = "openapi")]
+    #[must_use]
+    pub fn openapi_document() -> utoipa::openapi::OpenApi {
+        crate::routes::openapi::document_with("/v1/auth", &|_| true)
+    }
+
     /// The `Stripe-Signature` header Stripe would send for `body` at `t` under `secret`.
     #[cfg(feature = "billing")]
     #[must_use]

@@ -239,41 +239,76 @@ struct Layers {
     client_keys: bool,
     /// `fail_fast`: 503 `unavailable` while the database is away or a request is too slow.
     fail_fast: bool,
+    /// `api_keys_in_core`: 403 `forbidden` for an API key, except where the route takes one.
+    people_only: bool,
+    /// Why every route of the router answers 404 `not_found` on an instance that has not
+    /// configured it, if it can.
+    unconfigured: Option<&'static str>,
 }
 
-/// The routers the contract mounts: auth, orgs and billing name their client; admin and
-/// the webhook do not; the well-known routes answer from the process alone.
-const APP: Layers = Layers {
+/// The routers the contract mounts. Auth, orgs and billing name their client; admin and
+/// the webhook do not; the well-known routes answer from the process alone; the core
+/// router takes API keys only where it says so; billing needs Stripe.
+const CORE: Layers = Layers {
     client_keys: true,
     fail_fast: true,
+    people_only: true,
+    unconfigured: None,
+};
+const APP: Layers = Layers {
+    people_only: false,
+    ..CORE
 };
 const OPERATOR: Layers = Layers {
     client_keys: false,
-    fail_fast: true,
+    ..APP
 };
 const PROCESS: Layers = Layers {
     client_keys: false,
     fail_fast: false,
+    ..APP
 };
+#[cfg(feature = "billing")]
+const STRIPE: &str = "billing is not configured on this instance (no Stripe keys)";
 
 /// The whole document: every router under the reference example's prefixes, without the
 /// routes this instance does not serve.
 pub(crate) fn document(ctx: &Context) -> openapi::OpenApi {
+    document_with(&ctx.config.auth_base_path, &|tag| served(ctx, tag))
+}
+
+/// The document with the auth router at `auth_prefix`, keeping the operations whose tags
+/// `served` accepts (every one, for this crate's tests that check answers against it).
+pub(crate) fn document_with(auth_prefix: &str, served: &dyn Fn(&str) -> bool) -> openapi::OpenApi {
     let mut doc = Root::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let routers = [
         // Where the host says it nests the auth router (links in emails use it too).
-        (ctx.config.auth_base_path.as_str(), auth(), APP),
+        (auth_prefix, auth(), CORE),
         ("/v1/orgs", Orgs::openapi(), APP),
         ("/v1/admin", Admin::openapi(), OPERATOR),
         #[cfg(feature = "billing")]
-        ("/v1/billing", Billing::openapi(), APP),
+        (
+            "/v1/billing",
+            Billing::openapi(),
+            Layers {
+                unconfigured: Some(STRIPE),
+                ..APP
+            },
+        ),
         #[cfg(feature = "billing")]
-        ("/v1/stripe", Webhook::openapi(), OPERATOR),
+        (
+            "/v1/stripe",
+            Webhook::openapi(),
+            Layers {
+                unconfigured: Some(STRIPE),
+                ..OPERATOR
+            },
+        ),
         ("", WellKnown::openapi(), PROCESS),
     ];
     for (prefix, mut router, layers) in routers {
-        drop_unserved(&mut router, ctx);
+        drop_unserved(&mut router, served);
         finish(&mut router, layers);
         doc = nest(doc, prefix, router);
     }
@@ -304,7 +339,7 @@ fn served(ctx: &Context, tag: &str) -> bool {
 }
 
 /// Drops the operations whose tag this instance does not serve.
-fn drop_unserved(doc: &mut openapi::OpenApi, ctx: &Context) {
+fn drop_unserved(doc: &mut openapi::OpenApi, served: &dyn Fn(&str) -> bool) {
     for item in doc.paths.paths.values_mut() {
         for slot in [
             &mut item.get,
@@ -313,9 +348,9 @@ fn drop_unserved(doc: &mut openapi::OpenApi, ctx: &Context) {
             &mut item.delete,
             &mut item.patch,
         ] {
-            let unserved = slot.as_ref().is_some_and(|operation| {
-                operation.tags.iter().flatten().any(|tag| !served(ctx, tag))
-            });
+            let unserved = slot
+                .as_ref()
+                .is_some_and(|operation| operation.tags.iter().flatten().any(|tag| !served(tag)));
             if unserved {
                 *slot = None;
             }
@@ -419,6 +454,16 @@ fn finish(doc: &mut openapi::OpenApi, layers: Layers) {
                     "no, malformed, expired or revoked session credentials",
                 );
             }
+            if layers.people_only && !names.iter().any(|name| name == API_KEY) {
+                add(
+                    "403",
+                    "forbidden",
+                    "an API key: this route needs a person's session",
+                );
+            }
+            if let Some(why) = layers.unconfigured {
+                add("404", "not_found", why);
+            }
             if names.iter().any(|name| name == API_KEY) {
                 add(
                     "429",
@@ -516,8 +561,8 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut O
     .filter_map(|(method, operation)| operation.map(|operation| (method, operation)))
 }
 
-/// Adds `code` to the answer `status` of `operation` (creating the answer), unless the
-/// handler's own annotation already names it.
+/// Adds `code`, for the reason `why`, to the answer `status` of `operation` (creating the
+/// answer), unless the description already gives that reason.
 fn add_error(operation: &mut Operation, status: &str, code: &str, why: &str) {
     let named = format!("`{code}`");
     let entry = operation
@@ -526,7 +571,10 @@ fn add_error(operation: &mut Operation, status: &str, code: &str, why: &str) {
         .entry(status.to_owned())
         .or_insert_with(|| RefOr::T(Response::new("")));
     if let RefOr::T(response) = entry {
-        if response.description.contains(&named) {
+        // A handler that names the code may already give this reason in its own words.
+        let said = response.description.contains(why)
+            || (why.contains("CSRF") && response.description.contains("CSRF"));
+        if said {
             return;
         }
         if !response.description.is_empty() {

@@ -680,9 +680,11 @@ impl std::fmt::Debug for AcceptBody {
     }
 }
 
-/// `{ ok, membership }`.
+/// `{ ok, membership }` and nothing else (so a grant, which also names a membership, is
+/// not one: the document's `oneOf` tells them apart).
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct MembershipAnswer {
     ok: True,
     /// The membership the invitation made (or the one the caller already had).

@@ -84,9 +84,11 @@ pub(crate) struct ErrorBody {
     pub(crate) message: String,
 }
 
-/// `{ "ok": true }` and nothing else.
+/// `{ "ok": true }` and nothing else (documented with no other property, so an answer that
+/// is either this or something richer tells them apart).
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Done {
     pub(crate) ok: True,
 }

@@ -299,10 +299,24 @@ impl Req {
     }
 
     pub async fn send(self, app: &Router) -> Resp {
-        let response = app.clone().oneshot(self.build()).await.unwrap();
+        let request = self.build();
+        let (method, path) = (request.method().clone(), request.uri().to_string());
+        let response = app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        // Every answer must be one the OpenAPI document describes.
+        #[cfg(feature = "openapi")]
+        crate::conformance::check(
+            &method,
+            &path,
+            status,
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            &bytes,
+        );
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Resp {
             status,

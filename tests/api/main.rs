@@ -3,6 +3,8 @@
 #![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
 mod common;
+#[cfg(feature = "openapi")]
+mod conformance;
 mod relay;
 mod smtp_sink;
 mod stripe_stand_in;
