@@ -195,6 +195,7 @@ pub(crate) struct ClientSummary {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct Branding {
     product_name: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     logo_url: Option<String>,
 }
 

@@ -78,7 +78,7 @@ pub(crate) struct AdminUserView {
     /// `user` or `admin` (the deployment's role, not an organization's).
     role: String,
     disabled: bool,
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     last_sign_in_at: Option<String>,
     /// The JSON object only admins and host code see (absent in lists and on creation).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,11 +116,16 @@ pub(crate) struct AuditEventView {
     /// What happened (`sign_in`, `password_changed`, `impersonated`, ...).
     kind: String,
     /// The user it happened to.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     user_id: Option<Uuid>,
     /// The admin who did it, when it was not the user.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     actor_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     session_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     ip: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     user_agent: Option<String>,
     /// What else the event records (a JSON object).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -178,6 +183,7 @@ pub(crate) struct AdminUsersAnswer {
     /// Newest first.
     users: Vec<AdminUserView>,
     /// The `cursor` of the next page; `null` on the last.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     next_cursor: Option<Uuid>,
 }
 
@@ -315,7 +321,7 @@ pub(crate) struct AdminPasskey {
     name: String,
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     created_at: String,
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     last_used_at: Option<String>,
 }
 
@@ -326,10 +332,11 @@ pub(crate) struct AdminLinkedAccount {
     id: Uuid,
     provider: String,
     /// The address the provider gave.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     email: Option<String>,
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     created_at: String,
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     last_used_at: Option<String>,
 }
 
@@ -739,6 +746,7 @@ pub(crate) struct AuditEventsAnswer {
     /// Newest first.
     events: Vec<AuditEventView>,
     /// The `cursor` of the next page; `null` on the last.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     next_cursor: Option<Uuid>,
 }
 

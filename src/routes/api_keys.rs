@@ -31,17 +31,20 @@ pub(crate) struct ApiKeyView {
     prefix: String,
     /// The permissions it may use; `null` for an unscoped user key (whatever its owner may
     /// do, except what needs an interactive session).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     scopes: Option<Vec<String>>,
     /// The user it belongs to (`null` for an organization's key).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     user_id: Option<Uuid>,
     /// The organization it belongs to (`null` for a user's key).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     org_id: Option<Uuid>,
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     created_at: String,
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     last_used_at: Option<String>,
     /// `null`: it never expires.
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     expires_at: Option<String>,
 }
 

@@ -125,20 +125,23 @@ pub(crate) struct SubscriptionView {
     /// Stripe's id (`sub_...`).
     id: String,
     /// The plan of the host's catalog its price belongs to (null for a price not in it).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     plan_id: Option<String>,
     /// Stripe's status: `trialing`, `active`, `past_due`, `canceled`, `incomplete`,
     /// `incomplete_expired`, `unpaid` or `paused`.
     status: String,
     /// The end of the period paid for (null when Stripe gave none).
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     current_period_end: Option<String>,
     /// Whether it ends at `current_period_end` instead of renewing.
     cancel_at_period_end: bool,
     /// The quantity (1 for a flat plan; the seats of a per-seat plan).
     seats: i64,
     /// The paying user (null when an organization pays).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     user_id: Option<Uuid>,
     /// The paying organization (null when a user pays).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     org_id: Option<Uuid>,
 }
 
@@ -274,6 +277,7 @@ pub(crate) struct SubscriptionAnswer {
     ok: True,
     /// The payer's live subscription, else its newest (a canceled one stays until a new
     /// one starts); null before the first.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     subscription: Option<SubscriptionView>,
 }
 

@@ -163,11 +163,12 @@ pub(crate) struct AccountView {
     /// The provider's name.
     provider: String,
     /// The address the provider gave, if any.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     email: Option<String>,
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     created_at: String,
     /// The last sign-in through it.
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     last_used_at: Option<String>,
 }
 

@@ -20,10 +20,10 @@ use std::collections::BTreeSet;
 use utoipa::{
     OpenApi,
     openapi::{
-        self, ObjectBuilder, RefOr, Response,
+        self, ObjectBuilder, RefOr, Required, Response,
         content::Content,
         header::Header,
-        path::{Operation, ParameterIn, PathItem},
+        path::{Operation, ParameterBuilder, ParameterIn, PathItem},
         schema::{AllOfBuilder, Schema, Type},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
@@ -437,6 +437,22 @@ fn finish(doc: &mut openapi::OpenApi, layers: Layers) {
             });
             let unsafe_method = method != "get";
 
+            // The headers a client sends beside its credentials, as optional parameters so
+            // generated clients offer them.
+            if layers.client_keys {
+                add_header(
+                    operation,
+                    "x-api-key",
+                    "The client app's publishable key (`pk_...`); required where the host requires client keys",
+                );
+            }
+            if unsafe_method && names.iter().any(|name| name == SESSION_COOKIE) {
+                add_header(
+                    operation,
+                    "X-CSRF-Token",
+                    "From `GET /v1/auth/csrf`: needed when the `__session` cookie authenticates this request and its `Origin` is not an allowed one",
+                );
+            }
             let mut add = |status: &str, code: &str, why: &str| {
                 add_error(operation, status, code, why);
             };
@@ -559,6 +575,21 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut O
     ]
     .into_iter()
     .filter_map(|(method, operation)| operation.map(|operation| (method, operation)))
+}
+
+/// Adds an optional request header parameter.
+fn add_header(operation: &mut Operation, name: &str, description: &str) {
+    let parameter = ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(parameter));
 }
 
 /// Adds `code`, for the reason `why`, to the answer `status` of `operation` (creating the

@@ -163,6 +163,7 @@ pub(crate) struct OrgView {
     /// Whether members need a session that passed a second factor.
     require_mfa: bool,
     /// The caller's role (null once the caller is no longer a member).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     role: Option<String>,
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     created_at: String,
@@ -349,7 +350,9 @@ pub(crate) async fn remove_org(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct MemberView {
     user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     email: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     name: Option<String>,
     role: String,
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]

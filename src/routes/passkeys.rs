@@ -48,7 +48,7 @@ pub(crate) struct PasskeyView {
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     created_at: String,
     /// Null until it is first used to sign in.
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     last_used_at: Option<String>,
 }
 

@@ -300,8 +300,10 @@ pub(crate) async fn current(
 pub(crate) struct PermissionsAnswer {
     ok: True,
     /// The session's active organization (null without one, or once removed from it).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     org_id: Option<Uuid>,
     /// The caller's role there (null without an active organization).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     org_role: Option<String>,
     /// What the role grants there; empty without an active organization or while
     /// `mfa_required`.

@@ -110,11 +110,15 @@ pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = User))]
 pub(crate) struct UserView {
     id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     email: Option<String>,
     email_verified: bool,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     phone: Option<String>,
     phone_verified: bool,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     image_url: Option<String>,
     has_password: bool,
     /// The host's own JSON object.
@@ -156,9 +160,12 @@ pub(crate) struct SessionView {
     /// Whichever comes first: the idle timeout or the absolute lifetime.
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     expires_at: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     ip: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     user_agent: Option<String>,
     auth_method: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     active_org_id: Option<Uuid>,
     /// The client app it signed in through (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -31,6 +31,7 @@ pub(crate) struct EntryView {
     /// `waiting` or `admitted`.
     status: String,
     /// 1-based place among those waiting for the feature; null once admitted.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     position: Option<u64>,
 }
 
@@ -211,7 +212,7 @@ pub(crate) struct AdminEntryView {
     /// The person who joined (and is emailed on admission).
     joined_by: Uuid,
     /// When it was admitted; null while waiting.
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
     admitted_at: Option<String>,
 }
 
