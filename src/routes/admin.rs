@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{
     api_keys::ApiKeyView,
     input::{Json, Patch, Path, Query},
+    sessions::{RevokedAnswer, SessionsAnswer},
     views::{Done, SessionView, True, UserView, access_token_response, done, rfc3339},
 };
 use crate::{
@@ -580,21 +581,12 @@ pub(crate) async fn enable(
     Ok(done())
 }
 
-/// `{ ok, revoked }`.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(crate) struct AdminRevokedAnswer {
-    ok: True,
-    /// How many were revoked.
-    revoked: usize,
-}
-
 /// `DELETE /users/{id}/api-keys` (fresh session): `{ ok, revoked }`.
 #[cfg_attr(feature = "openapi", utoipa::path(
     delete, path = "/users/{id}/api-keys", tag = "admin",
     params(("id" = Uuid, Path, description = "The user")),
     responses(
-        (status = 200, description = "Every API key of the user revoked: at once here, within the revocation interval everywhere", body = AdminRevokedAnswer),
+        (status = 200, description = "Every API key of the user revoked: at once here, within the revocation interval everywhere", body = RevokedAnswer),
         (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session; `reauthentication_required`: this needs a recent sign-in"),
         (status = 404, description = "`not_found`: no such user"),
     ),
@@ -604,26 +596,18 @@ pub(crate) async fn revoke_user_api_keys(
     user: CurrentUser,
     client: ClientInfo,
     Path(id): Path<Uuid>,
-) -> Result<Json<AdminRevokedAnswer>, Error> {
+) -> Result<Json<RevokedAnswer>, Error> {
     let revoked = admin::revoke_api_keys_of(&ctx, user.claims(), id, &client).await?;
-    Ok(Json(AdminRevokedAnswer { ok: True, revoked }))
+    Ok(Json(RevokedAnswer { ok: True, revoked }))
 }
 
-/// `{ ok, sessions }`.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(crate) struct AdminSessionsAnswer {
-    ok: True,
-    /// The live sessions, newest first (`current` is always `false`).
-    sessions: Vec<SessionView>,
-}
-
-/// `GET /users/{id}/sessions`: `{ ok, sessions }`.
+/// `GET /users/{id}/sessions`: `{ ok, sessions }`, newest first (`current` is always
+/// `false`).
 #[cfg_attr(feature = "openapi", utoipa::path(
     get, path = "/users/{id}/sessions", tag = "admin",
     params(("id" = Uuid, Path, description = "The user")),
     responses(
-        (status = 200, body = AdminSessionsAnswer),
+        (status = 200, body = SessionsAnswer),
         (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session"),
         (status = 404, description = "`not_found`: no such user"),
     ),
@@ -632,9 +616,9 @@ pub(crate) async fn user_sessions(
     State(ctx): State<Arc<Context>>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
-) -> Result<Json<AdminSessionsAnswer>, Error> {
+) -> Result<Json<SessionsAnswer>, Error> {
     let sessions = admin::sessions_of(&ctx, user.claims(), id).await?;
-    Ok(Json(AdminSessionsAnswer {
+    Ok(Json(SessionsAnswer {
         ok: True,
         sessions: sessions
             .iter()
@@ -648,7 +632,7 @@ pub(crate) async fn user_sessions(
     delete, path = "/users/{id}/sessions", tag = "admin",
     params(("id" = Uuid, Path, description = "The user")),
     responses(
-        (status = 200, description = "Every session of the user revoked", body = AdminRevokedAnswer),
+        (status = 200, description = "Every session of the user revoked", body = RevokedAnswer),
         (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session; `reauthentication_required`: this needs a recent sign-in"),
         (status = 404, description = "`not_found`: no such user"),
     ),
@@ -658,9 +642,9 @@ pub(crate) async fn revoke_user_sessions(
     user: CurrentUser,
     client: ClientInfo,
     Path(id): Path<Uuid>,
-) -> Result<Json<AdminRevokedAnswer>, Error> {
+) -> Result<Json<RevokedAnswer>, Error> {
     let revoked = admin::revoke_sessions_of(&ctx, user.claims(), id, &client).await?;
-    Ok(Json(AdminRevokedAnswer { ok: True, revoked }))
+    Ok(Json(RevokedAnswer { ok: True, revoked }))
 }
 
 /// Body of `POST /users/{id}/impersonate`.

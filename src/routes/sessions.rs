@@ -246,9 +246,9 @@ pub(crate) async fn exchange(
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct SessionsAnswer {
-    ok: True,
-    /// The caller's live sessions, newest first; `current` marks the one asking.
-    sessions: Vec<SessionView>,
+    pub(crate) ok: True,
+    /// Live sessions, newest first; `current` marks the one asking.
+    pub(crate) sessions: Vec<SessionView>,
 }
 
 /// `GET /sessions`: the caller's live sessions, newest first.
@@ -380,9 +380,9 @@ pub(crate) struct SignOutBody {
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct RevokedAnswer {
-    ok: True,
-    /// How many sessions were revoked.
-    revoked: usize,
+    pub(crate) ok: True,
+    /// How many were revoked.
+    pub(crate) revoked: usize,
 }
 
 /// `POST /sign-out`: revoke the listed sessions of the caller, or the current one, and
