@@ -164,6 +164,7 @@ pub(crate) struct MethodsAnswer {
     oauth: Vec<OAuthProvider>,
     /// The client app the request named with `x-api-key` (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     client: Option<ClientSummary>,
 }
 
@@ -261,6 +262,7 @@ pub(crate) struct IdentifyAnswer {
     ok: True,
     /// Whether the account exists: only where the host turned account discovery on.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     exists: Option<bool>,
     /// The sign-in methods the account (or, without discovery, anyone) can use.
     methods: Vec<&'static str>,

@@ -83,7 +83,7 @@ pub(crate) struct AdminUserView {
     last_sign_in_at: Option<String>,
     /// The JSON object only admins and host code see (absent in lists and on creation).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<Object>))]
     private_metadata: Option<Value>,
 }
 

@@ -312,7 +312,7 @@ pub(crate) struct PermissionsAnswer {
     /// session has not passed: its permissions are withheld until it does
     /// (`POST /reauthenticate` with a code or a passkey).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = True))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = True))]
     mfa_required: Option<True>,
 }
 

@@ -169,6 +169,7 @@ pub(crate) struct SessionView {
     active_org_id: Option<Uuid>,
     /// The client app it signed in through (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     client_id: Option<String>,
     current: bool,
 }
@@ -220,9 +221,11 @@ pub(crate) struct GrantBody {
     expires_in: u64,
     /// The opaque refresh token; absent when the host delivers grants in cookies only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     refresh_token: Option<String>,
     /// The membership an invitation accepted while signed out created.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     membership: Option<MembershipView>,
 }
 
@@ -397,6 +400,7 @@ pub(crate) struct AccessTokenBody {
     session: SessionView,
     /// The account, where the route names it (re-authentication, impersonation).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     user: Option<UserView>,
 }
 

@@ -85,6 +85,7 @@ pub(crate) struct CheckAnswer {
     joined: bool,
     /// `waiting` or `admitted` (absent when not joined).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     status: Option<String>,
     /// 1-based place among those waiting; null once admitted (absent when not joined).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,7 +93,7 @@ pub(crate) struct CheckAnswer {
     position: Option<Option<u64>>,
     /// Absent when not joined.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, format = DateTime))]
     joined_at: Option<String>,
 }
 
