@@ -20,7 +20,10 @@ use super::{
     api_keys::ApiKeyView,
     input::{Json, Patch, Path, Query},
     sessions::{RevokedAnswer, SessionsAnswer},
-    views::{Done, SessionView, True, UserView, access_token_response, done, rfc3339},
+    views::{
+        AccountView, Done, PasskeyView, SessionView, True, UserView, access_token_response, done,
+        rfc3339,
+    },
 };
 use crate::{
     CurrentUser, Error,
@@ -195,7 +198,6 @@ pub(crate) struct AdminUsersAnswer {
     responses(
         (status = 200, body = AdminUsersAnswer),
         (status = 400, description = "`invalid_request`: `query` over 200 characters, `limit` outside 1 to 100, or malformed query parameters (a `cursor` that is not a UUID, an unknown parameter)"),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session"),
     ),
 ))]
 pub(crate) async fn list_users(
@@ -279,7 +281,7 @@ pub(crate) struct AdminUserAnswer {
     responses(
         (status = 201, description = "Created", body = AdminUserAnswer),
         (status = 400, description = "`invalid_request`: a malformed email address, or a `name` over 200 characters or with control characters; `weak_password`: the password fails the policy or appears in a data breach"),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session; `reauthentication_required`: `email_verified: true` needs a recent sign-in"),
+        (status = 403, description = "`reauthentication_required`: `email_verified: true` needs a recent sign-in"),
         (status = 409, description = "`email_taken`: an account with this address exists"),
         (status = 429, description = "`rate_limited`: with `send_invite`, too many password-reset emails (the account is created all the same)"),
     ),
@@ -311,34 +313,6 @@ pub(crate) async fn create_user(
             user: AdminUserView::new(&created, has_password),
         }),
     ))
-}
-
-/// A passkey of the user: `{ id, name, created_at, last_used_at }`.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
-pub(crate) struct AdminPasskey {
-    id: Uuid,
-    name: String,
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
-    created_at: String,
-    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
-    last_used_at: Option<String>,
-}
-
-/// A social account linked to the user: `{ id, provider, email, created_at, last_used_at }`.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(crate) struct AdminLinkedAccount {
-    id: Uuid,
-    provider: String,
-    /// The address the provider gave.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
-    email: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
-    created_at: String,
-    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
-    last_used_at: Option<String>,
 }
 
 /// An organization the user belongs to: `{ org_id, name, role }`.
@@ -373,8 +347,8 @@ pub(crate) struct AdminUserDetailAnswer {
     /// The live sessions, newest first.
     sessions: Vec<SessionView>,
     /// Empty where passkeys are not built in.
-    passkeys: Vec<AdminPasskey>,
-    accounts: Vec<AdminLinkedAccount>,
+    passkeys: Vec<PasskeyView>,
+    accounts: Vec<AccountView>,
     memberships: Vec<AdminMembership>,
     /// The user's live API keys.
     api_keys: Vec<ApiKeyView>,
@@ -388,7 +362,6 @@ pub(crate) struct AdminUserDetailAnswer {
     params(("id" = Uuid, Path, description = "The user")),
     responses(
         (status = 200, body = AdminUserDetailAnswer),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session"),
         (status = 404, description = "`not_found`: no such user"),
     ),
 ))]
@@ -405,29 +378,10 @@ pub(crate) async fn read_user(
         .map(|s| SessionView::new(s, false))
         .collect();
     #[cfg(feature = "passkeys")]
-    let passkeys = detail
-        .passkeys
-        .iter()
-        .map(|p| AdminPasskey {
-            id: p.id,
-            name: p.name.clone(),
-            created_at: rfc3339(p.created_at),
-            last_used_at: p.last_used_at.map(rfc3339),
-        })
-        .collect();
+    let passkeys = detail.passkeys.iter().map(PasskeyView::new).collect();
     #[cfg(not(feature = "passkeys"))]
     let passkeys = Vec::new();
-    let accounts = detail
-        .accounts
-        .iter()
-        .map(|a| AdminLinkedAccount {
-            id: a.id,
-            provider: a.provider.clone(),
-            email: a.email.clone(),
-            created_at: rfc3339(a.created_at),
-            last_used_at: a.last_used_at.map(rfc3339),
-        })
-        .collect();
+    let accounts = detail.accounts.iter().map(AccountView::new).collect();
     let memberships = detail
         .memberships
         .iter()
@@ -487,7 +441,7 @@ pub(crate) struct UpdateBody {
     responses(
         (status = 200, description = "The user as changed, with `private_metadata`", body = AdminUserAnswer),
         (status = 400, description = "`invalid_request`: a `role` other than `user` or `admin`, a `name` over 200 characters or with control characters, or `metadata` or `private_metadata` that is not a JSON object or is over 16 KiB"),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session; `reauthentication_required`: changing `role` or `email_verified` needs a recent sign-in"),
+        (status = 403, description = "`reauthentication_required`: changing `role` or `email_verified` needs a recent sign-in"),
         (status = 404, description = "`not_found`: no such user"),
         (status = 409, description = "`conflict`: an admin cannot give up their own admin role (another admin can)"),
     ),
@@ -525,7 +479,7 @@ pub(crate) async fn update_user(
     params(("id" = Uuid, Path, description = "The user")),
     responses(
         (status = 200, description = "Deleted: every session and API key cut off, the user's rows gone (an audit row stays)", body = Done),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session; `reauthentication_required`: this needs a recent sign-in"),
+        (status = 403, description = "`reauthentication_required`: this needs a recent sign-in"),
         (status = 404, description = "`not_found`: no such user"),
         (status = 409, description = "`conflict`: the user is the last owner of an organization with other members, or is the caller (an admin cannot delete their own account here)"),
     ),
@@ -546,7 +500,7 @@ pub(crate) async fn delete_user(
     params(("id" = Uuid, Path, description = "The user")),
     responses(
         (status = 200, description = "Disabled: every session and API key of the user revoked", body = Done),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session; `reauthentication_required`: this needs a recent sign-in"),
+        (status = 403, description = "`reauthentication_required`: this needs a recent sign-in"),
         (status = 404, description = "`not_found`: no such user"),
         (status = 409, description = "`conflict`: an admin cannot disable their own account (another admin can)"),
     ),
@@ -567,7 +521,6 @@ pub(crate) async fn disable(
     params(("id" = Uuid, Path, description = "The user")),
     responses(
         (status = 200, description = "Enabled (the old sessions stay revoked)", body = Done),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session"),
         (status = 404, description = "`not_found`: no such user"),
     ),
 ))]
@@ -587,7 +540,7 @@ pub(crate) async fn enable(
     params(("id" = Uuid, Path, description = "The user")),
     responses(
         (status = 200, description = "Every API key of the user revoked: at once here, within the revocation interval everywhere", body = RevokedAnswer),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session; `reauthentication_required`: this needs a recent sign-in"),
+        (status = 403, description = "`reauthentication_required`: this needs a recent sign-in"),
         (status = 404, description = "`not_found`: no such user"),
     ),
 ))]
@@ -608,7 +561,6 @@ pub(crate) async fn revoke_user_api_keys(
     params(("id" = Uuid, Path, description = "The user")),
     responses(
         (status = 200, body = SessionsAnswer),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session"),
         (status = 404, description = "`not_found`: no such user"),
     ),
 ))]
@@ -633,7 +585,7 @@ pub(crate) async fn user_sessions(
     params(("id" = Uuid, Path, description = "The user")),
     responses(
         (status = 200, description = "Every session of the user revoked", body = RevokedAnswer),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session; `reauthentication_required`: this needs a recent sign-in"),
+        (status = 403, description = "`reauthentication_required`: this needs a recent sign-in"),
         (status = 404, description = "`not_found`: no such user"),
     ),
 ))]
@@ -666,7 +618,7 @@ pub(crate) struct ImpersonateBody {
     responses(
         (status = 200, description = "An access token for a new session of that user: an hour at most, no refresh token, its `act` naming the admin", body = super::views::AccessTokenBody, headers(("Set-Cookie" = String, description = "`__session` (unless the host delivers tokens in the body only)"))),
         (status = 400, description = "`invalid_request`: a `reason` that is empty, over 500 characters or has control characters"),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session, or the user is an administrator (never impersonated); `reauthentication_required`: this needs a recent sign-in; `user_disabled`: the user is disabled"),
+        (status = 403, description = "`forbidden`: the user is an administrator (never impersonated); `reauthentication_required`: this needs a recent sign-in; `user_disabled`: the user is disabled"),
         (status = 404, description = "`not_found`: no such user"),
     ),
 ))]
@@ -741,7 +693,6 @@ pub(crate) struct AuditEventsAnswer {
     responses(
         (status = 200, body = AuditEventsAnswer),
         (status = 400, description = "`invalid_request`: `kind` over 64 characters, `since` or `until` not an RFC 3339 timestamp, `limit` outside 1 to 100, or malformed query parameters (a `user_id` or `cursor` that is not a UUID, an unknown parameter)"),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, or is an API key or an impersonated session"),
     ),
 ))]
 pub(crate) async fn audit(
@@ -779,7 +730,6 @@ pub(crate) async fn audit(
     responses(
         (status = 200, description = "The caller's own audit trail (sign-ins, changes, any impersonation of them), newest first; an admin's action shows who (`actor_id`) but not their `ip` or `user_agent`", body = AuditEventsAnswer),
         (status = 400, description = "`invalid_request`: `limit` outside 1 to 100, or malformed query parameters (a `cursor` that is not a UUID, an unknown parameter)"),
-        (status = 403, description = "`forbidden`: an API key (this needs an interactive session)"),
     ),
 ))]
 pub(crate) async fn activity(

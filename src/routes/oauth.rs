@@ -19,14 +19,15 @@ use uuid::Uuid;
 use super::{
     input::{Json, Path, wants_json},
     sessions::require_fresh,
-    views::{Done, GrantResponse, SignInResponse, True, done, mfa_redirect, rfc3339, set_cookies},
+    views::{
+        AccountView, Done, GrantResponse, SignInResponse, True, done, mfa_redirect, set_cookies,
+    },
 };
 use crate::{
     CurrentUser, Error,
     auth::cookie,
     client::ClientInfo,
     context::Context,
-    entity::oauth_account,
     flows::{
         self,
         mfa::SignedIn,
@@ -153,35 +154,6 @@ pub(crate) enum CallbackAnswer {
     SignedIn(super::views::SignInBody),
     /// The flow began signed in: the provider is linked.
     Linked(LinkedAnswer),
-}
-
-/// A linked account as listed: `{ id, provider, email, created_at, last_used_at }`.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = LinkedAccount))]
-pub(crate) struct AccountView {
-    id: Uuid,
-    /// The provider's name.
-    provider: String,
-    /// The address the provider gave, if any.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
-    email: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
-    created_at: String,
-    /// The last sign-in through it.
-    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
-    last_used_at: Option<String>,
-}
-
-impl AccountView {
-    fn new(row: &oauth_account::Model) -> Self {
-        Self {
-            id: row.id,
-            provider: row.provider.clone(),
-            email: row.email.clone(),
-            created_at: rfc3339(row.created_at),
-            last_used_at: row.last_used_at.map(rfc3339),
-        }
-    }
 }
 
 /// `GET /oauth/{provider}/callback?code=&state=`: signs in (cookies and a 303 to the

@@ -241,6 +241,8 @@ struct Layers {
     fail_fast: bool,
     /// `api_keys_in_core`: 403 `forbidden` for an API key, except where the route takes one.
     people_only: bool,
+    /// Every route checks `require_admin`: 403 `forbidden` for anyone else.
+    admins_only: bool,
     /// Why every route of the router answers 404 `not_found` on an instance that has not
     /// configured it, if it can.
     unconfigured: Option<&'static str>,
@@ -253,6 +255,7 @@ const CORE: Layers = Layers {
     client_keys: true,
     fail_fast: true,
     people_only: true,
+    admins_only: false,
     unconfigured: None,
 };
 const APP: Layers = Layers {
@@ -286,7 +289,14 @@ pub(crate) fn document_with(auth_prefix: &str, served: &dyn Fn(&str) -> bool) ->
         // Where the host says it nests the auth router (links in emails use it too).
         (auth_prefix, auth(), CORE),
         ("/v1/orgs", Orgs::openapi(), APP),
-        ("/v1/admin", Admin::openapi(), OPERATOR),
+        (
+            "/v1/admin",
+            Admin::openapi(),
+            Layers {
+                admins_only: true,
+                ..OPERATOR
+            },
+        ),
         #[cfg(feature = "billing")]
         (
             "/v1/billing",
@@ -475,6 +485,13 @@ fn finish(doc: &mut openapi::OpenApi, layers: Layers) {
                     "403",
                     "forbidden",
                     "an API key: this route needs a person's session",
+                );
+            }
+            if layers.admins_only {
+                add(
+                    "403",
+                    "forbidden",
+                    "the caller is not an administrator, or is an API key or an impersonated session",
                 );
             }
             if let Some(why) = layers.unconfigured {

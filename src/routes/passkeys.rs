@@ -21,9 +21,9 @@ use uuid::Uuid;
 use super::{
     input::{Json, OptionalJson, Path},
     sessions::require_fresh,
-    views::{Done, GrantResponse, True, done, rfc3339},
+    views::{Done, GrantResponse, PasskeyView, True, done},
 };
-use crate::{CurrentUser, Error, client::ClientInfo, context::Context, entity::passkey, flows};
+use crate::{CurrentUser, Error, client::ClientInfo, context::Context, flows};
 
 pub(super) fn router() -> Router<Arc<Context>> {
     Router::new()
@@ -36,32 +36,6 @@ pub(super) fn router() -> Router<Arc<Context>> {
         )
         .route("/me/passkeys", get(list))
         .route("/me/passkeys/{id}", patch(rename).delete(remove))
-}
-
-/// A passkey as listed: `{ id, name, created_at, last_used_at }`.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Passkey))]
-pub(crate) struct PasskeyView {
-    id: Uuid,
-    /// Its owner's label for it (`Passkey`, `Passkey 2`, ... unless named).
-    name: String,
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
-    created_at: String,
-    /// Null until it is first used to sign in.
-    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
-    last_used_at: Option<String>,
-}
-
-impl PasskeyView {
-    /// The listed view of a stored passkey.
-    pub(crate) fn new(row: &passkey::Model) -> Self {
-        Self {
-            id: row.id,
-            name: row.name.clone(),
-            created_at: rfc3339(row.created_at),
-            last_used_at: row.last_used_at.map(rfc3339),
-        }
-    }
 }
 
 /// `{ ok, options }`: the options of a registration ceremony.

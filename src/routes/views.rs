@@ -15,7 +15,7 @@ use crate::{
     Config,
     auth::cookie,
     config::TokenDelivery,
-    entity::{membership, session, user},
+    entity::{membership, oauth_account, passkey, session, user},
     flows::{
         mfa::{Challenge, SignedIn},
         sessions::{AccessToken, Grant},
@@ -188,6 +188,64 @@ impl SessionView {
             active_org_id: session.active_org_id,
             client_id: session.client_id.clone(),
             current,
+        }
+    }
+}
+
+/// A passkey as listed: `{ id, name, created_at, last_used_at }`.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Passkey))]
+#[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+pub(crate) struct PasskeyView {
+    id: Uuid,
+    /// Its owner's label for it (`Passkey`, `Passkey 2`, ... unless named).
+    name: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    created_at: String,
+    /// Null until it is first used to sign in.
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
+    last_used_at: Option<String>,
+}
+
+#[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+impl PasskeyView {
+    /// The listed view of a stored passkey.
+    pub(crate) fn new(row: &passkey::Model) -> Self {
+        Self {
+            id: row.id,
+            name: row.name.clone(),
+            created_at: rfc3339(row.created_at),
+            last_used_at: row.last_used_at.map(rfc3339),
+        }
+    }
+}
+
+/// A linked account as listed: `{ id, provider, email, created_at, last_used_at }`.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = LinkedAccount))]
+pub(crate) struct AccountView {
+    id: Uuid,
+    /// The provider's name.
+    provider: String,
+    /// The address the provider gave, if any.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    email: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    created_at: String,
+    /// The last sign-in through it.
+    #[cfg_attr(feature = "openapi", schema(required = true, format = DateTime))]
+    last_used_at: Option<String>,
+}
+
+impl AccountView {
+    /// The listed view of a linked account.
+    pub(crate) fn new(row: &oauth_account::Model) -> Self {
+        Self {
+            id: row.id,
+            provider: row.provider.clone(),
+            email: row.email.clone(),
+            created_at: rfc3339(row.created_at),
+            last_used_at: row.last_used_at.map(rfc3339),
         }
     }
 }

@@ -250,8 +250,6 @@ pub(crate) struct EntriesAnswer {
         (status = 200, body = EntriesAnswer),
         (status = 400, description = "`invalid_request`: a `status` other than `waiting` or \
             `admitted`, or malformed query parameters"),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, is \
-            impersonating, or is an API key"),
         (status = 404, description = "`not_found`: the host declared no such feature"),
     ),
 ))]
@@ -304,9 +302,6 @@ pub(crate) struct AdmittedAnswer {
             body = AdmittedAnswer),
         (status = 400, description = "`invalid_request`: both `user_ids` and `count`, or a \
             `count` outside 1 to 1000"),
-        (status = 403, description = "`forbidden`: the caller is not an administrator, is \
-            impersonating, or is an API key, or a cookie-authenticated request without a valid \
-            `X-CSRF-Token` or allowed `Origin`"),
         (status = 404, description = "`not_found`: the host declared no such feature"),
     ),
 ))]
