@@ -14,11 +14,19 @@
 //! - **one statement**: `SELECT 1` through the same pool, the unit the route's database work
 //!   is made of (each statement is a round trip to sqlx's SQLite worker thread).
 //!
+//! - **the route's statements**: each statement the route sends, with its mean time as
+//!   sea-orm sees it (round trip included), from a run of its own after the rounds: the
+//!   part of the route's time the database takes.
+//!
 //! Both sides get a fresh assertion from webauthn-rs's software authenticator each time;
 //! making it (and, for portcullis, `begin`) is outside the measured time.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::{
+    Mutex,
+    atomic::{AtomicBool, Ordering},
+};
 use std::time::{Duration, Instant};
 
 use axum::{Router, body::Body};
@@ -38,6 +46,19 @@ mod common;
 use common::{interleaved, json_post};
 
 const ORIGIN: &str = "http://localhost:3000";
+
+/// The statements sent while `RECORDING` is on: a label (verb and table) and the time.
+static SENT: Mutex<Vec<(String, Duration)>> = Mutex::new(Vec::new());
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+fn label(sql: &str) -> String {
+    let verb = sql.split_whitespace().next().unwrap_or("?");
+    let table = sql
+        .split('"')
+        .find(|part| part.starts_with("portcullis_"))
+        .unwrap_or("?");
+    format!("{verb} {table}")
+}
 
 async fn call(app: &Router, request: Request<Body>) -> Value {
     let response = app.clone().oneshot(request).await.unwrap();
@@ -62,12 +83,18 @@ fn main() {
     let (app, stored, db) = rt.block_on(async {
         // A file in WAL mode, opened as the README recommends (`connect_options`): an
         // in-memory database is a shared-cache one in sqlx, which is not what runs.
-        let db = sea_orm::Database::connect(portcullis::connect_options(&format!(
+        let mut db = sea_orm::Database::connect(portcullis::connect_options(&format!(
             "sqlite://{}?mode=rwc",
             db_path.display()
         )))
         .await
         .unwrap();
+        db.set_metric_callback(|info| {
+            if RECORDING.load(Ordering::Relaxed) {
+                let sent = (label(&info.statement.sql), info.elapsed);
+                SENT.lock().unwrap().push(sent);
+            }
+        });
         portcullis::migrate(&db).await.unwrap();
         let auth = Portcullis::builder(db.clone())
             .secret(Secret::generate())
@@ -159,7 +186,9 @@ fn main() {
                     &json!({ "challenge_id": begun["challenge_id"], "credential": answer }),
                 );
                 let started = Instant::now();
+                RECORDING.store(true, Ordering::Relaxed);
                 let grant = call(&app, request).await;
+                RECORDING.store(false, Ordering::Relaxed);
                 spent += started.elapsed();
                 assert!(grant["access_token"].is_string());
             }
@@ -184,6 +213,10 @@ fn main() {
     portcullis(20);
     statement(20);
     let [base, ours, one] = interleaved(15, 40, [&baseline, &portcullis, &statement]);
+    // The route's statements, from a run of their own.
+    SENT.lock().unwrap().clear();
+    const PROFILED: u32 = 200;
+    let profiled = portcullis(u64::from(PROFILED)) / PROFILED;
     println!();
     println!("== passkey sign-in (interleaved rounds, same run) ==");
     println!("webauthn-rs finish alone:         {:>8.1} µs", base * 1e6);
@@ -197,6 +230,36 @@ fn main() {
          plus the check)",
         one * 1e6,
         (ours - base) / one
+    );
+    // Statements in the order the route sends them (each appears once per sign-in).
+    let sent = std::mem::take(&mut *SENT.lock().unwrap());
+    let mut order: Vec<(String, Duration, u32)> = Vec::new();
+    for (label, elapsed) in sent {
+        match order.iter_mut().find(|(seen, ..)| *seen == label) {
+            Some(entry) => {
+                entry.1 += elapsed;
+                entry.2 += 1;
+            }
+            None => order.push((label, elapsed, 1)),
+        }
+    }
+    println!(
+        "the route's statements ({PROFILED} sign-ins of their own, {:.1} µs each):",
+        profiled.as_secs_f64() * 1e6
+    );
+    let mut in_database = Duration::ZERO;
+    for (label, total, count) in &order {
+        let per_sign_in = *total / PROFILED;
+        in_database += per_sign_in;
+        println!(
+            "  {:>6.1} µs  {label}  ({:.1} per sign-in)",
+            (*total / *count).as_secs_f64() * 1e6,
+            f64::from(*count) / f64::from(PROFILED)
+        );
+    }
+    println!(
+        "  {:>6.1} µs  in all, per sign-in (BEGIN and COMMIT not counted)",
+        in_database.as_secs_f64() * 1e6
     );
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));

@@ -274,8 +274,9 @@ pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::Db
 /// - **SQLite**: the WAL journal (readers never wait for the writer, and a commit appends
 ///   to the log instead of rewriting pages), `synchronous = NORMAL` (in WAL mode a commit is
 ///   durable against a crash of the process, only a power loss can lose the last commits;
-///   FULL pays an fsync per commit) and a five-second busy timeout (a writer waits for
-///   another instead of failing at once).
+///   FULL pays an fsync per commit), a five-second busy timeout (a writer waits for
+///   another instead of failing at once), and no ping before each checkout from the pool
+///   (a round trip per statement that a file in this process does not need).
 ///
 /// Pass the result to [`sea_orm::Database::connect`]; adjust it further as you like.
 ///
@@ -299,6 +300,13 @@ pub fn connect_options(url: &str) -> sea_orm::ConnectOptions {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5))
     });
+    // A SQLite connection is a file handle in this process: it cannot have been dropped
+    // by a server or a proxy, so sqlx's ping before every checkout (on by default) is a
+    // round trip to its worker thread that buys nothing. Network databases keep it.
+    #[cfg(feature = "sqlite")]
+    if url.starts_with("sqlite:") {
+        options.test_before_acquire(false);
+    }
     options
 }
 

@@ -1,7 +1,7 @@
 //! The `features` claim of an access token: what the user, and the organization the
 //! session acts in, may use. Two sources make one list:
 //!
-//! - admitted waitlist entries (`flows::waitlists`);
+//! - admitted entries of the waitlists the host declares (`flows::waitlists`);
 //! - with billing, the features of each payer's live plan (`trialing`, `active`, or
 //!   `past_due` within the host's grace), plus `plan:<id>` naming the plan itself
 //!   (`RequirePlan` reads it).
@@ -27,11 +27,15 @@ pub(crate) async fn of_token(
 ) -> Result<Vec<String>, Error> {
     let mut subjects = vec![user_id];
     subjects.extend(org_id);
-    let mut features = store::waitlists::admitted_features(db, &subjects).await?;
+    // Only declared waitlists count (as only they can be joined): a host that declares
+    // none pays no query for them on every sign-in and refresh.
+    let mut features = Vec::new();
+    if !ctx.config.waitlists.is_empty() {
+        features = store::waitlists::admitted_features(db, &subjects).await?;
+        features.retain(|feature| ctx.config.waitlists.contains(feature));
+    }
     #[cfg(feature = "billing")]
     features.extend(plan_features(ctx, db, &subjects).await?);
-    #[cfg(not(feature = "billing"))]
-    let _ = ctx;
     features.sort();
     features.dedup();
     Ok(features)

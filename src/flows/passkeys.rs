@@ -550,14 +550,23 @@ pub(crate) async fn check_assertion(
     ctx.throttle
         .check(Limit::PasskeyCompletePerIp, &client.ip_key(), client)
         .await?;
-    let ceremony = store::passkeys::find_challenge(&ctx.db, challenge_id)
-        .await?
-        .filter(|row| kinds.contains(&row.kind.as_str()))
-        .ok_or(Error::TokenInvalid)?;
-    take(ctx, &ceremony).await?;
-
     let raw_id = credential.get_credential_id();
-    if raw_id.is_empty() || raw_id.len() > MAX_CREDENTIAL_ID_LEN {
+    let well_formed = !raw_id.is_empty() && raw_id.len() <= MAX_CREDENTIAL_ID_LEN;
+    // The ceremony is consumed whatever happens next (it cannot be answered twice), and
+    // the passkey looked up meanwhile: two independent statements, one round trip's wait.
+    let (ceremony, found) = tokio::join!(
+        store::passkeys::take_challenge_of(&ctx.db, challenge_id, kinds),
+        async {
+            if !well_formed {
+                return Ok(None);
+            }
+            store::passkeys::find_by_credential_with_handle(&ctx.db, &crypto::sha256_hex(raw_id))
+                .await
+        },
+    );
+    let ceremony = ceremony?.ok_or(Error::TokenInvalid)?;
+    still_in_time(&ceremony)?;
+    if !well_formed {
         return Err(Error::invalid_request("credential: bad credential id"));
     }
     let refuse = |reason: &'static str, user_id: Option<Uuid>| async move {
@@ -571,10 +580,7 @@ pub(crate) async fn check_assertion(
         ctx.auditor.record(event).await;
         Error::InvalidCredentials
     };
-    let Some((row, owner_handle)) =
-        store::passkeys::find_by_credential_with_handle(&ctx.db, &crypto::sha256_hex(raw_id))
-            .await?
-    else {
+    let Some((row, owner_handle)) = found? else {
         return Err(refuse("unknown_passkey", None).await);
     };
     // Named at begin (sign-in by email, second factor): it must be that user's passkey.
@@ -684,6 +690,11 @@ async fn take(ctx: &Context, ceremony: &webauthn_challenge::Model) -> Result<(),
     if !store::passkeys::take_challenge(&ctx.db, ceremony.id).await? {
         return Err(Error::TokenInvalid);
     }
+    still_in_time(ceremony)
+}
+
+/// A consumed ceremony that had expired says so.
+fn still_in_time(ceremony: &webauthn_challenge::Model) -> Result<(), Error> {
     if ceremony.expires_at <= OffsetDateTime::now_utc() {
         return Err(Error::TokenExpired);
     }

@@ -272,12 +272,11 @@ pub(crate) async fn start(
         revoked_reason: None,
     };
     store::sessions::insert(db, &row).await?;
-    store::users::signed_in(db, user.id, now).await?;
-    promote_if_listed(ctx, db, &user).await?;
     // An administrator may have disabled the account while this sign-in was checking the
     // password: `Users::disable` revokes only the sessions it can see, so look again now
-    // that this one exists.
-    let fresh = store::users::find(db, user.id).await?;
+    // that this one exists (the row as the sign-in's own update left it).
+    let fresh = store::users::signed_in(db, user.id, now).await?;
+    promote_if_listed(ctx, db, &user).await?;
     let disabled = fresh
         .as_ref()
         .is_none_or(|fresh| fresh.disabled_at.is_some());

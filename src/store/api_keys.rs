@@ -1,5 +1,6 @@
 //! API keys and the tombstones of deleted users and organizations.
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     IntoActiveModel as _, QueryFilter as _, QueryOrder as _, sea_query::Expr,
@@ -52,7 +53,7 @@ pub(crate) async fn find_by_hash(
 ) -> Result<Option<api_key::Model>, DbErr> {
     api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(Redacted(hash.to_owned())))
-        .one(db)
+        .unique(db)
         .await
 }
 

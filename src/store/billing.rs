@@ -2,6 +2,7 @@
 //! and the Stripe events applied. An event's id is inserted in the transaction of its
 //! effect; its primary key is what makes a duplicate delivery change nothing.
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
@@ -20,7 +21,9 @@ pub(crate) async fn customer_of(
     db: &impl ConnectionTrait,
     payer_id: Uuid,
 ) -> Result<Option<billing_customer::Model>, DbErr> {
-    billing_customer::Entity::find_by_id(payer_id).one(db).await
+    billing_customer::Entity::find_by_id(payer_id)
+        .unique(db)
+        .await
 }
 
 /// The payer a Stripe customer belongs to, if it is one of ours.
@@ -30,7 +33,7 @@ pub(crate) async fn payer_of_customer(
 ) -> Result<Option<billing_customer::Model>, DbErr> {
     billing_customer::Entity::find()
         .filter(billing_customer::Column::StripeCustomerId.eq(stripe_customer_id))
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -53,7 +56,7 @@ pub(crate) async fn insert_customer(
 /// Whether the event was applied already.
 pub(crate) async fn event_applied(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
     Ok(stripe_event::Entity::find_by_id(id.to_owned())
-        .one(db)
+        .unique(db)
         .await?
         .is_some())
 }
@@ -80,7 +83,7 @@ pub(crate) async fn subscription(
     id: &str,
 ) -> Result<Option<subscription::Model>, DbErr> {
     subscription::Entity::find_by_id(id.to_owned())
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -93,7 +96,7 @@ pub(crate) async fn lock_subscription(
 ) -> Result<Option<subscription::Model>, DbErr> {
     subscription::Entity::find_by_id(id.to_owned())
         .lock_exclusive()
-        .one(db)
+        .unique(db)
         .await
 }
 

@@ -4,6 +4,7 @@
 //! is accepted only if it is later than the last accepted one, a recovery code is used only
 //! if it is unused, an enrolment is confirmed only while it is unconfirmed and young.
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _,
@@ -19,7 +20,7 @@ pub(crate) async fn totp(
     db: &impl ConnectionTrait,
     user_id: Uuid,
 ) -> Result<Option<totp::Model>, DbErr> {
-    totp::Entity::find_by_id(user_id).one(db).await
+    totp::Entity::find_by_id(user_id).unique(db).await
 }
 
 /// Whether the user has a confirmed TOTP factor (which is what "has a second factor"

@@ -22,8 +22,40 @@ pub(crate) mod sessions;
 pub(crate) mod users;
 pub(crate) mod waitlists;
 
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Select, SelectTwo, SqlErr};
 use time::OffsetDateTime;
+
+/// Lookups by a key that matches one row at most (a primary key, a unique column): the
+/// row, if any. Use it instead of `.one(db)`, which adds `LIMIT ?`: SQLite (since 3.47)
+/// lets its planner read a bound `LIMIT`, and so re-prepares such a statement every time
+/// it runs with a fresh binding, which costs more than the lookup itself. `.one(db)`
+/// stays for the queries that pick the first of several rows (`ORDER BY … LIMIT 1`).
+pub(crate) trait Unique {
+    /// What the query answers per row.
+    type Row;
+
+    /// The matching row, if any.
+    fn unique<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> impl Future<Output = Result<Option<Self::Row>, DbErr>> + Send;
+}
+
+impl<E: EntityTrait> Unique for Select<E> {
+    type Row = E::Model;
+
+    async fn unique<C: ConnectionTrait>(self, db: &C) -> Result<Option<E::Model>, DbErr> {
+        Ok(self.all(db).await?.into_iter().next())
+    }
+}
+
+impl<E: EntityTrait, F: EntityTrait> Unique for SelectTwo<E, F> {
+    type Row = (E::Model, Option<F::Model>);
+
+    async fn unique<C: ConnectionTrait>(self, db: &C) -> Result<Option<Self::Row>, DbErr> {
+        Ok(self.all(db).await?.into_iter().next())
+    }
+}
 
 /// A once-in-a-while gate: `due` says yes to one caller per `period` seconds on this
 /// instance (for sweeping expired rows without a timer task or a delete per request).

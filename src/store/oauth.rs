@@ -1,5 +1,6 @@
 //! Linked provider accounts and authorizations in flight.
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _, sea_query::Expr,
@@ -27,7 +28,7 @@ pub(crate) async fn find_state(
 ) -> Result<Option<oauth_state::Model>, DbErr> {
     oauth_state::Entity::find()
         .filter(oauth_state::Column::StateHash.eq(state_hash))
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -62,7 +63,7 @@ pub(crate) async fn find_identity(
     oauth_account::Entity::find()
         .filter(oauth_account::Column::Issuer.eq(issuer))
         .filter(oauth_account::Column::Subject.eq(subject))
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -130,7 +131,7 @@ pub(crate) async fn find_account_for_user(
 ) -> Result<Option<oauth_account::Model>, DbErr> {
     oauth_account::Entity::find_by_id(id)
         .filter(oauth_account::Column::UserId.eq(user_id))
-        .one(db)
+        .unique(db)
         .await
 }
 

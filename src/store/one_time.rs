@@ -1,5 +1,6 @@
 //! One-time secrets: issue, supersede, consume.
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     IntoActiveModel as _, QueryFilter as _,
@@ -47,7 +48,7 @@ pub(crate) async fn find(
     one_time_secret::Entity::find()
         .filter(one_time_secret::Column::Purpose.eq(purpose))
         .filter(one_time_secret::Column::SecretHash.eq(secret_hash))
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -139,7 +140,7 @@ pub(crate) async fn attempts_since(
 /// The guesses counted against a secret so far.
 pub(crate) async fn attempts(db: &impl ConnectionTrait, id: Uuid) -> Result<i32, DbErr> {
     Ok(one_time_secret::Entity::find_by_id(id)
-        .one(db)
+        .unique(db)
         .await?
         .map_or(i32::MAX, |row| row.attempts))
 }
@@ -154,7 +155,7 @@ pub(crate) async fn code_failures(
 ) -> Result<i32, DbErr> {
     Ok(
         code_failure::Entity::find_by_id((purpose.to_owned(), identifier.to_owned()))
-            .one(db)
+            .unique(db)
             .await?
             .filter(|row| row.window_started_at >= window_cut)
             .map_or(0, |row| row.failures),

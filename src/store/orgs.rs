@@ -1,5 +1,6 @@
 //! Organizations, memberships and invitations.
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     IntoActiveModel as _, JoinType, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
@@ -24,7 +25,7 @@ pub(crate) async fn find_org(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<organization::Model>, DbErr> {
-    organization::Entity::find_by_id(id).one(db).await
+    organization::Entity::find_by_id(id).unique(db).await
 }
 
 /// The organization, locked for the rest of the transaction (`FOR UPDATE` on PostgreSQL and
@@ -36,7 +37,7 @@ pub(crate) async fn lock_org(
 ) -> Result<Option<organization::Model>, DbErr> {
     organization::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -84,7 +85,7 @@ pub(crate) async fn membership(
     user_id: Uuid,
 ) -> Result<Option<membership::Model>, DbErr> {
     membership::Entity::find_by_id((org_id, user_id))
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -215,7 +216,7 @@ pub(crate) async fn find_invitation(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<invitation::Model>, DbErr> {
-    invitation::Entity::find_by_id(id).one(db).await
+    invitation::Entity::find_by_id(id).unique(db).await
 }
 
 /// Invitations of `org_id` that can still be accepted, newest first.

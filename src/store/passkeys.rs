@@ -5,6 +5,7 @@
 //! [`delete_challenges_of`] are used.
 #![cfg_attr(not(feature = "passkeys"), allow(dead_code))]
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     IntoActiveModel as _, JoinType, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
@@ -21,7 +22,7 @@ pub(crate) async fn handle_of(
     user_id: Uuid,
 ) -> Result<Option<Uuid>, DbErr> {
     Ok(webauthn_handle::Entity::find_by_id(user_id)
-        .one(db)
+        .unique(db)
         .await?
         .map(|row| row.handle))
 }
@@ -70,7 +71,7 @@ pub(crate) async fn find_by_credential(
 ) -> Result<Option<passkey::Model>, DbErr> {
     passkey::Entity::find()
         .filter(passkey::Column::CredentialHash.eq(credential_hash))
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -88,7 +89,7 @@ pub(crate) async fn find_by_credential_with_handle(
         .filter(passkey::Column::CredentialHash.eq(credential_hash))
         .join(JoinType::LeftJoin, to_handle)
         .select_also(webauthn_handle::Entity)
-        .one(db)
+        .unique(db)
         .await?;
     Ok(found.map(|(passkey, handle)| (passkey, handle.map(|row| row.handle))))
 }
@@ -101,7 +102,7 @@ pub(crate) async fn find_for_user(
 ) -> Result<Option<passkey::Model>, DbErr> {
     passkey::Entity::find_by_id(id)
         .filter(passkey::Column::UserId.eq(user_id))
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -253,12 +254,32 @@ pub(crate) async fn newest_challenge_of(
         .await
 }
 
-/// The ceremony `id`, if it is still in flight.
-pub(crate) async fn find_challenge(
+/// Consumes the ceremony `id` if it is in flight and of one of `kinds`, and answers it:
+/// of any number of concurrent completions exactly one gets the row; the others (and
+/// every replay) get `None`. One `DELETE … RETURNING` where the database has it (SQLite,
+/// PostgreSQL); a read, then the delete, on MySQL.
+pub(crate) async fn take_challenge_of(
     db: &impl ConnectionTrait,
     id: Uuid,
+    kinds: &[&str],
 ) -> Result<Option<webauthn_challenge::Model>, DbErr> {
-    webauthn_challenge::Entity::find_by_id(id).one(db).await
+    let kinds = kinds.iter().copied().map(str::to_owned);
+    if db.support_returning() {
+        return webauthn_challenge::Entity::delete_many()
+            .filter(webauthn_challenge::Column::Id.eq(id))
+            .filter(webauthn_challenge::Column::Kind.is_in(kinds))
+            .exec_with_returning(db)
+            .await
+            .map(|mut rows| rows.pop());
+    }
+    let Some(row) = webauthn_challenge::Entity::find_by_id(id)
+        .filter(webauthn_challenge::Column::Kind.is_in(kinds))
+        .unique(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(take_challenge(db, id).await?.then_some(row))
 }
 
 /// Consumes the ceremony: of any number of concurrent completions exactly one sees

@@ -1,5 +1,6 @@
 //! Sessions: insert, look up, rotate, revoke.
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     FromQueryResult as _, IntoActiveModel as _, JoinType, QueryFilter as _, QueryOrder as _,
@@ -58,7 +59,7 @@ pub(crate) async fn find(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<session::Model>, DbErr> {
-    session::Entity::find_by_id(id).one(db).await
+    session::Entity::find_by_id(id).unique(db).await
 }
 
 /// Whether the session exists and is neither revoked nor past its idle or absolute

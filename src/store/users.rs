@@ -1,5 +1,6 @@
 //! Users and their password credentials.
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait as _, FromQueryResult as _, IdenStatic as _, IntoActiveModel as _, Iterable as _,
@@ -51,22 +52,29 @@ pub(crate) async fn find_by_phone(
 ) -> Result<Option<user::Model>, DbErr> {
     user::Entity::find()
         .filter(user::Column::Phone.eq(phone))
-        .one(db)
+        .unique(db)
         .await
 }
 
-/// Records a sign-in (for the admin's listing).
+/// Records a sign-in (for the admin's listing) and answers the user's row as it is now
+/// (`None` if it is gone): one `UPDATE … RETURNING` where the database has it (SQLite,
+/// PostgreSQL); the update, then a read, on MySQL.
 pub(crate) async fn signed_in(
     db: &impl ConnectionTrait,
     user_id: Uuid,
     now: OffsetDateTime,
-) -> Result<(), DbErr> {
-    user::Entity::update_many()
+) -> Result<Option<user::Model>, DbErr> {
+    let update = user::Entity::update_many()
         .col_expr(user::Column::LastSignInAt, Expr::value(Some(now)))
-        .filter(user::Column::Id.eq(user_id))
-        .exec(db)
-        .await?;
-    Ok(())
+        .filter(user::Column::Id.eq(user_id));
+    if db.support_returning() {
+        return update
+            .exec_with_returning(db)
+            .await
+            .map(|mut rows| rows.pop());
+    }
+    update.exec(db).await?;
+    find(db, user_id).await
 }
 
 /// Marks the phone number verified (keeps an earlier verification time).
@@ -89,7 +97,7 @@ pub(crate) async fn find(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<user::Model>, DbErr> {
-    user::Entity::find_by_id(id).one(db).await
+    user::Entity::find_by_id(id).unique(db).await
 }
 
 /// The user and whether it has a password, in one query (a LEFT JOIN).
@@ -100,7 +108,7 @@ pub(crate) async fn find_with_password(
     let row = user::Entity::find_by_id(id)
         .join(JoinType::LeftJoin, password_credential::user().rev())
         .select_also(password_credential::Entity)
-        .one(db)
+        .unique(db)
         .await?;
     Ok(row.map(|(user, password)| (user, password.is_some())))
 }
@@ -166,7 +174,10 @@ pub(crate) async fn lock(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<user::Model>, DbErr> {
-    user::Entity::find_by_id(id).lock_exclusive().one(db).await
+    user::Entity::find_by_id(id)
+        .lock_exclusive()
+        .unique(db)
+        .await
 }
 
 pub(crate) async fn find_by_email(
@@ -175,7 +186,7 @@ pub(crate) async fn find_by_email(
 ) -> Result<Option<user::Model>, DbErr> {
     user::Entity::find()
         .filter(user::Column::Email.eq(email))
-        .one(db)
+        .unique(db)
         .await
 }
 
@@ -184,7 +195,7 @@ pub(crate) async fn password_hash(
     user_id: Uuid,
 ) -> Result<Option<String>, DbErr> {
     Ok(password_credential::Entity::find_by_id(user_id)
-        .one(db)
+        .unique(db)
         .await?
         .map(|credential| credential.hash.0))
 }

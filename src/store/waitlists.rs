@@ -1,6 +1,7 @@
 //! Waitlist entries. Joining is one insert under a unique index (of fifty racing joins,
 //! one writes and the others read it back); a position is one count, by the database.
 
+use super::Unique as _;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     IntoActiveModel as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
@@ -25,7 +26,7 @@ pub(crate) async fn find(
     waitlist_entry::Entity::find()
         .filter(waitlist_entry::Column::Feature.eq(feature))
         .filter(waitlist_entry::Column::SubjectId.eq(subject_id))
-        .one(db)
+        .unique(db)
         .await
 }
 

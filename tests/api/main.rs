@@ -33,6 +33,7 @@ mod password;
 mod passwordless;
 #[cfg(feature = "redis")]
 mod redis_limits;
+mod round_trips;
 mod sessions;
 mod waitlists;
 mod wiring;

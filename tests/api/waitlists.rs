@@ -267,3 +267,33 @@ async fn admission_opens_the_feature_in_new_tokens_for_the_account_context() {
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn only_declared_waitlists_open_features_in_tokens() {
+    let t = beta_app().await;
+    let person = sign_up(&t.app, "pioneer@example.com").await;
+    join(&t, &person.access_token(), "beta").await;
+    let id = person.json["user"]["id"].as_str().unwrap().parse().unwrap();
+    t.auth
+        .waitlists()
+        .admit("beta", Admit::Subjects(vec![id]))
+        .await
+        .unwrap();
+    let refreshed = refresh(&t.app, &person.refresh_token()).await;
+    assert_eq!(
+        claims(&refreshed.access_token())["features"],
+        json!(["beta"])
+    );
+
+    // The host stops declaring `beta` (say, it shipped to everyone): the entry stays, but
+    // new tokens no longer name the feature; an instance with no waitlists names none.
+    let reports_only = app_on(t.db.clone(), |b| b.waitlist("reports")).await;
+    let again = refresh(&reports_only.app, &refreshed.refresh_token()).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    // (An empty `features` claim is left out.)
+    assert_eq!(claims(&again.access_token())["features"], json!(null));
+    let none = app_on(t.db.clone(), |b| b).await;
+    let last = refresh(&none.app, &again.refresh_token()).await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.text);
+    assert_eq!(claims(&last.access_token())["features"], json!(null));
+}
