@@ -194,13 +194,13 @@ impl Error {
 
 impl Error {
     /// Whether this is the database being unreachable: no connection could be made or
-    /// taken from the pool (not a query that failed, not two transactions that met).
+    /// taken from the pool, or the one in use was lost (not a query that failed, not two
+    /// transactions that met).
     pub(crate) fn is_database_outage(&self) -> bool {
         match self {
-            Self::Unavailable(source) => matches!(
-                source.downcast_ref::<DbErr>(),
-                Some(DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
-            ),
+            Self::Unavailable(source) => source
+                .downcast_ref::<DbErr>()
+                .is_some_and(is_connection_loss),
             _ => false,
         }
     }
@@ -211,12 +211,31 @@ impl From<DbErr> for Error {
         // A lost or unobtainable connection is an outage the client may retry;
         // anything else from the database is a bug on our side.
         match err {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::Unavailable(Box::new(err)),
+            ref lost if is_connection_loss(lost) => Self::Unavailable(Box::new(err)),
             // Two writers met (SQLite's lock, a deadlock or serialisation failure elsewhere):
             // the transaction rolled back whole, and a retry will do.
             other if is_contention(&other) => Self::Unavailable(Box::new(other)),
             other => Self::Database(other),
         }
+    }
+}
+
+/// Whether the database could not be reached: no connection could be made or taken from
+/// the pool, or the connection a statement was sent on broke (the server went away, a
+/// network cut, SQLite's worker thread gone).
+fn is_connection_loss(err: &DbErr) -> bool {
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)) => {
+            matches!(
+                err.as_ref(),
+                sea_orm::sqlx::Error::Io(_)
+                    | sea_orm::sqlx::Error::PoolTimedOut
+                    | sea_orm::sqlx::Error::PoolClosed
+                    | sea_orm::sqlx::Error::WorkerCrashed
+            )
+        }
+        _ => false,
     }
 }
 
@@ -345,6 +364,24 @@ mod tests {
         assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
         let err: Error = DbErr::Custom("bug".into()).into();
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_connection_lost_mid_statement_is_an_outage() {
+        let broken = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let err: Error = DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(
+            sea_orm::sqlx::Error::Io(broken),
+        )))
+        .into();
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(err.is_database_outage());
+        // A statement the database refused is not.
+        let refused: Error = DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(
+            sea_orm::sqlx::Error::RowNotFound,
+        )))
+        .into();
+        assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!refused.is_database_outage());
     }
 
     #[test]

@@ -276,7 +276,10 @@ pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::Db
 ///   durable against a crash of the process, only a power loss can lose the last commits;
 ///   FULL pays an fsync per commit), a five-second busy timeout (a writer waits for
 ///   another instead of failing at once), and no ping before each checkout from the pool
-///   (a round trip per statement that a file in this process does not need).
+///   (a round trip per statement that a file in this process does not need);
+/// - **PostgreSQL and MySQL**: a connection is pinged before a checkout only if it sat idle
+///   in the pool for a second or more (sqlx pings at every checkout: a round trip per
+///   statement), which is when a server restart or an idle timeout can have dropped it.
 ///
 /// Pass the result to [`sea_orm::Database::connect`]; adjust it further as you like.
 ///
@@ -300,12 +303,16 @@ pub fn connect_options(url: &str) -> sea_orm::ConnectOptions {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5))
     });
-    // A SQLite connection is a file handle in this process: it cannot have been dropped
-    // by a server or a proxy, so sqlx's ping before every checkout (on by default) is a
-    // round trip to its worker thread that buys nothing. Network databases keep it.
-    #[cfg(feature = "sqlite")]
+    // sqlx pings every connection before handing it out (a round trip per statement).
+    // A SQLite connection is a file handle in this process: it cannot have been dropped,
+    // so no ping at all. Over a network a connection dies while it sits idle (a server
+    // restart, a proxy's or a firewall's idle timeout): ping only those idle for a second
+    // or more, as HikariCP does (500 ms); a connection in use is known to be alive, and
+    // one that fails mid-statement is closed when it is given back.
     if url.starts_with("sqlite:") {
         options.test_before_acquire(false);
+    } else {
+        options.test_before_acquire_if_idle_for(std::time::Duration::from_secs(1));
     }
     options
 }
