@@ -266,6 +266,10 @@ pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::Db
     Migrator::up(db, None).await
 }
 
+/// How many connections [`connect_options`] gives a SQLite file (measured on 2 cores:
+/// `GET /me` 8.9k req/s with one, 11.6k with four, 12.9k with eight).
+const SQLITE_CONNECTIONS: u32 = 4;
+
 /// Connection options we recommend for the database at `url` (any SeaORM URL):
 ///
 /// - **bounded waits**: two seconds to connect or to get a pooled connection (sqlx waits 30 s),
@@ -275,8 +279,10 @@ pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::Db
 ///   to the log instead of rewriting pages), `synchronous = NORMAL` (in WAL mode a commit is
 ///   durable against a crash of the process, only a power loss can lose the last commits;
 ///   FULL pays an fsync per commit), a five-second busy timeout (a writer waits for
-///   another instead of failing at once), and no ping before each checkout from the pool
-///   (a round trip per statement that a file in this process does not need);
+///   another instead of failing at once), four connections for a file (readers work beside
+///   the writer; SeaORM's default is one, which every statement queues for; an in-memory
+///   database keeps one) and no ping before each checkout from the pool (a round trip per
+///   statement that a file in this process does not need);
 /// - **PostgreSQL and MySQL**: a connection is pinged before a checkout only if it sat idle
 ///   in the pool for a second or more (sqlx pings at every checkout: a round trip per
 ///   statement), which is when a server restart or an idle timeout can have dropped it.
@@ -311,6 +317,14 @@ pub fn connect_options(url: &str) -> sea_orm::ConnectOptions {
     // one that fails mid-statement is closed when it is given back.
     if url.starts_with("sqlite:") {
         options.test_before_acquire(false);
+        // SeaORM gives SQLite one connection unless told otherwise (right for an
+        // in-memory database, which is per connection): every statement of every request
+        // then queues for one worker thread. A file in WAL mode serves readers beside its
+        // one writer, and our transactions take the write lock up front (`BEGIN
+        // IMMEDIATE`), so writers queue on the busy timeout instead of failing.
+        if !url.contains(":memory:") && !url.contains("mode=memory") {
+            options.max_connections(SQLITE_CONNECTIONS);
+        }
     } else {
         options.test_before_acquire_if_idle_for(std::time::Duration::from_secs(1));
     }

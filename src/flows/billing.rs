@@ -17,7 +17,7 @@
 //!   (`seats_pending`); the seat task ([`sync_seats`]) tells Stripe, and a failed call
 //!   leaves the mark for the next round, so a membership change never waits for Stripe.
 
-use sea_orm::{ConnectionTrait, TransactionTrait as _};
+use sea_orm::ConnectionTrait;
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -533,7 +533,7 @@ async fn apply(
     payer: Payer,
 ) -> Result<Received, Error> {
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let recorded = store::billing::record_event(
         &txn,
         stripe_event::Model {

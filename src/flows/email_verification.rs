@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use crate::{
@@ -97,7 +96,7 @@ async fn send_now(
     };
     // The token and the email carrying it commit together.
     one_time::supersede(ctx, Purpose::EmailVerification, &email).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let token = one_time::issue(
         ctx,
         &txn,
@@ -174,7 +173,7 @@ pub(crate) async fn verify(
     ctx.throttle
         .check(Limit::RedeemPerIp, &client.ip_key(), client)
         .await?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let row = one_time::consume(&txn, Purpose::EmailVerification, token, ctx.now()).await?;
     let user = match row.user_id {
         Some(id) => store::users::find(&txn, id).await?,

@@ -24,7 +24,7 @@
 //!   it to `aal2`.
 
 use qrcode::{QrCode, render::svg};
-use sea_orm::{ConnectionTrait, TransactionTrait as _};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -255,7 +255,7 @@ pub(crate) async fn verify(
     one_time::count_guess(ctx, &pending.row).await?;
 
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     one_time::consume_checked(&txn, &pending.row, now).await?;
     let accepted = match code {
         Code::Totp(code) => accept_totp(ctx, &txn, user_id, code).await?,
@@ -517,7 +517,7 @@ pub(crate) async fn complete_passkey(
         }
         Err(other) => return Err(other),
     };
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     one_time::consume_checked(&txn, &pending.row, ctx.now()).await?;
     if !passkeys::record_use(ctx, &txn, &asserted).await? {
         drop(txn);
@@ -676,7 +676,7 @@ pub(crate) async fn confirm_totp(
     let step = matched_step(ctx, &totp, code).ok_or(Error::TokenInvalid)?;
     let (codes, hashes) = new_recovery_codes(ctx, user_id);
 
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     if !store::mfa::confirm_totp(&txn, &row, step, begun_after, now).await? {
         // Confirmed by a racing request, or replaced by a new enrolment meanwhile.
         return Err(Error::TokenInvalid);

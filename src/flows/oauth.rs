@@ -17,7 +17,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::{DatabaseTransaction, TransactionTrait as _};
+use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -360,7 +360,7 @@ async fn settle(
     let issuer = provider.issuer_id();
     let now = ctx.now();
 
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let existing = store::oauth::find_identity(&txn, issuer, &subject).await?;
 
     if let Some(link_user) = row.link_user_id {
@@ -619,7 +619,7 @@ pub(crate) async fn unlink(
     id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), Error> {
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let user = store::users::lock(&txn, user_id)
         .await?
         .ok_or(Error::Unauthorized)?;

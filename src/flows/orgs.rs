@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, TransactionTrait as _};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::{
@@ -352,7 +352,7 @@ pub(crate) async fn create(
             created_at: now,
             updated_at: now,
         };
-        let txn = ctx.db.begin().await?;
+        let txn = store::begin(&ctx.db).await?;
         let inserted = store::orgs::insert_org(&txn, org.clone()).await;
         match inserted {
             Err(err) if store::is_unique_violation(&err) => continue,
@@ -466,7 +466,7 @@ pub(crate) async fn delete(
     let user_id = actor.sub;
     authorize(ctx, &ctx.db, Caller::of(actor), org_id, roles::ORG_DELETE).await?;
     sessions::require_fresh(ctx, actor.auth_time)?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     store::orgs::clear_active_org(&txn, org_id, None).await?;
     store::orgs::delete_org(&txn, org_id).await?;
     // Its API keys go with it; the tombstone ends them on every instance.
@@ -501,7 +501,7 @@ pub(crate) async fn change_role(
         .get(role)
         .cloned()
         .ok_or_else(|| Error::invalid_request("role: unknown role"))?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     store::orgs::lock_org(&txn, org_id)
         .await?
         .ok_or(Error::NotFound)?;
@@ -562,7 +562,7 @@ pub(crate) async fn remove(
     client: &ClientInfo,
 ) -> Result<(), Error> {
     let actor = claims.sub;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     store::orgs::lock_org(&txn, org_id)
         .await?
         .ok_or(Error::NotFound)?;
@@ -684,7 +684,7 @@ pub(crate) async fn invite(
     // The invitation, its token and the email carrying it commit together.
     let identifier = format!("{org_id}:{email}");
     one_time::supersede(ctx, Purpose::Invitation, &identifier).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     store::orgs::insert_invitation(&txn, row.clone()).await?;
     // The token is a one-time secret of its own purpose, naming this invitation.
     let token = one_time::issue(
@@ -821,7 +821,7 @@ pub(crate) async fn accept(
     ctx.throttle
         .check(Limit::RedeemPerIp, &client.ip_key(), client)
         .await?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let secret = one_time::consume(&txn, Purpose::Invitation, token, ctx.now()).await?;
     let invitation_id = secret
         .data

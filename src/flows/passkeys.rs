@@ -20,7 +20,6 @@
 
 use std::sync::Arc;
 
-use sea_orm::TransactionTrait as _;
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -244,7 +243,7 @@ pub(crate) async fn complete_registration(
     // One transaction under the user's row lock: an address claim (which removes the
     // passkeys of whoever held the account unverified) either runs first and ends this
     // session, or runs after and removes this passkey too.
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     store::users::lock(&txn, user.id).await?;
     let live = store::sessions::is_live(&txn, registration.session_id, now).await?;
     if !live {
@@ -451,7 +450,7 @@ pub(crate) async fn complete_sign_in(
     .await?;
     let row = &asserted.row;
 
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let (user, has_password) = store::users::find_with_password(&txn, row.user_id)
         .await?
         .ok_or(Error::InvalidCredentials)?;
@@ -751,7 +750,7 @@ pub(crate) async fn remove(
                 .into(),
         ));
     }
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let user = store::users::lock(&txn, user_id)
         .await?
         .ok_or(Error::Unauthorized)?;

@@ -13,7 +13,6 @@
 
 use std::sync::Arc;
 
-use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use crate::{
@@ -173,7 +172,7 @@ async fn send_reset(
     }
     // The token and the email carrying it commit together.
     one_time::supersede(ctx, Purpose::PasswordReset, email).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let token = one_time::issue(
         ctx,
         &txn,
@@ -247,7 +246,7 @@ pub(crate) async fn reset(
     let hash = ctx.hasher.hash(password).await?;
 
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let row = one_time::consume(&txn, Purpose::PasswordReset, token, ctx.now()).await?;
     let user = store::users::find(&txn, user.id)
         .await?
@@ -406,7 +405,7 @@ pub(crate) async fn change(
     let hash = ctx.hasher.hash(change.new_password).await?;
 
     let now = ctx.now();
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     store::users::set_password(&txn, user.id, hash, now).await?;
     let revoked = store::sessions::revoke(
         &txn,

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseTransaction, TransactionTrait as _};
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::{
@@ -143,7 +143,7 @@ pub(crate) async fn send_magic_link(
             let user_id = account.as_ref().map(|user| user.id);
             // The link and the email carrying it commit together.
             one_time::supersede(&ctx, Purpose::MagicLink, &email).await?;
-            let txn = ctx.db.begin().await?;
+            let txn = store::begin(&ctx.db).await?;
             let token = one_time::issue(
                 &ctx,
                 &txn,
@@ -215,7 +215,7 @@ pub(crate) async fn send_email_code(
             let user_id = account.as_ref().map(|user| user.id);
             // The code and the email carrying it commit together.
             one_time::supersede(&ctx, Purpose::EmailOtp, &email).await?;
-            let txn = ctx.db.begin().await?;
+            let txn = store::begin(&ctx.db).await?;
             let code = one_time::issue_code(
                 &ctx,
                 &txn,
@@ -285,7 +285,7 @@ pub(crate) async fn send_sms_code(
             let user_id = account.as_ref().map(|user| user.id);
             // The code and the text carrying it commit together.
             one_time::supersede(&ctx, Purpose::SmsOtp, &phone).await?;
-            let txn = ctx.db.begin().await?;
+            let txn = store::begin(&ctx.db).await?;
             let code = one_time::issue_code(
                 &ctx,
                 &txn,
@@ -354,7 +354,7 @@ pub(crate) async fn verify_magic_link(
     client: &ClientInfo,
 ) -> Result<SignedIn, Error> {
     throttle_redeem(ctx, client).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     let row = one_time::consume(&txn, Purpose::MagicLink, token, ctx.now()).await?;
     finish(ctx, txn, Channel::Email, row, sessions::MAGIC_LINK, client).await
 }
@@ -371,7 +371,7 @@ pub(crate) async fn verify_email_code(
     check_code_shape(code)?;
     throttle_redeem(ctx, client).await?;
     let row = one_time::check_code(ctx, Purpose::EmailOtp, &email, code, client).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     one_time::consume_checked(&txn, &row, ctx.now()).await?;
     finish(ctx, txn, Channel::Email, row, sessions::EMAIL_OTP, client).await
 }
@@ -391,7 +391,7 @@ pub(crate) async fn verify_sms_code(
     check_code_shape(code)?;
     throttle_redeem(ctx, client).await?;
     let row = one_time::check_code(ctx, Purpose::SmsOtp, &phone, code, client).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     one_time::consume_checked(&txn, &row, ctx.now()).await?;
     finish(ctx, txn, Channel::Phone, row, sessions::SMS_OTP, client).await
 }

@@ -2,7 +2,6 @@
 //!
 //! See [`crate::users`] for an example.
 
-use sea_orm::TransactionTrait as _;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -561,7 +560,7 @@ pub(crate) async fn delete(
     actor: Option<Uuid>,
     client: &ClientInfo,
 ) -> Result<bool, Error> {
-    let txn = ctx.db.begin().await?;
+    let txn = store::begin(&ctx.db).await?;
     if store::users::lock(&txn, id).await?.is_none() {
         return Ok(false);
     }

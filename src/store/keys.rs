@@ -2,8 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, TransactionTrait,
-    sea_query::Expr,
+    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, sea_query::Expr,
 };
 use time::OffsetDateTime;
 
@@ -62,7 +61,7 @@ pub(crate) async fn rotate(
             )
             .filter(condition.add(signing_key::Column::RetiredAt.is_null()))
     };
-    let txn = db.begin().await?;
+    let txn = super::begin(db).await?;
     if let Some(due_before) = due_before {
         let due = retire(Condition::all().add(signing_key::Column::CreatedAt.lte(due_before)))
             .exec(&txn)

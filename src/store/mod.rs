@@ -22,8 +22,24 @@ pub(crate) mod sessions;
 pub(crate) mod users;
 pub(crate) mod waitlists;
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Select, SelectTwo, SqlErr};
+use sea_orm::{
+    ConnectionTrait, DbErr, EntityTrait, Select, SelectTwo, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use time::OffsetDateTime;
+
+/// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write
+/// lock is taken at once (waiting out the busy timeout behind another writer), so a
+/// transaction that reads before it writes cannot fail when it upgrades a snapshot
+/// another connection has written past meanwhile (`SQLITE_BUSY_SNAPSHOT`, which no busy
+/// timeout retries). PostgreSQL and MySQL ignore the mode.
+pub(crate) async fn begin<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
 
 /// Lookups by a key that matches one row at most (a primary key, a unique column): the
 /// row, if any. Use it instead of `.one(db)`, which adds `LIMIT ?`: SQLite (since 3.47)

@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait as _, FromQueryResult as _, IdenStatic as _, IntoActiveModel as _, Iterable as _,
     JoinType, QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _,
-    TransactionTrait, sea_query::Expr,
+    sea_query::Expr,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,7 +18,7 @@ pub(crate) async fn insert(
     row: user::Model,
     password_hash: Option<String>,
 ) -> Result<user::Model, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin(db).await?;
     let row = insert_in(&txn, row, password_hash).await?;
     txn.commit().await?;
     Ok(row)
