@@ -33,8 +33,10 @@ async fn the_routers_nest_into_an_app_with_its_own_state() {
 }
 
 /// A SQLite file opened with `connect_options` (several connections, WAL) takes
-/// concurrent writers: sign-ups, sign-ins and refreshes at once all succeed, none refused
-/// as contention, and every refresh chain rotates exactly once per step.
+/// concurrent writers: sign-ups, refreshes and magic-link sign-ins at once all succeed,
+/// none refused as contention. A magic link's transaction reads the link before it writes
+/// the session: begun deferred, it could not take the write lock once another connection
+/// had written meanwhile (`SQLITE_BUSY_SNAPSHOT`, a 503).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sqlite_file_takes_concurrent_writers() {
     if std::env::var("PORTCULLIS_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
@@ -76,6 +78,25 @@ async fn a_sqlite_file_takes_concurrent_writers() {
             assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
         }
         tokens = answers.iter().map(Resp::refresh_token).collect();
+    }
+    // Everyone asks for a magic link, then all follow theirs at once.
+    let asks = (0..24)
+        .map(|i| {
+            post_("/v1/auth/sign-in/magic-link")
+                .json(serde_json::json!({ "email": format!("w{i}@example.com") }))
+        })
+        .collect();
+    for asked in parallel(&t.app, asks).await {
+        assert_eq!(asked.status, StatusCode::OK, "{}", asked.text);
+    }
+    let mut follows = Vec::new();
+    for i in 0..24 {
+        let link = link_in(&t.email(&format!("w{i}@example.com"), 1).await);
+        follows.push(get_(&path_of(&link)).header("accept", "application/json"));
+    }
+    for signed_in in parallel(&t.app, follows).await {
+        assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.text);
+        assert_eq!(signed_in.json["session"]["auth_method"], "magic_link");
     }
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
