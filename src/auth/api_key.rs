@@ -114,9 +114,8 @@ async fn claims_of(ctx: &Context, row: &api_key::Model, now: i64) -> Result<Opti
         }
         _ => return Ok(None),
     };
-    let mut subjects = vec![sub];
-    subjects.extend(row.org_id.filter(|org| *org != sub));
-    let features = store::waitlists::admitted_features(&ctx.db, &subjects).await?;
+    // The same features a session's token would carry for this user or organization.
+    let features = crate::flows::features::of_token(ctx, &ctx.db, sub, row.org_id).await?;
     Ok(Some(Claims {
         iss: ctx.origins.issuer.clone(),
         sub,

@@ -27,13 +27,9 @@ pub(crate) async fn of_token(
 ) -> Result<Vec<String>, Error> {
     let mut subjects = vec![user_id];
     subjects.extend(org_id);
-    // Only declared waitlists count (as only they can be joined): a host that declares
-    // none pays no query for them on every sign-in and refresh.
-    let mut features = Vec::new();
-    if !ctx.config.waitlists.is_empty() {
-        features = store::waitlists::admitted_features(db, &subjects).await?;
-        features.retain(|feature| ctx.config.waitlists.contains(feature));
-    }
+    // Only declared waitlists count (as only they can be joined).
+    let mut features =
+        store::waitlists::admitted_features(db, &subjects, &ctx.config.waitlists).await?;
     #[cfg(feature = "billing")]
     features.extend(plan_features(ctx, db, &subjects).await?);
     features.sort();

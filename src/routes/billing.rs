@@ -225,9 +225,8 @@ pub(crate) struct CheckoutAnswer {
             allowed redirect target, `seats` is out of range, or a malformed body"),
         (status = 403, description = "`forbidden`: paying for the caller needs an interactive \
             session (not an API key, not an impersonation), the caller lacks `billing:manage` \
-            in the organization (or its role is not defined), an API key without \
-            `billing:manage`, or a cookie-authenticated request that fails the CSRF check; \
-            `mfa_required`: the organization requires a second factor this session did not pass"),
+            in the organization (or its role is not defined), or an API key without \
+            `billing:manage`; `mfa_required`: the organization requires a second factor this session did not pass"),
         (status = 404, description = "`not_found`: unknown plan, or an organization the caller \
             is not a member of (or another organization's API key)"),
         (status = 409, description = "`conflict`: the payer already has a live subscription \
@@ -344,9 +343,8 @@ pub(crate) struct PortalAnswer {
             redirect target, or a malformed body"),
         (status = 403, description = "`forbidden`: the caller's own billing needs an \
             interactive session (not an API key, not an impersonation), the caller lacks \
-            `billing:manage` in the organization (or its role is not defined), an API key \
-            without `billing:manage`, or a cookie-authenticated request that fails the CSRF \
-            check; `mfa_required`: the organization requires a second factor this session did \
+            `billing:manage` in the organization (or its role is not defined), or an API key \
+            without `billing:manage`; `mfa_required`: the organization requires a second factor this session did \
             not pass"),
         (status = 404, description = "`not_found`: the payer has no Stripe customer yet (no \
             checkout before), or an organization the caller is not a member of (or another \

@@ -610,7 +610,8 @@ fn add_header(operation: &mut Operation, name: &str, description: &str) {
 }
 
 /// Adds `code`, for the reason `why`, to the answer `status` of `operation` (creating the
-/// answer), unless the description already gives that reason.
+/// answer), unless the description already gives that reason in these words (handlers
+/// leave the shared reasons to this function).
 fn add_error(operation: &mut Operation, status: &str, code: &str, why: &str) {
     let named = format!("`{code}`");
     let entry = operation
@@ -619,10 +620,7 @@ fn add_error(operation: &mut Operation, status: &str, code: &str, why: &str) {
         .entry(status.to_owned())
         .or_insert_with(|| RefOr::T(Response::new("")));
     if let RefOr::T(response) = entry {
-        // A handler that names the code may already give this reason in its own words.
-        let said = response.description.contains(why)
-            || (why.contains("CSRF") && response.description.contains("CSRF"));
-        if said {
+        if response.description.contains(why) {
             return;
         }
         if !response.description.is_empty() {

@@ -39,7 +39,8 @@ pub(crate) async fn supersede(
     Ok(result.rows_affected)
 }
 
-/// The secret of `purpose` whose hash is `secret_hash`, used or not.
+/// The secret of `purpose` whose hash is `secret_hash`, used or not. At most one: the
+/// hash is of a token of 256 random bits (codes are found by their address instead).
 pub(crate) async fn find(
     db: &impl ConnectionTrait,
     purpose: &str,

@@ -141,13 +141,19 @@ pub(crate) async fn admit(
     Ok(admitted)
 }
 
-/// The features admitted to any of `subjects` (a user and their active organization).
+/// The features of `declared` admitted to any of `subjects` (a user and their active
+/// organization). No query when nothing is declared.
 pub(crate) async fn admitted_features(
     db: &impl ConnectionTrait,
     subjects: &[Uuid],
+    declared: &[String],
 ) -> Result<Vec<String>, DbErr> {
+    if declared.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut features: Vec<String> = waitlist_entry::Entity::find()
         .filter(waitlist_entry::Column::SubjectId.is_in(subjects.iter().copied()))
+        .filter(waitlist_entry::Column::Feature.is_in(declared.iter().cloned()))
         .filter(waitlist_entry::Column::Status.eq(ADMITTED))
         .all(db)
         .await?

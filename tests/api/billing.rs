@@ -551,6 +551,18 @@ async fn a_subscription_lives_through_its_events_and_its_plan_rides_in_the_token
             .await;
         assert_eq!(resp.status, StatusCode::OK, "{path}: {}", resp.text);
     }
+    // So does an API key of the payer: the same features as a session's token.
+    let key = post_("/v1/auth/me/api-keys")
+        .bearer(&refreshed.access_token())
+        .json(json!({ "name": "ci" }))
+        .send(&t.app)
+        .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.text);
+    let pro = get_("/pro")
+        .bearer(key.json["secret"].as_str().unwrap())
+        .send(&t.app)
+        .await;
+    assert_eq!(pro.status, StatusCode::OK, "{}", pro.text);
     let entitlements = t
         .auth
         .billing()

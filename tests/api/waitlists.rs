@@ -285,9 +285,24 @@ async fn only_declared_waitlists_open_features_in_tokens() {
         json!(["beta"])
     );
 
+    // An API key of the person carries what their session's token carries.
+    let key = post_("/v1/auth/me/api-keys")
+        .bearer(&refreshed.access_token())
+        .json(json!({ "name": "ci" }))
+        .send(&t.app)
+        .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.text);
+    let secret = key.json["secret"].as_str().unwrap().to_owned();
+    let open = get_("/beta").bearer(&secret).send(&t.app).await;
+    assert_eq!(open.status, StatusCode::OK, "{}", open.text);
+
     // The host stops declaring `beta` (say, it shipped to everyone): the entry stays, but
-    // new tokens no longer name the feature; an instance with no waitlists names none.
+    // new tokens no longer name the feature, API keys included; an instance with no
+    // waitlists names none.
     let reports_only = app_on(t.db.clone(), |b| b.waitlist("reports")).await;
+    let closed = get_("/beta").bearer(&secret).send(&reports_only.app).await;
+    assert_eq!(closed.status, StatusCode::FORBIDDEN, "{}", closed.text);
+    assert_eq!(closed.error_code(), "plan_required");
     let again = refresh(&reports_only.app, &refreshed.refresh_token()).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     // (An empty `features` claim is left out.)
